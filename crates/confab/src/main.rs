@@ -1,0 +1,53 @@
+//! `confab`: one binary for the server and its tools. This file only parses
+//! the command line and dispatches; each subcommand lives in its own module.
+
+mod admin;
+mod serve;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "confab",
+    version,
+    about = "Confab: self-hosted chat. `confab serve` runs the server."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (TLS for native clients, HTTP + WebSocket for browsers).
+    Serve(serve::ServeArgs),
+    /// Administration on a server's data directory.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    /// Print the protocol's JSON Schema.
+    Schema,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CONFAB_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = tokio::runtime::Runtime::new()?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Admin(cmd) => runtime.block_on(admin::run(cmd)),
+        Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&confab_proto::schema::json_schema())?
+            );
+            Ok(())
+        }
+    }
+}

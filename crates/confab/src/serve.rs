@@ -1,0 +1,211 @@
+//! `confab serve`: settings from flags, `CONFAB_*` variables and a TOML
+//! file (in that order of precedence), then the server, signals and console.
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use confab_server::{Config, Handle, console};
+use serde::Deserialize;
+
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// TOML file with any of: data_dir, tcp, http, tls_cert, tls_key,
+    /// heartbeat_secs, outbox_bytes. Flags and variables override it.
+    #[arg(long, env = "CONFAB_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the database and TLS key live [default: ./confab-data]
+    #[arg(long, env = "CONFAB_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address for native clients (TLS over TCP); port 0 picks a free port [default: 127.0.0.1:7070]
+    #[arg(long, env = "CONFAB_TCP", value_name = "ADDR")]
+    pub tcp: Option<SocketAddr>,
+    /// Address for browsers (HTTP and the WebSocket at /ws); port 0 works [default: 127.0.0.1:8080]
+    #[arg(long, env = "CONFAB_HTTP", value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// PEM certificate chain for TLS; without it a self-signed one is made in the data dir
+    #[arg(
+        long,
+        env = "CONFAB_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert
+    #[arg(
+        long,
+        env = "CONFAB_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// Seconds between heartbeats; a client silent for 3 heartbeats is dropped [default: 15]
+    #[arg(long, env = "CONFAB_HEARTBEAT_SECS", value_name = "SECS")]
+    pub heartbeat_secs: Option<f64>,
+    /// Do not read console commands from the terminal
+    #[arg(long, env = "CONFAB_NO_CONSOLE")]
+    pub no_console: bool,
+}
+
+/// The config file's keys: the same settings as the flags.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub tcp: Option<SocketAddr>,
+    pub http: Option<SocketAddr>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub heartbeat_secs: Option<f64>,
+    pub outbox_bytes: Option<usize>,
+}
+
+fn read_file_config(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("in config file {}", path.display()))
+}
+
+/// Flags (and their variables, which clap has already applied) win over the file.
+pub fn resolve(args: &ServeArgs) -> Result<Config> {
+    let file = match &args.config {
+        Some(path) => read_file_config(path)?,
+        None => FileConfig::default(),
+    };
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("confab-data"));
+    let mut config = Config::new(data_dir);
+    if let Some(a) = args.tcp.or(file.tcp) {
+        config.tcp = a;
+    }
+    if let Some(a) = args.http.or(file.http) {
+        config.http = a;
+    }
+    config.tls_cert = args.tls_cert.clone().or(file.tls_cert);
+    config.tls_key = args.tls_key.clone().or(file.tls_key);
+    if config.tls_cert.is_some() != config.tls_key.is_some() {
+        anyhow::bail!("give both tls_cert and tls_key, or neither");
+    }
+    if let Some(secs) = args.heartbeat_secs.or(file.heartbeat_secs) {
+        anyhow::ensure!(
+            secs > 0.0 && secs <= 3600.0,
+            "heartbeat must be between 0 and 3600 seconds, got {secs}"
+        );
+        config.heartbeat = Duration::from_secs_f64(secs);
+    }
+    if let Some(b) = file.outbox_bytes {
+        anyhow::ensure!(
+            b >= 64 * 1024,
+            "outbox_bytes must be at least 65536, got {b}"
+        );
+        config.outbox_bytes = b;
+    }
+    Ok(config)
+}
+
+pub async fn run(args: ServeArgs) -> Result<()> {
+    let config = resolve(&args)?;
+    let running = confab_server::start(config).await?;
+    // Tools and tests read this line to learn the bound ports.
+    println!(
+        "confab listening tcp={} http={}",
+        running.tcp_addr, running.http_addr
+    );
+    std::io::stdout().flush()?;
+
+    let handle = running.handle();
+    tokio::spawn(on_signal(handle.clone()));
+    if !args.no_console && std::io::stdin().is_terminal() {
+        spawn_console(handle.clone());
+    }
+    running.wait().await;
+    Ok(())
+}
+
+async fn on_signal(handle: Handle) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => handle.shutdown("the server received SIGINT"),
+            _ = term.recv() => handle.shutdown("the server received SIGTERM"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        handle.shutdown("the server was interrupted");
+    }
+}
+
+/// Reads console lines on a plain thread (a blocked stdin read must not hold
+/// up the runtime's shutdown) and runs them on the runtime.
+fn spawn_console(handle: Handle) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    eprintln!("console ready: {}", console::HELP);
+    tokio::spawn(async move {
+        while let Some(line) = rx.recv().await {
+            let out = console::run_command(&handle, &line).await;
+            if !out.is_empty() {
+                println!("{out}");
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_and_the_file_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("confab.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/srv/confab\"\ntcp = \"0.0.0.0:7000\"\nheartbeat_secs = 5\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            tcp: Some("127.0.0.1:0".parse().unwrap()),
+            ..Default::default()
+        };
+        let c = resolve(&args).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/srv/confab"));
+        assert_eq!(c.tcp, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(c.http, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.heartbeat, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("confab.toml");
+        std::fs::write(&file, "prot = 1\n").unwrap();
+        let err = resolve(&ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown field `prot`"),
+            "{err:#}"
+        );
+    }
+}

@@ -1,0 +1,29 @@
+//! Confab's wire protocol, shared by the server and every client.
+//!
+//! Nothing here does I/O, so the crate also compiles for `wasm32`.
+//!
+//! - [`msg`]: every message type. A client sends [`ClientFrame`]s, the server
+//!   answers with [`ServerFrame`]s. To add a request, add a variant to
+//!   [`Request`] (and its name to [`Request::TYPES`]), its reply to
+//!   [`ServerBody`], then handle it in the server's `session` module and
+//!   document it in `docs/PROTOCOL.md`; the schema test tells you to
+//!   regenerate `docs/protocol.schema.json`.
+//! - [`parse`]: strict parsing of a client frame, with errors that name what
+//!   was wrong.
+//! - [`frame`]: the 4-byte big-endian length prefix used on TCP.
+//! - [`limits`]: sizes and name rules, announced in the handshake.
+
+pub mod error;
+pub mod frame;
+pub mod limits;
+pub mod msg;
+pub mod parse;
+pub mod schema;
+
+pub use error::ErrorCode;
+pub use limits::Limits;
+pub use msg::*;
+pub use parse::{ParseError, parse_client_frame};
+
+/// The protocol version this crate speaks. A client sends it in `hello`.
+pub const PROTOCOL_VERSION: u32 = 1;

@@ -1,0 +1,426 @@
+//! Every message on the wire.
+//!
+//! A client sends a [`ClientFrame`]: an `id` plus a [`Request`], flattened
+//! into one JSON object, e.g. `{"id":7,"type":"send","conv":1,"text":"hi"}`.
+//! The server answers with a [`ServerFrame`] carrying the same `id` and a
+//! [`ServerBody`] (a result or an `error`). Events the server pushes on its
+//! own are `ServerFrame`s without an `id`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{ErrorCode, Limits};
+
+/// A conversation: a channel or a direct-message pair. Messages, history and
+/// sync address conversations by this id.
+pub type ConvId = u64;
+/// Position of a message in its conversation: 1, 2, 3, ... with no gaps.
+pub type Seq = u64;
+
+/// One frame from a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ClientFrame {
+    /// Chosen by the client; echoed in the reply. Required on every request
+    /// except `pong`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    #[serde(flatten)]
+    pub req: Request,
+}
+
+/// What a client can ask. Each variant's fields are exactly the JSON fields
+/// allowed beside `id` and `type`; anything else is refused with `bad_request`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// First frame on every connection. Answered with [`ServerBody::Hello`].
+    Hello { protocol: u32, client: String },
+    /// Create an account and log in. Answered with `session`.
+    Register { username: String, password: String },
+    /// Log in with a password. Answered with `session`, which holds a token.
+    Login { username: String, password: String },
+    /// Log in again with a token from an earlier `session`. Answered with `session`.
+    Resume { token: String },
+    /// Enter as a visitor under a temporary name: read-only, public channels only.
+    Visitor {},
+    /// Log out and revoke this session's token. Answered with `ok`.
+    Logout {},
+    /// Change the password; revokes every token. Answered with `token` (a new one).
+    ChangePassword {
+        old_password: String,
+        new_password: String,
+    },
+    /// Who am I? Answered with `user`.
+    Whoami {},
+    /// Go invisible (online, but shown offline to others) or visible again.
+    SetStatus { invisible: bool },
+    /// Client heartbeat. Answered with `pong`.
+    Ping {},
+    /// Answer to the server's `ping` event. The only frame without an `id`.
+    Pong {},
+    /// Create a channel; the creator owns it and is its first member.
+    ChannelCreate {
+        name: String,
+        #[serde(default)]
+        private: bool,
+        #[serde(default)]
+        topic: Option<String>,
+    },
+    /// Join a public channel. Answered with `channel`.
+    ChannelJoin { name: String },
+    /// Leave a channel. Answered with `ok`.
+    ChannelLeave { name: String },
+    /// Public channels and the private ones you are in. Answered with `channels`.
+    ChannelList {},
+    /// Add a user to a private channel (owner or admin). Answered with `ok`.
+    ChannelInvite { name: String, user: String },
+    /// Delete a channel and its history (owner or admin). Answered with `ok`.
+    ChannelDelete { name: String },
+    /// Members of a channel with their presence. Answered with `members`.
+    ChannelMembers { name: String },
+    /// Post to a conversation you are in. Answered with `sent`.
+    Send {
+        conv: ConvId,
+        text: String,
+        /// Makes the send idempotent: resending the same nonce returns the
+        /// original message instead of storing a second one.
+        #[serde(default)]
+        nonce: Option<String>,
+    },
+    /// Send a direct message to a user. Answered with `sent`.
+    DmSend {
+        user: String,
+        text: String,
+        #[serde(default)]
+        nonce: Option<String>,
+    },
+    /// A page of a conversation's history, newest last. Without `before` or
+    /// `after`, the newest page. Answered with `messages`.
+    History {
+        conv: ConvId,
+        #[serde(default)]
+        before: Option<Seq>,
+        #[serde(default)]
+        after: Option<Seq>,
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// Everything after the given positions, for every conversation you are
+    /// in (a conversation not listed starts at 0). Answered with `synced`.
+    Sync {
+        #[serde(default)]
+        since: Vec<SyncPos>,
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// Tell the other members you are typing in a conversation. Answered with `ok`.
+    Typing { conv: ConvId },
+    /// Users online now (invisible ones are not listed). Answered with `users`.
+    Users {},
+}
+
+impl Request {
+    /// Every request `type`, for precise "unknown type" errors.
+    pub const TYPES: &'static [&'static str] = &[
+        "hello",
+        "register",
+        "login",
+        "resume",
+        "visitor",
+        "logout",
+        "change_password",
+        "whoami",
+        "set_status",
+        "ping",
+        "pong",
+        "channel_create",
+        "channel_join",
+        "channel_leave",
+        "channel_list",
+        "channel_invite",
+        "channel_delete",
+        "channel_members",
+        "send",
+        "dm_send",
+        "history",
+        "sync",
+        "typing",
+        "users",
+    ];
+
+    /// This request's `type` on the wire.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Request::Hello { .. } => "hello",
+            Request::Register { .. } => "register",
+            Request::Login { .. } => "login",
+            Request::Resume { .. } => "resume",
+            Request::Visitor {} => "visitor",
+            Request::Logout {} => "logout",
+            Request::ChangePassword { .. } => "change_password",
+            Request::Whoami {} => "whoami",
+            Request::SetStatus { .. } => "set_status",
+            Request::Ping {} => "ping",
+            Request::Pong {} => "pong",
+            Request::ChannelCreate { .. } => "channel_create",
+            Request::ChannelJoin { .. } => "channel_join",
+            Request::ChannelLeave { .. } => "channel_leave",
+            Request::ChannelList {} => "channel_list",
+            Request::ChannelInvite { .. } => "channel_invite",
+            Request::ChannelDelete { .. } => "channel_delete",
+            Request::ChannelMembers { .. } => "channel_members",
+            Request::Send { .. } => "send",
+            Request::DmSend { .. } => "dm_send",
+            Request::History { .. } => "history",
+            Request::Sync { .. } => "sync",
+            Request::Typing { .. } => "typing",
+            Request::Users {} => "users",
+        }
+    }
+}
+
+/// "I have everything in `conv` up to and including `seq`."
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncPos {
+    pub conv: ConvId,
+    pub seq: Seq,
+}
+
+/// One frame from the server: a reply (with the request's `id`) or an event (without).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ServerFrame {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    #[serde(flatten)]
+    pub body: ServerBody,
+}
+
+impl ServerFrame {
+    pub fn reply(id: u64, body: ServerBody) -> Self {
+        ServerFrame { id: Some(id), body }
+    }
+
+    pub fn event(body: ServerBody) -> Self {
+        ServerFrame { id: None, body }
+    }
+
+    pub fn error(id: Option<u64>, code: ErrorCode, message: impl Into<String>) -> Self {
+        ServerFrame {
+            id,
+            body: ServerBody::Error {
+                code,
+                message: message.into(),
+            },
+        }
+    }
+
+    /// The JSON text of this frame.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server frames always serialize")
+    }
+}
+
+/// Replies (sent with the request's `id`) and events (sent without one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerBody {
+    // ---- replies ----
+    /// Reply to `hello`.
+    Hello {
+        protocol: u32,
+        server: String,
+        limits: Limits,
+        /// The server sends a `ping` event this often and drops a client it
+        /// has heard nothing from for three times as long.
+        heartbeat_ms: u64,
+    },
+    /// Reply to `register`, `login`, `resume` and `visitor`.
+    Session {
+        user: UserInfo,
+        /// Present the token in `resume` to log in again without the
+        /// password. Visitors get none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+        /// Conversations you are in, with their newest sequence number, so
+        /// that a client knows what to `sync`.
+        convs: Vec<ConvSummary>,
+    },
+    /// Success with nothing more to say.
+    Ok {},
+    /// Reply to `change_password`: the new session token.
+    Token { token: String },
+    /// Reply to `whoami`.
+    User { user: UserInfo },
+    /// Reply to `ping`.
+    Pong {},
+    /// Reply to `channel_create` and `channel_join`.
+    Channel { channel: ChannelInfo },
+    /// Reply to `channel_list`.
+    Channels { channels: Vec<ChannelInfo> },
+    /// Reply to `channel_members`.
+    Members {
+        conv: ConvId,
+        members: Vec<MemberInfo>,
+    },
+    /// Reply to `send` and `dm_send`: the message as stored.
+    Sent {
+        message: Message,
+        /// True when the nonce had been seen: this is the original message.
+        duplicate: bool,
+    },
+    /// Reply to `history`, oldest first.
+    Messages {
+        conv: ConvId,
+        messages: Vec<Message>,
+        /// More messages lie beyond this page in the direction asked.
+        more: bool,
+    },
+    /// Reply to `sync`.
+    Synced { convs: Vec<SyncedConv> },
+    /// Reply to `users`.
+    Users { users: Vec<String> },
+    /// A request failed. `message` says what was wrong, for people.
+    Error { code: ErrorCode, message: String },
+
+    // ---- events ----
+    /// A new message in a conversation you are in (or watching).
+    Message { message: Message },
+    /// Someone joined a channel you are in (or was invited to it).
+    MemberJoined {
+        conv: ConvId,
+        channel: String,
+        user: String,
+    },
+    /// Someone left a channel you are in.
+    MemberLeft {
+        conv: ConvId,
+        channel: String,
+        user: String,
+    },
+    /// A user sharing a conversation with you came online or went offline.
+    Presence { user: String, online: bool },
+    /// Someone is typing.
+    Typing { conv: ConvId, user: String },
+    /// You were added to a private channel.
+    Invited { channel: ChannelInfo, by: String },
+    /// A channel you were in was deleted.
+    ChannelDeleted { conv: ConvId, channel: String },
+    /// Server heartbeat: answer with `pong`.
+    Ping {},
+    /// Your connection fell behind and some events were dropped. Nothing is
+    /// lost: `sync` from your last sequence numbers to catch up.
+    Lagged {},
+    /// A notice from the server's operators.
+    Notice { text: String },
+    /// The server is shutting down; reconnect later.
+    Shutdown { reason: String },
+}
+
+/// Who a user is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UserInfo {
+    pub name: String,
+    pub role: Role,
+    pub invisible: bool,
+}
+
+/// What a user may do: visitors read public channels; members chat; admins
+/// also manage every channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Member,
+    Visitor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+            Role::Visitor => "visitor",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            "visitor" => Some(Role::Visitor),
+            _ => None,
+        }
+    }
+}
+
+/// A stored message. The server sets `id`, `seq`, `sender` and `ts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Message {
+    /// Unique across the server.
+    pub id: u64,
+    pub conv: ConvId,
+    /// Position in the conversation: 1, 2, 3, ... without gaps.
+    pub seq: Seq,
+    /// User name of the sender, as authenticated by the server.
+    pub sender: String,
+    pub text: String,
+    /// Server time, milliseconds since the Unix epoch.
+    pub ts: i64,
+    /// The sender's nonce, if the send carried one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+}
+
+/// Channel or direct-message pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConvKind {
+    Channel,
+    Dm,
+}
+
+/// A conversation you are in, as listed in `session`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ConvSummary {
+    pub conv: ConvId,
+    pub kind: ConvKind,
+    /// The channel name, or for a direct-message pair the other user's name.
+    pub name: String,
+    /// Newest sequence number in the conversation (0 when empty).
+    pub last_seq: Seq,
+}
+
+/// A channel as a user may see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ChannelInfo {
+    pub conv: ConvId,
+    pub name: String,
+    pub private: bool,
+    pub topic: String,
+    pub owner: String,
+    pub members: u32,
+    /// Whether you are a member.
+    pub joined: bool,
+    pub last_seq: Seq,
+}
+
+/// A channel member and whether others see them online.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MemberInfo {
+    pub name: String,
+    pub role: Role,
+    pub online: bool,
+}
+
+/// One conversation's part of a `synced` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SyncedConv {
+    pub conv: ConvId,
+    pub kind: ConvKind,
+    pub name: String,
+    /// Messages after your position, oldest first.
+    pub messages: Vec<Message>,
+    /// More remain: fetch them with `history` `after` the last one here.
+    pub more: bool,
+}

@@ -1,0 +1,240 @@
+//! Strict parsing of client frames. Every way a frame can be wrong gets its
+//! own code and a message naming the problem, and the request `id` is
+//! recovered whenever it can be so the error reaches the right request.
+
+use serde_json::{Map, Value};
+
+use crate::{ClientFrame, ErrorCode, Request};
+
+/// Why a frame could not be read as a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ParseError {
+    /// The request's `id`, when the frame was readable enough to have one.
+    pub id: Option<u64>,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ParseError {
+    fn new(id: Option<u64>, code: ErrorCode, message: impl Into<String>) -> Self {
+        ParseError {
+            id,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Parses one frame's payload.
+pub fn parse_client_frame(payload: &[u8]) -> Result<ClientFrame, ParseError> {
+    let text = std::str::from_utf8(payload).map_err(|e| {
+        ParseError::new(
+            None,
+            ErrorCode::BadFrame,
+            format!(
+                "frame is not valid UTF-8 (invalid byte at offset {})",
+                e.valid_up_to()
+            ),
+        )
+    })?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| ParseError::new(None, ErrorCode::BadJson, format!("invalid JSON: {e}")))?;
+    let mut map = match value {
+        Value::Object(map) => map,
+        other => {
+            return Err(ParseError::new(
+                None,
+                ErrorCode::NotObject,
+                format!("a frame must be a JSON object, got {}", kind(&other)),
+            ));
+        }
+    };
+    let id = take_id(&mut map)?;
+    let type_name = match map.get("type") {
+        None => {
+            return Err(ParseError::new(
+                id,
+                ErrorCode::BadRequest,
+                "missing field `type`",
+            ));
+        }
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => {
+            return Err(ParseError::new(
+                id,
+                ErrorCode::BadRequest,
+                format!("field `type` must be a string, got {}", kind(other)),
+            ));
+        }
+    };
+    if !Request::TYPES.contains(&type_name.as_str()) {
+        return Err(ParseError::new(
+            id,
+            ErrorCode::UnknownType,
+            format!("unknown message type `{}`", truncate(&type_name, 64)),
+        ));
+    }
+    if id.is_none() && type_name != "pong" {
+        return Err(ParseError::new(
+            None,
+            ErrorCode::BadRequest,
+            format!("missing field `id` (every `{type_name}` request carries one)"),
+        ));
+    }
+    let req: Request = serde_json::from_value(Value::Object(map)).map_err(|e| {
+        ParseError::new(
+            id,
+            ErrorCode::BadRequest,
+            format!("invalid `{type_name}` request: {e}"),
+        )
+    })?;
+    Ok(ClientFrame { id, req })
+}
+
+fn take_id(map: &mut Map<String, Value>) -> Result<Option<u64>, ParseError> {
+    match map.remove("id") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.is_u64() => Ok(n.as_u64()),
+        Some(other) => Err(ParseError::new(
+            None,
+            ErrorCode::BadRequest,
+            format!(
+                "field `id` must be a non-negative integer, got {}",
+                kind(&other)
+            ),
+        )),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        s.chars().take(max).collect::<String>() + "…"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(s: &str) -> ParseError {
+        parse_client_frame(s.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn parses_a_request() {
+        let f = parse_client_frame(br#"{"id":3,"type":"send","conv":1,"text":"hi"}"#).unwrap();
+        assert_eq!(f.id, Some(3));
+        assert_eq!(
+            f.req,
+            Request::Send {
+                conv: 1,
+                text: "hi".into(),
+                nonce: None
+            }
+        );
+    }
+
+    #[test]
+    fn every_listed_type_parses_and_names_itself() {
+        // A request of each type with its minimal fields; proves TYPES and
+        // type_name() agree with the serde names.
+        let samples = [
+            r#""type":"hello","protocol":1,"client":"t""#,
+            r#""type":"register","username":"a","password":"b""#,
+            r#""type":"login","username":"a","password":"b""#,
+            r#""type":"resume","token":"t""#,
+            r#""type":"visitor""#,
+            r#""type":"logout""#,
+            r#""type":"change_password","old_password":"a","new_password":"b""#,
+            r#""type":"whoami""#,
+            r#""type":"set_status","invisible":true"#,
+            r#""type":"ping""#,
+            r#""type":"pong""#,
+            r#""type":"channel_create","name":"x""#,
+            r#""type":"channel_join","name":"x""#,
+            r#""type":"channel_leave","name":"x""#,
+            r#""type":"channel_list""#,
+            r#""type":"channel_invite","name":"x","user":"u""#,
+            r#""type":"channel_delete","name":"x""#,
+            r#""type":"channel_members","name":"x""#,
+            r#""type":"send","conv":1,"text":"t""#,
+            r#""type":"dm_send","user":"u","text":"t""#,
+            r#""type":"history","conv":1"#,
+            r#""type":"sync""#,
+            r#""type":"typing","conv":1"#,
+            r#""type":"users""#,
+        ];
+        assert_eq!(samples.len(), Request::TYPES.len());
+        for (s, name) in samples.iter().zip(Request::TYPES) {
+            let f = parse_client_frame(format!("{{\"id\":1,{s}}}").as_bytes()).unwrap();
+            assert_eq!(f.req.type_name(), *name);
+            // And it serializes back to the same type name.
+            let back: Value = serde_json::to_value(&f).unwrap();
+            assert_eq!(back["type"], *name);
+        }
+    }
+
+    #[test]
+    fn errors_name_what_was_wrong() {
+        assert_eq!(
+            parse_client_frame(&[0xff, 0xfe]).unwrap_err().code,
+            ErrorCode::BadFrame
+        );
+        let e = err("{nope");
+        assert_eq!(e.code, ErrorCode::BadJson);
+        let e = err("[1,2]");
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (
+                ErrorCode::NotObject,
+                "a frame must be a JSON object, got an array"
+            )
+        );
+        assert_eq!(err("42").code, ErrorCode::NotObject);
+        let e = err(r#"{"id":4,"type":"fly"}"#);
+        assert_eq!((e.id, e.code), (Some(4), ErrorCode::UnknownType));
+        assert!(e.message.contains("`fly`"));
+        let e = err(r#"{"id":5,"type":"send","conv":1}"#);
+        assert_eq!((e.id, e.code), (Some(5), ErrorCode::BadRequest));
+        assert!(e.message.contains("missing field `text`"), "{}", e.message);
+        let e = err(r#"{"id":6,"type":"send","conv":1,"text":"x","colour":"red"}"#);
+        assert!(
+            e.message.contains("unknown field `colour`"),
+            "{}",
+            e.message
+        );
+        let e = err(r#"{"id":7,"type":"send","conv":"one","text":"x"}"#);
+        assert!(e.message.contains("invalid type"), "{}", e.message);
+        let e = err(r#"{"type":"whoami"}"#);
+        assert!(e.message.contains("missing field `id`"), "{}", e.message);
+        let e = err(r#"{"id":-1,"type":"whoami"}"#);
+        assert!(
+            e.message.contains("`id` must be a non-negative integer"),
+            "{}",
+            e.message
+        );
+        assert!(err(r#"{"id":1}"#).message.contains("missing field `type`"));
+    }
+
+    #[test]
+    fn pong_needs_no_id() {
+        assert_eq!(
+            parse_client_frame(br#"{"type":"pong"}"#).unwrap().req,
+            Request::Pong {}
+        );
+    }
+}

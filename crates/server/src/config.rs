@@ -1,0 +1,50 @@
+//! The server's settings, already resolved from flags, environment and the
+//! config file by the `confab` binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use confab_proto::Limits;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Holds `confab.db` and `tls/`.
+    pub data_dir: PathBuf,
+    /// Native clients: TLS over TCP.
+    pub tcp: SocketAddr,
+    /// Browsers: HTTP with a WebSocket endpoint at `/ws`.
+    pub http: SocketAddr,
+    /// A real certificate chain and key (PEM). Without them a self-signed
+    /// pair is made in `data_dir/tls` on first run and reused after.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// How often the server pings; a client silent for three times this is dropped.
+    pub heartbeat: Duration,
+    /// A TLS handshake must finish within this.
+    pub tls_handshake_timeout: Duration,
+    /// Per-connection outgoing queue, in bytes (see `outbox`).
+    pub outbox_bytes: usize,
+    pub limits: Limits,
+}
+
+impl Config {
+    /// Defaults for a server whose data lives in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Config {
+            data_dir: data_dir.into(),
+            tcp: "127.0.0.1:7070".parse().expect("valid"),
+            http: "127.0.0.1:8080".parse().expect("valid"),
+            tls_cert: None,
+            tls_key: None,
+            heartbeat: Duration::from_secs(15),
+            tls_handshake_timeout: Duration::from_secs(10),
+            outbox_bytes: 1024 * 1024,
+            limits: Limits::default(),
+        }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("confab.db")
+    }
+}

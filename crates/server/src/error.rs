@@ -1,0 +1,51 @@
+//! The one place where failures become wire errors.
+
+use confab_proto::ErrorCode;
+use confab_store::StoreError;
+
+/// A request failed: the code and message sent back to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NameTaken(name) => ApiError::new(
+                ErrorCode::NameTaken,
+                format!("the name `{name}` is already taken"),
+            ),
+            StoreError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            other => {
+                tracing::error!(error = %other, "storage failed");
+                ApiError::new(
+                    ErrorCode::Internal,
+                    "the server could not reach its storage; try again",
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! Who is connected, who is in which conversation, and fan-out.
+//!
+//! The hub mirrors the store's memberships in memory so that delivering a
+//! message or checking membership never touches the disk. Everything sits
+//! behind one std `Mutex`, held only for short, non-async work: pushing an
+//! already-serialised frame into an [`Outbox`] is a pointer copy. The store
+//! stays the truth; the hub is updated after each store change commits.
+//!
+//! Presence lives here too. A user is shown online when they have at least
+//! one logged-in connection and are not invisible; `presence` events go to
+//! every user sharing a conversation with them.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use confab_proto::{ConvId, ServerBody, ServerFrame};
+use confab_store::UserId;
+
+use crate::outbox::Outbox;
+
+pub(crate) type ConnId = u64;
+
+/// Counters for the console and, later, `/metrics`.
+#[derive(Default)]
+pub struct Stats {
+    pub connections_total: AtomicU64,
+    pub messages: AtomicU64,
+    pub events_dropped: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+}
+
+pub(crate) struct Hub {
+    state: Mutex<State>,
+    /// Set when shutdown begins: connections closing then are not news.
+    quiet: AtomicBool,
+    next_conn: AtomicU64,
+    next_visitor: AtomicI64,
+    pub(crate) stats: Stats,
+}
+
+#[derive(Default)]
+struct State {
+    conns: HashMap<ConnId, Arc<Outbox>>,
+    online: HashMap<UserId, Online>,
+    convs: HashMap<ConvId, Conv>,
+    user_convs: HashMap<UserId, HashSet<ConvId>>,
+}
+
+struct Online {
+    name: String,
+    invisible: bool,
+    conns: Vec<(ConnId, Arc<Outbox>)>,
+}
+
+#[derive(Default)]
+struct Conv {
+    members: HashSet<UserId>,
+    /// Visitors' connections watching a public channel.
+    watchers: HashMap<ConnId, Arc<Outbox>>,
+}
+
+/// Serialises a frame once; the bytes are then shared by every recipient.
+pub(crate) fn encode(frame: &ServerFrame) -> Bytes {
+    Bytes::from(serde_json::to_vec(frame).expect("server frames always serialize"))
+}
+
+pub(crate) fn event(body: ServerBody) -> Bytes {
+    encode(&ServerFrame::event(body))
+}
+
+impl Hub {
+    pub(crate) fn new(memberships: Vec<(ConvId, UserId)>) -> Self {
+        let mut state = State::default();
+        for (conv, user) in memberships {
+            state.convs.entry(conv).or_default().members.insert(user);
+            state.user_convs.entry(user).or_default().insert(conv);
+        }
+        Hub {
+            state: Mutex::new(state),
+            quiet: AtomicBool::new(false),
+            next_conn: AtomicU64::new(1),
+            next_visitor: AtomicI64::new(-1),
+            stats: Stats::default(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn register(&self, outbox: Arc<Outbox>) -> ConnId {
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        self.stats.connections_total.fetch_add(1, Ordering::Relaxed);
+        self.lock().conns.insert(id, outbox);
+        id
+    }
+
+    pub(crate) fn unregister(&self, conn: ConnId) {
+        let mut s = self.lock();
+        s.conns.remove(&conn);
+        for c in s.convs.values_mut() {
+            c.watchers.remove(&conn);
+        }
+    }
+
+    /// A fresh id for a visitor: negative, so it never meets a stored user.
+    pub(crate) fn visitor_id(&self) -> UserId {
+        self.next_visitor.fetch_sub(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn connection_count(&self) -> usize {
+        self.lock().conns.len()
+    }
+
+    /// A logged-in connection of `user`. Tells their peers they came online
+    /// if this makes them visibly online.
+    pub(crate) fn attach(
+        &self,
+        user: UserId,
+        name: &str,
+        invisible: bool,
+        conn: ConnId,
+        outbox: Arc<Outbox>,
+    ) {
+        let mut s = self.lock();
+        let entry = s.online.entry(user).or_insert_with(|| Online {
+            name: name.to_owned(),
+            invisible,
+            conns: Vec::new(),
+        });
+        let was_visible = !entry.conns.is_empty() && !entry.invisible;
+        entry.invisible = invisible;
+        entry.conns.push((conn, outbox));
+        if !was_visible && !invisible {
+            let name = name.to_owned();
+            self.presence_locked(&s, user, name, true);
+        }
+    }
+
+    /// The connection logged out or closed.
+    pub(crate) fn detach(&self, user: UserId, conn: ConnId) {
+        let mut s = self.lock();
+        let Some(entry) = s.online.get_mut(&user) else {
+            return;
+        };
+        entry.conns.retain(|(c, _)| *c != conn);
+        if entry.conns.is_empty() {
+            let gone = s.online.remove(&user).expect("present");
+            if !gone.invisible {
+                self.presence_locked(&s, user, gone.name, false);
+            }
+        }
+    }
+
+    /// Turns invisibility on or off for every connection of `user`.
+    pub(crate) fn set_invisible(&self, user: UserId, invisible: bool) {
+        let mut s = self.lock();
+        let Some(entry) = s.online.get_mut(&user) else {
+            return;
+        };
+        if entry.invisible == invisible {
+            return;
+        }
+        entry.invisible = invisible;
+        let name = entry.name.clone();
+        self.presence_locked(&s, user, name, !invisible);
+    }
+
+    /// Stops presence events: the server is going down and every client
+    /// has been told so.
+    pub(crate) fn go_quiet(&self) {
+        self.quiet.store(true, Ordering::Relaxed);
+    }
+
+    fn presence_locked(&self, s: &State, user: UserId, name: String, online: bool) {
+        if self.quiet.load(Ordering::Relaxed) {
+            return;
+        }
+        let frame = event(ServerBody::Presence { user: name, online });
+        let mut peers = HashSet::new();
+        for conv in s.user_convs.get(&user).into_iter().flatten() {
+            if let Some(c) = s.convs.get(conv) {
+                peers.extend(c.members.iter().copied().filter(|m| *m != user));
+            }
+        }
+        for peer in peers {
+            if let Some(o) = s.online.get(&peer) {
+                for (_, out) in &o.conns {
+                    out.push_event(frame.clone());
+                }
+            }
+        }
+    }
+
+    /// Whether others see `user` online.
+    pub(crate) fn is_visible(&self, user: UserId) -> bool {
+        self.lock().online.get(&user).is_some_and(|o| !o.invisible)
+    }
+
+    /// Names of users others see online, sorted.
+    pub(crate) fn visible_users(&self) -> Vec<String> {
+        let s = self.lock();
+        let mut names: Vec<String> = s
+            .online
+            .values()
+            .filter(|o| !o.invisible)
+            .map(|o| o.name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub(crate) fn online_summary(&self) -> Vec<(String, usize, bool)> {
+        let s = self.lock();
+        let mut v: Vec<_> = s
+            .online
+            .values()
+            .map(|o| (o.name.clone(), o.conns.len(), o.invisible))
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub(crate) fn is_member(&self, conv: ConvId, user: UserId) -> bool {
+        self.lock()
+            .convs
+            .get(&conv)
+            .is_some_and(|c| c.members.contains(&user))
+    }
+
+    pub(crate) fn add_member(&self, conv: ConvId, user: UserId) {
+        let mut s = self.lock();
+        s.convs.entry(conv).or_default().members.insert(user);
+        s.user_convs.entry(user).or_default().insert(conv);
+    }
+
+    pub(crate) fn remove_member(&self, conv: ConvId, user: UserId) {
+        let mut s = self.lock();
+        if let Some(c) = s.convs.get_mut(&conv) {
+            c.members.remove(&user);
+        }
+        if let Some(set) = s.user_convs.get_mut(&user) {
+            set.remove(&conv);
+        }
+    }
+
+    /// Forgets a deleted conversation, after telling its members and watchers.
+    pub(crate) fn remove_conv(&self, conv: ConvId, frame: Bytes) {
+        let mut s = self.lock();
+        Self::publish_locked(&self.stats, &s, conv, &frame, None, None);
+        if let Some(c) = s.convs.remove(&conv) {
+            for m in c.members {
+                if let Some(set) = s.user_convs.get_mut(&m) {
+                    set.remove(&conv);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn watch(&self, conv: ConvId, conn: ConnId, outbox: Arc<Outbox>) {
+        self.lock()
+            .convs
+            .entry(conv)
+            .or_default()
+            .watchers
+            .insert(conn, outbox);
+    }
+
+    pub(crate) fn unwatch(&self, conv: ConvId, conn: ConnId) -> bool {
+        self.lock()
+            .convs
+            .get_mut(&conv)
+            .is_some_and(|c| c.watchers.remove(&conn).is_some())
+    }
+
+    /// Delivers `frame` to every connection of every member and watcher of
+    /// `conv`, except connection `skip_conn` and all of user `skip_user`'s.
+    pub(crate) fn publish(
+        &self,
+        conv: ConvId,
+        frame: &Bytes,
+        skip_conn: Option<ConnId>,
+        skip_user: Option<UserId>,
+    ) {
+        let s = self.lock();
+        Self::publish_locked(&self.stats, &s, conv, frame, skip_conn, skip_user);
+    }
+
+    fn publish_locked(
+        stats: &Stats,
+        s: &State,
+        conv: ConvId,
+        frame: &Bytes,
+        skip_conn: Option<ConnId>,
+        skip_user: Option<UserId>,
+    ) {
+        let Some(c) = s.convs.get(&conv) else { return };
+        let mut dropped = 0u64;
+        let mut push = |id: ConnId, out: &Arc<Outbox>| {
+            if Some(id) != skip_conn && !out.push_event(frame.clone()) {
+                dropped += 1;
+            }
+        };
+        for m in &c.members {
+            if Some(*m) == skip_user {
+                continue;
+            }
+            if let Some(o) = s.online.get(m) {
+                for (id, out) in &o.conns {
+                    push(*id, out);
+                }
+            }
+        }
+        for (id, out) in &c.watchers {
+            push(*id, out);
+        }
+        stats.events_dropped.fetch_add(dropped, Ordering::Relaxed);
+    }
+
+    /// Delivers `frame` to every connection of `user`.
+    pub(crate) fn send_to_user(&self, user: UserId, frame: &Bytes) {
+        let s = self.lock();
+        if let Some(o) = s.online.get(&user) {
+            for (_, out) in &o.conns {
+                out.push_event(frame.clone());
+            }
+        }
+    }
+
+    /// Delivers `frame` to every connection, logged in or not.
+    pub(crate) fn broadcast(&self, frame: &Bytes) {
+        for out in self.lock().conns.values() {
+            out.push_reply(frame.clone());
+        }
+    }
+}

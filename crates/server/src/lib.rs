@@ -1,0 +1,227 @@
+//! The Confab server.
+//!
+//! [`start`] opens the store, binds both listeners (port 0 works) and returns
+//! a [`Running`] server with the addresses it actually bound. Inside:
+//!
+//! - `transport`: TLS/TCP and WebSocket adapters; both feed `transport::serve`.
+//! - `session`: one connection's requests, handlers for every message type.
+//! - `policy`: who may do what, in one place.
+//! - `hub`: connections, in-memory memberships, presence and fan-out.
+//! - `outbox`: the bounded per-connection queue and its lag policy.
+//! - `poster`: the single writer that batches, stores and delivers messages.
+//! - `console`: the operator's commands (`users`, `stats`, `broadcast`, `shutdown`).
+//!
+//! Start with `session.rs` to add a request; `docs/ARCHITECTURE.md` has the map.
+
+mod auth;
+mod config;
+pub mod console;
+mod error;
+mod hub;
+mod outbox;
+mod policy;
+mod poster;
+mod session;
+pub mod tls;
+mod transport;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use auth::{hash_password, verify_password};
+use confab_proto::ServerBody;
+use confab_store::{SqliteStore, Store};
+pub use config::Config;
+pub use hub::Stats;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    #[error("{0}")]
+    Io(String),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("opening the database: {0}")]
+    Store(#[from] confab_store::StoreError),
+}
+
+/// What every connection shares.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub hub: Arc<hub::Hub>,
+    pub poster: mpsc::Sender<poster::Post>,
+    pub shutdown: CancellationToken,
+    pub started: Instant,
+}
+
+/// A running server.
+pub struct Running {
+    /// Where native (TLS) clients connect.
+    pub tcp_addr: SocketAddr,
+    /// Where browsers connect (HTTP; WebSocket at `/ws`).
+    pub http_addr: SocketAddr,
+    handle: Handle,
+    tasks: TaskTracker,
+    poster: JoinHandle<()>,
+}
+
+/// Controls a running server from elsewhere (signals, console, tests).
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Handle {
+    /// Tells every client why, then stops the server. `Running::wait` returns
+    /// once every connection has closed and every acknowledged write is on disk.
+    pub fn shutdown(&self, reason: &str) {
+        if self.shared.shutdown.is_cancelled() {
+            return;
+        }
+        tracing::info!(reason, "shutting down");
+        self.shared.hub.go_quiet();
+        self.shared.hub.broadcast(&hub::event(ServerBody::Shutdown {
+            reason: reason.to_owned(),
+        }));
+        self.shared.shutdown.cancel();
+    }
+
+    /// Sends a notice to every connected client.
+    pub fn broadcast(&self, text: &str) {
+        self.shared.hub.broadcast(&hub::event(ServerBody::Notice {
+            text: text.to_owned(),
+        }));
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.shared.hub.stats
+    }
+
+    pub fn connections(&self) -> usize {
+        self.shared.hub.connection_count()
+    }
+
+    /// Users with a logged-in connection: (name, connections, invisible).
+    pub fn online(&self) -> Vec<(String, usize, bool)> {
+        self.shared.hub.online_summary()
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.shared.started.elapsed()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.shutdown.is_cancelled()
+    }
+}
+
+/// Opens the store in `config.data_dir`, binds the listeners and starts serving.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| StartError::Io(format!("creating {}: {e}", config.data_dir.display())))?;
+    let store = SqliteStore::open(config.db_path())?;
+    start_with_store(config, Arc::new(store)).await
+}
+
+/// Like [`start`], with a store of the caller's choosing.
+pub async fn start_with_store(
+    config: Config,
+    store: Arc<dyn Store>,
+) -> Result<Running, StartError> {
+    let tls = tls::server_config(&config)?;
+    let bind = |addr: SocketAddr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|e| StartError::Io(format!("binding {addr}: {e}")))
+    };
+    let tcp = bind(config.tcp).await?;
+    let http = bind(config.http).await?;
+    let local = |l: &TcpListener| l.local_addr().map_err(|e| StartError::Io(e.to_string()));
+    let (tcp_addr, http_addr) = (local(&tcp)?, local(&http)?);
+
+    let hub = Arc::new(hub::Hub::new(store.all_memberships().await?));
+    let shutdown = CancellationToken::new();
+    let (post_tx, post_rx) = mpsc::channel(4096);
+    let poster = tokio::spawn(poster::run(
+        post_rx,
+        store.clone(),
+        hub.clone(),
+        shutdown.clone(),
+    ));
+    let shared = Arc::new(Shared {
+        config,
+        store,
+        hub,
+        poster: post_tx,
+        shutdown: shutdown.clone(),
+        started: Instant::now(),
+    });
+
+    let tasks = TaskTracker::new();
+    tasks.spawn(transport::tcp::accept_loop(
+        tcp,
+        tokio_rustls::TlsAcceptor::from(tls),
+        shared.clone(),
+        tasks.clone(),
+    ));
+    let app = transport::ws::router(shared.clone(), tasks.clone());
+    tasks.spawn(async move {
+        let serve = axum::serve(http, app).with_graceful_shutdown(shutdown.cancelled_owned());
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+    tracing::info!(%tcp_addr, %http_addr, "listening");
+    Ok(Running {
+        tcp_addr,
+        http_addr,
+        handle: Handle { shared },
+        tasks,
+        poster,
+    })
+}
+
+impl Running {
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// Waits until the server is told to shut down, then for every
+    /// connection to close and every queued message to be stored.
+    pub async fn wait(self) {
+        let Running {
+            handle,
+            tasks,
+            poster,
+            ..
+        } = self;
+        handle.shared.shutdown.cancelled().await;
+        tasks.close();
+        if tokio::time::timeout(Duration::from_secs(10), tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not close within 10 s");
+        }
+        let _ = poster.await;
+        tracing::info!("stopped");
+    }
+
+    /// Shuts down and waits for it to finish.
+    pub async fn shutdown(self, reason: &str) {
+        self.handle.shutdown(reason);
+        self.wait().await;
+    }
+}

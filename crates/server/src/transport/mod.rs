@@ -1,0 +1,170 @@
+//! Transports: bytes in, frames out. Each one turns its connection into a
+//! stream of [`Inbound`] items and a [`FrameSink`], then hands both to
+//! [`serve`], which runs the session, the heartbeat and the writer the same
+//! way for every transport. To add a transport, write those two adapters.
+
+pub(crate) mod tcp;
+pub(crate) mod ws;
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use confab_proto::{ErrorCode, ServerBody};
+use futures_util::{Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::Shared;
+use crate::hub::event;
+use crate::outbox::{Batch, Outbox};
+use crate::session::Session;
+
+/// What a transport read.
+pub(crate) enum Inbound {
+    /// One frame's payload.
+    Frame(Bytes),
+    /// A frame over the size limit. `fatal` when the stream cannot continue
+    /// after it (a TCP length prefix); a WebSocket message can be skipped.
+    TooLarge { len: usize, fatal: bool },
+    /// A WebSocket binary message: not our protocol.
+    Binary,
+    /// Transport-level liveness (a WebSocket ping) with nothing to handle.
+    Alive,
+}
+
+/// Where a connection's outgoing frames go.
+pub(crate) trait FrameSink: Send + 'static {
+    /// Writes the frames and flushes.
+    fn send_batch(&mut self, frames: &[Bytes]) -> impl Future<Output = io::Result<()>> + Send;
+    /// Closes the connection politely.
+    fn close(&mut self) -> impl Future<Output = ()> + Send;
+}
+
+/// Runs one connection until it closes, the peer goes silent, or the server
+/// shuts down.
+pub(crate) async fn serve<S, K>(shared: Arc<Shared>, mut inbound: S, sink: K)
+where
+    S: Stream<Item = io::Result<Inbound>> + Unpin + Send,
+    K: FrameSink,
+{
+    let outbox = Arc::new(Outbox::new(shared.config.outbox_bytes));
+    let conn = shared.hub.register(outbox.clone());
+    let dead = CancellationToken::new();
+    let mut writer = tokio::spawn(write_loop(
+        shared.clone(),
+        outbox.clone(),
+        sink,
+        dead.clone(),
+    ));
+    let mut session = Session::new(shared.clone(), conn, outbox.clone());
+    let idle = shared.config.heartbeat * 3;
+
+    loop {
+        // Backpressure: while this client is not reading its replies, stop
+        // reading its requests.
+        tokio::select! {
+            _ = outbox.wait_for_room() => {}
+            _ = dead.cancelled() => break,
+            _ = shared.shutdown.cancelled() => break,
+        }
+        let item = tokio::select! {
+            item = tokio::time::timeout(idle, inbound.next()) => item,
+            _ = dead.cancelled() => break,
+            _ = shared.shutdown.cancelled() => break,
+        };
+        match item {
+            Err(_) => {
+                tracing::debug!(conn, "no frame for {idle:?}; dropping the connection");
+                break;
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                tracing::debug!(conn, error = %e, "read failed");
+                break;
+            }
+            Ok(Some(Ok(Inbound::Frame(payload)))) => {
+                shared
+                    .hub
+                    .stats
+                    .bytes_in
+                    .fetch_add(payload.len() as u64, Ordering::Relaxed);
+                session.handle(&payload).await;
+            }
+            Ok(Some(Ok(Inbound::TooLarge { len, fatal }))) => {
+                let max = shared.config.limits.max_frame_bytes;
+                let tail = if fatal {
+                    "; closing the connection"
+                } else {
+                    ""
+                };
+                session.send_error(
+                    None,
+                    ErrorCode::FrameTooLarge,
+                    format!("frame of {len} bytes exceeds the limit of {max} bytes{tail}"),
+                );
+                if fatal {
+                    break;
+                }
+            }
+            Ok(Some(Ok(Inbound::Binary))) => session.send_error(
+                None,
+                ErrorCode::BadFrame,
+                "binary WebSocket messages are not part of the protocol; send JSON as text",
+            ),
+            Ok(Some(Ok(Inbound::Alive))) => {}
+        }
+    }
+
+    session.finish();
+    shared.hub.unregister(conn);
+    outbox.close();
+    // Let the writer flush what is queued (a final error, the shutdown
+    // notice), but never wait long on a peer that does not read.
+    if tokio::time::timeout(Duration::from_secs(5), &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
+}
+
+async fn write_loop<K: FrameSink>(
+    shared: Arc<Shared>,
+    outbox: Arc<Outbox>,
+    mut sink: K,
+    dead: CancellationToken,
+) {
+    let ping = event(ServerBody::Ping {});
+    let lagged = event(ServerBody::Lagged {});
+    let mut heartbeat = tokio::time::interval(shared.config.heartbeat);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    heartbeat.reset();
+    let mut batch = Vec::new();
+    loop {
+        let result = tokio::select! {
+            next = outbox.next_batch(&mut batch) => match next {
+                Batch::Closed => break,
+                Batch::Frames { lagged: was_lagged } => {
+                    if was_lagged {
+                        batch.push(lagged.clone());
+                    }
+                    let bytes: usize = batch.iter().map(Bytes::len).sum();
+                    shared.hub.stats.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+                    let r = sink.send_batch(&batch).await;
+                    batch.clear();
+                    r
+                }
+            },
+            _ = heartbeat.tick() => sink.send_batch(std::slice::from_ref(&ping)).await,
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "write failed");
+            dead.cancel();
+            return;
+        }
+    }
+    sink.close().await;
+    dead.cancel();
+}

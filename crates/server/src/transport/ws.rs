@@ -1,0 +1,88 @@
+//! Browsers: HTTP, with the WebSocket endpoint at `/ws` (one JSON object per
+//! text message). `/` serves a placeholder until the web client lands.
+
+use std::io;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use bytes::Bytes;
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use tokio_util::task::TaskTracker;
+
+use super::{FrameSink, Inbound};
+use crate::Shared;
+
+#[derive(Clone)]
+struct AppState {
+    shared: Arc<Shared>,
+    tasks: TaskTracker,
+}
+
+pub(crate) fn router(shared: Arc<Shared>, tasks: TaskTracker) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/ws", get(upgrade))
+        .with_state(AppState { shared, tasks })
+}
+
+async fn index() -> Html<&'static str> {
+    Html(include_str!("index.html"))
+}
+
+async fn upgrade(ws: WebSocketUpgrade, State(app): State<AppState>) -> impl IntoResponse {
+    let max = app.shared.config.limits.max_frame_bytes;
+    // Messages up to 4x the limit are read and refused with an error, and the
+    // connection lives on; beyond that the WebSocket layer closes it.
+    ws.max_message_size(max * 4)
+        .max_frame_size(max * 4)
+        .on_upgrade(move |socket| {
+            let AppState { shared, tasks } = app;
+            tasks.track_future(serve(shared, socket))
+        })
+}
+
+async fn serve(shared: Arc<Shared>, socket: WebSocket) {
+    let max = shared.config.limits.max_frame_bytes;
+    let (sink, stream) = socket.split();
+    let inbound = stream
+        .take_while(|m| std::future::ready(!matches!(m, Ok(Message::Close(_)))))
+        .map(move |m| match m {
+            Ok(Message::Text(t)) if t.len() > max => Ok(Inbound::TooLarge {
+                len: t.len(),
+                fatal: false,
+            }),
+            Ok(Message::Text(t)) => Ok(Inbound::Frame(Bytes::from(t))),
+            Ok(Message::Binary(_)) => Ok(Inbound::Binary),
+            Ok(_) => Ok(Inbound::Alive),
+            Err(e) => Err(io::Error::other(e)),
+        });
+    super::serve(shared, Box::pin(inbound), WsSink { sink }).await;
+}
+
+struct WsSink {
+    sink: SplitSink<WebSocket, Message>,
+}
+
+impl FrameSink for WsSink {
+    async fn send_batch(&mut self, frames: &[Bytes]) -> io::Result<()> {
+        for f in frames {
+            // Frames are serde_json output, so always UTF-8.
+            let text = Utf8Bytes::try_from(f.clone()).map_err(io::Error::other)?;
+            self.sink
+                .feed(Message::Text(text))
+                .await
+                .map_err(io::Error::other)?;
+        }
+        self.sink.flush().await.map_err(io::Error::other)
+    }
+
+    async fn close(&mut self) {
+        let _ = self.sink.close().await;
+    }
+}

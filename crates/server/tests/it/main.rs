@@ -1,0 +1,8 @@
+//! End-to-end tests: a real server on port 0, real TLS, real WebSocket,
+//! real SQLite. One binary with a module per area, to keep link time down.
+
+mod accounts;
+mod bad_input;
+mod chat;
+mod lifecycle;
+mod load;
