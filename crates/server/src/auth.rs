@@ -35,10 +35,20 @@ pub(crate) async fn hash_password_async(password: String) -> String {
         .expect("hashing does not panic")
 }
 
-pub(crate) async fn verify_password_async(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .unwrap_or(false)
+/// Checks `password` against `hash`; with no hash (an unknown user) it checks
+/// against a fixed one and fails, taking as long as a real check.
+pub(crate) async fn verify_password_async(password: String, hash: Option<String>) -> bool {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    tokio::task::spawn_blocking(move || match hash {
+        Some(hash) => verify_password(&password, &hash),
+        None => {
+            let dummy = DUMMY.get_or_init(|| hash_password("no user has this password"));
+            let _ = verify_password(&password, dummy);
+            false
+        }
+    })
+    .await
+    .unwrap_or(false)
 }
 
 /// A new token and the hash to store for it.

@@ -221,10 +221,11 @@ impl Session {
 
     async fn login(&mut self, username: String, password: String) -> Reply {
         let user = self.shared.store.user_by_name(&username).await?;
-        let ok = match &user {
-            Some(u) => auth::verify_password_async(password, u.password_hash.clone()).await,
-            None => false,
-        };
+        // An unknown name costs a hash check too, so timing does not tell
+        // which names exist.
+        let ok =
+            auth::verify_password_async(password, user.as_ref().map(|u| u.password_hash.clone()))
+                .await;
         match user {
             Some(user) if ok => self.start_session(user).await,
             _ => Err(ApiError::new(
@@ -338,7 +339,7 @@ impl Session {
             .user_by_id(me.id)
             .await?
             .ok_or_else(|| ApiError::not_found("your account no longer exists"))?;
-        if !auth::verify_password_async(old, record.password_hash).await {
+        if !auth::verify_password_async(old, Some(record.password_hash)).await {
             return Err(ApiError::new(
                 ErrorCode::BadCredentials,
                 "the old password is wrong",
@@ -368,6 +369,14 @@ impl Session {
             u.invisible = invisible;
         }
         ok()
+    }
+
+    async fn user_named(&self, name: &str) -> Result<UserRecord, ApiError> {
+        self.shared
+            .store
+            .user_by_name(name)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no user named `{name}`")))
     }
 
     // ---- channels ----
@@ -555,12 +564,7 @@ impl Session {
                 "only the owner of `{name}` or an admin can invite to it"
             )));
         }
-        let target = self
-            .shared
-            .store
-            .user_by_name(&user)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no user named `{user}`")))?;
+        let target = self.user_named(&user).await?;
         if !self.shared.store.add_member(conv.id, target.id).await? {
             return Err(ApiError::new(
                 ErrorCode::AlreadyMember,
@@ -692,12 +696,7 @@ impl Session {
     ) -> Reply {
         self.check_text(&text, &nonce)?;
         let me = self.me();
-        let target = self
-            .shared
-            .store
-            .user_by_name(&user)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no user named `{user}`")))?;
+        let target = self.user_named(&user).await?;
         if target.id == me.id {
             return Err(ApiError::bad_request(
                 "you cannot send a direct message to yourself",
@@ -806,8 +805,9 @@ impl Session {
         if !self.shared.hub.is_member(conv, me.id) {
             return Err(no_conv(conv));
         }
-        // Typing would give an invisible user away.
-        if !me.invisible {
+        // Typing would give an invisible user away. The hub holds the
+        // user's current status, which another connection may have changed.
+        if self.shared.hub.is_visible(me.id) {
             let frame = event(ServerBody::Typing {
                 conv,
                 user: me.name.clone(),

@@ -110,6 +110,22 @@ impl TestServer {
         c
     }
 
+    /// `n` users named `user0`, `user1`, ... alternating TLS and WebSocket,
+    /// each registered concurrently and joined to `channel`.
+    pub async fn users_in(&self, n: usize, channel: &str) -> Vec<Client> {
+        futures_util::future::join_all((0..n).map(|i| async move {
+            let t = if i % 2 == 0 {
+                Transport::Tls
+            } else {
+                Transport::Ws
+            };
+            let mut c = self.user(t, &format!("user{i}")).await;
+            c.join(channel).await;
+            c
+        }))
+        .await
+    }
+
     /// A client logged in as an existing user.
     pub async fn login(&self, t: Transport, name: &str) -> (Client, Value) {
         let mut c = self.hello(t).await;
@@ -410,6 +426,16 @@ async fn read_tls(
             return;
         }
     }
+}
+
+/// The `seq` of each message in a reply's `messages` array.
+pub fn seqs(messages: &Value) -> Vec<u64> {
+    messages
+        .as_array()
+        .expect("a messages array")
+        .iter()
+        .map(|m| m["seq"].as_u64().expect("seq"))
+        .collect()
 }
 
 /// Both transports, for tests that run over each.

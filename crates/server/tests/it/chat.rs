@@ -1,7 +1,7 @@
 //! Channels, messages, DMs, presence, invisibility and sync.
 
-use confab_testkit::{TRANSPORTS, TestServer, Transport};
-use serde_json::{Value, json};
+use confab_testkit::{TRANSPORTS, TestServer, Transport, seqs};
+use serde_json::json;
 
 async fn chat_between(a_t: Transport, b_t: Transport) {
     let server = TestServer::start().await;
@@ -364,12 +364,7 @@ async fn reconnect_and_sync_lose_and_duplicate_nothing_while_another_keeps_sendi
     let synced = bob
         .ok(json!({"type": "sync", "since": [{"conv": conv, "seq": last}]}))
         .await;
-    let page: Vec<u64> = synced["convs"][0]["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_u64().unwrap())
-        .collect();
+    let page = seqs(&synced["convs"][0]["messages"]);
     assert!(
         page.windows(2).all(|w| w[1] == w[0] + 1),
         "sync is gap-free and in order: {page:?}"
@@ -412,37 +407,29 @@ async fn history_pages_backwards_and_forwards() {
     for i in 1..=12 {
         alice.say(conv, &format!("m{i}")).await;
     }
-    let seqs = |v: &Value| {
-        v["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["seq"].as_u64().unwrap())
-            .collect::<Vec<_>>()
-    };
     let newest = alice
         .ok(json!({"type": "history", "conv": conv, "limit": 5}))
         .await;
     assert_eq!(
-        (seqs(&newest), newest["more"].as_bool()),
+        (seqs(&newest["messages"]), newest["more"].as_bool()),
         (vec![8, 9, 10, 11, 12], Some(true))
     );
     let older = alice
         .ok(json!({"type": "history", "conv": conv, "before": 8, "limit": 5}))
         .await;
-    assert_eq!(seqs(&older), vec![3, 4, 5, 6, 7]);
+    assert_eq!(seqs(&older["messages"]), vec![3, 4, 5, 6, 7]);
     let oldest = alice
         .ok(json!({"type": "history", "conv": conv, "before": 3, "limit": 5}))
         .await;
     assert_eq!(
-        (seqs(&oldest), oldest["more"].as_bool()),
+        (seqs(&oldest["messages"]), oldest["more"].as_bool()),
         (vec![1, 2], Some(false))
     );
     let after = alice
         .ok(json!({"type": "history", "conv": conv, "after": 10}))
         .await;
     assert_eq!(
-        (seqs(&after), after["more"].as_bool()),
+        (seqs(&after["messages"]), after["more"].as_bool()),
         (vec![11, 12], Some(false))
     );
     let (code, msg) = alice

@@ -2,8 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
-use confab_testkit::{Client, TestServer, Transport};
-use futures_util::future::join_all;
+use confab_testkit::{Client, TestServer, Transport, seqs};
 use serde_json::json;
 
 /// Message event seqs for `conv` in arrival order, until `want` have arrived.
@@ -65,12 +64,7 @@ async fn catch_up(stuck: &mut Client, conv: u64, total: usize) -> (Vec<u64>, boo
     let synced = stuck
         .ok(json!({"type": "sync", "since": [{"conv": conv, "seq": after}]}))
         .await;
-    let page: Vec<u64> = synced["convs"][0]["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_u64().unwrap())
-        .collect();
+    let page = seqs(&synced["convs"][0]["messages"]);
     got.extend(&page);
     after = got.last().copied().unwrap_or(0);
     while got.len() < total {
@@ -97,20 +91,7 @@ async fn a_client_that_never_reads_does_not_delay_fifty_others() {
     let conv = alice.create("general", false).await;
     let mut stuck = stuck_client(&server).await;
 
-    let others = join_all((0..50).map(|i| {
-        let server = &server;
-        async move {
-            let t = if i % 2 == 0 {
-                Transport::Tls
-            } else {
-                Transport::Ws
-            };
-            let mut c = server.user(t, &format!("user{i}")).await;
-            c.join("general").await;
-            c
-        }
-    }))
-    .await;
+    let others = server.users_in(50, "general").await;
     let receivers: Vec<_> = others
         .into_iter()
         .map(|mut c| {
@@ -180,20 +161,7 @@ async fn two_hundred_clients_in_one_channel_each_receive_every_message_once_in_o
     let server = TestServer::start().await;
     let mut owner = server.user(Transport::Tls, "owner").await;
     let conv = owner.create("general", false).await;
-    let clients = join_all((0..CLIENTS).map(|i| {
-        let server = &server;
-        async move {
-            let t = if i % 2 == 0 {
-                Transport::Tls
-            } else {
-                Transport::Ws
-            };
-            let mut c = server.user(t, &format!("user{i}")).await;
-            c.join("general").await;
-            c
-        }
-    }))
-    .await;
+    let clients = server.users_in(CLIENTS, "general").await;
 
     let tasks: Vec<_> = clients
         .into_iter()
