@@ -25,6 +25,8 @@ enum Command {
     /// Administration on a server's data directory.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Measure a chat server (Confab or IRC) under load.
+    Bench(confab_bench::Args),
     /// Print the protocol's JSON Schema.
     Schema,
 }
@@ -42,6 +44,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Admin(cmd) => runtime.block_on(admin::run(cmd)),
+        Command::Bench(args) => runtime.block_on(confab_bench::run(args)),
         Command::Schema => {
             println!(
                 "{}",

@@ -111,6 +111,10 @@ pub fn resolve(args: &ServeArgs) -> Result<Config> {
 
 pub async fn run(args: ServeArgs) -> Result<()> {
     let config = resolve(&args)?;
+    // One file descriptor per connection: allow as many as the system lets us.
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!(error = %e, "could not raise the open-file limit");
+    }
     let running = confab_server::start(config).await?;
     // Tools and tests read this line to learn the bound ports.
     println!(

@@ -177,6 +177,11 @@ pub async fn start_with_store(
         tasks.clone(),
     ));
     let app = transport::ws::router(shared.clone(), tasks.clone());
+    // axum leaves Nagle on; every small WebSocket frame would then wait for
+    // the previous one's delayed ACK.
+    let http = axum::serve::ListenerExt::tap_io(http, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tasks.spawn(async move {
         let serve = axum::serve(http, app).with_graceful_shutdown(shutdown.cancelled_owned());
         if let Err(e) = serve.await {

@@ -1,0 +1,637 @@
+//! `confab bench`: a load generator that gives Confab and IRC servers the
+//! same load and measures them the same way.
+//!
+//! - `wire`: connections (Confab TLS, Confab WebSocket, IRC).
+//! - `client`: log in, join, send and recognise messages per protocol.
+//! - `run`: one measured point (open-loop senders, counting receivers).
+//! - `metrics`: payloads, latency and delivery accounting, /proc readings.
+//! - `report`: JSON lines, the readable table and `RESULTS.md` tables.
+//!
+//! A scenario is a function here that connects clients, builds send plans
+//! and calls `run::run_point`; add one by adding a `Scenario` variant and a
+//! function.
+
+pub mod client;
+pub mod metrics;
+pub mod report;
+pub mod run;
+pub mod wire;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use crate::client::{Account, Client, Dest};
+use crate::report::Point;
+use crate::run::SendPlan;
+use crate::wire::{Kind, Target};
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// N clients in one room, S of them sending.
+    Fanout,
+    /// Clients in many small rooms, one sender per room.
+    Rooms,
+    /// Direct messages between random pairs.
+    Dm,
+    /// Idle connections: server memory per connection.
+    Idle,
+    /// Newest 100 messages of a long channel, at several concurrencies (Confab only).
+    History,
+    /// Every client drops and comes back at once.
+    Storm,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// The server: confab-tls://HOST:PORT, confab-ws://HOST:PORT or irc://HOST:PORT
+    #[arg(long, default_value = "confab-tls://127.0.0.1:7070")]
+    pub target: String,
+    /// The server's certificate (PEM) to trust, e.g. confab-data/tls/cert.pem
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Encrypt without checking the server's certificate
+    #[arg(long)]
+    pub insecure: bool,
+    /// The server's process id, to read its CPU time and memory from /proc
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    #[arg(long, value_enum, default_value = "fanout")]
+    pub scenario: Scenario,
+    /// Clients connected
+    #[arg(long, default_value_t = 200)]
+    pub clients: usize,
+    /// Senders (fanout: in the room; rooms: one per room, ignoring this)
+    #[arg(long, default_value_t = 10)]
+    pub senders: usize,
+    /// Rooms for the rooms scenario
+    #[arg(long, default_value_t = 100)]
+    pub rooms: usize,
+    /// Message size in bytes
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+    /// Aggregate messages per second; several (comma-separated) run several points
+    #[arg(long, value_delimiter = ',', default_value = "100")]
+    pub rate: Vec<f64>,
+    /// Search for the highest rate holding p99 <= 50 ms (and <= 100 ms) with >= 99.9% delivered, starting at --rate
+    #[arg(long)]
+    pub sweep: bool,
+    /// Seconds of sending per point
+    #[arg(long, default_value_t = 5.0)]
+    pub duration: f64,
+    /// Messages in the history scenario's channel
+    #[arg(long, default_value_t = 1_000_000)]
+    pub history_messages: u64,
+    /// Concurrent readers in the history scenario
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    pub concurrency: Vec<usize>,
+    /// Append one JSON object per point to this file
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// A name for the server in reports (default: the target's kind)
+    #[arg(long, default_value = "")]
+    pub label: String,
+    /// Instead of running: render markdown tables (median of repeats) from these JSON-lines files
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub report: Vec<PathBuf>,
+}
+
+/// Runs what `args` asks for.
+pub async fn run(args: Args) -> Result<()> {
+    if !args.report.is_empty() {
+        print!("{}", report::markdown(&args.report)?);
+        return Ok(());
+    }
+    // Thousands of sockets: use every file descriptor allowed.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let target = Target::parse(&args.target, args.tls_ca.as_deref(), args.insecure)?;
+    let mut b = Bench {
+        label: if args.label.is_empty() {
+            target.kind.name().to_owned()
+        } else {
+            args.label.clone()
+        },
+        target,
+        args,
+        epoch: Instant::now(),
+        point: 0,
+    };
+    match b.args.scenario {
+        Scenario::Fanout => b.fanout().await,
+        Scenario::Rooms => b.rooms().await,
+        Scenario::Dm => b.dm().await,
+        Scenario::Idle => b.idle().await,
+        Scenario::History => b.history().await,
+        Scenario::Storm => b.storm().await,
+    }
+}
+
+struct Bench {
+    target: Target,
+    args: Args,
+    label: String,
+    epoch: Instant,
+    point: u32,
+}
+
+/// The benchmark account for client `i`: short enough for IRC nicknames.
+fn account(i: usize) -> Account {
+    Account::User {
+        name: format!("bn{i:05}"),
+        password: format!("bench-pw-{i:05}"),
+    }
+}
+
+/// Client `i` of `senders` sending an aggregate `rate` for `duration` seconds.
+fn plan(
+    duration: f64,
+    size: usize,
+    rate: f64,
+    senders: usize,
+    i: usize,
+    dests: Vec<(Dest, u64)>,
+    random: bool,
+) -> SendPlan {
+    let per_sender = rate / senders as f64;
+    let interval = Duration::from_secs_f64(1.0 / per_sender);
+    SendPlan {
+        dests,
+        random,
+        interval,
+        count: (per_sender * duration).round().max(1.0) as u64,
+        offset: interval.mul_f64(i as f64 / senders as f64),
+        size,
+    }
+}
+
+/// Connects clients with bounded concurrency; returns them in order and the
+/// connect+login times.
+async fn connect_all(
+    target: &Target,
+    accounts: Vec<Account>,
+    concurrency: usize,
+) -> Result<(Vec<Client>, hdrhistogram::Histogram<u64>)> {
+    let results: Vec<_> = futures_util::stream::iter(accounts)
+        .map(|a| async move {
+            let t = Instant::now();
+            let c = Client::connect(target, &a).await;
+            (c, t.elapsed())
+        })
+        .buffered(concurrency)
+        .collect()
+        .await;
+    let mut hist = metrics::histogram();
+    let mut clients = Vec::with_capacity(results.len());
+    for (c, took) in results {
+        clients.push(c?);
+        let _ = hist.record((took.as_micros() as u64).max(1));
+    }
+    Ok((clients, hist))
+}
+
+impl Bench {
+    fn server_cpu(&self) -> Option<f64> {
+        self.args.server_pid.and_then(metrics::cpu_seconds)
+    }
+
+    fn base(&self, scenario: &str) -> Point {
+        let mut p = Point::new(&self.label, self.target.kind.name(), scenario);
+        p.set("size", json!(self.args.size));
+        p
+    }
+
+    /// Runs one load point with the given plans and reports it.
+    async fn load_point(
+        &mut self,
+        scenario: &str,
+        clients: Vec<Client>,
+        plans: Vec<Option<SendPlan>>,
+        rate: f64,
+        extra: &[(&str, Value)],
+    ) -> Result<(Vec<Client>, Point)> {
+        self.point += 1;
+        let (srv0, gen0, wall0) = (
+            self.server_cpu(),
+            metrics::cpu_seconds(std::process::id()),
+            Instant::now(),
+        );
+        let n = clients.len();
+        let r = run::run_point(
+            self.point,
+            self.epoch,
+            clients,
+            plans,
+            Duration::from_secs(5),
+        )
+        .await?;
+        let wall = wall0.elapsed().as_secs_f64();
+        let mut p = self.base(scenario);
+        p.set("clients", json!(n));
+        p.set("rate_target", json!(rate));
+        for (k, v) in extra {
+            p.set(k, v.clone());
+        }
+        p.load(&r);
+        p.cpu(
+            srv0.zip(self.server_cpu()).map(|(a, b)| (b - a) / wall),
+            gen0.zip(metrics::cpu_seconds(std::process::id()))
+                .map(|(a, b)| (b - a) / wall),
+        );
+        p.set(
+            "server_rss_mib",
+            json!(
+                self.args
+                    .server_pid
+                    .and_then(metrics::rss_kib)
+                    .map(|k| k as f64 / 1024.0)
+            ),
+        );
+        self.emit(&p)?;
+        Ok((r.clients, p))
+    }
+
+    fn emit(&self, p: &Point) -> Result<()> {
+        println!("{}", p.line());
+        if let Some(path) = &self.args.json {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            writeln!(f, "{}", p.json())?;
+        }
+        Ok(())
+    }
+
+    /// Runs `plans_for(rate)` at each --rate, or sweeps for the best rate.
+    async fn rates(
+        &mut self,
+        scenario: &str,
+        mut clients: Vec<Client>,
+        extra: Vec<(&str, Value)>,
+        plans_for: impl Fn(f64) -> Vec<Option<SendPlan>>,
+    ) -> Result<()> {
+        if !self.args.sweep {
+            for rate in self.args.rate.clone() {
+                clients = self
+                    .load_point(scenario, clients, plans_for(rate), rate, &extra)
+                    .await?
+                    .0;
+            }
+            return Ok(());
+        }
+        // Double until p99 <= 50 ms or delivery fails, then bisect.
+        let (mut lo, mut hi): (Option<f64>, Option<f64>) = (None, None);
+        let (mut best50, mut best100) = (None::<(f64, f64)>, None::<(f64, f64)>);
+        let mut rate = self.args.rate[0];
+        for _ in 0..14 {
+            let (back, p) = self
+                .load_point(scenario, clients, plans_for(rate), rate, &extra)
+                .await?;
+            clients = back;
+            let (p99, ratio, dps) = (
+                p.num("p99_ms"),
+                p.num("delivery_ratio"),
+                p.num("deliveries_per_s"),
+            );
+            if ratio >= 0.999 && p99 <= 100.0 && best100.is_none_or(|(_, d)| dps > d) {
+                best100 = Some((rate, dps));
+            }
+            if ratio >= 0.999 && p99 <= 50.0 {
+                if best50.is_none_or(|(_, d)| dps > d) {
+                    best50 = Some((rate, dps));
+                }
+                lo = Some(rate);
+            } else {
+                hi = Some(rate);
+            }
+            rate = match (lo, hi) {
+                (Some(l), None) => l * 2.0,
+                (None, Some(h)) => h / 2.0,
+                (Some(l), Some(h)) if (h - l) / l > 0.05 => (l + h) / 2.0,
+                _ => break,
+            };
+            if rate < 1.0 {
+                break;
+            }
+        }
+        let mut p = self.base(&format!("{scenario}-sweep"));
+        for (k, v) in extra {
+            p.set(k, v);
+        }
+        p.set("clients", json!(clients.len()));
+        p.set("best_rate_p99_50ms", json!(best50.map(|b| b.0)));
+        p.set("best_deliveries_per_s_p99_50ms", json!(best50.map(|b| b.1)));
+        p.set("best_rate_p99_100ms", json!(best100.map(|b| b.0)));
+        p.set(
+            "best_deliveries_per_s_p99_100ms",
+            json!(best100.map(|b| b.1)),
+        );
+        self.emit(&p)
+    }
+
+    async fn members(&self, n: usize) -> Result<(Vec<Client>, hdrhistogram::Histogram<u64>)> {
+        connect_all(&self.target, (0..n).map(account).collect(), 64).await
+    }
+
+    async fn fanout(&mut self) -> Result<()> {
+        let (n, s) = (self.args.clients, self.args.senders.min(self.args.clients));
+        let (mut clients, connect) = self.members(n).await?;
+        for c in clients.iter_mut() {
+            c.join("fanout").await?;
+        }
+        eprintln!(
+            "fanout: {n} clients connected and joined (connect p99 {:.1} ms)",
+            connect.value_at_quantile(0.99) as f64 / 1000.0
+        );
+        let extra = vec![("senders", json!(s))];
+        let (dur, size) = (self.args.duration, self.args.size);
+        self.rates("fanout", clients, extra, move |rate| {
+            (0..n)
+                .map(|i| {
+                    (i < s).then(|| {
+                        plan(
+                            dur,
+                            size,
+                            rate,
+                            s,
+                            i,
+                            vec![(Dest::Room("fanout".into()), (n - 1) as u64)],
+                            false,
+                        )
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn rooms(&mut self) -> Result<()> {
+        let (n, r) = (self.args.clients, self.args.rooms.min(self.args.clients));
+        let (mut clients, _) = self.members(n).await?;
+        let mut sizes = vec![0u64; r];
+        for (i, c) in clients.iter_mut().enumerate() {
+            c.join(&format!("room{}", i % r)).await?;
+            sizes[i % r] += 1;
+        }
+        eprintln!("rooms: {n} clients in {r} rooms");
+        let extra = vec![("rooms", json!(r))];
+        let (dur, size) = (self.args.duration, self.args.size);
+        self.rates("rooms", clients, extra, move |rate| {
+            (0..n)
+                .map(|i| {
+                    (i < r).then(|| {
+                        plan(
+                            dur,
+                            size,
+                            rate,
+                            r,
+                            i,
+                            vec![(Dest::Room(format!("room{i}")), sizes[i] - 1)],
+                            false,
+                        )
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn dm(&mut self) -> Result<()> {
+        let n = self.args.clients;
+        if n < 2 {
+            bail!("the dm scenario needs at least 2 clients");
+        }
+        let (clients, _) = self.members(n).await?;
+        let names: Vec<String> = clients.iter().map(|c| c.name.clone()).collect();
+        eprintln!("dm: {n} clients");
+        let (dur, size) = (self.args.duration, self.args.size);
+        self.rates("dm", clients, vec![], move |rate| {
+            (0..n)
+                .map(|i| {
+                    let peers = names
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, _)| *j != i)
+                        .map(|(_, p)| (Dest::User(p.clone()), 1))
+                        .collect();
+                    Some(plan(dur, size, rate, n, i, peers, true))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn idle(&mut self) -> Result<()> {
+        let Some(pid) = self.args.server_pid else {
+            bail!("the idle scenario needs --server-pid to read the server's memory")
+        };
+        let n = self.args.clients;
+        let before = metrics::rss_kib(pid).unwrap_or(0);
+        // Visitors on Confab: logged in, no password hashing, nothing stored.
+        let accounts = (0..n)
+            .map(|i| {
+                if self.target.kind.is_confab() {
+                    Account::Visitor
+                } else {
+                    account(i)
+                }
+            })
+            .collect();
+        let t = Instant::now();
+        let (clients, connect) = connect_all(&self.target, accounts, 256).await?;
+        let took = t.elapsed();
+        let after = metrics::rss_kib(pid).unwrap_or(0);
+        let mut p = self.base("idle");
+        p.set("clients", json!(n));
+        p.set("connect_s", json!(took.as_secs_f64()));
+        p.set(
+            "connect_p99_ms",
+            json!(connect.value_at_quantile(0.99) as f64 / 1000.0),
+        );
+        p.set("server_rss_mib", json!(after as f64 / 1024.0));
+        p.set(
+            "rss_per_conn_kib",
+            json!((after.saturating_sub(before)) as f64 / n as f64),
+        );
+        self.emit(&p)?;
+        for c in clients {
+            c.wire.close().await;
+        }
+        Ok(())
+    }
+
+    async fn history(&mut self) -> Result<()> {
+        if !self.target.kind.is_confab() {
+            bail!("IRC servers keep no history; the history scenario is Confab only");
+        }
+        let mut writer = Client::connect(&self.target, &account(99_999)).await?;
+        writer.join("history").await?;
+        let conv = writer.conv("history").expect("joined");
+        let list = writer.request(json!({"type": "channel_list"})).await?;
+        let mut have = list["channels"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["conv"] == conv)
+            .and_then(|c| c["last_seq"].as_u64())
+            .unwrap_or(0);
+        let target = self.args.history_messages;
+        let t = Instant::now();
+        if have < target {
+            eprintln!("history: filling the channel from {have} to {target} messages");
+        }
+        while have < target {
+            let chunk = (target - have).min(1000);
+            for i in 0..chunk {
+                let frame = writer.chat_frame(
+                    &Dest::Room("history".into()),
+                    &format!("history message {}", have + i + 1),
+                );
+                writer.wire.feed(frame).await?;
+            }
+            writer.wire.flush().await?;
+            let mut acked = 0;
+            while acked < chunk {
+                let Some(text) = writer.wire.recv().await? else {
+                    bail!("server closed while filling history")
+                };
+                if text.contains(r#""type":"sent""#) {
+                    acked += 1;
+                } else if text.contains(r#""type":"error""#) {
+                    bail!("filling history: {text}");
+                }
+            }
+            have += chunk;
+        }
+        if t.elapsed() > Duration::from_secs(1) {
+            eprintln!("history: filled in {:.1} s", t.elapsed().as_secs_f64());
+        }
+        for conc in self.args.concurrency.clone() {
+            let (readers, _) = connect_all(&self.target, vec![Account::Visitor; conc], 64).await?;
+            let deadline = Instant::now() + Duration::from_secs_f64(self.args.duration);
+            let srv0 = self.server_cpu();
+            let t0 = Instant::now();
+            let tasks: Vec<_> = readers
+                .into_iter()
+                .map(|mut c| {
+                    tokio::spawn(async move {
+                        let mut h = metrics::histogram();
+                        let mut errors = 0u64;
+                        while Instant::now() < deadline {
+                            let t = Instant::now();
+                            let r = c
+                                .request_raw(json!({"type": "history", "conv": conv, "limit": 100}))
+                                .await?;
+                            if r["messages"].as_array().map_or(0, Vec::len) != 100 {
+                                errors += 1;
+                            }
+                            let _ = h.record((t.elapsed().as_micros() as u64).max(1));
+                        }
+                        c.wire.close().await;
+                        anyhow::Ok((h, errors))
+                    })
+                })
+                .collect();
+            let mut h = metrics::histogram();
+            let mut errors = 0;
+            for t in tasks {
+                let (th, e) = t.await??;
+                let _ = h.add(&th);
+                errors += e;
+            }
+            let wall = t0.elapsed().as_secs_f64();
+            let mut p = self.base("history");
+            p.set("messages_in_channel", json!(have));
+            p.set("concurrency", json!(conc));
+            p.set("requests_per_s", json!(h.len() as f64 / wall));
+            p.latency(&h);
+            p.set("errors", json!(errors));
+            p.cpu(
+                srv0.zip(self.server_cpu()).map(|(a, b)| (b - a) / wall),
+                None,
+            );
+            self.emit(&p)?;
+        }
+        Ok(())
+    }
+
+    async fn storm(&mut self) -> Result<()> {
+        let n = self.args.clients;
+        let (mut clients, _) = self.members(n).await?;
+        for c in clients.iter_mut() {
+            c.join("storm").await?;
+        }
+        let accounts: Vec<Account> = clients
+            .iter()
+            .enumerate()
+            .map(|(i, c)| match &c.token {
+                Some(token) => Account::Token {
+                    name: c.name.clone(),
+                    token: token.clone(),
+                },
+                None => account(i),
+            })
+            .collect();
+        eprintln!("storm: {n} clients connected; dropping them all");
+        futures_util::future::join_all(clients.into_iter().map(|c| c.wire.close())).await;
+
+        let target = self.target.clone();
+        let srv0 = self.server_cpu();
+        let t0 = Instant::now();
+        let tasks: Vec<_> = accounts
+            .into_iter()
+            .map(|a| {
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let mut c = Client::connect(&target, &a).await?;
+                    if c.kind.is_confab() {
+                        c.request(json!({"type": "sync", "since": []})).await?;
+                    } else {
+                        c.join("storm").await?;
+                    }
+                    anyhow::Ok((c, t0.elapsed()))
+                })
+            })
+            .collect();
+        let mut h = metrics::histogram();
+        let mut errors = 0u64;
+        let mut back = Vec::new();
+        for t in tasks {
+            match t.await? {
+                Ok((c, took)) => {
+                    let _ = h.record((took.as_micros() as u64).max(1));
+                    back.push(c);
+                }
+                Err(e) => {
+                    if errors == 0 {
+                        eprintln!("storm: first error: {e:#}");
+                    }
+                    errors += 1;
+                }
+            }
+        }
+        let all_back = t0.elapsed();
+        let mut p = self.base("storm");
+        p.set("clients", json!(n));
+        p.set("all_back_s", json!(all_back.as_secs_f64()));
+        p.latency(&h);
+        p.set("errors", json!(errors));
+        p.cpu(
+            srv0.zip(self.server_cpu())
+                .map(|(a, b)| (b - a) / all_back.as_secs_f64()),
+            None,
+        );
+        self.emit(&p)?;
+        futures_util::future::join_all(back.into_iter().map(|c| c.wire.close())).await;
+        Ok(())
+    }
+}
+
+/// For tests: the kind of a parsed target.
+pub fn target_kind(url: &str) -> Result<Kind> {
+    Ok(Target::parse(url, None, true)?.kind)
+}

@@ -1,0 +1,129 @@
+//! The load generator against a real Confab server on port 0 (small loads:
+//! these check that it measures correctly, not how fast anything is).
+
+use confab_bench::{Args, Scenario};
+use confab_testkit::TestServer;
+
+fn args(server: &TestServer, target: String, scenario: Scenario, json: &std::path::Path) -> Args {
+    Args {
+        target,
+        tls_ca: Some(server.dir.path().join("tls/cert.pem")),
+        insecure: false,
+        server_pid: Some(std::process::id()),
+        scenario,
+        clients: 6,
+        senders: 2,
+        rooms: 2,
+        size: 64,
+        rate: vec![40.0],
+        sweep: false,
+        duration: 0.5,
+        history_messages: 300,
+        concurrency: vec![2],
+        json: Some(json.to_owned()),
+        label: "test".into(),
+        report: vec![],
+    }
+}
+
+fn points(json: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(json)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_measures_a_real_server_over_both_transports() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("points.jsonl");
+    for target in [
+        format!("confab-tls://{}", server.tcp),
+        format!("confab-ws://{}", server.http),
+    ] {
+        for scenario in [Scenario::Fanout, Scenario::Rooms, Scenario::Dm] {
+            confab_bench::run(args(&server, target.clone(), scenario, &json))
+                .await
+                .unwrap();
+        }
+    }
+    let pts = points(&json);
+    assert_eq!(pts.len(), 6);
+    for p in &pts {
+        // Everything sent was delivered exactly once: 40 msg/s for 0.5 s is
+        // 20 messages (dm: 6 senders x 3), each to every other room member.
+        assert_eq!(p["lost"], 0, "{p}");
+        assert_eq!(p["duplicates"], 0, "{p}");
+        assert_eq!(p["delivery_ratio"], 1.0, "{p}");
+        assert!(p["sent"].as_u64().unwrap() >= 18, "{p}");
+        assert_eq!(p["deliveries"], p["expected"], "{p}");
+        assert!(
+            p["p50_ms"].as_f64().unwrap() > 0.0 && p["p50_ms"].as_f64() <= p["max_ms"].as_f64(),
+            "{p}"
+        );
+        assert!(p["server_cpu"].as_f64().is_some(), "{p}");
+    }
+    let fanout = &pts[0];
+    assert_eq!(
+        (fanout["sent"].as_u64(), fanout["expected"].as_u64()),
+        (Some(20), Some(100))
+    );
+
+    confab_bench::run(args(
+        &server,
+        format!("confab-tls://{}", server.tcp),
+        Scenario::History,
+        &json,
+    ))
+    .await
+    .unwrap();
+    confab_bench::run(args(
+        &server,
+        format!("confab-ws://{}", server.http),
+        Scenario::Storm,
+        &json,
+    ))
+    .await
+    .unwrap();
+    confab_bench::run(args(
+        &server,
+        format!("confab-ws://{}", server.http),
+        Scenario::Idle,
+        &json,
+    ))
+    .await
+    .unwrap();
+    let pts = points(&json);
+    let history = &pts[6];
+    assert_eq!(
+        (
+            history["scenario"].as_str(),
+            history["messages_in_channel"].as_u64(),
+            history["errors"].as_u64()
+        ),
+        (Some("history"), Some(300), Some(0))
+    );
+    assert!(history["requests_per_s"].as_f64().unwrap() > 0.0);
+    let storm = &pts[7];
+    assert_eq!(
+        (storm["scenario"].as_str(), storm["errors"].as_u64()),
+        (Some("storm"), Some(0))
+    );
+    assert!(storm["all_back_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(pts[8]["scenario"], "idle");
+
+    // The report renders one table per scenario.
+    let md = confab_bench::report::markdown(&[json]).unwrap();
+    for s in [
+        "### fanout",
+        "### rooms",
+        "### dm",
+        "### history",
+        "### storm",
+        "### idle",
+    ] {
+        assert!(md.contains(s), "{md}");
+    }
+}
