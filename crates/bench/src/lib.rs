@@ -177,7 +177,16 @@ async fn connect_all(
     let results: Vec<_> = futures_util::stream::iter(accounts)
         .map(|a| async move {
             let t = Instant::now();
-            let c = Client::connect(target, &a).await;
+            // Setup, not measurement: some servers (ngircd) reset a burst of
+            // connects, so try a few times.
+            let mut c = Client::connect(target, &a).await;
+            for attempt in 1..=5u64 {
+                if c.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                c = Client::connect(target, &a).await;
+            }
             (c, t.elapsed())
         })
         .buffered(concurrency)

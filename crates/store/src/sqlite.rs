@@ -65,8 +65,8 @@ CREATE TABLE messages (
 CREATE UNIQUE INDEX messages_nonce ON messages(conv, sender, nonce) WHERE nonce IS NOT NULL;
 "#];
 
-/// How many idle reader connections to keep.
-const MAX_IDLE_READERS: usize = 8;
+/// Reader connections, and so concurrent reads.
+const MAX_READERS: usize = 8;
 
 /// SQLite-backed [`Store`](crate::Store).
 #[derive(Clone)]
@@ -78,6 +78,10 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// At most this many reads run at once, so the pool's connections are
+    /// reused instead of a new one being opened for every read in a burst
+    /// (a reconnect storm opened hundreds).
+    read_slots: tokio::sync::Semaphore,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -121,13 +125,27 @@ impl SqliteStore {
                 .map_err(backend)?;
             tx.commit().map_err(backend)?;
         }
-        Ok(SqliteStore {
+        // Checkpoints move the WAL into the database file and fsync it, which
+        // stalls the committing writer for tens of ms (measured: p99 54 ms at
+        // 200 DMs/s with the server 86% idle). A background thread does
+        // them instead; the writer's own auto-checkpoint is only a backstop.
+        conn.pragma_update(None, "wal_autocheckpoint", 20_000)
+            .map_err(backend)?;
+        let checkpointer = open_conn(&path).map_err(backend)?;
+        let store = SqliteStore {
             inner: Arc::new(Inner {
                 path,
                 writer: Mutex::new(conn),
                 readers: Mutex::new(Vec::new()),
+                read_slots: tokio::sync::Semaphore::new(MAX_READERS),
             }),
-        })
+        };
+        let weak = Arc::downgrade(&store.inner);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, weak))
+            .map_err(backend)?;
+        Ok(store)
     }
 
     /// Runs `f` on a reader connection on the blocking pool.
@@ -136,6 +154,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        let _slot = self.inner.read_slots.acquire().await.map_err(backend)?;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let pooled = inner
@@ -149,7 +168,7 @@ impl SqliteStore {
             };
             let out = f(&conn);
             let mut pool = inner.readers.lock().unwrap_or_else(|p| p.into_inner());
-            if pool.len() < MAX_IDLE_READERS {
+            if pool.len() < MAX_READERS {
                 pool.push(conn);
             }
             out
@@ -177,6 +196,20 @@ impl SqliteStore {
         })
         .await
         .map_err(backend)?
+    }
+}
+
+/// Checkpoints the WAL in the background until the store is dropped.
+/// PASSIVE never blocks the writer or readers; it copies what it can.
+fn checkpoint_loop(conn: Connection, store: std::sync::Weak<Inner>) {
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        if store.strong_count() == 0 {
+            return;
+        }
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "background checkpoint failed");
+        }
     }
 }
 
@@ -518,6 +551,19 @@ impl Channels for SqliteStore {
 
     async fn dm_conv(&self, a: UserId, b: UserId) -> Result<(ConvRecord, bool)> {
         let key = dm_key(a, b);
+        // Nearly always the pair exists: a read, not a write transaction
+        // (and its fsync) per direct message.
+        let lookup = key.clone();
+        let existing = self
+            .read(move |c| {
+                c.prepare_cached(&format!("SELECT {CONV_COLS} FROM convs WHERE name = ?1"))
+                    .and_then(|mut s| s.query_row([&lookup], conv_row).optional())
+                    .map_err(backend)
+            })
+            .await?;
+        if let Some(conv) = existing {
+            return Ok((conv, false));
+        }
         self.write(move |tx| {
             let existing = tx
                 .prepare_cached(&format!("SELECT {CONV_COLS} FROM convs WHERE name = ?1"))
