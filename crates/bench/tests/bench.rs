@@ -4,35 +4,15 @@
 use confab_bench::{Args, Scenario};
 use confab_testkit::TestServer;
 
+mod common;
+
 fn args(server: &TestServer, target: String, scenario: Scenario, json: &std::path::Path) -> Args {
-    Args {
-        target,
-        tls_ca: Some(server.dir.path().join("tls/cert.pem")),
-        insecure: false,
-        server_pid: Some(std::process::id()),
-        scenario,
-        clients: 6,
-        senders: 2,
-        rooms: 2,
-        size: 64,
-        rate: vec![40.0],
-        sweep: false,
-        duration: 0.5,
-        history_messages: 300,
-        concurrency: vec![2],
-        json: Some(json.to_owned()),
-        label: "test".into(),
-        report: vec![],
-    }
+    let mut a = common::small(target, scenario, std::process::id(), json);
+    a.tls_ca = Some(server.dir.path().join("tls/cert.pem"));
+    a
 }
 
-fn points(json: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(json)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use common::points;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scenario_measures_a_real_server_over_both_transports() {

@@ -3,7 +3,9 @@
 
 use std::process::{Child, Command, Stdio};
 
-use confab_bench::{Args, Scenario};
+use confab_bench::Scenario;
+
+mod common;
 
 struct Ngircd(Child);
 
@@ -72,33 +74,16 @@ async fn fanout_and_dm_through_a_real_ngircd() {
     }
     let json = dir.path().join("points.jsonl");
     for scenario in [Scenario::Fanout, Scenario::Dm] {
-        confab_bench::run(Args {
-            target: format!("irc://127.0.0.1:{port}"),
-            tls_ca: None,
-            insecure: false,
-            server_pid: Some(server.0.id()),
+        let mut args = common::small(
+            format!("irc://127.0.0.1:{port}"),
             scenario,
-            clients: 6,
-            senders: 2,
-            rooms: 2,
-            size: 64,
-            rate: vec![40.0],
-            sweep: false,
-            duration: 0.5,
-            history_messages: 0,
-            concurrency: vec![1],
-            json: Some(json.clone()),
-            label: "ngircd".into(),
-            report: vec![],
-        })
-        .await
-        .unwrap();
+            server.0.id(),
+            &json,
+        );
+        args.label = "ngircd".into();
+        confab_bench::run(args).await.unwrap();
     }
-    let pts: Vec<serde_json::Value> = std::fs::read_to_string(&json)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let pts = common::points(&json);
     assert_eq!(pts.len(), 2);
     for p in &pts {
         assert_eq!(
