@@ -51,30 +51,17 @@ async fn every_scenario_measures_a_real_server_over_both_transports() {
         (Some(20), Some(100))
     );
 
-    confab_bench::run(args(
-        &server,
-        format!("confab-tls://{}", server.tcp),
-        Scenario::History,
-        &json,
-    ))
-    .await
-    .unwrap();
-    confab_bench::run(args(
-        &server,
-        format!("confab-ws://{}", server.http),
-        Scenario::Storm,
-        &json,
-    ))
-    .await
-    .unwrap();
-    confab_bench::run(args(
-        &server,
-        format!("confab-ws://{}", server.http),
-        Scenario::Idle,
-        &json,
-    ))
-    .await
-    .unwrap();
+    let tls = format!("confab-tls://{}", server.tcp);
+    let ws = format!("confab-ws://{}", server.http);
+    for (target, scenario) in [
+        (tls, Scenario::History),
+        (ws.clone(), Scenario::Storm),
+        (ws, Scenario::Idle),
+    ] {
+        confab_bench::run(args(&server, target, scenario, &json))
+            .await
+            .unwrap();
+    }
     let pts = points(&json);
     let history = &pts[6];
     assert_eq!(
