@@ -98,12 +98,10 @@ impl Hub {
         id
     }
 
+    /// Forgets a closed connection. Its session has already unwatched what
+    /// it watched and detached from presence (`Session::finish`).
     pub(crate) fn unregister(&self, conn: ConnId) {
-        let mut s = self.lock();
-        s.conns.remove(&conn);
-        for c in s.convs.values_mut() {
-            c.watchers.remove(&conn);
-        }
+        self.lock().conns.remove(&conn);
     }
 
     /// A fresh id for a visitor: negative, so it never meets a stored user.
@@ -222,6 +220,11 @@ impl Hub {
             .collect();
         v.sort();
         v
+    }
+
+    /// Members of `conv` (the in-memory mirror of the store's).
+    pub(crate) fn member_count(&self, conv: ConvId) -> usize {
+        self.lock().convs.get(&conv).map_or(0, |c| c.members.len())
     }
 
     pub(crate) fn is_member(&self, conv: ConvId, user: UserId) -> bool {

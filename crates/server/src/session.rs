@@ -398,7 +398,6 @@ impl Session {
 
     async fn channel_info(&self, conv: &ConvRecord) -> Result<ChannelInfo, ApiError> {
         let me = self.me();
-        let members = self.shared.store.members(conv.id).await?;
         let owner = match conv.owner {
             Some(id) => self
                 .shared
@@ -415,7 +414,7 @@ impl Session {
             private: conv.private,
             topic: conv.topic.clone(),
             owner,
-            members: members.len() as u32,
+            members: self.shared.hub.member_count(conv.id) as u32,
             joined: self.shared.hub.is_member(conv.id, me.id) || self.watching.contains(&conv.id),
             last_seq: conv.last_seq,
         })
