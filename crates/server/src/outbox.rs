@@ -112,7 +112,9 @@ impl Outbox {
             {
                 let mut s = self.lock();
                 if !s.queue.is_empty() {
-                    out.extend(s.queue.drain(..));
+                    // Take the queue itself, so that an idle connection holds
+                    // no queue storage between bursts.
+                    out.extend(std::mem::take(&mut s.queue));
                     s.bytes = 0;
                     let lagged = std::mem::take(&mut s.lagged);
                     drop(s);

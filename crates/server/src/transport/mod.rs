@@ -7,8 +7,8 @@ pub(crate) mod tcp;
 pub(crate) mod ws;
 
 use std::io;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -90,7 +90,9 @@ where
                     .stats
                     .bytes_in
                     .fetch_add(payload.len() as u64, Ordering::Relaxed);
-                session.handle(&payload).await;
+                // Boxed: the handler's state exists only while it runs,
+                // not in every idle connection's task.
+                Box::pin(session.handle(&payload)).await;
             }
             Ok(Some(Ok(Inbound::TooLarge { len, fatal }))) => {
                 let max = shared.config.limits.max_frame_bytes;
@@ -136,8 +138,9 @@ async fn write_loop<K: FrameSink>(
     mut sink: K,
     dead: CancellationToken,
 ) {
-    let ping = event(ServerBody::Ping {});
-    let lagged = event(ServerBody::Lagged {});
+    // Shared by every connection rather than encoded per connection.
+    static PING: LazyLock<Bytes> = LazyLock::new(|| event(ServerBody::Ping {}));
+    static LAGGED: LazyLock<Bytes> = LazyLock::new(|| event(ServerBody::Lagged {}));
     let mut heartbeat = tokio::time::interval(shared.config.heartbeat);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     heartbeat.reset();
@@ -148,7 +151,7 @@ async fn write_loop<K: FrameSink>(
                 Batch::Closed => break,
                 Batch::Frames { lagged: was_lagged } => {
                     if was_lagged {
-                        batch.push(lagged.clone());
+                        batch.push(LAGGED.clone());
                     }
                     let bytes: usize = batch.iter().map(Bytes::len).sum();
                     shared.hub.stats.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
@@ -157,7 +160,7 @@ async fn write_loop<K: FrameSink>(
                     r
                 }
             },
-            _ = heartbeat.tick() => sink.send_batch(std::slice::from_ref(&ping)).await,
+            _ = heartbeat.tick() => sink.send_batch(std::slice::from_ref(&*PING)).await,
         };
         if let Err(e) = result {
             tracing::debug!(error = %e, "write failed");

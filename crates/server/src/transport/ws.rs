@@ -41,10 +41,12 @@ async fn upgrade(ws: WebSocketUpgrade, State(app): State<AppState>) -> impl Into
     // connection lives on; beyond that the WebSocket layer closes it.
     ws.max_message_size(max * 4)
         .max_frame_size(max * 4)
-        // tungstenite reads into a 128 KiB chunk per connection by default:
-        // 137 KiB per idle connection, measured. Frames are small; 4 KiB
-        // chunks brought that down to a few KiB (bench/RESULTS.md).
-        .read_buffer_size(4096)
+        // tungstenite keeps a read buffer of this size per connection: by
+        // default 128 KiB, which was 137 KiB per idle connection, measured.
+        // Requests are small, and a longer message still gets a buffer its
+        // size, so 1 KiB (a few requests per read) is enough
+        // (bench/RESULTS.md).
+        .read_buffer_size(1024)
         .on_upgrade(move |socket| {
             let AppState { shared, tasks } = app;
             tasks.track_future(serve(shared, socket))
@@ -66,7 +68,9 @@ async fn serve(shared: Arc<Shared>, socket: WebSocket) {
             Ok(_) => Ok(Inbound::Alive),
             Err(e) => Err(io::Error::other(e)),
         });
-    super::serve(shared, Box::pin(inbound), WsSink { sink }).await;
+    // Boxed so that the connection's task is not sized for the upgrade's
+    // state as well.
+    Box::pin(super::serve(shared, Box::pin(inbound), WsSink { sink })).await;
 }
 
 struct WsSink {
