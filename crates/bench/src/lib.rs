@@ -20,7 +20,7 @@ pub mod wire;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -138,6 +138,12 @@ struct Bench {
 }
 
 /// The benchmark account for client `i`: short enough for IRC nicknames.
+/// The storm's clients sit in rooms of 100, as people do, rather than all in
+/// one room, where every join would be announced to thousands.
+fn storm_room(i: usize) -> String {
+    format!("storm{}", i / 100)
+}
+
 fn account(i: usize) -> Account {
     Account::User {
         name: format!("bn{i:05}"),
@@ -169,6 +175,20 @@ fn plan(
 
 /// Connects clients with bounded concurrency; returns them in order and the
 /// connect+login times.
+/// Connects one setup client. Setup, not measurement: some servers (ngircd)
+/// reset a burst of connects, so try a few times.
+async fn connect_with_retry(target: &Target, account: &Account) -> Result<Client> {
+    let mut c = Client::connect(target, account).await;
+    for attempt in 1..=5u64 {
+        if c.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+        c = Client::connect(target, account).await;
+    }
+    c
+}
+
 async fn connect_all(
     target: &Target,
     accounts: Vec<Account>,
@@ -177,16 +197,7 @@ async fn connect_all(
     let results: Vec<_> = futures_util::stream::iter(accounts)
         .map(|a| async move {
             let t = Instant::now();
-            // Setup, not measurement: some servers (ngircd) reset a burst of
-            // connects, so try a few times.
-            let mut c = Client::connect(target, &a).await;
-            for attempt in 1..=5u64 {
-                if c.is_ok() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
-                c = Client::connect(target, &a).await;
-            }
+            let c = connect_with_retry(target, &a).await;
             (c, t.elapsed())
         })
         .buffered(concurrency)
@@ -342,8 +353,30 @@ impl Bench {
         self.emit(&p)
     }
 
+    /// Connects `n` member accounts. On Confab, every account first logs in
+    /// (registering if new) on a short connection that is closed at once,
+    /// and then all connect with their session tokens: password hashing is
+    /// slow by design, and a connection left idle while thousands of others
+    /// register would be dropped by the server's heartbeat.
     async fn members(&self, n: usize) -> Result<(Vec<Client>, hdrhistogram::Histogram<u64>)> {
-        connect_all(&self.target, (0..n).map(account).collect(), 64).await
+        let accounts: Vec<Account> = (0..n).map(account).collect();
+        if !self.target.kind.is_confab() {
+            return connect_all(&self.target, accounts, 64).await;
+        }
+        let target = &self.target;
+        let tokens: Vec<Result<Account>> = futures_util::stream::iter(accounts)
+            .map(|a| async move {
+                let c = connect_with_retry(target, &a).await?;
+                let token = c.token.clone().context("no session token after login")?;
+                let name = c.name.clone();
+                c.wire.close().await;
+                Ok(Account::Token { name, token })
+            })
+            .buffered(64)
+            .collect()
+            .await;
+        let tokens = tokens.into_iter().collect::<Result<Vec<_>>>()?;
+        connect_all(target, tokens, 64).await
     }
 
     async fn fanout(&mut self) -> Result<()> {
@@ -571,8 +604,8 @@ impl Bench {
     async fn storm(&mut self) -> Result<()> {
         let n = self.args.clients;
         let (mut clients, _) = self.members(n).await?;
-        for c in clients.iter_mut() {
-            c.join("storm").await?;
+        for (i, c) in clients.iter_mut().enumerate() {
+            c.join(&storm_room(i)).await?;
         }
         let accounts: Vec<Account> = clients
             .iter()
@@ -593,14 +626,15 @@ impl Bench {
         let t0 = Instant::now();
         let tasks: Vec<_> = accounts
             .into_iter()
-            .map(|a| {
+            .enumerate()
+            .map(|(i, a)| {
                 let target = target.clone();
                 tokio::spawn(async move {
                     let mut c = Client::connect(&target, &a).await?;
                     if c.kind.is_confab() {
                         c.request(json!({"type": "sync", "since": []})).await?;
                     } else {
-                        c.join("storm").await?;
+                        c.join(&storm_room(i)).await?;
                     }
                     anyhow::Ok((c, t0.elapsed()))
                 })

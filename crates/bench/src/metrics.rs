@@ -39,8 +39,13 @@ pub fn histogram() -> Histogram<u64> {
 }
 
 /// One receiving connection's view.
+#[derive(Default)]
 pub struct Recorder {
-    pub latency_us: Histogram<u64>,
+    /// Latencies in microseconds, in arrival order. Kept as a plain list
+    /// and turned into a histogram at the end: recording into one large
+    /// histogram per receiver cost the generator 8% of its CPU in cache
+    /// misses.
+    latencies_us: Vec<u32>,
     /// Next message number expected from each sender (messages from one
     /// sender to one destination arrive in order).
     next: HashMap<u32, u32>,
@@ -51,21 +56,6 @@ pub struct Recorder {
     pub lagged: u64,
     pub errors: u64,
     pub last_delivery: Option<Instant>,
-}
-
-impl Default for Recorder {
-    fn default() -> Self {
-        Recorder {
-            latency_us: histogram(),
-            next: HashMap::new(),
-            unique: 0,
-            duplicates: 0,
-            gaps: 0,
-            lagged: 0,
-            errors: 0,
-            last_delivery: None,
-        }
-    }
 }
 
 impl Recorder {
@@ -83,15 +73,24 @@ impl Recorder {
         self.gaps += u64::from(msgno - *next);
         *next = msgno + 1;
         self.unique += 1;
-        let _ = self
-            .latency_us
-            .record((now_ns.saturating_sub(sched) / 1000).max(1));
+        let us = (now_ns.saturating_sub(sched) / 1000).max(1);
+        self.latencies_us
+            .push(u32::try_from(us).unwrap_or(u32::MAX));
         self.last_delivery = Some(now);
         true
     }
 
+    /// The latencies recorded so far, as a histogram.
+    pub fn latency_histogram(&self) -> Histogram<u64> {
+        let mut h = histogram();
+        for &us in &self.latencies_us {
+            let _ = h.record(u64::from(us));
+        }
+        h
+    }
+
     pub fn merge(&mut self, other: &Recorder) {
-        let _ = self.latency_us.add(&other.latency_us);
+        self.latencies_us.extend_from_slice(&other.latencies_us);
         self.unique += other.unique;
         self.duplicates += other.duplicates;
         self.gaps += other.gaps;
@@ -147,7 +146,7 @@ mod tests {
         }
         // 0, 1 new; 1 dup; 3 new (gap of 2); 2 late (counted as dup); 4 new.
         assert_eq!((r.unique, r.duplicates, r.gaps), (4, 2, 1));
-        assert_eq!(r.latency_us.max(), 5);
+        assert_eq!(r.latency_histogram().max(), 5);
     }
 
     #[test]

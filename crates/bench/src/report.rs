@@ -85,7 +85,7 @@ impl Point {
         self.set("lagged_events", json!(r.recv.lagged));
         self.set("errors", json!(r.recv.errors));
         self.set("deliveries_per_s", json!(unique as f64 / secs));
-        self.latency(&r.recv.latency_us);
+        self.latency(&r.recv.latency_histogram());
     }
 
     /// Server and generator CPU as a share of one core.

@@ -9,6 +9,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use confab_proto::{ErrorCode, ServerBody, ServerFrame};
 use confab_store::{Appended, NewMessage, Store};
@@ -21,6 +24,13 @@ use crate::outbox::Outbox;
 
 /// Most messages stored in one transaction.
 const MAX_BATCH: usize = 512;
+
+/// Under load, commits start at most this often. Every commit costs an fsync
+/// and, for each connection in the conversations it touched, a write
+/// syscall; spacing them turns load into bigger batches instead. A message
+/// that arrives when the last commit is older than this (the usual case
+/// below a few hundred messages per second) is committed at once.
+const MIN_COMMIT_INTERVAL: Duration = Duration::from_millis(5);
 
 /// A message to store, and where its reply goes.
 pub(crate) struct Post {
@@ -43,6 +53,7 @@ pub(crate) async fn run(
     shutdown: CancellationToken,
 ) {
     let mut buf = Vec::with_capacity(MAX_BATCH);
+    let mut last_commit: Option<Instant> = None;
     loop {
         let n = tokio::select! {
             n = rx.recv_many(&mut buf, MAX_BATCH) => n,
@@ -55,6 +66,23 @@ pub(crate) async fn run(
         if n == 0 {
             break;
         }
+        if let Some(last) = last_commit {
+            let next = last + MIN_COMMIT_INTERVAL;
+            if Instant::now() < next && !shutdown.is_cancelled() {
+                // Busy: let the batch grow until the interval is up.
+                let linger = tokio::time::sleep_until(next);
+                tokio::pin!(linger);
+                while buf.len() < MAX_BATCH {
+                    let room = MAX_BATCH - buf.len();
+                    tokio::select! {
+                        n = rx.recv_many(&mut buf, room) => if n == 0 { break },
+                        _ = &mut linger => break,
+                        _ = shutdown.cancelled() => break,
+                    }
+                }
+            }
+        }
+        last_commit = Some(Instant::now());
         let (msgs, replies): (Vec<NewMessage>, Vec<ReplyTo>) = buf
             .drain(..)
             .map(|p| {
