@@ -25,6 +25,10 @@ pub struct Config {
     pub tls_handshake_timeout: Duration,
     /// Per-connection outgoing queue, in bytes (see `outbox`).
     pub outbox_bytes: usize,
+    /// A user whose last connection drops still shows online this long, so
+    /// that a quick reconnect is not announced as leaving and coming back.
+    /// Logging out takes effect at once.
+    pub presence_grace: Duration,
     pub limits: Limits,
 }
 
@@ -40,6 +44,7 @@ impl Config {
             heartbeat: Duration::from_secs(15),
             tls_handshake_timeout: Duration::from_secs(10),
             outbox_bytes: 1024 * 1024,
+            presence_grace: Duration::from_secs(5),
             limits: Limits::default(),
         }
     }

@@ -8,11 +8,15 @@
 //!
 //! Presence lives here too. A user is shown online when they have at least
 //! one logged-in connection and are not invisible; `presence` events go to
-//! every user sharing a conversation with them.
+//! every user sharing a conversation with them. When a user's last
+//! connection drops (rather than logging out), they stay shown online for
+//! `presence_grace`, so that a network blip or a server-wide reconnect does
+//! not tell everyone they left and came back.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
 use confab_proto::{ConvId, ServerBody, ServerFrame};
@@ -38,6 +42,9 @@ pub(crate) struct Hub {
     quiet: AtomicBool,
     next_conn: AtomicU64,
     next_visitor: AtomicI64,
+    /// How long a dropped user still shows online (see the module docs).
+    grace: Duration,
+    next_departure: AtomicU64,
     pub(crate) stats: Stats,
 }
 
@@ -53,6 +60,10 @@ struct Online {
     name: String,
     invisible: bool,
     conns: Vec<(ConnId, Arc<Outbox>)>,
+    /// Set while the user has no connection left but is still shown online
+    /// (within the grace period); the number tells this departure apart
+    /// from a later one.
+    departing: Option<u64>,
 }
 
 #[derive(Default)]
@@ -72,7 +83,7 @@ pub(crate) fn event(body: ServerBody) -> Bytes {
 }
 
 impl Hub {
-    pub(crate) fn new(memberships: Vec<(ConvId, UserId)>) -> Self {
+    pub(crate) fn new(memberships: Vec<(ConvId, UserId)>, grace: Duration) -> Self {
         let mut state = State::default();
         for (conv, user) in memberships {
             state.convs.entry(conv).or_default().members.insert(user);
@@ -83,6 +94,8 @@ impl Hub {
             quiet: AtomicBool::new(false),
             next_conn: AtomicU64::new(1),
             next_visitor: AtomicI64::new(-1),
+            grace,
+            next_departure: AtomicU64::new(1),
             stats: Stats::default(),
         }
     }
@@ -128,8 +141,11 @@ impl Hub {
             name: name.to_owned(),
             invisible,
             conns: Vec::new(),
+            departing: None,
         });
-        let was_visible = !entry.conns.is_empty() && !entry.invisible;
+        // Back within the grace period: nobody was told they left.
+        let was_visible =
+            (!entry.conns.is_empty() || entry.departing.take().is_some()) && !entry.invisible;
         entry.invisible = invisible;
         entry.conns.push((conn, outbox));
         if !was_visible && !invisible {
@@ -138,18 +154,42 @@ impl Hub {
         }
     }
 
-    /// The connection logged out or closed.
-    pub(crate) fn detach(&self, user: UserId, conn: ConnId) {
+    /// The connection logged out (`logout`) or closed. A user whose last
+    /// connection closed goes offline after the grace period unless they
+    /// come back; one who logged out goes offline at once.
+    pub(crate) fn detach(self: &Arc<Self>, user: UserId, conn: ConnId, logout: bool) {
         let mut s = self.lock();
         let Some(entry) = s.online.get_mut(&user) else {
             return;
         };
         entry.conns.retain(|(c, _)| *c != conn);
-        if entry.conns.is_empty() {
-            let gone = s.online.remove(&user).expect("present");
-            if !gone.invisible {
-                self.presence_locked(&s, user, gone.name, false);
+        if !entry.conns.is_empty() {
+            return;
+        }
+        if logout || entry.invisible || self.grace.is_zero() || self.quiet.load(Ordering::Relaxed) {
+            self.go_offline_locked(&mut s, user);
+            return;
+        }
+        let departure = self.next_departure.fetch_add(1, Ordering::Relaxed);
+        entry.departing = Some(departure);
+        let (hub, grace) = (self.clone(), self.grace);
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            let mut s = hub.lock();
+            if s.online
+                .get(&user)
+                .is_some_and(|e| e.departing == Some(departure))
+            {
+                hub.go_offline_locked(&mut s, user);
             }
+        });
+    }
+
+    fn go_offline_locked(&self, s: &mut State, user: UserId) {
+        if let Some(gone) = s.online.remove(&user)
+            && !gone.invisible
+        {
+            self.presence_locked(s, user, gone.name, false);
         }
     }
 

@@ -151,7 +151,10 @@ pub async fn start_with_store(
     let local = |l: &TcpListener| l.local_addr().map_err(|e| StartError::Io(e.to_string()));
     let (tcp_addr, http_addr) = (local(&tcp)?, local(&http)?);
 
-    let hub = Arc::new(hub::Hub::new(store.all_memberships().await?));
+    let hub = Arc::new(hub::Hub::new(
+        store.all_memberships().await?,
+        config.presence_grace,
+    ));
     let shutdown = CancellationToken::new();
     let (post_tx, post_rx) = mpsc::channel(4096);
     let poster = tokio::spawn(poster::run(

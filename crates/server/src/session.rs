@@ -121,7 +121,7 @@ impl Session {
 
     /// The connection is going away: leave presence and watches.
     pub(crate) fn finish(&mut self) {
-        self.log_out_locally();
+        self.log_out_locally(false);
     }
 
     async fn dispatch(&mut self, id: u64, req: Request) -> Reply {
@@ -312,14 +312,16 @@ impl Session {
         }))
     }
 
-    fn log_out_locally(&mut self) {
+    /// Leaves presence and watches: `logout` when the user asked to, so
+    /// that they go offline at once rather than after the grace period.
+    fn log_out_locally(&mut self, logout: bool) {
         for conv in self.watching.drain() {
             self.shared.hub.unwatch(conv, self.conn);
         }
         if let Some(u) = self.user.take()
             && u.role != Role::Visitor
         {
-            self.shared.hub.detach(u.id, self.conn);
+            self.shared.hub.detach(u.id, self.conn, logout);
         }
     }
 
@@ -327,7 +329,7 @@ impl Session {
         if let Some(hash) = self.me().token_hash.clone() {
             self.shared.store.revoke_token(&hash).await?;
         }
-        self.log_out_locally();
+        self.log_out_locally(true);
         ok()
     }
 

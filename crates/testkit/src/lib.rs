@@ -68,6 +68,21 @@ impl TestServer {
         }
     }
 
+    /// Waits until `cond` holds for the server's state, failing the test
+    /// after [`DEADLINE`]. For changes no client is told about (e.g. a
+    /// dropped connection during the presence grace period); the state is
+    /// checked every few milliseconds.
+    pub async fn eventually(&self, what: &str, cond: impl Fn(&Handle) -> bool) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while !cond(&self.handle) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting until {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Shuts down gracefully and returns the data dir for a restart.
     pub async fn stop(mut self) -> tempfile::TempDir {
         if let Some(r) = self.running.take() {

@@ -1,5 +1,7 @@
 //! Channels, messages, DMs, presence, invisibility and sync.
 
+use std::time::Duration;
+
 use confab_testkit::{TRANSPORTS, TestServer, Transport, seqs};
 use serde_json::json;
 
@@ -87,7 +89,8 @@ async fn the_server_sets_the_sender_not_the_client() {
 
 #[tokio::test]
 async fn presence_and_member_lists_follow_logins() {
-    let server = TestServer::start().await;
+    // A short grace period: a dropped user goes offline soon after.
+    let server = TestServer::start_with(|c| c.presence_grace = Duration::from_millis(300)).await;
     let mut alice = server.user(Transport::Tls, "alice").await;
     let bob = server.user(Transport::Ws, "bob").await;
     drop(bob);
@@ -114,6 +117,45 @@ async fn presence_and_member_lists_follow_logins() {
     assert_eq!(
         alice.event("presence").await,
         json!({"type": "presence", "user": "bob", "online": true})
+    );
+}
+
+#[tokio::test]
+async fn a_quick_reconnect_is_not_announced_but_a_logout_is() {
+    // A grace period longer than any test deadline: an offline event seen
+    // here cannot have come from it.
+    let server = TestServer::start_with(|c| c.presence_grace = Duration::from_secs(600)).await;
+    let mut alice = server.user(Transport::Tls, "alice").await;
+    let mut bob = server.user(Transport::Ws, "bob").await;
+    alice.create("general", false).await;
+    bob.join("general").await;
+    assert!(alice.drain("presence").await.is_empty());
+
+    // Bob's connection drops; once the server has seen it, he comes back.
+    drop(bob);
+    server
+        .eventually("bob's connection is gone", |h| {
+            h.online()
+                .iter()
+                .any(|(name, conns, _)| name == "bob" && *conns == 0)
+        })
+        .await;
+    let members = alice
+        .ok(json!({"type": "channel_members", "name": "general"}))
+        .await;
+    assert_eq!(members["members"][1]["online"], true, "still shown online");
+    let (mut bob, _) = server.login(Transport::Tls, "bob").await;
+    bob.barrier().await;
+    assert!(
+        alice.drain("presence").await.is_empty(),
+        "neither offline nor online was announced"
+    );
+
+    // Logging out is meant: it is announced at once.
+    bob.ok(json!({"type": "logout"})).await;
+    assert_eq!(
+        alice.event("presence").await,
+        json!({"type": "presence", "user": "bob", "online": false})
     );
 }
 

@@ -9,7 +9,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
 async fn a_silent_peer_is_dropped_and_shown_offline() {
-    let server = TestServer::start_with(|c| c.heartbeat = Duration::from_millis(500)).await;
+    let server = TestServer::start_with(|c| {
+        c.heartbeat = Duration::from_millis(500);
+        c.presence_grace = Duration::ZERO;
+    })
+    .await;
     let mut alice = server.user(Transport::Ws, "alice").await;
     let mut bob = server.user(Transport::Tls, "bob").await;
     alice.create("general", false).await;
