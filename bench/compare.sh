@@ -3,7 +3,12 @@
 # load with `confab bench`, and writes bench/RESULTS.md.
 #
 #   bench/compare.sh            the full run (about two hours on 2 cores)
-#   QUICK=1 bench/compare.sh    smaller points, one repeat (about 15 minutes)
+#   QUICK=1 bench/compare.sh    smaller points, 2 s each, one repeat (about 15 minutes)
+#
+# Any of the settings below can be overridden from the environment, e.g.
+#   QUICK=1 REPEATS=3 STORM=5000 bench/compare.sh
+#   ONLY="fanout history" FANOUT_CLIENTS="1000 5000" bench/compare.sh
+# ONLY names the scenarios to run (idle fanout rooms dm storm history).
 #
 # Each server runs pinned to core 0 and the generator to core 1 (taskset).
 # Each point runs REPEATS times; RESULTS.md shows the median.
@@ -13,13 +18,15 @@ cd "$(dirname "$0")/.."
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
   REPEATS=${REPEATS:-1}; DURATION=${DURATION:-2}
-  FANOUT_CLIENTS="200"; ROOM_CLIENTS=1000; DM_CLIENTS=200
-  IDLE_CLIENTS="1000 10000"; HISTORY=100000; STORM=1000
+  FANOUT_CLIENTS=${FANOUT_CLIENTS:-200}; ROOM_CLIENTS=${ROOM_CLIENTS:-1000}; DM_CLIENTS=${DM_CLIENTS:-200}
+  IDLE_CLIENTS=${IDLE_CLIENTS:-1000 10000}; HISTORY=${HISTORY:-100000}; STORM=${STORM:-1000}
 else
   REPEATS=${REPEATS:-3}; DURATION=${DURATION:-5}
-  FANOUT_CLIENTS="200 1000 5000"; ROOM_CLIENTS=1000; DM_CLIENTS=1000
-  IDLE_CLIENTS="1000 10000"; HISTORY=1000000; STORM=5000
+  FANOUT_CLIENTS=${FANOUT_CLIENTS:-200 1000 5000}; ROOM_CLIENTS=${ROOM_CLIENTS:-1000}; DM_CLIENTS=${DM_CLIENTS:-1000}
+  IDLE_CLIENTS=${IDLE_CLIENTS:-1000 10000}; HISTORY=${HISTORY:-1000000}; STORM=${STORM:-5000}
 fi
+ONLY=${ONLY:-idle fanout rooms dm storm history}
+want() { [[ " $ONLY " == *" $1 "* ]]; }
 
 if ! command -v ngircd >/dev/null || ! command -v inspircd >/dev/null; then
   apt-get update
@@ -31,12 +38,16 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 WORK=$(mktemp -d)
 OUT=$WORK/results.jsonl
+# APPEND=1 adds this run's points to bench/results.jsonl instead of starting
+# afresh (e.g. a second run of only the largest points).
+if [ "${APPEND:-0}" = 1 ] && [ -f bench/results.jsonl ]; then cp bench/results.jsonl "$OUT"; fi
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
+# One Confab data directory for the whole run: accounts, their cached
+# session tokens and the history channel are made once.
 start_confab() {
-  rm -rf "$WORK/confab"
   taskset -c 0 "$BIN" serve --data-dir "$WORK/confab" --tcp 127.0.0.1:0 --http 127.0.0.1:0 --no-console \
     > "$WORK/confab.out" 2> "$WORK/confab.err" &
   SERVER_PID=$!; PIDS+=("$SERVER_PID")
@@ -102,20 +113,24 @@ bench() {
 # The same scenarios for one server; $1 label, $2 target, $3 extra flags.
 scenarios() {
   local label=$1 target=$2; shift 2
-  for n in $FANOUT_CLIENTS; do
-    for size in 64 1024; do
-      bench --label "$label" --target "$target" "$@" --scenario fanout --clients "$n" --senders 10 --size "$size" --rate 100 --sweep
+  if want fanout; then
+    for n in $FANOUT_CLIENTS; do
+      for size in 64 1024; do
+        # The sweep starts near 200,000 deliveries/s and doubles or halves from there.
+        bench --label "$label" --target "$target" "$@" --scenario fanout --clients "$n" --senders 10 --size "$size" --rate $((200000 / n)) --sweep
+      done
     done
-  done
-  bench --label "$label" --target "$target" "$@" --scenario rooms --clients "$ROOM_CLIENTS" --rooms 100 --rate 200 --sweep
-  bench --label "$label" --target "$target" "$@" --scenario dm --clients "$DM_CLIENTS" --rate 200 --sweep
-  bench --label "$label" --target "$target" "$@" --scenario storm --clients "$STORM"
+  fi
+  want rooms && bench --label "$label" --target "$target" "$@" --scenario rooms --clients "$ROOM_CLIENTS" --rooms 100 --rate 2000 --sweep
+  want dm && bench --label "$label" --target "$target" "$@" --scenario dm --clients "$DM_CLIENTS" --rate 200 --sweep
+  want storm && bench --label "$label" --target "$target" "$@" --scenario storm --clients "$STORM"
+  return 0
 }
 
 for run in $(seq "$REPEATS"); do
   echo "== run $run of $REPEATS"
   for transport in tls ws; do
-    for n in $IDLE_CLIENTS; do
+    want idle && for n in $IDLE_CLIENTS; do
       start_confab
       if [ $transport = tls ]; then t="confab-tls://$TCP"; else t="confab-ws://$HTTP"; fi
       bench --label confab --target "$t" --tls-ca "$WORK/confab/tls/cert.pem" --scenario idle --clients "$n"
@@ -123,13 +138,15 @@ for run in $(seq "$REPEATS"); do
     done
     start_confab
     if [ $transport = tls ]; then t="confab-tls://$TCP"; else t="confab-ws://$HTTP"; fi
-    scenarios confab "$t" --tls-ca "$WORK/confab/tls/cert.pem"
-    [ $transport = tls ] && bench --label confab --target "$t" --tls-ca "$WORK/confab/tls/cert.pem" \
-      --scenario history --history-messages "$HISTORY" --concurrency 1,16,64
+    scenarios confab "$t" --tls-ca "$WORK/confab/tls/cert.pem" --token-cache "$WORK/tokens.json"
+    if [ $transport = tls ] && want history; then
+      bench --label confab --target "$t" --tls-ca "$WORK/confab/tls/cert.pem" \
+        --scenario history --history-messages "$HISTORY" --concurrency 1,16,64
+    fi
     stop_server
   done
   for peer in ngircd inspircd; do
-    for n in $IDLE_CLIENTS; do
+    want idle && for n in $IDLE_CLIENTS; do
       "start_$peer"; port=$([ $peer = ngircd ] && echo 16667 || echo 16668)
       bench --label "$peer" --target "irc://127.0.0.1:$port" --scenario idle --clients "$n"
       stop_server
@@ -143,7 +160,7 @@ done
 {
   echo "# Benchmark results"
   echo
-  echo "Written by \`bench/compare.sh\` (QUICK=$QUICK, $REPEATS repeat(s), ${DURATION} s per point) on $(date -u +%Y-%m-%d)."
+  echo "Written by \`bench/compare.sh\` (QUICK=$QUICK, $REPEATS repeat(s), ${DURATION} s per point, APPEND=${APPEND:-0}) on $(date -u +%Y-%m-%d)."
   echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB, Linux $(uname -r)."
   echo "Servers pinned to core 0, the generator to core 1. Confab $("$BIN" --version | cut -d' ' -f2) persists every message (SQLite, synchronous=FULL) and speaks TLS on confab-tls;"
   echo "$(ngircd --version 2>/dev/null | head -1 || echo ngircd) and $(inspircd --version 2>/dev/null | head -1 || echo inspircd) run in plaintext and store nothing."

@@ -17,6 +17,7 @@ pub mod report;
 pub mod run;
 pub mod wire;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -85,6 +86,11 @@ pub struct Args {
     /// Messages in the history scenario's channel
     #[arg(long, default_value_t = 1_000_000)]
     pub history_messages: u64,
+    /// A file of session tokens (JSON, name to token) kept between runs, so
+    /// that Confab accounts log in once rather than hashing their password
+    /// in every run; stale tokens are replaced
+    #[arg(long)]
+    pub token_cache: Option<PathBuf>,
     /// Concurrent readers in the history scenario
     #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
     pub concurrency: Vec<usize>,
@@ -364,9 +370,29 @@ impl Bench {
             return connect_all(&self.target, accounts, 64).await;
         }
         let target = &self.target;
+        let cache: HashMap<String, String> = match &self.args.token_cache {
+            Some(path) if path.exists() => serde_json::from_slice(&std::fs::read(path)?)
+                .with_context(|| format!("reading {}", path.display()))?,
+            _ => HashMap::new(),
+        };
+        let cache = &cache;
         let tokens: Vec<Result<Account>> = futures_util::stream::iter(accounts)
             .map(|a| async move {
-                let c = connect_with_retry(target, &a).await?;
+                // A cached token that still resumes saves a password hash.
+                let cached = match &a {
+                    Account::User { name, .. } => cache.get(name).map(|token| Account::Token {
+                        name: name.clone(),
+                        token: token.clone(),
+                    }),
+                    _ => None,
+                };
+                let c = match cached {
+                    Some(t) => match Client::connect(target, &t).await {
+                        Ok(c) => c,
+                        Err(_) => connect_with_retry(target, &a).await?,
+                    },
+                    None => connect_with_retry(target, &a).await?,
+                };
                 let token = c.token.clone().context("no session token after login")?;
                 let name = c.name.clone();
                 c.wire.close().await;
@@ -376,6 +402,16 @@ impl Bench {
             .collect()
             .await;
         let tokens = tokens.into_iter().collect::<Result<Vec<_>>>()?;
+        if let Some(path) = &self.args.token_cache {
+            let mut all = cache.clone();
+            for t in &tokens {
+                if let Account::Token { name, token } = t {
+                    all.insert(name.clone(), token.clone());
+                }
+            }
+            std::fs::write(path, serde_json::to_vec(&all)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
         connect_all(target, tokens, 64).await
     }
 

@@ -67,6 +67,15 @@ pub async fn run_point(
     drain: Duration,
 ) -> Result<PointResult> {
     let senders = plans.iter().filter(|p| p.is_some()).count();
+    // A server that stops reading from a sender (or drops it) must not hang
+    // the point: after the planned sending time plus `drain`, and `drain`
+    // again for slow senders, it ends whatever is outstanding.
+    let planned = plans
+        .iter()
+        .flatten()
+        .map(|p| p.offset + p.interval.mul_f64(p.count as f64))
+        .max()
+        .unwrap_or_default();
     let ctx = Arc::new(Ctx {
         point,
         epoch,
@@ -86,8 +95,13 @@ pub async fn run_point(
     // Wait for the senders, then for deliveries to catch up (or the drain
     // deadline). A load generator may poll; tests may not.
     let mut sends_done_at = None;
+    let give_up = ctx.t0 + planned + drain * 2;
     loop {
         tokio::time::sleep(Duration::from_millis(5)).await;
+        if Instant::now() > give_up {
+            sends_done_at.get_or_insert_with(Instant::now);
+            break;
+        }
         let all_sent = ctx.senders_left.load(Ordering::Acquire) == 0;
         if all_sent && sends_done_at.is_none() {
             sends_done_at = Some(Instant::now());
@@ -162,6 +176,7 @@ async fn drive(
             _ = ctx.stop.cancelled() => break,
             _ = tokio::time::sleep_until(due.into()), if sending => {
                 let p = plan.as_ref().expect("sending implies a plan");
+                let burst = async {
                 let now = Instant::now();
                 // Send everything now due: a stalled sender catches up, and
                 // the stall shows as latency from the scheduled times.
@@ -181,6 +196,13 @@ async fn drive(
                     k += 1;
                 }
                 c.wire.flush().await?;
+                anyhow::Ok(())
+                };
+                // A write the server never takes must not outlive the point.
+                tokio::select! {
+                    r = burst => r?,
+                    _ = ctx.stop.cancelled() => break,
+                }
                 if k == p.count {
                     sending = false;
                     ctx.senders_left.fetch_sub(1, Ordering::AcqRel);

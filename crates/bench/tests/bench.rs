@@ -94,3 +94,45 @@ async fn every_scenario_measures_a_real_server_over_both_transports() {
         assert!(md.contains(s), "{md}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_cache_is_written_reused_and_survives_stale_tokens() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("points.jsonl");
+    let cache = dir.path().join("tokens.json");
+    let target = format!("confab-tls://{}", server.tcp);
+    let run = || {
+        let mut a = args(&server, target.clone(), Scenario::Fanout, &json);
+        a.token_cache = Some(cache.clone());
+        confab_bench::run(a)
+    };
+    let read = || -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap()
+    };
+
+    run().await.unwrap();
+    let first = read();
+    assert_eq!(first.len(), 6, "a token per client: {first:?}");
+
+    // Cached tokens resume: the second run keeps them.
+    run().await.unwrap();
+    assert_eq!(read(), first);
+
+    // A token the server no longer knows is replaced by a fresh login.
+    let mut stale = first.clone();
+    let name = stale.keys().next().unwrap().clone();
+    stale.insert(name.clone(), "not-a-token".into());
+    std::fs::write(&cache, serde_json::to_vec(&stale).unwrap()).unwrap();
+    run().await.unwrap();
+    let after = read();
+    assert_ne!(after[&name], "not-a-token");
+    assert_eq!(after.len(), 6);
+
+    let pts = points(&json);
+    assert_eq!(pts.len(), 3);
+    assert!(
+        pts.iter()
+            .all(|p| p["lost"] == 0 && p["delivery_ratio"] == 1.0)
+    );
+}

@@ -20,6 +20,7 @@ pub fn small(target: String, scenario: Scenario, server_pid: u32, json: &Path) -
         sweep: false,
         duration: 0.5,
         history_messages: 300,
+        token_cache: None,
         concurrency: vec![2],
         json: Some(json.to_owned()),
         label: "test".into(),
