@@ -144,6 +144,22 @@ struct Bench {
 }
 
 /// The benchmark account for client `i`: short enough for IRC nicknames.
+/// The storm's accounts start here, apart from every other scenario's.
+const STORM_ACCOUNTS: usize = 50_000;
+
+/// Joins each client `i` to `room(i)`, 64 at a time: one after another took
+/// long enough at 5,000 clients for the first ones to be dropped by the
+/// server's heartbeat (setup clients do not answer pings).
+async fn join_each(clients: &mut [Client], room: impl Fn(usize) -> String) -> Result<()> {
+    let room = &room;
+    let joined: Vec<Result<()>> = futures_util::stream::iter(clients.iter_mut().enumerate())
+        .map(|(i, c)| async move { c.join(&room(i)).await })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    joined.into_iter().collect()
+}
+
 /// The storm's clients sit in rooms of 100, as people do, rather than all in
 /// one room, where every join would be announced to thousands.
 fn storm_room(i: usize) -> String {
@@ -365,7 +381,16 @@ impl Bench {
     /// slow by design, and a connection left idle while thousands of others
     /// register would be dropped by the server's heartbeat.
     async fn members(&self, n: usize) -> Result<(Vec<Client>, hdrhistogram::Histogram<u64>)> {
-        let accounts: Vec<Account> = (0..n).map(account).collect();
+        self.members_from(0, n).await
+    }
+
+    /// Like [`members`](Self::members), with accounts `first..first + n`.
+    async fn members_from(
+        &self,
+        first: usize,
+        n: usize,
+    ) -> Result<(Vec<Client>, hdrhistogram::Histogram<u64>)> {
+        let accounts: Vec<Account> = (first..first + n).map(account).collect();
         if !self.target.kind.is_confab() {
             return connect_all(&self.target, accounts, 64).await;
         }
@@ -418,9 +443,7 @@ impl Bench {
     async fn fanout(&mut self) -> Result<()> {
         let (n, s) = (self.args.clients, self.args.senders.min(self.args.clients));
         let (mut clients, connect) = self.members(n).await?;
-        for c in clients.iter_mut() {
-            c.join("fanout").await?;
-        }
+        join_each(&mut clients, |_| "fanout".into()).await?;
         eprintln!(
             "fanout: {n} clients connected and joined (connect p99 {:.1} ms)",
             connect.value_at_quantile(0.99) as f64 / 1000.0
@@ -451,10 +474,10 @@ impl Bench {
         let (n, r) = (self.args.clients, self.args.rooms.min(self.args.clients));
         let (mut clients, _) = self.members(n).await?;
         let mut sizes = vec![0u64; r];
-        for (i, c) in clients.iter_mut().enumerate() {
-            c.join(&format!("room{}", i % r)).await?;
+        for i in 0..n {
             sizes[i % r] += 1;
         }
+        join_each(&mut clients, |i| format!("room{}", i % r)).await?;
         eprintln!("rooms: {n} clients in {r} rooms");
         let extra = vec![("rooms", json!(r))];
         let (dur, size) = (self.args.duration, self.args.size);
@@ -639,10 +662,11 @@ impl Bench {
 
     async fn storm(&mut self) -> Result<()> {
         let n = self.args.clients;
-        let (mut clients, _) = self.members(n).await?;
-        for (i, c) in clients.iter_mut().enumerate() {
-            c.join(&storm_room(i)).await?;
-        }
+        // Accounts of their own, in no other scenario's rooms: each client
+        // resumes and syncs the one room it is in, as a client that was
+        // up to date before the drop does.
+        let (mut clients, _) = self.members_from(STORM_ACCOUNTS, n).await?;
+        join_each(&mut clients, storm_room).await?;
         let accounts: Vec<Account> = clients
             .iter()
             .enumerate()
@@ -651,7 +675,7 @@ impl Bench {
                     name: c.name.clone(),
                     token: token.clone(),
                 },
-                None => account(i),
+                None => account(STORM_ACCOUNTS + i),
             })
             .collect();
         eprintln!("storm: {n} clients connected; dropping them all");

@@ -201,10 +201,35 @@ const KEY: &[&str] = &[
     "concurrency",
 ];
 
+/// One field of a row's key: numbers sort as numbers (200 before 1000).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Part {
+    Missing,
+    /// Thousandths, so that rates like 2500.5 keep their order.
+    Num(i64),
+    Text(String),
+}
+
+/// A point as read back from JSON.
+type Read = Map<String, Value>;
+
+fn key_of(m: &Read) -> Vec<Part> {
+    KEY.iter()
+        .map(|k| match m.get(*k) {
+            None | Some(Value::Null) => Part::Missing,
+            Some(Value::Number(n)) => {
+                Part::Num((n.as_f64().unwrap_or(0.0) * 1000.0).round() as i64)
+            }
+            Some(Value::String(s)) => Part::Text(s.clone()),
+            Some(v) => Part::Text(v.to_string()),
+        })
+        .collect()
+}
+
 /// Markdown tables from JSON-lines files: one table per scenario, one row per
 /// distinct point, each number the median of its repeats.
 pub fn markdown(files: &[PathBuf]) -> Result<String> {
-    let mut groups: BTreeMap<String, BTreeMap<String, Vec<Map<String, Value>>>> = BTreeMap::new();
+    let mut groups: BTreeMap<String, BTreeMap<Vec<Part>, Vec<Read>>> = BTreeMap::new();
     for f in files {
         let text =
             std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
@@ -219,11 +244,7 @@ pub fn markdown(files: &[PathBuf]) -> Result<String> {
                 .and_then(Value::as_str)
                 .unwrap_or("?")
                 .to_owned();
-            let key = KEY
-                .iter()
-                .map(|k| m.get(*k).map(Value::to_string).unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join("|");
+            let key = key_of(&m);
             groups
                 .entry(scenario)
                 .or_default()
@@ -272,4 +293,37 @@ pub fn markdown(files: &[PathBuf]) -> Result<String> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_sort_numerically_and_show_the_median_of_repeats() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("points.jsonl");
+        let mut lines = Vec::new();
+        for clients in [1000, 200, 5000] {
+            for all_back in [3.0, 1.0, 2.0] {
+                lines.push(
+                    json!({"scenario": "storm", "label": "confab", "target": "confab-tls",
+                           "clients": clients, "all_back_s": all_back * clients as f64})
+                    .to_string(),
+                );
+            }
+        }
+        std::fs::write(&file, lines.join("\n")).unwrap();
+        let md = markdown(&[file]).unwrap();
+        let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| confab")).collect();
+        assert_eq!(
+            rows,
+            [
+                "| confab (confab-tls) | 200 | 400 | – | – | – | 3 |",
+                "| confab (confab-tls) | 1000 | 2000 | – | – | – | 3 |",
+                "| confab (confab-tls) | 5000 | 10000 | – | – | – | 3 |",
+            ],
+            "{md}"
+        );
+    }
 }

@@ -34,7 +34,7 @@ use confab_proto::ServerBody;
 use confab_store::{SqliteStore, Store};
 pub use config::Config;
 pub use hub::Stats;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -135,19 +135,33 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     start_with_store(config, Arc::new(store)).await
 }
 
+/// Connections the kernel may hold for us before we accept them. tokio's
+/// default of 1,024 made a burst of reconnects lose SYNs and wait a second
+/// for the retry (the kernel caps this at `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 8192;
+
+fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    let err = |e: std::io::Error| StartError::Io(format!("binding {addr}: {e}"));
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(err)?;
+    // As std's and tokio's `bind` do: restart without waiting out TIME_WAIT.
+    socket.set_reuseaddr(true).map_err(err)?;
+    socket.bind(addr).map_err(err)?;
+    socket.listen(LISTEN_BACKLOG).map_err(err)
+}
+
 /// Like [`start`], with a store of the caller's choosing.
 pub async fn start_with_store(
     config: Config,
     store: Arc<dyn Store>,
 ) -> Result<Running, StartError> {
     let tls = tls::server_config(&config)?;
-    let bind = |addr: SocketAddr| async move {
-        TcpListener::bind(addr)
-            .await
-            .map_err(|e| StartError::Io(format!("binding {addr}: {e}")))
-    };
-    let tcp = bind(config.tcp).await?;
-    let http = bind(config.http).await?;
+    let tcp = bind(config.tcp)?;
+    let http = bind(config.http)?;
     let local = |l: &TcpListener| l.local_addr().map_err(|e| StartError::Io(e.to_string()));
     let (tcp_addr, http_addr) = (local(&tcp)?, local(&http)?);
 
