@@ -25,6 +25,7 @@ else
   FANOUT_CLIENTS=${FANOUT_CLIENTS:-200 1000 5000}; ROOM_CLIENTS=${ROOM_CLIENTS:-1000}; DM_CLIENTS=${DM_CLIENTS:-1000}
   IDLE_CLIENTS=${IDLE_CLIENTS:-1000 10000}; HISTORY=${HISTORY:-1000000}; STORM=${STORM:-5000}
 fi
+FANOUT_SIZES=${FANOUT_SIZES:-64 1024}
 ONLY=${ONLY:-idle fanout rooms dm storm history}
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 
@@ -115,7 +116,7 @@ scenarios() {
   local label=$1 target=$2; shift 2
   if want fanout; then
     for n in $FANOUT_CLIENTS; do
-      for size in 64 1024; do
+      for size in $FANOUT_SIZES; do
         # The sweep starts near 200,000 deliveries/s and doubles or halves from there.
         bench --label "$label" --target "$target" "$@" --scenario fanout --clients "$n" --senders 10 --size "$size" --rate $((200000 / n)) --sweep
       done

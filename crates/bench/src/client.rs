@@ -115,6 +115,17 @@ impl Client {
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
+            // Channels this account is already in (from an earlier run):
+            // joining them again needs no request.
+            for known in session["convs"].as_array().into_iter().flatten() {
+                if let (Some("channel"), Some(name), Some(conv)) = (
+                    known["kind"].as_str(),
+                    known["name"].as_str(),
+                    known["conv"].as_u64(),
+                ) {
+                    c.convs.insert(name.to_owned(), conv);
+                }
+            }
             if let Some(t) = session["token"].as_str() {
                 c.token = Some(t.to_owned());
             } else if let Account::Token { token, .. } = account {
@@ -188,6 +199,9 @@ impl Client {
     /// Joins `room`, creating it (public) on Confab if it does not exist.
     pub async fn join(&mut self, room: &str) -> Result<()> {
         if self.kind.is_confab() {
+            if self.convs.contains_key(room) {
+                return Ok(());
+            }
             let r = self
                 .request_raw(json!({"type": "channel_join", "name": room}))
                 .await?;
@@ -204,14 +218,18 @@ impl Client {
                     }
                 }
                 Some("already_member") => {
-                    self.request(json!({"type": "channel_list"}))
+                    // Joined in an earlier run on this server: find the
+                    // conversation among our own (a `channel_list` of every
+                    // channel, 5,000 times over, took long enough for idle
+                    // setup clients to be dropped).
+                    self.request(json!({"type": "sync", "since": [], "limit": 1}))
                         .await
                         .map(|l| {
-                            let ch = l["channels"]
+                            let ch = l["convs"]
                                 .as_array()
                                 .into_iter()
                                 .flatten()
-                                .find(|c| c["name"] == room)
+                                .find(|c| c["kind"] == "channel" && c["name"] == room)
                                 .cloned();
                             json!({"channel": ch})
                         })?

@@ -54,6 +54,12 @@ struct State {
     online: HashMap<UserId, Online>,
     convs: HashMap<ConvId, Conv>,
     user_convs: HashMap<UserId, HashSet<ConvId>>,
+    /// What every `dm_send` would otherwise read from the store: DM
+    /// conversations by user pair (smaller id first) and user ids by name.
+    /// Filled as they are looked up, so they grow only with the user table.
+    /// (Deleting users, when it comes, must forget them here.)
+    dm_pairs: HashMap<(UserId, UserId), ConvId>,
+    user_ids: HashMap<String, UserId>,
 }
 
 struct Online {
@@ -260,6 +266,24 @@ impl Hub {
             .collect();
         v.sort();
         v
+    }
+
+    /// The id of the user named `name`, if it was looked up before.
+    pub(crate) fn user_id(&self, name: &str) -> Option<UserId> {
+        self.lock().user_ids.get(name).copied()
+    }
+
+    pub(crate) fn remember_user(&self, name: &str, id: UserId) {
+        self.lock().user_ids.insert(name.to_owned(), id);
+    }
+
+    /// The DM conversation of `a` and `b`, if it was looked up before.
+    pub(crate) fn dm_conv(&self, a: UserId, b: UserId) -> Option<ConvId> {
+        self.lock().dm_pairs.get(&(a.min(b), a.max(b))).copied()
+    }
+
+    pub(crate) fn remember_dm(&self, a: UserId, b: UserId, conv: ConvId) {
+        self.lock().dm_pairs.insert((a.min(b), a.max(b)), conv);
     }
 
     /// Members of `conv` (the in-memory mirror of the store's).

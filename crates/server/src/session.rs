@@ -696,19 +696,36 @@ impl Session {
         nonce: Option<String>,
     ) -> Reply {
         self.check_text(&text, &nonce)?;
-        let me = self.me();
-        let target = self.user_named(&user).await?;
-        if target.id == me.id {
+        let me = self.me().id;
+        let hub = &self.shared.hub;
+        // Both lookups are cached in the hub: without them every direct
+        // message cost two store reads before it was even queued.
+        let target = match hub.user_id(&user) {
+            Some(id) => id,
+            None => {
+                let target = self.user_named(&user).await?;
+                hub.remember_user(&user, target.id);
+                target.id
+            }
+        };
+        if target == me {
             return Err(ApiError::bad_request(
                 "you cannot send a direct message to yourself",
             ));
         }
-        let (conv, created) = self.shared.store.dm_conv(me.id, target.id).await?;
-        if created {
-            self.shared.hub.add_member(conv.id, me.id);
-            self.shared.hub.add_member(conv.id, target.id);
-        }
-        self.post(req_id, conv.id, text, nonce).await
+        let conv = match hub.dm_conv(me, target) {
+            Some(conv) => conv,
+            None => {
+                let (conv, created) = self.shared.store.dm_conv(me, target).await?;
+                if created {
+                    hub.add_member(conv.id, me);
+                    hub.add_member(conv.id, target);
+                }
+                hub.remember_dm(me, target, conv.id);
+                conv.id
+            }
+        };
+        self.post(req_id, conv, text, nonce).await
     }
 
     /// The conversation `conv` if the caller may read it.
