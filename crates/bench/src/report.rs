@@ -199,6 +199,7 @@ const KEY: &[&str] = &[
     "rooms",
     "rate_target",
     "concurrency",
+    "messages_in_channel",
 ];
 
 /// One field of a row's key: numbers sort as numbers (200 before 1000).
