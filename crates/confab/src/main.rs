@@ -2,6 +2,7 @@
 //! the command line and dispatches; each subcommand lives in its own module.
 
 mod admin;
+mod script;
 mod serve;
 
 use anyhow::Result;
@@ -27,6 +28,14 @@ enum Command {
     Admin(admin::AdminCommand),
     /// Measure a chat server (Confab or IRC) under load.
     Bench(confab_bench::Args),
+    /// Log in (or --register) to a server and keep the session in a profile.
+    Login(script::LoginArgs),
+    /// Send a message to #channel or @user (queued if the server is down).
+    Send(script::SendArgs),
+    /// Print the newest messages of #channel or @user.
+    History(script::HistoryArgs),
+    /// Print messages as they arrive.
+    Tail(script::TailArgs),
     /// Print the protocol's JSON Schema.
     Schema,
 }
@@ -45,6 +54,13 @@ fn main() -> Result<()> {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Admin(cmd) => runtime.block_on(admin::run(cmd)),
         Command::Bench(args) => runtime.block_on(confab_bench::run(args)),
+        Command::Login(args) => runtime.block_on(script::login(args)),
+        Command::Send(args) => {
+            let code = runtime.block_on(script::send(args))?;
+            std::process::exit(code);
+        }
+        Command::History(args) => runtime.block_on(script::history(args)),
+        Command::Tail(args) => runtime.block_on(script::tail(args)),
         Command::Schema => {
             println!(
                 "{}",

@@ -116,10 +116,12 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         tracing::warn!(error = %e, "could not raise the open-file limit");
     }
     let running = confab_server::start(config).await?;
-    // Tools and tests read this line to learn the bound ports.
+    // Tools and tests read this line to learn the bound ports; clients show
+    // the fingerprint when first meeting a self-signed certificate. One line,
+    // one write: a reader that stops after it must not break a second write.
     println!(
-        "confab listening tcp={} http={}",
-        running.tcp_addr, running.http_addr
+        "confab listening tcp={} http={} tls-sha256={}",
+        running.tcp_addr, running.http_addr, running.cert_fingerprint
     );
     std::io::stdout().flush()?;
 

@@ -63,6 +63,10 @@ async fn create_an_admin_then_serve_log_in_and_stop_on_sigterm() {
     );
     let (tcp, http) = (addr("tcp="), addr("http="));
     assert_ne!(tcp.port(), 0);
+    let announced = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("tls-sha256="));
+    assert_eq!(announced.map(|f| f.len()), Some(32 * 3 - 1), "{line}");
 
     let mut tls = Client::tls(tcp, &data).await.unwrap();
     tls.ok(json!({"type": "hello", "protocol": 1, "client": "cli-test"}))
@@ -87,4 +91,136 @@ async fn create_an_admin_then_serve_log_in_and_stop_on_sigterm() {
         &json!({"type": "shutdown", "reason": "the server received SIGTERM"})
     );
     assert!(server.wait().unwrap().success());
+}
+
+/// Runs `confab ARGS` with a profile home and a server, returning status,
+/// stdout and stderr.
+async fn client_cmd(home: &std::path::Path, server: &str, args: &[&str]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(args)
+        .env("CONFAB_HOME", home)
+        .env("CONFAB_SERVER", server)
+        .env("CONFAB_PASSWORD", "password-for-tests")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("confab runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn scripts_log_in_send_read_history_and_queue_while_the_server_is_down() {
+    use confab_testkit::{DEADLINE, TestServer};
+    use tokio::io::AsyncBufReadExt;
+    let server = TestServer::start().await;
+    let (tcp, http) = (server.tcp, server.http);
+    let addr = tcp.to_string();
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+
+    // An unknown self-signed certificate is refused without a terminal,
+    // naming the fingerprint to pass.
+    let (code, _, err) = client_cmd(home, &addr, &["login", "--register", "ann"]).await;
+    assert_ne!(code, 0);
+    let fp = err
+        .split("--trust ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the error names the fingerprint: {err}"))
+        .to_owned();
+    assert_eq!(
+        fp, server.fingerprint,
+        "the client shows what the server announces"
+    );
+    let (code, out, err) =
+        client_cmd(home, &addr, &["login", "--register", "ann", "--trust", &fp]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("as ann (member)"), "{out}");
+
+    let mut bob = server.user(confab_testkit::Transport::Tls, "bob").await;
+    let general = bob.create("general", true).await;
+    bob.ok(serde_json::json!({"type": "channel_invite", "name": "general", "user": "ann"}))
+        .await;
+    let (code, _, err) = client_cmd(
+        home,
+        &addr,
+        &["send", "#general", "hello", "from", "a", "script"],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let ev = bob.event("message").await;
+    assert_eq!(ev["message"]["text"], "hello from a script");
+    assert_eq!(ev["message"]["sender"], "ann");
+    bob.say(general, "hi ann").await;
+
+    let (code, out, err) = client_cmd(home, &addr, &["history", "#general", "--json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let said: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|v| (v["sender"].as_str().unwrap(), v["text"].as_str().unwrap()))
+        .collect();
+    assert_eq!(said, [("ann", "hello from a script"), ("bob", "hi ann")]);
+
+    // The server is down: the message is queued (exit 75) and the cache still reads.
+    let dir = server.stop().await;
+    let (code, _, err) = client_cmd(
+        home,
+        &addr,
+        &["send", "--wait", "1", "#general", "written offline"],
+    )
+    .await;
+    assert_eq!(code, 75, "{err}");
+    assert!(err.contains("queued"), "{err}");
+    let (code, out, _) = client_cmd(home, &addr, &["history", "#general"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("<bob> hi ann"), "{out}");
+
+    // Back up: `tail` sends the queued message on connecting and prints what arrives.
+    let server = TestServer::start_in(dir, |c| {
+        c.tcp = tcp;
+        c.http = http;
+    })
+    .await;
+    let mut bob = server.login(confab_testkit::Transport::Tls, "bob").await.0;
+    let mut tail = tokio::process::Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(["tail", "--json", "#general"])
+        .env("CONFAB_HOME", home)
+        .env("CONFAB_SERVER", &addr)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(tail.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(DEADLINE, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(
+        (v["sender"].as_str(), v["text"].as_str()),
+        (Some("ann"), Some("written offline"))
+    );
+    bob.say(general, "welcome back").await;
+    let next = tokio::time::timeout(DEADLINE, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&next).unwrap();
+    assert_eq!(
+        (v["sender"].as_str(), v["text"].as_str()),
+        (Some("bob"), Some("welcome back"))
+    );
+    tail.kill().await.ok();
 }

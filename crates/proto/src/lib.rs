@@ -27,3 +27,16 @@ pub use parse::{ParseError, parse_client_frame};
 
 /// The protocol version this crate speaks. A client sends it in `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;
+
+/// SHA-256 fingerprint of a DER certificate as `AB:CD:...`, the form
+/// browsers show. `confab serve` prints its certificate's, and clients show
+/// it when asking whether to trust a self-signed server, so the two can be
+/// compared by eye.
+pub fn cert_fingerprint(der: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}

@@ -68,6 +68,8 @@ pub struct Running {
     pub tcp_addr: SocketAddr,
     /// Where browsers connect (HTTP; WebSocket at `/ws`).
     pub http_addr: SocketAddr,
+    /// SHA-256 fingerprint of the TLS certificate, for clients to check on first use.
+    pub cert_fingerprint: String,
     handle: Handle,
     tasks: TaskTracker,
     poster: JoinHandle<()>,
@@ -159,7 +161,7 @@ pub async fn start_with_store(
     config: Config,
     store: Arc<dyn Store>,
 ) -> Result<Running, StartError> {
-    let tls = tls::server_config(&config)?;
+    let (tls, cert_fingerprint) = tls::server_config(&config)?;
     let tcp = bind(config.tcp)?;
     let http = bind(config.http)?;
     let local = |l: &TcpListener| l.local_addr().map_err(|e| StartError::Io(e.to_string()));
@@ -209,6 +211,7 @@ pub async fn start_with_store(
     Ok(Running {
         tcp_addr,
         http_addr,
+        cert_fingerprint,
         handle: Handle { shared },
         tasks,
         poster,

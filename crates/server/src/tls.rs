@@ -14,7 +14,9 @@ use crate::{Config, StartError};
 pub const SELF_SIGNED_CERT: &str = "tls/cert.pem";
 pub const SELF_SIGNED_KEY: &str = "tls/key.pem";
 
-pub(crate) fn server_config(config: &Config) -> Result<Arc<ServerConfig>, StartError> {
+/// The TLS configuration, and the SHA-256 fingerprint of the certificate
+/// it presents (see [`confab_proto::cert_fingerprint`]).
+pub(crate) fn server_config(config: &Config) -> Result<(Arc<ServerConfig>, String), StartError> {
     let (cert_path, key_path) = match (&config.tls_cert, &config.tls_key) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
         (None, None) => {
@@ -51,12 +53,13 @@ pub(crate) fn server_config(config: &Config) -> Result<Arc<ServerConfig>, StartE
             key_path.display()
         ))
     })?;
+    let fingerprint = confab_proto::cert_fingerprint(&certs[0]);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
         .map_err(|e| StartError::Tls(format!("building TLS config: {e}")))?;
-    Ok(Arc::new(tls))
+    Ok((Arc::new(tls), fingerprint))
 }
 
 fn make_self_signed(cert_path: &Path, key_path: &Path) -> Result<(), StartError> {

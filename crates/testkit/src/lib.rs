@@ -37,6 +37,8 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub tcp: SocketAddr,
     pub http: SocketAddr,
+    /// The certificate fingerprint the server announces.
+    pub fingerprint: String,
     pub handle: Handle,
     running: Option<Running>,
 }
@@ -62,6 +64,7 @@ impl TestServer {
         TestServer {
             tcp: running.tcp_addr,
             http: running.http_addr,
+            fingerprint: running.cert_fingerprint.clone(),
             handle: running.handle(),
             running: Some(running),
             dir,

@@ -1,0 +1,20 @@
+//! Confab's client core, shared by the terminal client (`confab chat`) and
+//! the browser client.
+//!
+//! - [`core`]: the [`Client`] state machine. It does no I/O and reads no
+//!   clock, so it compiles for wasm32 and its tests need no network: a
+//!   driver feeds it what the connection does and writes what it asks.
+//! - [`cache`]: the [`Cache`] trait for what survives a restart (messages,
+//!   the outbox, the session token) and an in-memory implementation.
+//! - [`backoff`]: reconnect delays.
+//! - `native` (feature `native`): a tokio driver over TLS with trust on
+//!   first use, and a SQLite cache.
+
+pub mod backoff;
+pub mod cache;
+pub mod core;
+#[cfg(feature = "native")]
+pub mod native;
+
+pub use cache::{Cache, CacheError, CachedConv, MemoryCache, Pending, Target};
+pub use core::{ActionError, Auth, Client, ConnState, Event};

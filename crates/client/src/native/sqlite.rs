@@ -1,0 +1,291 @@
+//! [`Cache`] in a SQLite file: the profile's conversations, messages,
+//! outbox and settings. Every write is its own transaction, so a message
+//! put in the outbox is on disk before the UI shows it as pending.
+
+use std::path::Path;
+
+use confab_proto::{ConvId, ConvKind, Message, Seq};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::cache::{Cache, CacheError, CachedConv, Pending, Target};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS convs (
+    conv   INTEGER PRIMARY KEY,
+    kind   TEXT NOT NULL,
+    name   TEXT NOT NULL,
+    synced INTEGER NOT NULL,
+    read   INTEGER NOT NULL,
+    unread INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    conv   INTEGER NOT NULL,
+    seq    INTEGER NOT NULL,
+    id     INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    text   TEXT NOT NULL,
+    ts     INTEGER NOT NULL,
+    nonce  TEXT,
+    PRIMARY KEY (conv, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+    pos     INTEGER PRIMARY KEY AUTOINCREMENT,
+    nonce   TEXT NOT NULL UNIQUE,
+    target  TEXT NOT NULL,
+    text    TEXT NOT NULL,
+    written INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+";
+
+/// A cache in one SQLite file.
+pub struct SqliteCache {
+    db: Connection,
+}
+
+fn err(e: impl std::fmt::Display) -> CacheError {
+    CacheError(e.to_string())
+}
+
+impl SqliteCache {
+    /// Opens (or creates) the cache at `path`.
+    pub fn open(path: &Path) -> Result<SqliteCache, CacheError> {
+        let db = Connection::open(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
+        db.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
+        db.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
+            .map_err(err)?;
+        db.execute_batch(SCHEMA).map_err(err)?;
+        Ok(SqliteCache { db })
+    }
+
+    /// A cache that lives only in memory (tests).
+    pub fn in_memory() -> Result<SqliteCache, CacheError> {
+        let db = Connection::open_in_memory().map_err(err)?;
+        db.execute_batch(SCHEMA).map_err(err)?;
+        Ok(SqliteCache { db })
+    }
+}
+
+fn kind_str(kind: ConvKind) -> &'static str {
+    match kind {
+        ConvKind::Channel => "channel",
+        ConvKind::Dm => "dm",
+    }
+}
+
+impl Cache for SqliteCache {
+    fn convs(&self) -> Result<Vec<CachedConv>, CacheError> {
+        let mut st = self
+            .db
+            .prepare_cached(
+                "SELECT conv, kind, name, synced, read, unread FROM convs ORDER BY conv",
+            )
+            .map_err(err)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(CachedConv {
+                    conv: r.get::<_, i64>(0)? as ConvId,
+                    kind: if r.get::<_, String>(1)? == "dm" {
+                        ConvKind::Dm
+                    } else {
+                        ConvKind::Channel
+                    },
+                    name: r.get(2)?,
+                    synced: r.get::<_, i64>(3)? as Seq,
+                    read: r.get::<_, i64>(4)? as Seq,
+                    unread: r.get(5)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    fn put_conv(&mut self, c: &CachedConv) -> Result<(), CacheError> {
+        self.db
+            .prepare_cached(
+                "INSERT OR REPLACE INTO convs (conv, kind, name, synced, read, unread)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    c.conv as i64,
+                    kind_str(c.kind),
+                    c.name,
+                    c.synced as i64,
+                    c.read as i64,
+                    c.unread
+                ])
+            })
+            .map(drop)
+            .map_err(err)
+    }
+
+    fn remove_conv(&mut self, conv: ConvId) -> Result<(), CacheError> {
+        let tx = self.db.transaction().map_err(err)?;
+        tx.execute("DELETE FROM messages WHERE conv = ?1", [conv as i64])
+            .map_err(err)?;
+        tx.execute("DELETE FROM convs WHERE conv = ?1", [conv as i64])
+            .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    fn put_messages(&mut self, messages: &[Message]) -> Result<(), CacheError> {
+        let tx = self.db.transaction().map_err(err)?;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO messages (conv, seq, id, sender, text, ts, nonce)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(err)?;
+            for m in messages {
+                st.execute(params![
+                    m.conv as i64,
+                    m.seq as i64,
+                    m.id as i64,
+                    m.sender,
+                    m.text,
+                    m.ts,
+                    m.nonce
+                ])
+                .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    fn messages(
+        &self,
+        conv: ConvId,
+        before: Option<Seq>,
+        limit: usize,
+    ) -> Result<Vec<Message>, CacheError> {
+        let before = before.map_or(i64::MAX, |b| b as i64);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut st = self
+            .db
+            .prepare_cached(
+                "SELECT id, conv, seq, sender, text, ts, nonce FROM messages
+                 WHERE conv = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+            )
+            .map_err(err)?;
+        let mut page: Vec<Message> = st
+            .query_map(params![conv as i64, before, limit], |r| {
+                Ok(Message {
+                    id: r.get::<_, i64>(0)? as u64,
+                    conv: r.get::<_, i64>(1)? as ConvId,
+                    seq: r.get::<_, i64>(2)? as Seq,
+                    sender: r.get(3)?,
+                    text: r.get(4)?,
+                    ts: r.get(5)?,
+                    nonce: r.get(6)?,
+                })
+            })
+            .map_err(err)?
+            .collect::<Result<_, _>>()
+            .map_err(err)?;
+        page.reverse();
+        Ok(page)
+    }
+
+    fn outbox(&self) -> Result<Vec<Pending>, CacheError> {
+        let mut st = self
+            .db
+            .prepare_cached("SELECT nonce, target, text, written FROM outbox ORDER BY pos")
+            .map_err(err)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                ))
+            })
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (nonce, target, text, written_ms) = row.map_err(err)?;
+            let target: Target = serde_json::from_str(&target).map_err(err)?;
+            out.push(Pending {
+                nonce,
+                target,
+                text,
+                written_ms,
+            });
+        }
+        Ok(out)
+    }
+
+    fn push_outbox(&mut self, p: &Pending) -> Result<(), CacheError> {
+        let target = serde_json::to_string(&p.target).map_err(err)?;
+        self.db
+            .execute(
+                "INSERT INTO outbox (nonce, target, text, written) VALUES (?1, ?2, ?3, ?4)",
+                params![p.nonce, target, p.text, p.written_ms],
+            )
+            .map(drop)
+            .map_err(err)
+    }
+
+    fn remove_outbox(&mut self, nonce: &str) -> Result<(), CacheError> {
+        self.db
+            .execute("DELETE FROM outbox WHERE nonce = ?1", [nonce])
+            .map(drop)
+            .map_err(err)
+    }
+
+    fn get(&self, key: &str) -> Result<Option<String>, CacheError> {
+        self.db
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err)
+    }
+
+    fn set(&mut self, key: &str, value: Option<&str>) -> Result<(), CacheError> {
+        match value {
+            Some(v) => self.db.execute(
+                "INSERT OR REPLACE INTO settings (key, value) VALUES (?1, ?2)",
+                params![key, v],
+            ),
+            None => self
+                .db
+                .execute("DELETE FROM settings WHERE key = ?1", [key]),
+        }
+        .map(drop)
+        .map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_cache_conforms_and_persists() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.sqlite3");
+        crate::cache::conformance(&mut SqliteCache::open(&path).unwrap());
+        let mut c = SqliteCache::open(&path).unwrap();
+        c.push_outbox(&Pending {
+            nonce: "n1".into(),
+            target: Target::User("bob".into()),
+            text: "kept".into(),
+            written_ms: 1,
+        })
+        .unwrap();
+        drop(c);
+        let c = SqliteCache::open(&path).unwrap();
+        assert_eq!(
+            c.outbox().unwrap().last().unwrap().text,
+            "kept",
+            "the outbox survives reopening"
+        );
+    }
+}

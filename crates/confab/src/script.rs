@@ -1,0 +1,411 @@
+//! `confab login`, `confab send`, `confab history` and `confab tail`: the
+//! client core driven from the command line, for scripts and tests. They use
+//! the same profile (cache, outbox, session token, pinned certificate) as
+//! `confab chat`.
+
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use confab_client::native::{Connector, Profile, Shared, SqliteCache, TrustError, drive, now_ms};
+use confab_client::{Auth, Client, ConnState, Event, Target};
+use confab_proto::{ConvKind, Message, ServerBody};
+
+/// Exit status of `confab send` when the message is queued but not yet
+/// acknowledged (EX_TEMPFAIL): it is sent the next time this profile connects.
+pub const EXIT_QUEUED: i32 = 75;
+
+/// Which server and profile.
+#[derive(Args, Debug, Clone)]
+pub struct ProfileArgs {
+    /// The server, host:port of its TLS listener.
+    #[arg(
+        long,
+        short = 's',
+        env = "CONFAB_SERVER",
+        default_value = "localhost:7070"
+    )]
+    pub server: String,
+    /// Profile name [default: named after the server]. Profiles live in
+    /// $CONFAB_HOME, or the user's data directory (~/.local/share/confab).
+    #[arg(long, env = "CONFAB_PROFILE")]
+    pub profile: Option<String>,
+    /// Trust a self-signed certificate with this SHA-256 fingerprint
+    /// without asking (it is pinned in the profile).
+    #[arg(long)]
+    pub trust: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    #[command(flatten)]
+    pub at: ProfileArgs,
+    pub user: String,
+    /// Create the account first. The password comes from CONFAB_PASSWORD, or a prompt.
+    #[arg(long)]
+    pub register: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub at: ProfileArgs,
+    /// `#channel` (or just `channel`) or `@user` for a direct message.
+    pub to: String,
+    /// The message; several words are joined with spaces.
+    #[arg(required = true)]
+    pub text: Vec<String>,
+    /// Seconds to wait for the server to acknowledge before leaving the
+    /// message queued (exit status 75).
+    #[arg(long, default_value_t = 10)]
+    pub wait: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub at: ProfileArgs,
+    /// `#channel` or `@user`.
+    pub conv: String,
+    /// How many of the newest messages.
+    #[arg(short = 'n', long, default_value_t = 20)]
+    pub count: usize,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TailArgs {
+    #[command(flatten)]
+    pub at: ProfileArgs,
+    /// Only these conversations (`#channel`, `@user`); all by default.
+    pub convs: Vec<String>,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A profile's client, connected by a background driver.
+struct Session {
+    shared: Arc<Shared<SqliteCache>>,
+    connector: Arc<Mutex<Connector>>,
+}
+
+impl Session {
+    fn open(at: &ProfileArgs, auth: Option<Auth>) -> Result<Session> {
+        let profile = Profile::open(&Profile::root(), at.profile.as_deref(), &at.server)
+            .context("opening the profile")?;
+        let mut cache = profile.cache()?;
+        if let Some(fp) = &at.trust {
+            Profile::pin(&mut cache, Some(fp))?;
+        }
+        let pinned = Profile::pinned(&cache)?;
+        let mut client = Client::new(cache, "confab-cli", rand::random())?;
+        if let Some(auth) = auth {
+            client.set_auth(auth, now_ms());
+        }
+        if !client.has_auth() {
+            bail!(
+                "not logged in to {}: run `confab login --server {} USER` (or `confab chat`) first",
+                at.server,
+                at.server
+            );
+        }
+        let shared = Shared::new(client);
+        let connector = Arc::new(Mutex::new(Connector::new(&at.server, pinned)));
+        tokio::spawn(drive(shared.clone(), connector.clone()));
+        Ok(Session { shared, connector })
+    }
+
+    /// Waits until logged in, or fails with why not; asks about an unknown
+    /// certificate on a terminal.
+    async fn online(&self, within: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let changed = self.shared.changed.notified();
+            {
+                let mut c = self.shared.lock();
+                for e in c.take_events() {
+                    if let Event::LoginFailed { message, .. } = e {
+                        bail!("login refused: {message}");
+                    }
+                }
+                if *c.state() == ConnState::Online {
+                    return Ok(());
+                }
+            }
+            if let Some(t) = self.shared.trust.lock().expect("trust lock").take() {
+                self.decide_trust(t)?;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                let why = match self.shared.lock().state() {
+                    ConnState::Offline { .. } => "the server is unreachable",
+                    _ => "the login is taking too long",
+                };
+                bail!("{why} ({})", self.connector.lock().expect("lock").addr);
+            }
+        }
+    }
+
+    fn decide_trust(&self, t: TrustError) -> Result<()> {
+        let TrustError::Unknown { fingerprint } = &t else {
+            bail!("{t}");
+        };
+        if !std::io::stdin().is_terminal() {
+            bail!("{t}. To trust it, pass --trust {fingerprint}");
+        }
+        eprint!(
+            "The server's certificate is not signed by a known authority.\n\
+             SHA-256 fingerprint: {fingerprint}\n\
+             Check it with the server's operator (`confab serve` prints it). Trust it? [y/N] "
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !answer.trim().eq_ignore_ascii_case("y") {
+            bail!("certificate not trusted; not connecting");
+        }
+        Profile::pin(self.shared.lock().cache_mut(), Some(fingerprint))?;
+        self.connector.lock().expect("lock").pinned = Some(fingerprint.clone());
+        self.shared.lock().retry_now(now_ms());
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Waits until every request in flight is answered (after login: the sync).
+    async fn settled(&self, within: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let changed = self.shared.changed.notified();
+            if !self.shared.lock().busy() {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                bail!("the server did not answer in time");
+            }
+        }
+    }
+}
+
+fn password(user: &str, confirm: bool) -> Result<String> {
+    if let Ok(p) = std::env::var("CONFAB_PASSWORD") {
+        return Ok(p);
+    }
+    let p = rpassword::prompt_password(format!("password for {user}: "))?;
+    if confirm && rpassword::prompt_password("again: ")? != p {
+        bail!("the passwords differ");
+    }
+    Ok(p)
+}
+
+/// `#name`/`name` → a channel, `@name` → a DM partner.
+fn parse_conv(s: &str) -> (ConvKind, &str) {
+    match s.strip_prefix('@') {
+        Some(user) => (ConvKind::Dm, user),
+        None => (ConvKind::Channel, s.strip_prefix('#').unwrap_or(s)),
+    }
+}
+
+pub async fn login(args: LoginArgs) -> Result<()> {
+    let password = password(&args.user, args.register)?;
+    let auth = if args.register {
+        Auth::Register {
+            username: args.user.clone(),
+            password,
+        }
+    } else {
+        Auth::Login {
+            username: args.user.clone(),
+            password,
+        }
+    };
+    let s = Session::open(&args.at, Some(auth))?;
+    s.online(Duration::from_secs(30)).await?;
+    s.settled(Duration::from_secs(30)).await?;
+    let c = s.shared.lock();
+    let me = c.me().context("logged in")?;
+    println!(
+        "logged in to {} as {} ({}); {} conversations",
+        args.at.server,
+        me.name,
+        me.role.as_str(),
+        c.convs().len()
+    );
+    Ok(())
+}
+
+/// Returns the process exit status.
+pub async fn send(args: SendArgs) -> Result<i32> {
+    let s = Session::open(&args.at, None)?;
+    let text = args.text.join(" ");
+    let (kind, name) = parse_conv(&args.to);
+    let wait = Duration::from_secs(args.wait);
+    // A channel is addressed by its id, known once synced; a DM by name.
+    let target = match kind {
+        ConvKind::Dm => Target::User(name.to_owned()),
+        ConvKind::Channel => {
+            let known = s.shared.lock().conv_named(kind, name).map(|c| c.conv);
+            match known {
+                Some(conv) => Target::Conv(conv),
+                None => {
+                    s.online(wait).await?;
+                    s.settled(wait).await?;
+                    let conv = s.shared.lock().conv_named(kind, name).map(|c| c.conv);
+                    Target::Conv(conv.with_context(|| format!("you are not in #{name}"))?)
+                }
+            }
+        }
+    };
+    let nonce = s.shared.lock().send(target, &text, now_ms() as i64)?;
+    s.shared.wake.notify_one();
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let changed = s.shared.changed.notified();
+        {
+            let mut c = s.shared.lock();
+            for e in c.take_events() {
+                if let Event::SendFailed { pending, message } = e
+                    && pending.nonce == nonce
+                {
+                    bail!("not sent: {message}");
+                }
+            }
+            if !c.outbox().iter().any(|p| p.nonce == nonce) {
+                return Ok(0);
+            }
+        }
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            let queued = s.shared.lock().outbox().len();
+            eprintln!(
+                "queued, not yet sent: the server did not acknowledge within {} s. It will be sent \
+                 the next time this profile connects ({queued} message(s) waiting).",
+                args.wait
+            );
+            return Ok(EXIT_QUEUED);
+        }
+    }
+}
+
+fn print_message(m: &Message, conv_name: &str, json: bool) {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let v = serde_json::json!({
+            "conv": conv_name, "seq": m.seq, "id": m.id, "sender": m.sender, "text": m.text, "ts": m.ts,
+        });
+        let _ = writeln!(out, "{v}");
+    } else {
+        let _ = writeln!(
+            out,
+            "[{}] {} <{}> {}",
+            conv_name,
+            format_ts(m.ts),
+            m.sender,
+            m.text
+        );
+    }
+}
+
+/// Local date and time of a server timestamp.
+fn format_ts(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+fn label(kind: ConvKind, name: &str) -> String {
+    match kind {
+        ConvKind::Channel => format!("#{name}"),
+        ConvKind::Dm => format!("@{name}"),
+    }
+}
+
+pub async fn history(args: HistoryArgs) -> Result<()> {
+    let s = Session::open(&args.at, None)?;
+    let wait = Duration::from_secs(10);
+    if let Err(e) = s.online(wait).await.and(s.settled(wait).await) {
+        eprintln!("offline ({e}): showing the cached messages");
+    }
+    let (kind, name) = parse_conv(&args.conv);
+    let c = s.shared.lock();
+    let conv = c
+        .conv_named(kind, name)
+        .with_context(|| format!("no conversation {}", label(kind, name)))?;
+    let lbl = label(conv.kind, &conv.name);
+    for m in c.messages(conv.conv, None, args.count)? {
+        print_message(&m, &lbl, args.json);
+    }
+    Ok(())
+}
+
+pub async fn tail(args: TailArgs) -> Result<()> {
+    let s = Session::open(&args.at, None)?;
+    let wanted: Vec<(ConvKind, String)> = args
+        .convs
+        .iter()
+        .map(|c| {
+            let (k, n) = parse_conv(c);
+            (k, n.to_owned())
+        })
+        .collect();
+    // Print only what arrives from now on: remember where each conversation ends.
+    let mut printed: std::collections::HashMap<u64, u64> = {
+        let c = s.shared.lock();
+        c.convs().iter().map(|cv| (cv.conv, cv.synced)).collect()
+    };
+    let mut announced = false;
+    loop {
+        let changed = s.shared.changed.notified();
+        let mut lines = Vec::new();
+        {
+            let mut c = s.shared.lock();
+            for e in c.take_events() {
+                match e {
+                    Event::LoginFailed { message, .. } => bail!("login refused: {message}"),
+                    Event::State(ConnState::Online) if !announced => {
+                        announced = true;
+                        eprintln!("connected; waiting for messages (Ctrl-C to stop)");
+                    }
+                    Event::Error(text) => eprintln!("{text}"),
+                    Event::Notice(text) => eprintln!("notice: {text}"),
+                    Event::Reply {
+                        body: ServerBody::Error { message, .. },
+                        ..
+                    } => eprintln!("{message}"),
+                    _ => {}
+                }
+            }
+            for cv in c.convs() {
+                if !wanted.is_empty() && !wanted.iter().any(|(k, n)| *k == cv.kind && *n == cv.name)
+                {
+                    continue;
+                }
+                let from = *printed.entry(cv.conv).or_insert(0);
+                if cv.synced <= from {
+                    continue;
+                }
+                let fresh: Vec<Message> = c
+                    .messages(cv.conv, Some(cv.synced + 1), (cv.synced - from) as usize)?
+                    .into_iter()
+                    .filter(|m| m.seq > from)
+                    .collect();
+                printed.insert(cv.conv, cv.synced);
+                lines.push((label(cv.kind, &cv.name), fresh));
+            }
+        }
+        for (lbl, msgs) in lines {
+            for m in msgs {
+                print_message(&m, &lbl, args.json);
+            }
+        }
+        if let Some(t) = s.shared.trust.lock().expect("trust lock").take() {
+            s.decide_trust(t)?;
+        }
+        changed.await;
+    }
+}
