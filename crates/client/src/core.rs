@@ -172,6 +172,8 @@ pub struct Client<C: Cache> {
     outbox: Vec<Pending>,
     /// Conversations to include in the next `sync` once the current one is answered.
     resync: bool,
+    /// Set when the connection should be dropped and retried later.
+    hangup: Option<String>,
     frames: VecDeque<ClientFrame>,
     events: VecDeque<Event>,
     /// Events dropped because the UI did not collect them.
@@ -208,6 +210,7 @@ impl<C: Cache> Client<C> {
             live: HashMap::new(),
             outbox,
             resync: false,
+            hangup: None,
             frames: VecDeque::new(),
             events: VecDeque::new(),
             events_dropped: 0,
@@ -371,6 +374,7 @@ impl<C: Cache> Client<C> {
     /// The connection failed or closed. Unacknowledged sends stay in the
     /// outbox; the next session sends them again.
     pub fn disconnected(&mut self, now_ms: u64, why: &str) {
+        self.hangup = None;
         self.frames.clear();
         self.waiting.clear();
         for live in self.live.values_mut() {
@@ -422,6 +426,12 @@ impl<C: Cache> Client<C> {
     /// The next frame to write, if any.
     pub fn poll_frame(&mut self) -> Option<ClientFrame> {
         self.frames.pop_front()
+    }
+
+    /// Why the driver should drop the connection and retry later (the
+    /// server refused a login for a passing reason, e.g. it is shutting down).
+    pub fn take_hangup(&mut self) -> Option<String> {
+        self.hangup.take()
     }
 
     /// Whether so many frames are queued that the driver should reconnect
@@ -933,7 +943,13 @@ impl<C: Cache> Client<C> {
         message: String,
     ) -> Result<(), CacheError> {
         match waiting {
-            Waiting::Login => {
+            Waiting::Hello | Waiting::Login
+                if matches!(code, ErrorCode::Internal | ErrorCode::ShuttingDown) =>
+            {
+                // The server's trouble, not the login's: try again later.
+                self.hangup = Some(message);
+            }
+            Waiting::Hello | Waiting::Login => {
                 if matches!(self.auth, Some(Auth::Token(_))) {
                     self.cache.set(KEY_TOKEN, None)?;
                 }

@@ -479,6 +479,50 @@ fn a_revoked_token_asks_for_a_login_instead_of_retrying() {
 }
 
 #[test]
+fn a_server_shutting_down_during_login_keeps_the_token_and_retries() {
+    let mut cache = MemoryCache::default();
+    cache.set("token", Some("good")).unwrap();
+    let mut h = Harness::new(cache);
+    h.client.connected(h.now);
+    let hello = h.one();
+    h.reply(
+        &hello,
+        ServerBody::Hello {
+            protocol: 1,
+            server: "t".into(),
+            limits: Limits::default(),
+            heartbeat_ms: 15_000,
+        },
+    );
+    let resume = h.one();
+    h.client.frame(
+        ServerFrame::error(
+            resume.id,
+            ErrorCode::ShuttingDown,
+            "the server is shutting down",
+        ),
+        h.now,
+    );
+    let why = h
+        .client
+        .take_hangup()
+        .expect("the driver is told to hang up");
+    assert!(why.contains("shutting down"), "{why}");
+    h.client.disconnected(h.now, &why);
+    assert!(matches!(
+        h.client.state(),
+        ConnState::Offline {
+            retry_at_ms: Some(_)
+        }
+    ));
+    assert_eq!(
+        h.client.cache().get("token").unwrap().as_deref(),
+        Some("good")
+    );
+    assert!(h.client.has_auth());
+}
+
+#[test]
 fn reconnects_with_backoff_and_drops_a_silent_server() {
     let mut h = Harness::new(MemoryCache::default());
     h.client.set_auth(Auth::Token("t".into()), h.now);

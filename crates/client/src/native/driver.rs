@@ -116,6 +116,9 @@ async fn session<C: Cache + Send>(
                 // The login was refused; the UI asks again.
                 return String::new();
             }
+            if let Some(why) = c.take_hangup() {
+                return why;
+            }
             if c.overloaded() {
                 return "the server is not reading".into();
             }
