@@ -62,14 +62,8 @@ impl Harness {
         self.client.frame(ServerFrame::event(body), self.now);
     }
 
-    /// Connects and answers hello and the login; returns the frames the
-    /// client sends once logged in (the sync, then the outbox).
-    fn log_in(&mut self, name: &str, convs: Vec<ConvSummary>) -> Vec<ClientFrame> {
-        assert!(
-            self.client.should_connect(self.now),
-            "client wants to connect"
-        );
-        self.client.connecting();
+    /// Connects and answers `hello`; returns the login request that follows.
+    fn greet(&mut self) -> ClientFrame {
         self.client.connected(self.now);
         let hello = self.one();
         assert!(
@@ -85,7 +79,18 @@ impl Harness {
                 heartbeat_ms: 15_000,
             },
         );
-        let login = self.one();
+        self.one()
+    }
+
+    /// Connects and answers hello and the login; returns the frames the
+    /// client sends once logged in (the sync, then the outbox).
+    fn log_in(&mut self, name: &str, convs: Vec<ConvSummary>) -> Vec<ClientFrame> {
+        assert!(
+            self.client.should_connect(self.now),
+            "client wants to connect"
+        );
+        self.client.connecting();
+        let login = self.greet();
         self.reply(
             &login,
             ServerBody::Session {
@@ -166,19 +171,8 @@ fn logs_in_keeps_the_token_and_syncs_the_newest_page_of_a_new_channel() {
 
     // A restart resumes with the stored token.
     let mut again = Harness::new(h.client.cache().clone());
-    again.client.connected(again.now);
-    let hello = again.one();
-    again.reply(
-        &hello,
-        ServerBody::Hello {
-            protocol: 1,
-            server: "t".into(),
-            limits: Limits::default(),
-            heartbeat_ms: 15_000,
-        },
-    );
     assert_eq!(
-        again.one().req,
+        again.greet().req,
         Request::Resume {
             token: "token-of-ann".into()
         }
@@ -450,18 +444,7 @@ fn a_revoked_token_asks_for_a_login_instead_of_retrying() {
     cache.set("token", Some("old")).unwrap();
     let mut h = Harness::new(cache);
     assert!(h.client.has_auth());
-    h.client.connected(h.now);
-    let hello = h.one();
-    h.reply(
-        &hello,
-        ServerBody::Hello {
-            protocol: 1,
-            server: "t".into(),
-            limits: Limits::default(),
-            heartbeat_ms: 15_000,
-        },
-    );
-    let resume = h.one();
+    let resume = h.greet();
     h.client.frame(
         ServerFrame::error(resume.id, ErrorCode::BadToken, "token revoked"),
         h.now,
@@ -483,18 +466,7 @@ fn a_server_shutting_down_during_login_keeps_the_token_and_retries() {
     let mut cache = MemoryCache::default();
     cache.set("token", Some("good")).unwrap();
     let mut h = Harness::new(cache);
-    h.client.connected(h.now);
-    let hello = h.one();
-    h.reply(
-        &hello,
-        ServerBody::Hello {
-            protocol: 1,
-            server: "t".into(),
-            limits: Limits::default(),
-            heartbeat_ms: 15_000,
-        },
-    );
-    let resume = h.one();
+    let resume = h.greet();
     h.client.frame(
         ServerFrame::error(
             resume.id,

@@ -14,7 +14,7 @@ use confab_testkit::{DEADLINE, TestServer};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-type Shared_ = Arc<Shared<SqliteCache>>;
+type SharedClient = Arc<Shared<SqliteCache>>;
 
 /// The fingerprint of the self-signed certificate a test server made.
 fn server_fingerprint(data_dir: &Path) -> String {
@@ -24,7 +24,7 @@ fn server_fingerprint(data_dir: &Path) -> String {
 }
 
 struct Peer {
-    shared: Shared_,
+    shared: SharedClient,
     connector: Arc<Mutex<Connector>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -45,7 +45,7 @@ fn start(cache: &Path, addr: &str, pin: Option<String>, auth: Option<Auth>) -> P
 }
 
 /// Waits, under the test deadline, until `cond` holds for the client.
-async fn until(shared: &Shared_, what: &str, cond: impl Fn(&Client<SqliteCache>) -> bool) {
+async fn until(shared: &SharedClient, what: &str, cond: impl Fn(&Client<SqliteCache>) -> bool) {
     let wait = async {
         loop {
             // Register interest before checking, so no change is missed.
