@@ -69,6 +69,8 @@ pub trait Cache {
         before: Option<Seq>,
         limit: usize,
     ) -> Result<Vec<Message>, CacheError>;
+    /// The seq of the oldest cached message of `conv` (where scrollback continues).
+    fn oldest(&self, conv: ConvId) -> Result<Option<Seq>, CacheError>;
     /// The outbox in the order the messages were written.
     fn outbox(&self) -> Result<Vec<Pending>, CacheError>;
     fn push_outbox(&mut self, pending: &Pending) -> Result<(), CacheError>;
@@ -131,6 +133,13 @@ impl Cache for MemoryCache {
         Ok(page)
     }
 
+    fn oldest(&self, conv: ConvId) -> Result<Option<Seq>, CacheError> {
+        Ok(self
+            .messages
+            .get(&conv)
+            .and_then(|all| all.keys().next().copied()))
+    }
+
     fn outbox(&self) -> Result<Vec<Pending>, CacheError> {
         Ok(self.outbox.clone())
     }
@@ -188,6 +197,8 @@ pub fn conformance(cache: &mut dyn Cache) {
     assert_eq!(seqs(cache.messages(7, Some(3), 10).unwrap()), vec![1, 2]);
     assert_eq!(cache.messages(7, None, 10).unwrap()[0], msg(1));
     assert!(cache.messages(8, None, 10).unwrap().is_empty());
+    assert_eq!(cache.oldest(7).unwrap(), Some(1));
+    assert_eq!(cache.oldest(8).unwrap(), None);
 
     let p = |n: &str, target: Target| Pending {
         nonce: n.into(),

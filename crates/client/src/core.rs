@@ -510,11 +510,7 @@ impl<C: Cache> Client<C> {
         if self.waiting.values().any(|w| *w == Waiting::Older(conv)) {
             return Ok(());
         }
-        let oldest = self
-            .cache
-            .messages(conv, None, usize::MAX)?
-            .first()
-            .map(|m| m.seq);
+        let oldest = self.cache.oldest(conv)?;
         let before = oldest.or(Some(self.convs.get(&conv).map_or(0, |c| c.synced) + 1));
         if before == Some(1) {
             self.event(Event::Older { conv, more: false });

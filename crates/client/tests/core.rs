@@ -604,3 +604,42 @@ fn joining_and_leaving_update_the_conversation_list() {
         Event::Reply { id: i, body: ServerBody::Error { code: ErrorCode::NotFound, .. } } if *i == id
     )));
 }
+
+#[test]
+fn scrollback_asks_for_the_page_before_the_oldest_cached_message() {
+    let mut h = Harness::new(MemoryCache::default());
+    h.client.set_auth(Auth::Token("t".into()), h.now);
+    let after = h.log_in("ann", vec![general(120)]);
+    let page: Vec<Message> = (71..=120).map(|s| msg(GENERAL, s, "bob", "x")).collect();
+    h.reply(&after[0], synced(GENERAL, page));
+    h.client.fetch_older(GENERAL).unwrap();
+    let older = h.one();
+    assert!(
+        matches!(
+            older.req,
+            Request::History {
+                conv: GENERAL,
+                before: Some(71),
+                after: None,
+                ..
+            }
+        ),
+        "{older:?}"
+    );
+    h.client.fetch_older(GENERAL).unwrap();
+    assert!(h.frames().is_empty(), "one scrollback request at a time");
+    let earlier: Vec<Message> = (21..=70).map(|s| msg(GENERAL, s, "bob", "x")).collect();
+    h.reply(
+        &older,
+        ServerBody::Messages {
+            conv: GENERAL,
+            messages: earlier,
+            more: true,
+        },
+    );
+    assert_eq!(h.cached_seqs(GENERAL).first(), Some(&21));
+    assert!(h.client.take_events().contains(&Event::Older {
+        conv: GENERAL,
+        more: true
+    }));
+}

@@ -192,6 +192,17 @@ impl Cache for SqliteCache {
         Ok(page)
     }
 
+    fn oldest(&self, conv: ConvId) -> Result<Option<Seq>, CacheError> {
+        self.db
+            .query_row(
+                "SELECT MIN(seq) FROM messages WHERE conv = ?1",
+                [conv as i64],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .map(|s| s.map(|s| s as Seq))
+            .map_err(err)
+    }
+
     fn outbox(&self) -> Result<Vec<Pending>, CacheError> {
         let mut st = self
             .db
