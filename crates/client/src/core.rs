@@ -502,7 +502,8 @@ impl<C: Cache> Client<C> {
         Ok(self.push(Waiting::User(req.clone()), req))
     }
 
-    /// Fetches older messages of `conv` than the oldest cached, for scrollback.
+    /// Fetches older messages of `conv` than the oldest cached, for
+    /// scrollback; with none cached, the newest page.
     pub fn fetch_older(&mut self, conv: ConvId) -> Result<(), ActionError> {
         if self.state != ConnState::Online {
             return Err(ActionError::Offline);
@@ -510,9 +511,10 @@ impl<C: Cache> Client<C> {
         if self.waiting.values().any(|w| *w == Waiting::Older(conv)) {
             return Ok(());
         }
+        // With nothing cached (a visitor's channel, which is not synced)
+        // this is the newest page.
         let oldest = self.cache.oldest(conv)?;
-        let before = oldest.or(Some(self.convs.get(&conv).map_or(0, |c| c.synced) + 1));
-        if before == Some(1) {
+        if oldest == Some(1) {
             self.event(Event::Older { conv, more: false });
             return Ok(());
         }
@@ -520,7 +522,7 @@ impl<C: Cache> Client<C> {
             Waiting::Older(conv),
             Request::History {
                 conv,
-                before,
+                before: oldest,
                 after: None,
                 limit: Some(FIRST_PAGE as u32),
             },
@@ -557,6 +559,14 @@ impl<C: Cache> Client<C> {
             self.event(Event::Convs);
         }
         Ok(())
+    }
+
+    /// Ends the connection from this side (after `logout`). With no login
+    /// left the driver does not reconnect until [`Client::set_auth`].
+    pub fn hang_up(&mut self) {
+        if matches!(self.state, ConnState::LoggingIn | ConnState::Online) {
+            self.hangup = Some(String::new());
+        }
     }
 
     /// Forgets the session token (after `logout`, or to switch user).

@@ -28,6 +28,8 @@ enum Command {
     Admin(admin::AdminCommand),
     /// Measure a chat server (Confab or IRC) under load.
     Bench(confab_bench::Args),
+    /// The terminal client: chat in this terminal [default server: localhost:7070].
+    Chat(script::ChatArgs),
     /// Log in (or --register) to a server and keep the session in a profile.
     Login(script::LoginArgs),
     /// Send a message to #channel or @user (queued if the server is down).
@@ -42,15 +44,14 @@ enum Command {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CONFAB_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    // In `chat`, log lines would scribble over the screen; the terminal
+    // client reports its troubles in its status line instead.
+    if !matches!(cli.command, Command::Chat(_)) {
+        init_logging();
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
+        Command::Chat(args) => runtime.block_on(confab_tui::run(args.options())),
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Admin(cmd) => runtime.block_on(admin::run(cmd)),
         Command::Bench(args) => runtime.block_on(confab_bench::run(args)),
@@ -68,5 +69,27 @@ fn main() -> Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CONFAB_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap checks its definitions only when a command is parsed; this
+    /// checks every subcommand's at once.
+    #[test]
+    fn command_line_definitions_are_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

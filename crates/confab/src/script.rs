@@ -39,6 +39,25 @@ pub struct ProfileArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct ChatArgs {
+    /// The server, host:port (the same as --server).
+    #[arg(value_name = "SERVER", id = "server_arg")]
+    pub server: Option<String>,
+    #[command(flatten)]
+    pub at: ProfileArgs,
+}
+
+impl ChatArgs {
+    pub fn options(self) -> confab_tui::Options {
+        confab_tui::Options {
+            server: self.server.unwrap_or(self.at.server),
+            profile: self.at.profile,
+            trust: self.at.trust,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
 pub struct LoginArgs {
     #[command(flatten)]
     pub at: ProfileArgs,

@@ -33,8 +33,8 @@ pub enum TrustError {
     #[error(
         "WARNING: the server's certificate has CHANGED since you first trusted it. Someone may be \
          intercepting the connection, or the server was reinstalled. Pinned fingerprint: {pinned}; \
-         now: {fingerprint}. Refusing to connect; if the change is expected, remove the pin with \
-         `confab trust --forget` and connect again."
+         now: {fingerprint}. Refusing to connect. If the operator confirms the change, connect \
+         once with `--trust {fingerprint}`."
     )]
     Changed { pinned: String, fingerprint: String },
 }

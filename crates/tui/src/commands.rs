@@ -1,0 +1,309 @@
+//! Slash commands: what the input line means when it starts with `/` (or
+//! `\private`, for people used to it). Parsing only; [`crate::app`] acts.
+
+/// A parsed command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Join(String),
+    /// `None`: the channel being viewed.
+    Leave(Option<String>),
+    Create {
+        name: String,
+        private: bool,
+        topic: Option<String>,
+    },
+    Invite {
+        user: String,
+        channel: Option<String>,
+    },
+    /// Public channels and the private ones you are in.
+    List,
+    /// Who is online.
+    Users,
+    /// A direct message; without text, just open the conversation.
+    Msg {
+        user: String,
+        text: Option<String>,
+    },
+    /// `None`: toggle.
+    Invisible(Option<bool>),
+    Passwd,
+    Whoami,
+    Clear,
+    Logout,
+    Help,
+    Exit,
+}
+
+/// One line of `/help` per command: usage, then what it does.
+pub const HELP: &[(&str, &str)] = &[
+    (
+        "/join #channel",
+        "join a public channel (or switch to one you are in)",
+    ),
+    ("/leave [#channel]", "leave this channel, or the one named"),
+    (
+        "/create [--private] #channel [topic]",
+        "create a channel; you own it",
+    ),
+    (
+        "/invite USER [#channel]",
+        "add someone to a private channel you own",
+    ),
+    ("/list", "list the channels you can join"),
+    ("/users", "who is online"),
+    (
+        "/msg USER [text]",
+        "direct message (also /w, \\private); without text, open it",
+    ),
+    ("/invisible [on|off]", "appear offline to others, or not"),
+    ("/passwd", "change your password"),
+    ("/whoami", "who you are logged in as"),
+    (
+        "/clear",
+        "clear this conversation's view (nothing is deleted)",
+    ),
+    ("/logout", "log out and forget this profile's session"),
+    ("/help", "this list"),
+    ("/exit", "quit (also /quit, Ctrl+C)"),
+];
+
+/// Command names for Tab completion.
+pub const NAMES: &[&str] = &[
+    "/join",
+    "/leave",
+    "/create",
+    "/invite",
+    "/list",
+    "/users",
+    "/msg",
+    "/w",
+    "/invisible",
+    "/passwd",
+    "/whoami",
+    "/clear",
+    "/logout",
+    "/help",
+    "/exit",
+    "/quit",
+];
+
+/// Whether `line` is a command rather than a message. `//text` sends
+/// `/text` as a message.
+pub fn is_command(line: &str) -> bool {
+    (line.starts_with('/') && !line.starts_with("//")) || line.starts_with("\\private")
+}
+
+/// Parses a command line. The error is one line saying what was wrong.
+pub fn parse(line: &str) -> Result<Command, String> {
+    let line = line.trim();
+    let (name, rest) = match line.split_once(char::is_whitespace) {
+        Some((n, r)) => (n, r.trim()),
+        None => (line, ""),
+    };
+    let args: Vec<&str> = rest.split_whitespace().collect();
+    let none = |cmd: Command| {
+        if args.is_empty() {
+            Ok(cmd)
+        } else {
+            Err(format!("{name} takes no arguments"))
+        }
+    };
+    match name {
+        "/join" | "/j" => match args.as_slice() {
+            [ch] => Ok(Command::Join(channel(ch))),
+            [] => Err("/join needs a channel: /join #channel".into()),
+            _ => Err("/join takes one channel: /join #channel".into()),
+        },
+        "/leave" | "/part" => match args.as_slice() {
+            [] => Ok(Command::Leave(None)),
+            [ch] => Ok(Command::Leave(Some(channel(ch)))),
+            _ => Err("/leave takes at most one channel: /leave [#channel]".into()),
+        },
+        "/create" => {
+            let mut private = false;
+            let mut name = None;
+            let mut topic = Vec::new();
+            for a in &args {
+                match *a {
+                    "--private" | "-p" if name.is_none() => private = true,
+                    opt if opt.starts_with("--") && name.is_none() => {
+                        return Err(format!(
+                            "/create: unknown option {opt}; the only one is --private"
+                        ));
+                    }
+                    ch if name.is_none() => name = Some(channel(ch)),
+                    word => topic.push(word),
+                }
+            }
+            let name = name.ok_or("/create needs a channel: /create [--private] #channel")?;
+            Ok(Command::Create {
+                name,
+                private,
+                topic: (!topic.is_empty()).then(|| topic.join(" ")),
+            })
+        }
+        "/invite" => match args.as_slice() {
+            [user] => Ok(Command::Invite {
+                user: user_name(user),
+                channel: None,
+            }),
+            [user, ch] => Ok(Command::Invite {
+                user: user_name(user),
+                channel: Some(channel(ch)),
+            }),
+            _ => Err("/invite needs a user: /invite USER [#channel]".into()),
+        },
+        "/list" => none(Command::List),
+        "/users" | "/who" => none(Command::Users),
+        "/msg" | "/w" | "/query" | "\\private" => {
+            let (user, text) = match rest.split_once(char::is_whitespace) {
+                Some((u, t)) => (u, Some(t.trim().to_owned())),
+                None => (rest, None),
+            };
+            if user.is_empty() {
+                return Err(format!("{name} needs a user: {name} USER [text]"));
+            }
+            Ok(Command::Msg {
+                user: user_name(user),
+                text: text.filter(|t| !t.is_empty()),
+            })
+        }
+        "/invisible" => match args.as_slice() {
+            [] => Ok(Command::Invisible(None)),
+            ["on"] => Ok(Command::Invisible(Some(true))),
+            ["off"] => Ok(Command::Invisible(Some(false))),
+            _ => Err("/invisible takes on or off (or nothing, to toggle)".into()),
+        },
+        "/passwd" | "/password" => none(Command::Passwd),
+        "/whoami" => none(Command::Whoami),
+        "/clear" => none(Command::Clear),
+        "/logout" => none(Command::Logout),
+        "/help" | "/?" => Ok(Command::Help),
+        "/exit" | "/quit" | "/q" => Ok(Command::Exit),
+        other => Err(format!(
+            "unknown command {other}: /help lists the commands (start with // to send a /)"
+        )),
+    }
+}
+
+fn channel(s: &str) -> String {
+    s.strip_prefix('#').unwrap_or(s).to_owned()
+}
+
+fn user_name(s: &str) -> String {
+    s.strip_prefix('@').unwrap_or(s).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_command() {
+        assert_eq!(parse("/join #general"), Ok(Command::Join("general".into())));
+        assert_eq!(parse("/join general"), Ok(Command::Join("general".into())));
+        assert_eq!(parse("/leave"), Ok(Command::Leave(None)));
+        assert_eq!(parse("/leave #x"), Ok(Command::Leave(Some("x".into()))));
+        assert_eq!(
+            parse("/create --private #ops night shift"),
+            Ok(Command::Create {
+                name: "ops".into(),
+                private: true,
+                topic: Some("night shift".into())
+            })
+        );
+        assert_eq!(
+            parse("/create pub"),
+            Ok(Command::Create {
+                name: "pub".into(),
+                private: false,
+                topic: None
+            })
+        );
+        assert_eq!(
+            parse("/invite @bob #ops"),
+            Ok(Command::Invite {
+                user: "bob".into(),
+                channel: Some("ops".into())
+            })
+        );
+        assert_eq!(
+            parse("/msg bob hi  there"),
+            Ok(Command::Msg {
+                user: "bob".into(),
+                text: Some("hi  there".into())
+            })
+        );
+        assert_eq!(
+            parse("\\private bob hi"),
+            Ok(Command::Msg {
+                user: "bob".into(),
+                text: Some("hi".into())
+            })
+        );
+        assert_eq!(
+            parse("/w bob"),
+            Ok(Command::Msg {
+                user: "bob".into(),
+                text: None
+            })
+        );
+        assert_eq!(parse("/invisible on"), Ok(Command::Invisible(Some(true))));
+        assert_eq!(parse("/invisible"), Ok(Command::Invisible(None)));
+        for (line, cmd) in [
+            ("/list", Command::List),
+            ("/users", Command::Users),
+            ("/passwd", Command::Passwd),
+            ("/whoami", Command::Whoami),
+            ("/clear", Command::Clear),
+            ("/logout", Command::Logout),
+            ("/help", Command::Help),
+            ("/exit", Command::Exit),
+            ("/quit", Command::Exit),
+        ] {
+            assert_eq!(parse(line), Ok(cmd), "{line}");
+        }
+    }
+
+    #[test]
+    fn wrong_input_gets_one_line_that_says_what_is_wrong() {
+        for (line, says) in [
+            ("/frobnicate", "unknown command /frobnicate"),
+            ("/join", "/join needs a channel"),
+            ("/join a b", "/join takes one channel"),
+            ("/leave a b", "at most one channel"),
+            ("/create", "/create needs a channel"),
+            ("/create --secret x", "unknown option --secret"),
+            ("/invite", "/invite needs a user"),
+            ("/msg", "/msg needs a user"),
+            ("/invisible maybe", "on or off"),
+            ("/whoami now", "/whoami takes no arguments"),
+        ] {
+            let err = parse(line).expect_err(line);
+            assert!(err.contains(says), "{line}: {err}");
+            assert!(!err.contains('\n'), "{line}: {err}");
+        }
+    }
+
+    #[test]
+    fn double_slash_is_a_message() {
+        assert!(is_command("/join x"));
+        assert!(is_command("\\private bob hi"));
+        assert!(!is_command("//join is a command"));
+        assert!(!is_command("hello /join"));
+    }
+
+    #[test]
+    fn help_covers_every_command() {
+        for name in NAMES {
+            if ["/w", "/quit"].contains(name) {
+                continue;
+            }
+            assert!(
+                HELP.iter().any(|(usage, _)| usage.starts_with(name)),
+                "{name} missing from /help"
+            );
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! `confab chat`: Confab in a terminal.
+//!
+//! - [`app`]: the state of the screen and what input and client events do
+//!   to it. No terminal in it, so tests drive it directly.
+//! - [`ui`]: draws an [`app::App`] and its client with ratatui.
+//! - [`term`]: the real terminal and the event loop around the client
+//!   driver from `confab_client::native`.
+//! - [`commands`], [`emoji`], [`input`]: slash commands, `:shortcode:`
+//!   emoji and the line editor.
+
+pub mod app;
+pub mod commands;
+pub mod emoji;
+pub mod input;
+pub mod term;
+pub mod ui;
+
+pub use app::App;
+pub use term::{Options, run};

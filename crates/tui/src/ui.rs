@@ -1,0 +1,752 @@
+//! Drawing: the login screen, the chat (conversations, messages, members,
+//! input, status bar) and the boxes over it. Reads [`App`] and the client;
+//! records in `app.layout` where things went, for the mouse and scrolling.
+
+use chrono::{DateTime, Datelike, FixedOffset, Local, NaiveDate};
+use confab_client::native::TrustError;
+use confab_client::{Cache, Client, ConnState};
+use confab_proto::{ConvKind, Message};
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use unicode_width::UnicodeWidthStr;
+
+use crate::app::{App, Level, LoginFocus, LoginForm, Overlay, PasswdForm, Screen};
+use crate::commands::HELP;
+
+/// Marks a message the server has not acknowledged yet.
+pub const PENDING: &str = "⧗ pending";
+
+pub fn draw<C: Cache>(f: &mut Frame, app: &mut App, client: &Client<C>) {
+    let area = f.area();
+    match &app.screen {
+        Screen::Login(form) => login(f, area, app, form, client),
+        Screen::Chat => chat(f, area, app, client),
+    }
+    match &app.overlay {
+        None => {}
+        Some(Overlay::Help) => help(f, area),
+        Some(Overlay::Trust(t)) => trust(f, area, &app.server, t),
+        Some(Overlay::Passwd(form)) => passwd(f, area, form),
+    }
+}
+
+fn login<C: Cache>(f: &mut Frame, area: Rect, app: &App, form: &LoginForm, client: &Client<C>) {
+    let [_, mid, _, notice_area, status] = Layout::vertical([
+        Constraint::Fill(1),
+        Constraint::Length(13),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    notice(f, notice_area, app);
+    let [_, boxed, _] = Layout::horizontal([
+        Constraint::Fill(1),
+        Constraint::Length(56.min(area.width)),
+        Constraint::Fill(1),
+    ])
+    .areas(mid);
+    let block = Block::bordered().title(format!(" Confab · {} ", app.server));
+    let inner = block.inner(boxed);
+    f.render_widget(block, boxed);
+
+    let focus = |which: LoginFocus| {
+        if form.focus == which {
+            Style::new().reversed()
+        } else {
+            Style::new()
+        }
+    };
+    let field = |label: &str, value: String, which: LoginFocus| {
+        Line::from(vec![
+            Span::raw(format!("{label:>10}: ")),
+            Span::styled(format!("{value:<30}"), focus(which).underlined()),
+        ])
+    };
+    let button =
+        |label: &str, which: LoginFocus| Span::styled(format!("[ {label} ]"), focus(which));
+    let mut lines = vec![
+        Line::raw(""),
+        field("Username", form.user.text().to_owned(), LoginFocus::User),
+        Line::raw(""),
+        field(
+            "Password",
+            "•".repeat(form.password.text().chars().count()),
+            LoginFocus::Password,
+        ),
+        Line::raw(""),
+        Line::from(vec![
+            Span::raw("   "),
+            button("Log in", LoginFocus::LogIn),
+            Span::raw("  "),
+            button("Register", LoginFocus::Register),
+            Span::raw("  "),
+            button("Visitor", LoginFocus::Visitor),
+        ]),
+        Line::raw(""),
+    ];
+    if let Some(e) = &form.error {
+        lines.push(Line::styled(e.clone(), Style::new().fg(Color::Red)));
+    } else if form.busy {
+        lines.push(Line::styled("logging in…", Style::new().fg(Color::Yellow)));
+    }
+    lines.push(Line::styled(
+        "Tab moves · Enter chooses · Esc quits",
+        Style::new().dim(),
+    ));
+    f.render_widget(
+        Paragraph::new(lines)
+            .alignment(Alignment::Center)
+            .wrap(Wrap { trim: true }),
+        inner,
+    );
+    // The cursor in the focused field.
+    let cursor = match form.focus {
+        LoginFocus::User => Some((1, form.user.cursor_column())),
+        LoginFocus::Password => Some((
+            3,
+            form.password.text()[..form.password.cursor()]
+                .chars()
+                .count(),
+        )),
+        _ => None,
+    };
+    if let Some((row, col)) = cursor {
+        let line_width = 12 + 30;
+        let left = inner.x + inner.width.saturating_sub(line_width) / 2 + 12;
+        f.set_cursor_position((left + col as u16, inner.y + row));
+    }
+    status_bar(f, status, app, client);
+}
+
+fn chat<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Client<C>) {
+    let [main, notice_area, input_area, status] = Layout::vertical([
+        Constraint::Fill(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let show_members = area.width >= 80;
+    let show_convs = area.width >= 40;
+    let [convs_area, messages_area, members_area] = Layout::horizontal([
+        Constraint::Length(if show_convs { 22 } else { 0 }),
+        Constraint::Fill(1),
+        Constraint::Length(if show_members { 20 } else { 0 }),
+    ])
+    .areas(main);
+
+    conversations(f, convs_area, app, client);
+    messages(f, messages_area, app, client);
+    if show_members {
+        members(f, members_area, app, client);
+    }
+
+    notice(f, notice_area, app);
+
+    // The input line scrolls sideways to keep the cursor in view.
+    let prompt = match client.me() {
+        Some(me) if me.role == confab_proto::Role::Visitor => "(visitor) > ",
+        _ => "> ",
+    };
+    let room = (input_area.width as usize)
+        .saturating_sub(prompt.len() + 1)
+        .max(1);
+    let col = app.input.cursor_column();
+    let skip = col.saturating_sub(room);
+    let visible: String = skip_width(app.input.text(), skip);
+    f.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::raw(prompt).bold(),
+            Span::raw(visible),
+        ])),
+        input_area,
+    );
+    if app.overlay.is_none() {
+        f.set_cursor_position((
+            input_area.x + (prompt.len() + col - skip) as u16,
+            input_area.y,
+        ));
+    }
+    status_bar(f, status, app, client);
+}
+
+/// The answer to the last command, or the last problem, on one line.
+fn notice(f: &mut Frame, area: Rect, app: &App) {
+    if let Some(n) = &app.notice {
+        let style = match n.level {
+            Level::Info => Style::new().fg(Color::Cyan),
+            Level::Error => Style::new().fg(Color::Red),
+        };
+        f.render_widget(Paragraph::new(Line::styled(n.text.clone(), style)), area);
+    }
+}
+
+/// `s` without its first `width` columns.
+fn skip_width(s: &str, width: usize) -> String {
+    let mut skipped = 0;
+    s.chars()
+        .skip_while(|c| {
+            let w = UnicodeWidthStr::width(c.encode_utf8(&mut [0; 4]) as &str);
+            if skipped + w <= width && skipped < width {
+                skipped += w;
+                true
+            } else {
+                false
+            }
+        })
+        .collect()
+}
+
+fn conversations<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Client<C>) {
+    app.layout.convs = area;
+    app.layout.conv_rows.clear();
+    if area.width == 0 {
+        return;
+    }
+    let block = Block::new()
+        .borders(Borders::RIGHT)
+        .title(" Conversations ");
+    let inner = block.inner(area);
+    let width = inner.width as usize;
+    let mut lines = Vec::new();
+    for c in client.convs() {
+        let label = match c.kind {
+            ConvKind::Channel => format!("#{}", c.name),
+            ConvKind::Dm => format!("@{}", c.name),
+        };
+        let unread = if c.unread > 0 && Some(c.conv) != app.selected {
+            format!(" {}", c.unread)
+        } else {
+            String::new()
+        };
+        let room = width.saturating_sub(unread.width());
+        let label = truncate(&label, room);
+        let pad = width.saturating_sub(label.width() + unread.width());
+        let mut style = Style::new();
+        if Some(c.conv) == app.selected {
+            style = style.reversed();
+        } else if !unread.is_empty() {
+            style = style.bold();
+        }
+        lines.push(Line::from(vec![
+            Span::styled(format!("{label}{}", " ".repeat(pad)), style),
+            Span::styled(unread, style.fg(Color::Yellow)),
+        ]));
+        app.layout.conv_rows.push(c.conv);
+    }
+    if lines.is_empty() {
+        lines.push(Line::styled("none yet:", Style::new().dim()));
+        lines.push(Line::styled("/list, /join #x", Style::new().dim()));
+    }
+    f.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn truncate(s: &str, width: usize) -> String {
+    if s.width() <= width {
+        return s.to_owned();
+    }
+    let mut out = String::new();
+    for c in s.chars() {
+        if out.width() + c.to_string().width() + 1 > width {
+            break;
+        }
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+fn members<C: Cache>(f: &mut Frame, area: Rect, app: &App, client: &Client<C>) {
+    let block = Block::new().borders(Borders::LEFT).title(" Members ");
+    let mut lines = Vec::new();
+    let me = client.me().map(|u| u.name.as_str());
+    if let Some(conv) = app.selected.and_then(|c| client.conv(c)) {
+        match (conv.kind, client.members(conv.conv)) {
+            (ConvKind::Channel, Some(ms)) => {
+                let mut ms: Vec<_> = ms.iter().collect();
+                ms.sort_by(|a, b| (!a.online, &a.name).cmp(&(!b.online, &b.name)));
+                if *client.state() != ConnState::Online {
+                    lines.push(Line::styled("(as last seen)", Style::new().dim()));
+                }
+                for m in ms {
+                    let online = m.online && *client.state() == ConnState::Online;
+                    let (dot, style) = if online {
+                        ("●", Style::new().fg(Color::Green))
+                    } else {
+                        ("○", Style::new().fg(Color::DarkGray))
+                    };
+                    let mut name = m.name.clone();
+                    if Some(m.name.as_str()) == me {
+                        name.push_str(" (you)");
+                    } else if m.role == confab_proto::Role::Admin {
+                        name.push_str(" (admin)");
+                    }
+                    lines.push(Line::from(vec![
+                        Span::styled(format!("{dot} "), style),
+                        Span::raw(name),
+                    ]));
+                }
+            }
+            (ConvKind::Channel, None) => {
+                lines.push(Line::styled("(when online)", Style::new().dim()))
+            }
+            (ConvKind::Dm, _) => {
+                lines.push(Line::raw(conv.name.clone()));
+                if let Some(me) = me {
+                    lines.push(Line::raw(format!("{me} (you)")));
+                }
+            }
+        }
+    }
+    f.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn messages<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Client<C>) {
+    app.layout.messages = area;
+    let Some(conv) = app.selected.and_then(|c| client.conv(c)) else {
+        let text = vec![
+            Line::raw(""),
+            Line::raw("Welcome to Confab."),
+            Line::raw(""),
+            Line::raw("/list shows the channels, /join #channel enters one,"),
+            Line::raw("/create #channel makes one, /msg USER TEXT writes to someone."),
+            Line::raw("/help lists every command."),
+        ];
+        f.render_widget(Paragraph::new(text).alignment(Alignment::Center), area);
+        app.layout.total_lines = 0;
+        app.layout.height = area.height as usize;
+        return;
+    };
+    let title = match conv.kind {
+        ConvKind::Channel => format!(" #{} ", conv.name),
+        ConvKind::Dm => format!(" @{} ", conv.name),
+    };
+    let mut block = Block::new()
+        .borders(Borders::BOTTOM)
+        .title(title.clone().bold());
+    if app.scroll > 0 {
+        block = block.title_bottom(
+            Line::styled(
+                " scrolled back · PageDown or Esc returns ",
+                Style::new().fg(Color::Yellow),
+            )
+            .right_aligned(),
+        );
+    }
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+
+    let width = inner.width as usize;
+    let height = inner.height as usize;
+    let cached = client
+        .messages(conv.conv, None, app.want)
+        .unwrap_or_default();
+    app.layout.loaded = cached.len();
+    app.layout.oldest = cached.first().map(|m| m.seq);
+    let hidden_upto = app.cleared.get(&conv.conv).copied().unwrap_or(0);
+
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    let at_start =
+        app.layout.oldest == Some(1) || (cached.is_empty() && app.complete.contains(&conv.conv));
+    if at_start && hidden_upto == 0 {
+        lines.push(
+            Line::styled(
+                format!("── the beginning of {} ──", title.trim()),
+                Style::new().dim(),
+            )
+            .centered(),
+        );
+    }
+    let mut day: Option<NaiveDate> = None;
+    for m in cached.iter().filter(|m| m.seq > hidden_upto) {
+        message_lines(&mut lines, &mut day, app, m, false, width);
+    }
+    let me = client.me().map(|u| u.name.clone()).unwrap_or_default();
+    for p in client.pending_in(conv.conv) {
+        let m = Message {
+            id: 0,
+            conv: conv.conv,
+            seq: 0,
+            sender: me.clone(),
+            text: p.text.clone(),
+            ts: p.written_ms,
+            nonce: None,
+        };
+        message_lines(&mut lines, &mut day, app, &m, true, width);
+    }
+    let typing: Vec<&str> = app
+        .typing
+        .iter()
+        .filter(|(c, _, _)| *c == conv.conv)
+        .map(|(_, u, _)| u.as_str())
+        .collect();
+    if !typing.is_empty() {
+        let verb = if typing.len() == 1 { "is" } else { "are" };
+        lines.push(Line::styled(
+            format!("{} {verb} typing…", typing.join(", ")),
+            Style::new().dim().italic(),
+        ));
+    }
+
+    app.layout.total_lines = lines.len();
+    app.layout.height = height;
+    // The newest line sits just above the input, as in every chat.
+    if lines.len() < height {
+        let pad = height - lines.len();
+        lines.splice(0..0, std::iter::repeat_n(Line::raw(""), pad));
+    }
+    let top_max = lines.len().saturating_sub(height);
+    app.scroll = app.scroll.min(top_max);
+    let first = top_max - app.scroll;
+    let shown: Vec<Line> = lines.into_iter().skip(first).take(height).collect();
+    f.render_widget(Paragraph::new(shown), inner);
+}
+
+fn local(app: &App, ts: i64) -> Option<DateTime<FixedOffset>> {
+    let utc = DateTime::from_timestamp_millis(ts)?;
+    Some(match app.utc_offset {
+        Some(off) => utc.with_timezone(&off),
+        None => utc.with_timezone(&Local).fixed_offset(),
+    })
+}
+
+/// A palette for sender names, picked by a hash of the name so each person
+/// keeps their colour.
+fn name_colour(name: &str) -> Color {
+    const PALETTE: [Color; 6] = [
+        Color::Cyan,
+        Color::Green,
+        Color::Magenta,
+        Color::Yellow,
+        Color::Blue,
+        Color::LightRed,
+    ];
+    let h = name
+        .bytes()
+        .fold(5381u32, |h, b| h.wrapping_mul(33) ^ b as u32);
+    PALETTE[h as usize % PALETTE.len()]
+}
+
+/// Appends a message (after a day separator if it starts a new day),
+/// wrapped to `width` under its sender.
+fn message_lines(
+    out: &mut Vec<Line<'static>>,
+    day: &mut Option<NaiveDate>,
+    app: &App,
+    m: &Message,
+    pending: bool,
+    width: usize,
+) {
+    let t = local(app, m.ts);
+    if let Some(t) = t
+        && *day != Some(t.date_naive())
+    {
+        *day = Some(t.date_naive());
+        let label = format!(
+            "── {} {} {} {} ──",
+            t.format("%A"),
+            t.day(),
+            t.format("%B"),
+            t.year()
+        );
+        out.push(Line::styled(label, Style::new().dim()).centered());
+    }
+    let time = t.map_or_else(|| "--:--".to_owned(), |t| t.format("%H:%M").to_string());
+    let prefix_width = time.width() + 1 + m.sender.width() + 1;
+    let text_style = if pending {
+        Style::new()
+            .fg(Color::DarkGray)
+            .add_modifier(Modifier::ITALIC)
+    } else {
+        Style::new()
+    };
+    let mut text = m.text.clone();
+    if pending {
+        text.push_str("  ");
+        text.push_str(PENDING);
+    }
+    let room = width.saturating_sub(prefix_width).max(10);
+    for (i, chunk) in wrap(&text, room).into_iter().enumerate() {
+        let mut spans = if i == 0 {
+            vec![
+                Span::styled(time.clone(), Style::new().fg(Color::DarkGray)),
+                Span::raw(" "),
+                Span::styled(
+                    m.sender.clone(),
+                    Style::new().fg(name_colour(&m.sender)).bold(),
+                ),
+                Span::raw(" "),
+            ]
+        } else {
+            vec![Span::raw(" ".repeat(prefix_width))]
+        };
+        spans.push(Span::styled(chunk, text_style));
+        out.push(Line::from(spans));
+    }
+}
+
+/// Splits `text` into lines of at most `width` columns, at spaces where it
+/// can, inside a word where it must. Newlines in the text are kept.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    for para in text.split('\n') {
+        let mut line = String::new();
+        let mut line_w = 0;
+        for word in para.split_inclusive(' ') {
+            let w = word.width();
+            if line_w + word.trim_end().width() > width && !line.is_empty() {
+                lines.push(std::mem::take(&mut line).trim_end().to_owned());
+                line_w = 0;
+            }
+            if w > width {
+                for c in word.chars() {
+                    let cw = c.to_string().width();
+                    if line_w + cw > width {
+                        lines.push(std::mem::take(&mut line));
+                        line_w = 0;
+                    }
+                    line.push(c);
+                    line_w += cw;
+                }
+            } else {
+                line.push_str(word);
+                line_w += w;
+            }
+        }
+        lines.push(line.trim_end().to_owned());
+    }
+    lines
+}
+
+/// What the status bar says about the connection, and in which colour.
+pub fn connection_status<C: Cache>(app: &App, client: &Client<C>) -> (String, Color) {
+    let me = client.me().map(|u| u.name.as_str());
+    match client.state() {
+        ConnState::Online => (
+            format!("● connected as {}", me.unwrap_or("?")),
+            Color::Green,
+        ),
+        ConnState::Connecting => (format!("◌ connecting to {}…", app.server), Color::Yellow),
+        ConnState::LoggingIn => ("◌ logging in…".into(), Color::Yellow),
+        ConnState::Offline {
+            retry_at_ms: Some(at),
+        } if client.has_auth() => {
+            let secs = at.saturating_sub(app.now_ms).div_ceil(1000);
+            let why = if app.distrusted.is_some() {
+                "certificate not trusted"
+            } else {
+                "offline"
+            };
+            (format!("○ {why} · reconnecting in {secs} s"), Color::Red)
+        }
+        ConnState::Offline { .. } if !client.has_auth() => {
+            (format!("○ not logged in to {}", app.server), Color::Yellow)
+        }
+        ConnState::Offline { .. } => ("○ offline".into(), Color::Red),
+    }
+}
+
+fn status_bar<C: Cache>(f: &mut Frame, area: Rect, app: &App, client: &Client<C>) {
+    let (conn, colour) = connection_status(app, client);
+    let mut spans = vec![Span::styled(conn, Style::new().fg(colour).bold())];
+    let queued = client.outbox().len();
+    if queued > 0 {
+        spans.push(Span::raw(format!(
+            " · {queued} queued message{}",
+            if queued == 1 { "" } else { "s" }
+        )));
+    }
+    if client.me().is_some_and(|u| u.invisible) {
+        spans.push(Span::raw(" · invisible"));
+    }
+    if matches!(app.screen, Screen::Chat) {
+        spans.push(Span::styled(
+            " · /help · Ctrl+N/P switch · PgUp/PgDn scroll",
+            Style::new().dim(),
+        ));
+    }
+    f.render_widget(
+        Paragraph::new(Line::from(spans)).style(Style::new().bg(Color::Black)),
+        area,
+    );
+}
+
+/// Rows `lines` take inside a bordered box `width` wide, once wrapped.
+fn wrapped_height(lines: &[Line], width: u16) -> u16 {
+    let inner = width.saturating_sub(2) as usize;
+    lines
+        .iter()
+        .map(|l| {
+            let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
+            wrap(&text, inner).len() as u16
+        })
+        .sum()
+}
+
+/// A box of `width` × `height` in the middle of `area`, cleared.
+fn popup(f: &mut Frame, area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    let r = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    );
+    f.render_widget(Clear, r);
+    r
+}
+
+fn help(f: &mut Frame, area: Rect) {
+    let mut lines: Vec<Line> = HELP
+        .iter()
+        .map(|(usage, what)| {
+            Line::from(vec![
+                Span::styled(format!("{usage:<38}"), Style::new().bold()),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::raw(
+        ":shortcode: becomes an emoji when sent; Tab completes shortcodes, #channels, names, /commands.",
+    ));
+    lines.push(Line::raw(
+        "Ctrl+N/Ctrl+P or Alt+↑/↓ switch conversation; PgUp/PgDn or the wheel scroll; ↑/↓ recall.",
+    ));
+    lines.push(Line::styled("any key closes this", Style::new().dim()));
+    let r = popup(
+        f,
+        area,
+        100,
+        wrapped_height(&lines, area.width.min(100)) + 2,
+    );
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" Commands ")),
+        r,
+    );
+}
+
+fn trust(f: &mut Frame, area: Rect, server: &str, t: &TrustError) {
+    let (title, lines, style) = match t {
+        TrustError::Unknown { fingerprint } => (
+            " New server certificate ",
+            vec![
+                Line::raw(format!(
+                    "{server} presented a certificate no known authority signed."
+                )),
+                Line::raw(""),
+                Line::raw("SHA-256 fingerprint:"),
+                Line::styled(fingerprint.clone(), Style::new().bold()),
+                Line::raw(""),
+                Line::raw("Check it with the server's operator (`confab serve` prints it)."),
+                Line::raw(""),
+                Line::styled(
+                    "Trust it and remember it for this server? [y/n]",
+                    Style::new().bold(),
+                ),
+            ],
+            Style::new().fg(Color::Yellow),
+        ),
+        TrustError::Changed {
+            pinned,
+            fingerprint,
+        } => (
+            " WARNING: SERVER CERTIFICATE CHANGED ",
+            vec![
+                Line::styled(
+                    format!("The certificate of {server} has CHANGED since you trusted it."),
+                    Style::new().bold(),
+                ),
+                Line::raw(
+                    "Someone may be intercepting the connection, or the server was reinstalled.",
+                ),
+                Line::raw(""),
+                Line::raw("The fingerprint you trusted:"),
+                Line::raw(pinned.clone()),
+                Line::raw("The one it shows now:"),
+                Line::styled(fingerprint.clone(), Style::new().bold()),
+                Line::raw(""),
+                Line::raw("Not connecting. If the operator confirms the change, run once:"),
+                Line::raw(format!("confab chat {server} --trust {fingerprint}")),
+                Line::styled("Esc closes this", Style::new().dim()),
+            ],
+            Style::new().fg(Color::Red),
+        ),
+    };
+    let r = popup(
+        f,
+        area,
+        100,
+        wrapped_height(&lines, area.width.min(100)) + 2,
+    );
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(title).border_style(style)),
+        r,
+    );
+}
+
+fn passwd(f: &mut Frame, area: Rect, form: &PasswdForm) {
+    let r = popup(f, area, 60, 9);
+    let labels = ["current password", "new password", "new, again"];
+    let mut lines: Vec<Line> = labels
+        .iter()
+        .zip(&form.fields)
+        .enumerate()
+        .map(|(i, (label, input))| {
+            let dots = "•".repeat(input.text().chars().count());
+            let style = if i == form.field {
+                Style::new().reversed()
+            } else {
+                Style::new().underlined()
+            };
+            Line::from(vec![
+                Span::raw(format!("{label:>17}: ")),
+                Span::styled(format!("{dots:<30}"), style),
+            ])
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    if let Some(e) = &form.error {
+        lines.push(Line::styled(e.clone(), Style::new().fg(Color::Red)));
+    }
+    lines.push(Line::styled(
+        "Enter: next / change · Esc: cancel",
+        Style::new().dim(),
+    ));
+    f.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" Change password ")),
+        r,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wraps_at_spaces_and_inside_long_words() {
+        assert_eq!(wrap("hello world", 20), vec!["hello world"]);
+        assert_eq!(wrap("hello world again", 11), vec!["hello world", "again"]);
+        assert_eq!(wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
+        assert_eq!(wrap("a\nb", 10), vec!["a", "b"]);
+        assert_eq!(wrap("🎉🎉🎉", 4), vec!["🎉🎉", "🎉"]);
+        assert_eq!(wrap("", 4), vec![""]);
+    }
+
+    #[test]
+    fn skips_columns_not_bytes() {
+        assert_eq!(skip_width("héllo", 2), "llo");
+        assert_eq!(skip_width("🎉ab", 2), "ab");
+        assert_eq!(skip_width("ab", 0), "ab");
+    }
+}

@@ -1,0 +1,681 @@
+//! The terminal client drawn on ratatui's `TestBackend`: the app and a
+//! real client core, with the test playing a small server that answers
+//! every frame the client writes.
+
+use std::collections::BTreeMap;
+
+use confab_client::{Client, ConnState, MemoryCache};
+use confab_proto::{
+    ChannelInfo, ConvKind, ConvSummary, Limits, MemberInfo, Message, Request, Role, ServerBody,
+    ServerFrame, SyncedConv, UserInfo,
+};
+use confab_tui::app::{App, Screen};
+use confab_tui::ui;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
+
+const GENERAL: u64 = 1;
+const RANDOM: u64 = 2;
+/// 2026-11-20 09:15 UTC.
+const DAY1_0915: i64 = 1_795_166_100_000;
+const HOUR: i64 = 3_600_000;
+
+/// A server with channels, their messages and members, in memory.
+struct FakeServer {
+    me: String,
+    /// conv → (name, messages oldest first).
+    convs: BTreeMap<u64, (String, Vec<Message>)>,
+    members: Vec<MemberInfo>,
+    next_id: u64,
+    /// Requests seen, by type, for assertions.
+    seen: Vec<String>,
+    visitor: bool,
+}
+
+impl FakeServer {
+    fn new(me: &str) -> FakeServer {
+        FakeServer {
+            me: me.into(),
+            convs: BTreeMap::new(),
+            members: vec![
+                member("alice", true),
+                member("bob", false),
+                member(me, true),
+            ],
+            next_id: 1,
+            seen: Vec::new(),
+            visitor: false,
+        }
+    }
+
+    fn channel(&mut self, conv: u64, name: &str) {
+        self.convs.insert(conv, (name.into(), Vec::new()));
+    }
+
+    /// Appends a message as the server would store it.
+    fn post(&mut self, conv: u64, sender: &str, text: &str, ts: i64) -> Message {
+        let (_, msgs) = self.convs.get_mut(&conv).expect("known conv");
+        let m = Message {
+            id: self.next_id,
+            conv,
+            seq: msgs.len() as u64 + 1,
+            sender: sender.into(),
+            text: text.into(),
+            ts,
+            nonce: None,
+        };
+        self.next_id += 1;
+        msgs.push(m.clone());
+        m
+    }
+
+    /// Answers everything the client has written, until it writes nothing more.
+    fn serve(&mut self, client: &mut Client<MemoryCache>, now: u64) {
+        while let Some(f) = client.poll_frame() {
+            self.seen.push(f.req.type_name().to_owned());
+            let Some(id) = f.id else { continue };
+            let body = self.answer(f.req);
+            client.frame(ServerFrame::reply(id, body), now);
+        }
+    }
+
+    fn answer(&mut self, req: Request) -> ServerBody {
+        match req {
+            Request::Hello { .. } => ServerBody::Hello {
+                protocol: 1,
+                server: "fake".into(),
+                limits: Limits::default(),
+                heartbeat_ms: 15_000,
+            },
+            Request::Login { username, .. } | Request::Register { username, .. } => {
+                self.me = username;
+                self.session()
+            }
+            Request::Resume { .. } => self.session(),
+            Request::Visitor {} => {
+                self.me = "visitor-1".into();
+                self.visitor = true;
+                self.session()
+            }
+            Request::Sync { since, .. } => ServerBody::Synced {
+                convs: self
+                    .convs
+                    .iter()
+                    .map(|(conv, (name, msgs))| {
+                        let from = since.iter().find(|p| p.conv == *conv).map_or(0, |p| p.seq);
+                        SyncedConv {
+                            conv: *conv,
+                            kind: ConvKind::Channel,
+                            name: name.clone(),
+                            messages: msgs.iter().filter(|m| m.seq > from).cloned().collect(),
+                            more: false,
+                        }
+                    })
+                    .collect(),
+            },
+            Request::History {
+                conv,
+                before,
+                limit,
+                ..
+            } => {
+                let msgs = &self.convs[&conv].1;
+                let before = before.unwrap_or(u64::MAX);
+                let older: Vec<&Message> = msgs.iter().filter(|m| m.seq < before).collect();
+                let take = limit.unwrap_or(50) as usize;
+                let page: Vec<Message> = older
+                    .iter()
+                    .rev()
+                    .take(take)
+                    .rev()
+                    .map(|m| (*m).clone())
+                    .collect();
+                ServerBody::Messages {
+                    conv,
+                    more: older.len() > take,
+                    messages: page,
+                }
+            }
+            Request::ChannelMembers { .. } => ServerBody::Members {
+                conv: GENERAL,
+                members: self.members.clone(),
+            },
+            Request::Send { conv, text, nonce } => {
+                let me = self.me.clone();
+                let mut m = self.post(conv, &me, &text, DAY1_0915 + 30 * HOUR);
+                m.nonce = nonce;
+                ServerBody::Sent {
+                    message: m,
+                    duplicate: false,
+                }
+            }
+            Request::ChannelJoin { name } => {
+                let conv = self
+                    .convs
+                    .iter()
+                    .find(|(_, (n, _))| *n == name)
+                    .map(|(c, _)| *c);
+                match conv {
+                    Some(conv) => ServerBody::Channel {
+                        channel: ChannelInfo {
+                            conv,
+                            name,
+                            private: false,
+                            topic: String::new(),
+                            owner: "alice".into(),
+                            members: 3,
+                            joined: true,
+                            last_seq: self.convs[&conv].1.len() as u64,
+                        },
+                    },
+                    None => ServerBody::Error {
+                        code: confab_proto::ErrorCode::NotFound,
+                        message: format!("no channel #{name}"),
+                    },
+                }
+            }
+            _ => ServerBody::Ok {},
+        }
+    }
+
+    fn session(&self) -> ServerBody {
+        ServerBody::Session {
+            user: UserInfo {
+                name: self.me.clone(),
+                role: if self.visitor {
+                    Role::Visitor
+                } else {
+                    Role::Member
+                },
+                invisible: false,
+            },
+            token: (!self.visitor).then(|| "tok".into()),
+            convs: self
+                .convs
+                .iter()
+                .filter(|_| !self.visitor)
+                .map(|(conv, (name, msgs))| ConvSummary {
+                    conv: *conv,
+                    kind: ConvKind::Channel,
+                    name: name.clone(),
+                    last_seq: msgs.len() as u64,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn member(name: &str, online: bool) -> MemberInfo {
+    MemberInfo {
+        name: name.into(),
+        role: Role::Member,
+        online,
+    }
+}
+
+/// The client, the app, a server and a terminal of a fixed size.
+struct Rig {
+    client: Client<MemoryCache>,
+    app: App,
+    server: FakeServer,
+    term: Terminal<TestBackend>,
+    now: u64,
+}
+
+impl Rig {
+    fn new(width: u16, height: u16) -> Rig {
+        let client = Client::new(MemoryCache::default(), "test", 1).unwrap();
+        let mut app = App::new("chat.example:7070", &client);
+        app.utc_offset = Some(chrono::FixedOffset::east_opt(0).unwrap());
+        Rig {
+            client,
+            app,
+            server: FakeServer::new("ann"),
+            term: Terminal::new(TestBackend::new(width, height)).unwrap(),
+            now: 1_000,
+        }
+    }
+
+    /// Lets the client and the app catch up: connect if it wants to,
+    /// answer its frames, hand its events to the app, draw.
+    fn settle(&mut self) -> String {
+        if self.client.should_connect(self.now) {
+            self.client.connecting();
+            self.client.connected(self.now);
+        }
+        for _ in 0..10 {
+            self.server.serve(&mut self.client, self.now);
+            let events = self.client.take_events();
+            if events.is_empty() {
+                break;
+            }
+            self.app.events(events, &mut self.client, self.now);
+        }
+        self.app.take_effects();
+        self.draw()
+    }
+
+    fn draw(&mut self) -> String {
+        let (app, client) = (&mut self.app, &self.client);
+        self.term.draw(|f| ui::draw(f, app, client)).unwrap();
+        screen(self.term.backend())
+    }
+
+    fn key(&mut self, code: KeyCode) {
+        self.key_with(code, KeyModifiers::NONE);
+    }
+
+    fn key_with(&mut self, code: KeyCode, mods: KeyModifiers) {
+        self.app
+            .key(KeyEvent::new(code, mods), &mut self.client, self.now);
+    }
+
+    fn type_text(&mut self, text: &str) {
+        for c in text.chars() {
+            self.key(KeyCode::Char(c));
+        }
+    }
+
+    /// Types a line and presses Enter, then lets everything settle.
+    fn enter(&mut self, line: &str) -> String {
+        self.type_text(line);
+        self.key(KeyCode::Enter);
+        self.settle()
+    }
+
+    /// Logs in through the login screen.
+    fn log_in(&mut self) -> String {
+        self.type_text("ann");
+        self.key(KeyCode::Tab);
+        self.type_text("secret-pass");
+        self.key(KeyCode::Enter);
+        self.settle()
+    }
+}
+
+/// The screen as text, one line per row, wide characters once.
+fn screen(backend: &TestBackend) -> String {
+    let buf = backend.buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let mut skip = 0;
+        for x in 0..buf.area.width {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            let sym = buf[(x, y)].symbol();
+            out.push_str(sym);
+            skip = unicode_width::UnicodeWidthStr::width(sym).saturating_sub(1);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn row_with<'a>(screen: &'a str, needle: &str) -> &'a str {
+    screen
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} on\n{screen}"))
+}
+
+#[test]
+fn the_login_screen_offers_log_in_register_and_visitor() {
+    let mut rig = Rig::new(80, 24);
+    let s = rig.draw();
+    for want in [
+        "Confab · chat.example:7070",
+        "Username:",
+        "Password:",
+        "[ Log in ]",
+        "[ Register ]",
+        "[ Visitor ]",
+        "not logged in to chat.example:7070",
+    ] {
+        assert!(s.contains(want), "{want:?} missing from\n{s}");
+    }
+
+    // Logging in without a name says what is missing, and does not connect.
+    rig.key(KeyCode::Tab);
+    rig.key(KeyCode::Enter);
+    let s = rig.draw();
+    assert!(s.contains("enter a user name"), "{s}");
+    assert!(!rig.client.has_auth());
+
+    // The password is never shown.
+    let s = rig.log_in();
+    assert!(!s.contains("secret-pass"));
+    assert!(matches!(rig.app.screen, Screen::Chat));
+    assert!(s.contains("● connected as ann"), "{s}");
+}
+
+#[test]
+fn a_wrong_password_is_shown_on_the_login_screen() {
+    let mut rig = Rig::new(80, 24);
+    rig.type_text("ann");
+    rig.key(KeyCode::Tab);
+    rig.type_text("wrong");
+    rig.key(KeyCode::Enter);
+    rig.client.connecting();
+    rig.client.connected(rig.now);
+    let hello = rig.client.poll_frame().unwrap();
+    let body = rig.server.answer(hello.req);
+    rig.client
+        .frame(ServerFrame::reply(hello.id.unwrap(), body), rig.now);
+    let login = rig.client.poll_frame().unwrap();
+    rig.client.frame(
+        ServerFrame::error(
+            login.id,
+            confab_proto::ErrorCode::BadCredentials,
+            "wrong user name or password",
+        ),
+        rig.now,
+    );
+    let s = rig.settle();
+    assert!(matches!(rig.app.screen, Screen::Login(_)));
+    assert!(s.contains("wrong user name or password"), "{s}");
+    assert!(s.contains("Username: ann"), "the name is kept:\n{s}");
+}
+
+#[test]
+fn a_channel_shows_its_messages_by_day_with_members_and_unread_counts() {
+    let mut rig = Rig::new(100, 24);
+    rig.server.channel(GENERAL, "general");
+    rig.server.channel(RANDOM, "random");
+    rig.server.post(GENERAL, "alice", "good morning", DAY1_0915);
+    rig.server.post(
+        GENERAL,
+        "bob",
+        "a long message that has to wrap onto a second line because the pane is only so wide, you see",
+        DAY1_0915 + HOUR,
+    );
+    rig.server
+        .post(GENERAL, "alice", "next day :tada:", DAY1_0915 + 24 * HOUR);
+    rig.server.post(RANDOM, "bob", "one", DAY1_0915);
+    rig.server.post(RANDOM, "bob", "two", DAY1_0915);
+    let s = rig.log_in();
+
+    assert!(s.contains("#general"), "{s}");
+    assert!(
+        row_with(&s, "#random").contains(" 2"),
+        "two unread in #random:\n{s}"
+    );
+    assert!(s.contains("── Friday 20 November 2026 ──"), "{s}");
+    assert!(s.contains("── Saturday 21 November 2026 ──"), "{s}");
+    assert!(s.contains("09:15 alice good morning"), "{s}");
+    let first = row_with(&s, "10:15 bob a long message");
+    let lines: Vec<&str> = s.lines().collect();
+    let at = lines.iter().position(|l| *l == first).unwrap();
+    assert!(
+        lines[at + 1].contains("          ") && lines[at + 1].contains("you see"),
+        "the wrapped part is indented under the text:\n{s}"
+    );
+    // Text from the server is shown as sent: shortcodes become emoji only
+    // in what this client writes.
+    assert!(s.contains("09:15 alice next day :tada:"), "{s}");
+    assert!(row_with(&s, "Members").contains("Members"));
+    assert!(s.contains("● alice"), "{s}");
+    assert!(s.contains("○ bob"), "{s}");
+    assert!(s.contains("● ann (you)"), "{s}");
+
+    // Switching to #random reads it.
+    rig.key_with(KeyCode::Char('n'), KeyModifiers::CONTROL);
+    let s = rig.settle();
+    assert!(s.contains("bob one"), "{s}");
+    assert!(!row_with(&s, "#random").contains(" 2"), "{s}");
+}
+
+#[test]
+fn a_message_written_offline_is_marked_pending_until_the_server_has_it() {
+    let mut rig = Rig::new(100, 20);
+    rig.server.channel(GENERAL, "general");
+    rig.log_in();
+    rig.client
+        .disconnected(rig.now, "the server closed the connection");
+    rig.type_text("see you :wave:");
+    rig.key(KeyCode::Enter);
+    let s = rig.draw();
+    let row = row_with(&s, "see you 👋");
+    assert!(row.contains("⧗ pending"), "{s}");
+    let status = s.lines().last().unwrap();
+    assert!(status.contains("1 queued message"), "{status}");
+    assert!(status.contains("offline"), "{status}");
+
+    // Back online: the outbox is sent and acknowledged.
+    rig.now += 60_000;
+    let s = rig.settle();
+    let row = row_with(&s, "see you 👋");
+    assert!(!row.contains("pending"), "{s}");
+    assert!(!s.contains("queued"), "{s}");
+    assert_eq!(
+        rig.server.convs[&GENERAL].1.last().unwrap().text,
+        "see you 👋",
+        "the server stored the message with the emoji"
+    );
+}
+
+#[test]
+fn commands_answer_in_one_line_and_help_lists_them() {
+    let mut rig = Rig::new(100, 30);
+    rig.server.channel(GENERAL, "general");
+    rig.server.channel(RANDOM, "random");
+    rig.log_in();
+
+    let s = rig.enter("/frobnicate now");
+    assert!(s.contains("unknown command /frobnicate"), "{s}");
+    assert!(
+        s.contains("> /frobnicate now"),
+        "the line is kept to fix:\n{s}"
+    );
+    rig.key_with(KeyCode::Char('u'), KeyModifiers::CONTROL);
+
+    let s = rig.enter("/join");
+    assert!(s.contains("/join needs a channel"), "{s}");
+    rig.key_with(KeyCode::Char('u'), KeyModifiers::CONTROL);
+
+    let s = rig.enter("/join #nowhere");
+    assert!(
+        s.contains("no channel #nowhere"),
+        "the server's answer:\n{s}"
+    );
+
+    let s = rig.enter("/help");
+    for usage in [
+        "/join #channel",
+        "/create [--private]",
+        "/msg USER",
+        "/exit",
+    ] {
+        assert!(s.contains(usage), "{usage} missing from\n{s}");
+    }
+    rig.key(KeyCode::Esc);
+    let s = rig.draw();
+    assert!(!s.contains("/create [--private]"), "help closed:\n{s}");
+
+    rig.enter("/exit");
+    // `enter` settled, which took the effects; ask again.
+    rig.type_text("/quit");
+    rig.key(KeyCode::Enter);
+    assert!(rig.app.take_effects().quit);
+}
+
+#[test]
+fn tab_completes_shortcodes_channels_names_and_commands() {
+    let mut rig = Rig::new(100, 30);
+    rig.server.channel(GENERAL, "general");
+    rig.log_in();
+
+    rig.type_text("ship it :tad");
+    rig.key(KeyCode::Tab);
+    assert_eq!(rig.app.input.text(), "ship it :tada: ");
+    rig.type_text("see #gen");
+    rig.key(KeyCode::Tab);
+    assert_eq!(rig.app.input.text(), "ship it :tada: see #general ");
+    rig.type_text("al");
+    rig.key(KeyCode::Tab);
+    assert_eq!(rig.app.input.text(), "ship it :tada: see #general alice ");
+    rig.key_with(KeyCode::Char('u'), KeyModifiers::CONTROL);
+    rig.type_text("/inv");
+    rig.key(KeyCode::Tab);
+    assert_eq!(rig.app.input.text(), "/invite ");
+
+    // Several candidates: Tab cycles through them.
+    rig.key_with(KeyCode::Char('u'), KeyModifiers::CONTROL);
+    rig.type_text(":smil");
+    rig.key(KeyCode::Tab);
+    let first = rig.app.input.text().to_owned();
+    rig.key(KeyCode::Tab);
+    assert_ne!(rig.app.input.text(), first);
+    assert!(rig.app.input.text().starts_with(":smil"));
+}
+
+#[test]
+fn page_up_and_the_wheel_scroll_back_through_history_from_the_server() {
+    let mut rig = Rig::new(100, 20);
+    rig.server.channel(GENERAL, "general");
+    for i in 1..=300 {
+        rig.server
+            .post(GENERAL, "alice", &format!("message {i}"), DAY1_0915 + i);
+    }
+    let s = rig.log_in();
+    assert!(s.contains("alice message 300"), "{s}");
+    assert!(!s.contains("message 250 "), "{s}");
+
+    // The client synced the newest 50; going further back asks the server.
+    let mut s = String::new();
+    for _ in 0..40 {
+        rig.key(KeyCode::PageUp);
+        s = rig.settle();
+        if s.contains("alice message 1\n") || s.contains("alice message 1 ") {
+            break;
+        }
+    }
+    assert!(
+        s.contains("the beginning of #general"),
+        "scrolled to the first message:\n{s}"
+    );
+    assert!(s.contains("scrolled back"), "{s}");
+    assert!(rig.server.seen.iter().filter(|t| *t == "history").count() >= 5);
+
+    // The wheel scrolls back down; Esc jumps to the newest.
+    let area = rig.app.layout.messages;
+    rig.app.mouse(
+        MouseEvent {
+            kind: MouseEventKind::ScrollDown,
+            column: area.x + 2,
+            row: area.y + 2,
+            modifiers: KeyModifiers::NONE,
+        },
+        &mut rig.client,
+    );
+    assert!(rig.app.scroll > 0);
+    rig.key(KeyCode::Esc);
+    let s = rig.settle();
+    assert!(s.contains("alice message 300"), "{s}");
+    assert!(!s.contains("scrolled back"), "{s}");
+}
+
+#[test]
+fn a_new_client_without_a_session_is_offline_and_shows_its_cache() {
+    // A client that was logged in before: its cache has the session.
+    let mut rig = Rig::new(100, 20);
+    rig.server.channel(GENERAL, "general");
+    rig.server
+        .post(GENERAL, "alice", "kept in the cache", DAY1_0915);
+    rig.log_in();
+    let cache = rig.client.cache().clone();
+
+    // Started again with the server down: straight to the chat, from the cache.
+    let mut client = Client::new(cache, "test", 2).unwrap();
+    client.connecting();
+    client.disconnected(rig.now, "connection refused");
+    let mut app = App::new("chat.example:7070", &client);
+    app.utc_offset = rig.app.utc_offset;
+    app.now_ms = rig.now;
+    assert!(matches!(app.screen, Screen::Chat));
+    let mut term = Terminal::new(TestBackend::new(100, 20)).unwrap();
+    term.draw(|f| ui::draw(f, &mut app, &client)).unwrap();
+    let s = screen(term.backend());
+    assert!(s.contains("alice kept in the cache"), "{s}");
+    assert!(s.contains("reconnecting in"), "{s}");
+    assert!(matches!(client.state(), ConnState::Offline { .. }));
+}
+
+#[test]
+fn a_visitor_reads_a_public_channel_but_cannot_write() {
+    let mut rig = Rig::new(100, 20);
+    rig.server.channel(GENERAL, "general");
+    rig.server
+        .post(GENERAL, "alice", "welcome, visitors", DAY1_0915);
+    // Shift+Tab from the name field reaches [ Visitor ].
+    rig.key(KeyCode::BackTab);
+    rig.key(KeyCode::Enter);
+    let s = rig.settle();
+    assert!(s.contains("● connected as visitor-1"), "{s}");
+    assert!(s.contains("a visitor: you can read public channels"), "{s}");
+
+    let s = rig.enter("/join #general");
+    assert!(
+        s.contains("alice welcome, visitors"),
+        "the newest page is fetched, as a visitor's channels are not synced:\n{s}"
+    );
+    assert!(s.contains("the beginning of #general"), "{s}");
+    assert!(s.contains("(visitor) >"), "{s}");
+
+    let s = rig.enter("may I?");
+    assert!(s.contains("not sent: visitors can only read"), "{s}");
+    assert!(rig.client.outbox().is_empty());
+    assert_eq!(rig.server.convs[&GENERAL].1.len(), 1);
+}
+
+#[test]
+fn a_new_certificate_is_asked_about_and_a_changed_one_is_refused_with_a_warning() {
+    use confab_client::native::TrustError;
+    let mut rig = Rig::new(110, 24);
+    let fp = "AB:".repeat(31) + "CD";
+    rig.app.trust(TrustError::Unknown {
+        fingerprint: fp.clone(),
+    });
+    let s = rig.draw();
+    assert!(s.contains(&fp), "{s}");
+    assert!(s.contains("Trust it and remember it"), "{s}");
+    rig.key(KeyCode::Char('y'));
+    assert_eq!(rig.app.take_effects().pin, Some(fp.clone()));
+
+    // Refused: not asked again about the same certificate.
+    rig.app.trust(TrustError::Unknown {
+        fingerprint: fp.clone(),
+    });
+    rig.key(KeyCode::Char('n'));
+    assert_eq!(rig.app.take_effects().pin, None);
+    let s = rig.draw();
+    assert!(s.contains("certificate not trusted"), "{s}");
+    rig.app.trust(TrustError::Unknown {
+        fingerprint: fp.clone(),
+    });
+    assert!(rig.app.overlay.is_none());
+
+    let now = "EF:".repeat(31) + "01";
+    rig.app.trust(TrustError::Changed {
+        pinned: fp.clone(),
+        fingerprint: now.clone(),
+    });
+    let s = rig.draw();
+    assert!(s.contains("WARNING: SERVER CERTIFICATE CHANGED"), "{s}");
+    assert!(
+        s.contains(&fp) && s.contains(&now),
+        "both fingerprints:\n{s}"
+    );
+    assert!(
+        s.contains("chat.example:7070 --trust"),
+        "how to accept the change:\n{s}"
+    );
+    // Nothing but Esc or Enter dismisses it, and nothing is pinned.
+    rig.key(KeyCode::Char('y'));
+    assert!(rig.app.overlay.is_some());
+    rig.key(KeyCode::Esc);
+    assert_eq!(rig.app.take_effects().pin, None);
+    assert!(rig.app.overlay.is_none());
+}
