@@ -98,7 +98,7 @@ async fn event_loop(
             connector.lock().expect("connector lock").pinned = Some(fp);
             client.retry_now(now_ms());
         }
-        if effects.wake || effects.quit {
+        if effects.wake {
             shared.wake.notify_one();
         }
         tokio::select! {

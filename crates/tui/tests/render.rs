@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use confab_client::{Client, ConnState, MemoryCache};
+use confab_client::{Cache, Client, ConnState, MemoryCache};
 use confab_proto::{
     ChannelInfo, ConvKind, ConvSummary, Limits, MemberInfo, Message, Request, Role, ServerBody,
     ServerFrame, SyncedConv, UserInfo,
@@ -175,6 +175,9 @@ impl FakeServer {
                     },
                 }
             }
+            Request::ChangePassword { .. } => ServerBody::Token {
+                token: "tok-2".into(),
+            },
             _ => ServerBody::Ok {},
         }
     }
@@ -493,6 +496,30 @@ fn commands_answer_in_one_line_and_help_lists_them() {
     rig.key(KeyCode::Esc);
     let s = rig.draw();
     assert!(!s.contains("/create [--private]"), "help closed:\n{s}");
+
+    // /passwd asks in a box, with the passwords hidden.
+    rig.enter("/passwd");
+    rig.type_text("old-secret");
+    rig.key(KeyCode::Enter);
+    rig.type_text("new-secret");
+    rig.key(KeyCode::Enter);
+    rig.type_text("new-secreT");
+    rig.key(KeyCode::Enter);
+    let s = rig.settle();
+    assert!(s.contains("Change password"), "{s}");
+    assert!(s.contains("the new passwords differ"), "{s}");
+    assert!(!s.contains("new-secret"), "{s}");
+    rig.key(KeyCode::Backspace);
+    rig.type_text("t");
+    rig.key(KeyCode::Enter);
+    let s = rig.settle();
+    assert!(s.contains("password changed"), "{s}");
+    assert!(rig.server.seen.contains(&"change_password".to_owned()));
+    assert_eq!(
+        rig.client.cache().get("token").unwrap().as_deref(),
+        Some("tok-2"),
+        "the new session token is kept"
+    );
 
     rig.enter("/exit");
     // `enter` settled, which took the effects; ask again.
