@@ -7,12 +7,14 @@
 //! - [`cache`]: the [`Cache`] trait for what survives a restart (messages,
 //!   the outbox, the session token) and an in-memory implementation.
 //! - [`backoff`]: reconnect delays.
+//! - [`emoji`]: `:shortcode:` emoji, the same in every client.
 //! - `native` (feature `native`): a tokio driver over TLS with trust on
 //!   first use, and a SQLite cache.
 
 pub mod backoff;
 pub mod cache;
 pub mod core;
+pub mod emoji;
 #[cfg(feature = "native")]
 pub mod native;
 

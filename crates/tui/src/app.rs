@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use confab_client::emoji;
 use confab_client::native::TrustError;
 use confab_client::{Auth, Cache, Client, ConnState, Event, Target};
 use confab_proto::{ConvId, ConvKind, Request, Role, Seq, ServerBody};
@@ -14,7 +15,6 @@ use ratatui::crossterm::event::{
 use ratatui::layout::{Position, Rect};
 
 use crate::commands::{self, Command};
-use crate::emoji;
 use crate::input::Input;
 
 /// Messages read from the cache per step of scrollback.

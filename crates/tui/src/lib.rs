@@ -5,12 +5,11 @@
 //! - [`ui`]: draws an [`app::App`] and its client with ratatui.
 //! - [`term`]: the real terminal and the event loop around the client
 //!   driver from `confab_client::native`.
-//! - [`commands`], [`emoji`], [`input`]: slash commands, `:shortcode:`
-//!   emoji and the line editor.
+//! - [`commands`], [`input`]: slash commands and the line editor.
+//!   `:shortcode:` emoji come from `confab_client::emoji`.
 
 pub mod app;
 pub mod commands;
-pub mod emoji;
 pub mod input;
 pub mod term;
 pub mod ui;

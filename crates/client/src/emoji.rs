@@ -1,5 +1,6 @@
 //! `:shortcode:` emoji, from the `emojis` crate (GitHub's and gemoji's
-//! shortcodes), so that the terminal and browser clients agree.
+//! shortcodes). Here in the core so that the terminal and browser clients
+//! agree on them.
 
 /// `text` with every `:shortcode:` that names an emoji replaced by it.
 /// Anything else between colons (`10:30:00`, `:nope:`) is left alone.
