@@ -1,7 +1,8 @@
 //! What the tests need to talk to a real server: [`TestServer`] starts one
 //! on port 0 in a temporary data dir, and [`Client`] speaks the protocol
 //! over real TLS or a real WebSocket, with helpers that wait for a reply or
-//! an event under a deadline (never for a fixed time).
+//! an event under a deadline (never for a fixed time). [`tmux::Tmux`] runs
+//! a command in a real terminal.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -21,6 +22,9 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+pub mod browser;
+pub mod tmux;
 
 /// How long any single wait may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(30);

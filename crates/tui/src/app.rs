@@ -332,6 +332,15 @@ impl App {
                 }
             }
             Event::Messages(conv) => {
+                // Whoever just wrote has stopped typing.
+                if let Some(m) = client
+                    .messages(conv, None, 1)
+                    .ok()
+                    .and_then(|m| m.last().cloned())
+                {
+                    self.typing
+                        .retain(|(c, u, _)| !(*c == conv && *u == m.sender));
+                }
                 if Some(conv) == self.selected && self.scroll == 0 {
                     let _ = client.mark_read(conv);
                 }

@@ -1,5 +1,6 @@
 //! Browsers: HTTP, with the WebSocket endpoint at `/ws` (one JSON object per
-//! text message). `/` serves a placeholder until the web client lands.
+//! text message), and the web client (built into the binary by build.rs) at
+//! `/`.
 
 use std::io;
 use std::sync::Arc;
@@ -7,7 +8,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::response::{Html, IntoResponse};
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use futures_util::stream::SplitSink;
@@ -25,14 +27,30 @@ struct AppState {
 
 pub(crate) fn router(shared: Arc<Shared>, tasks: TaskTracker) -> Router {
     Router::new()
-        .route("/", get(index))
         .route("/healthz", get(|| async { "ok" }))
         .route("/ws", get(upgrade))
+        .fallback(asset)
         .with_state(AppState { shared, tasks })
 }
 
-async fn index() -> Html<&'static str> {
-    Html(include_str!("index.html"))
+mod web {
+    include!(concat!(env!("OUT_DIR"), "/assets.rs"));
+}
+
+/// A file of the web client. None is named by content, so each is
+/// revalidated (`no-cache`); the service worker keeps them for offline use.
+async fn asset(uri: Uri) -> Response {
+    match web::ASSETS.iter().find(|(path, _, _)| *path == uri.path()) {
+        Some((_, mime, body)) => (
+            [
+                (header::CONTENT_TYPE, *mime),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
 }
 
 async fn upgrade(ws: WebSocketUpgrade, State(app): State<AppState>) -> impl IntoResponse {

@@ -1,0 +1,292 @@
+//! The browser client in a real headless Chromium (Debian's chromium and
+//! chromium-driver), served by a real server, against real users.
+
+use std::path::PathBuf;
+
+use confab_testkit::browser::{Browser, Chromedriver, Key};
+use confab_testkit::tmux::Tmux;
+use confab_testkit::{TestServer, Transport};
+use serde_json::json;
+
+fn enter() -> String {
+    char::from(Key::Enter).to_string()
+}
+
+fn tab() -> String {
+    char::from(Key::Tab).to_string()
+}
+
+/// Where screenshots go: `target/test-artifacts/`.
+fn artifacts() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target dir")
+        .join("test-artifacts")
+}
+
+/// Registers `name` on the login page and waits for the chat.
+async fn register(b: &Browser, server: &TestServer, name: &str) {
+    b.goto(&format!("http://{}/", server.http)).await;
+    b.type_into("#username", name).await;
+    b.type_into("#password", &format!("{name}'s password"))
+        .await;
+    b.click("#register").await;
+    b.wait_text(".topbar .status", "Connected").await;
+}
+
+async fn create_channel(b: &Browser, name: &str) {
+    b.click("#create-channel").await;
+    b.type_into("#new-channel-name", name).await;
+    b.click("#create").await;
+    b.wait_text("#channels", &format!("#{name}")).await;
+    b.wait_gone(".dialog").await;
+}
+
+async fn join_channel(b: &Browser, name: &str) {
+    b.click("#join-channel").await;
+    b.wait_text("#channel-list", &format!("#{name}")).await;
+    b.type_into("#join-name", name).await;
+    b.click("#join").await;
+    b.wait_text("#channels", &format!("#{name}")).await;
+    b.wait_gone(".dialog").await;
+}
+
+async fn say(b: &Browser, text: &str) {
+    b.type_into("#composer", &format!("{text}{}", enter()))
+        .await;
+}
+
+#[tokio::test]
+async fn two_browsers_chat_with_emoji_and_dms_and_a_visitor_only_reads() {
+    let server = TestServer::start().await;
+    let driver = Chromedriver::start().await;
+    let ann = Browser::open(&driver, 1200, 800).await;
+    let bob = Browser::open(&driver, 1200, 800).await;
+
+    register(&ann, &server, "ann").await;
+    create_channel(&ann, "general").await;
+    register(&bob, &server, "bob").await;
+    join_channel(&bob, "general").await;
+
+    // Shortcodes become emoji when sent.
+    say(&ann, "hello bob :tada:").await;
+    bob.wait_text("#messages", "hello bob 🎉").await;
+    assert!(bob.text("#messages .group .sender").await.contains("ann"));
+    say(&bob, "hi ann").await;
+    ann.wait_text("#messages", "hi ann").await;
+    // The member list shows both, online.
+    ann.wait_text("#member-list", "bob").await;
+    let online = ann.texts("#member-list .dot.online").await.len();
+    assert_eq!(online, 2, "{}", ann.page_text().await);
+
+    // `:smil` offers completions; Tab takes the first.
+    ann.type_into("#composer", ":smil").await;
+    ann.wait_text("#suggestions", ":smile:").await;
+    ann.type_into("#composer", &tab()).await;
+    let value = ann
+        .js("return document.querySelector('#composer').value")
+        .await;
+    assert_eq!(value, json!("😄 "));
+    ann.type_into("#composer", &enter()).await;
+    bob.wait_text("#messages", "😄").await;
+
+    // A DM by clicking a name; it arrives with an unread badge.
+    bob.wait_text("#member-list", "ann").await;
+    bob.js("[...document.querySelectorAll('#member-list button')].find(b => b.innerText.includes('ann')).click()").await;
+    bob.wait_text("#conv-title", "@ann").await;
+    say(&bob, "psst, just you").await;
+    let dms = ann.wait_text("#dms", "@bob").await;
+    ann.wait_text("#dms .badge", "1").await;
+    assert!(dms.contains("@bob"), "{dms}");
+    ann.js("[...document.querySelectorAll('#dms button')].find(b => b.innerText.includes('@bob')).click()").await;
+    ann.wait_text("#messages", "psst, just you").await;
+    ann.wait_gone("#dms .badge").await;
+
+    // The emoji picker: search, pick, and it is remembered as recently used.
+    ann.click("#emoji-button").await;
+    ann.wait_for("#emoji-picker").await;
+    ann.type_into("#emoji-search", "thumbs up").await;
+    ann.wait_text("#emoji-picker .grid", "👍").await;
+    ann.click("#emoji-picker .grid button.emoji").await;
+    let value = ann
+        .js("return document.querySelector('#composer').value")
+        .await;
+    assert_eq!(value, json!("👍"));
+    ann.type_into("#composer", &enter()).await;
+    bob.wait_text("#messages", "👍").await;
+    ann.js("document.querySelector('#emoji-search').value = ''; document.querySelector('#emoji-search').dispatchEvent(new Event('input'))").await;
+    ann.click("#emoji-picker [aria-label='Recently used']")
+        .await;
+    ann.wait_text("#emoji-picker .grid", "👍").await;
+    ann.click("#emoji-button").await;
+    ann.wait_gone("#emoji-picker").await;
+
+    // A visitor reads a public channel and cannot write.
+    let carol = Browser::open(&driver, 1200, 800).await;
+    carol.goto(&format!("http://{}/", server.http)).await;
+    carol.click("#visitor").await;
+    carol.wait_text(".topbar .status", "Connected").await;
+    join_channel(&carol, "general").await;
+    carol.wait_text("#messages", "hello bob 🎉").await;
+    carol.wait_for("#visitor-note").await;
+    assert!(
+        carol.texts("#composer").await.is_empty(),
+        "no message box for a visitor"
+    );
+    // The server refuses a visitor's message too, whatever the page does.
+    let mut visitor = server.connect(Transport::Ws).await;
+    visitor
+        .ok(json!({"type": "hello", "protocol": 1, "client": "test"}))
+        .await;
+    visitor.ok(json!({"type": "visitor"})).await;
+    let conv = visitor.join("general").await;
+    let (code, _) = visitor
+        .err(json!({"type": "send", "conv": conv, "text": "sneaky"}))
+        .await;
+    assert_eq!(code, "forbidden");
+
+    // Themes: the main view, light and dark, saved for people to look at.
+    ann.js("[...document.querySelectorAll('#channels button')].find(b => b.innerText.includes('#general')).click()").await;
+    ann.wait_text("#conv-title", "#general").await;
+    let bg = "return getComputedStyle(document.body).backgroundColor";
+    ann.click("#theme").await; // as the system → light
+    assert_eq!(
+        ann.js("return document.documentElement.dataset.theme")
+            .await,
+        json!("light")
+    );
+    let light = ann.js(bg).await;
+    ann.screenshot(&artifacts().join("web-light.png")).await;
+    ann.click("#theme").await; // → dark
+    assert_eq!(
+        ann.js("return document.documentElement.dataset.theme")
+            .await,
+        json!("dark")
+    );
+    let dark = ann.js(bg).await;
+    assert_ne!(light, dark, "the dark theme changes the colours");
+    ann.screenshot(&artifacts().join("web-dark.png")).await;
+    // The choice survives a reload.
+    ann.reload().await;
+    ann.wait_text(".topbar .status", "Connected").await;
+    assert_eq!(
+        ann.js("return document.documentElement.dataset.theme")
+            .await,
+        json!("dark")
+    );
+
+    // At phone width the conversation list folds behind a button.
+    ann.client.set_window_size(390, 800).await.unwrap();
+    let sidebar_shown =
+        "return getComputedStyle(document.querySelector('.sidebar')).display !== 'none'";
+    ann.wait_for("#messages").await;
+    assert_eq!(ann.js(sidebar_shown).await, json!(false));
+    ann.click(".topbar button[aria-label='Conversations']")
+        .await;
+    assert_eq!(ann.js(sidebar_shown).await, json!(true));
+    ann.screenshot(&artifacts().join("web-phone.png")).await;
+}
+
+#[tokio::test]
+async fn a_browser_and_the_terminal_client_chat() {
+    let server = TestServer::start().await;
+    let driver = Chromedriver::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let tui = Tmux::start(&format!(
+        "env CONFAB_HOME={} {} chat {} --trust {}; sleep 600",
+        home.path().display(),
+        env!("CARGO_BIN_EXE_confab"),
+        server.tcp,
+        server.fingerprint,
+    ));
+    tui.wait_for("Username:").await;
+    tui.type_text("ann");
+    tui.press(&["Tab"]);
+    tui.type_text("ann's password");
+    tui.press(&["Tab", "Tab", "Enter"]);
+    tui.wait_for("● connected as ann").await;
+    tui.type_text("/create #lobby");
+    tui.press(&["Enter"]);
+    tui.wait_for("you are in #lobby").await;
+
+    let bob = Browser::open(&driver, 1200, 800).await;
+    register(&bob, &server, "bob").await;
+    join_channel(&bob, "lobby").await;
+    say(&bob, "hello from a browser :wave:").await;
+    tui.wait_for("bob hello from a browser 👋").await;
+    tui.type_text("and hello from a terminal");
+    tui.press(&["Enter"]);
+    bob.wait_text("#messages", "and hello from a terminal")
+        .await;
+}
+
+#[tokio::test]
+async fn written_offline_sent_once_after_a_restart_and_readable_after_an_offline_reload() {
+    let server = TestServer::start().await;
+    let (tcp, http) = (server.tcp, server.http);
+    let driver = Chromedriver::start().await;
+    let ann = Browser::open(&driver, 1200, 800).await;
+    register(&ann, &server, "ann").await;
+    create_channel(&ann, "general").await;
+    say(&ann, "before the outage").await;
+    ann.wait_text("#messages", "before the outage").await;
+    let conv = {
+        let mut bob = server.user(Transport::Tls, "bob").await;
+        bob.join("general").await
+    };
+    // The page itself is kept by the service worker once it controls the page.
+    let deadline = tokio::time::Instant::now() + confab_testkit::DEADLINE;
+    while ann
+        .js("return navigator.serviceWorker.controller !== null")
+        .await
+        != json!(true)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "no service worker");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let dir = server.stop().await;
+    ann.wait_for("#offline-banner").await;
+    for text in ["one", "two", "three"] {
+        say(&ann, text).await;
+    }
+    ann.wait_text("#offline-banner", "3 messages will be sent")
+        .await;
+    assert_eq!(ann.texts("#messages .msg.pending").await.len(), 3);
+
+    // Reloaded with the server down: the page, the history and the outbox
+    // come from the browser.
+    ann.reload().await;
+    ann.wait_text("#messages", "before the outage").await;
+    ann.wait_for("#offline-banner").await;
+    assert_eq!(
+        ann.texts("#messages .msg.pending").await,
+        ["one ⧗", "two ⧗", "three ⧗"]
+    );
+
+    let server = TestServer::start_in(dir, |c| {
+        c.tcp = tcp;
+        c.http = http;
+    })
+    .await;
+    ann.wait_gone("#offline-banner").await;
+    ann.wait_gone("#messages .msg.pending").await;
+    let (mut bob, _) = server.login(Transport::Tls, "bob").await;
+    let page = bob
+        .ok(json!({"type": "history", "conv": conv, "limit": 50}))
+        .await;
+    let texts: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        ["before the outage", "one", "two", "three"],
+        "each stored once, in order"
+    );
+    ann.wait_text("#messages", "three").await;
+    let shown = ann.text("#messages").await;
+    assert_eq!(shown.matches("two").count(), 1, "{shown}");
+}

@@ -1,0 +1,231 @@
+//! A real browser for tests: Debian's headless Chromium driven over
+//! WebDriver (chromedriver), with helpers that wait for what a user would
+//! see, under a deadline.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+pub use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{Value, json};
+
+use crate::DEADLINE;
+
+/// A chromedriver on a free local port, killed on drop.
+pub struct Chromedriver {
+    _child: tokio::process::Child,
+    pub url: String,
+}
+
+impl Chromedriver {
+    pub async fn start() -> Chromedriver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = tokio::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver is needed (Debian: apt-get install chromium chromium-driver)");
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "chromedriver did not start listening"
+            );
+            // Nothing announces that chromedriver is up; try again shortly.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Chromedriver {
+            _child: child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+/// One browser window with a profile of its own (its own IndexedDB).
+pub struct Browser {
+    pub client: Client,
+    _profile: tempfile::TempDir,
+}
+
+fn css(s: &str) -> Locator<'_> {
+    Locator::Css(s)
+}
+
+impl Browser {
+    pub async fn open(driver: &Chromedriver, width: u32, height: u32) -> Browser {
+        let profile = tempfile::tempdir().expect("profile dir");
+        let args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-quic".into(),
+            format!("--window-size={width},{height}"),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({ "binary": "/usr/bin/chromium", "args": args }),
+        );
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps)
+            .connect(&driver.url)
+            .await
+            .expect("a chromium session");
+        Browser {
+            client,
+            _profile: profile,
+        }
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client.goto(url).await.expect("navigate");
+    }
+
+    /// Reloads the page.
+    pub async fn reload(&self) {
+        self.client.refresh().await.expect("reload");
+    }
+
+    /// Runs a script; its return value.
+    pub async fn js(&self, script: &str) -> Value {
+        self.client
+            .execute(script, Vec::new())
+            .await
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// The page's visible text, for failure messages.
+    pub async fn page_text(&self) -> String {
+        self.js("return document.body ? document.body.innerText : ''")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Waits for an element matching `selector`.
+    pub async fn wait_for(&self, selector: &str) -> fantoccini::elements::Element {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            if let Ok(e) = self.client.find(css(selector)).await {
+                return e;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "no element {selector:?} appeared; the page shows:\n{}",
+                    self.page_text().await
+                );
+            }
+            // WebDriver has no "tell me when this appears"; ask again.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the text of `selector` (all matches, joined by
+    /// newlines) contains `needle`; returns that text.
+    pub async fn wait_text(&self, selector: &str, needle: &str) -> String {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let text = self.text(selector).await;
+            if text.contains(needle) {
+                return text;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "{selector:?} never showed {needle:?}; it shows {text:?}; the page shows:\n{}",
+                    self.page_text().await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until no element matches `selector`.
+    pub async fn wait_gone(&self, selector: &str) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while !self
+            .client
+            .find_all(css(selector))
+            .await
+            .unwrap_or_default()
+            .is_empty()
+        {
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "{selector:?} is still there; the page shows:\n{}",
+                    self.page_text().await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The text of every element matching `selector`, joined by newlines.
+    pub async fn text(&self, selector: &str) -> String {
+        let script = format!(
+            "return Array.from(document.querySelectorAll({})).map(e => e.innerText).join('\\n')",
+            serde_json::to_string(selector).expect("json")
+        );
+        self.js(&script)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The text of each element matching `selector`.
+    pub async fn texts(&self, selector: &str) -> Vec<String> {
+        let script = format!(
+            "return Array.from(document.querySelectorAll({})).map(e => e.innerText)",
+            serde_json::to_string(selector).expect("json")
+        );
+        match self.js(&script).await {
+            Value::Array(v) => v
+                .into_iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub async fn click(&self, selector: &str) {
+        self.wait_for(selector)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {selector}: {e}"));
+    }
+
+    /// Types into a field (after what it holds).
+    pub async fn type_into(&self, selector: &str, text: &str) {
+        self.wait_for(selector)
+            .await
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("type into {selector}: {e}"));
+    }
+
+    pub async fn screenshot(&self, path: &Path) {
+        let png = self.client.screenshot().await.expect("screenshot");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("artifact dir");
+        }
+        std::fs::write(path, png).expect("write screenshot");
+    }
+}

@@ -1,0 +1,97 @@
+//! A real terminal for tests: tmux runs a command in a window of a fixed
+//! size; the test types with `send-keys` and reads the screen with
+//! `capture-pane`.
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use crate::DEADLINE;
+
+/// A tmux server of our own (its own socket, no user config) with one
+/// 110×30 window named `chat`.
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Runs `command` (a shell command line) in a new detached window.
+    pub fn start(command: &str) -> Tmux {
+        let socket = format!(
+            "confab-test-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        let t = Tmux { socket };
+        let out = t.run(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "chat",
+            "-x",
+            "110",
+            "-y",
+            "30",
+            command,
+        ]);
+        assert!(
+            out.status.success(),
+            "tmux new-session: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        t
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux is needed for this test (Debian: apt-get install tmux)")
+    }
+
+    /// Types `text` literally.
+    pub fn type_text(&self, text: &str) {
+        assert!(
+            self.run(&["send-keys", "-t", "chat", "-l", text])
+                .status
+                .success()
+        );
+    }
+
+    /// Presses named keys (`Enter`, `Tab`, `C-c`, ...).
+    pub fn press(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "chat"];
+        args.extend_from_slice(keys);
+        assert!(self.run(&args).status.success());
+    }
+
+    pub fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "chat"]).stdout)
+            .into_owned()
+    }
+
+    /// Waits until the screen shows `needle`; returns the screen.
+    pub async fn wait_for(&self, needle: &str) -> String {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let s = self.screen();
+            if s.contains(needle) {
+                return s;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("the terminal never showed {needle:?}; it shows:\n{s}");
+            }
+            // Polling the screen: tmux has no way to announce a change.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
