@@ -290,3 +290,153 @@ async fn written_offline_sent_once_after_a_restart_and_readable_after_an_offline
     let shown = ann.text("#messages").await;
     assert_eq!(shown.matches("two").count(), 1, "{shown}");
 }
+
+#[tokio::test]
+async fn scrolling_back_loads_older_messages_and_keeps_the_place() {
+    let server = TestServer::start().await;
+    let mut bob = server.user(Transport::Tls, "bob").await;
+    let conv = bob.create("history", false).await;
+    for i in 1..=200 {
+        bob.say(conv, &format!("message number {i}")).await;
+    }
+    let driver = Chromedriver::start().await;
+    let ann = Browser::open(&driver, 1000, 700).await;
+    register(&ann, &server, "ann").await;
+    join_channel(&ann, "history").await;
+    ann.wait_text("#messages", "message number 200").await;
+
+    // Where a message sits in the visible part of the list (px from its top).
+    let place = |n: u32| {
+        format!(
+            "const s = document.querySelector('#messages');
+             const p = [...s.querySelectorAll('.msg')].find(e => e.innerText === 'message number {n}');
+             return p ? p.getBoundingClientRect().top - s.getBoundingClientRect().top : null;"
+        )
+    };
+    let first_shown = ann
+        .js("const t = document.querySelector('#messages .msg').innerText; return parseInt(t.split(' ').pop())")
+        .await
+        .as_u64()
+        .expect("a first message");
+    assert!(first_shown > 1, "only the newest page at first");
+
+    // Scrolled to the top, the page before arrives, and what was at the
+    // top stays where it was.
+    ann.js("document.querySelector('#messages').scrollTop = 0")
+        .await;
+    ann.wait_text("#messages", &format!("message number {}", first_shown - 1))
+        .await;
+    let kept = ann
+        .js(&place(first_shown as u32))
+        .await
+        .as_f64()
+        .expect("still there");
+    assert!(
+        (-5.0..200.0).contains(&kept),
+        "message {first_shown} stayed near the top of the view: {kept}px"
+    );
+
+    // All the way back.
+    let deadline = tokio::time::Instant::now() + confab_testkit::DEADLINE;
+    while !ann
+        .text("#messages")
+        .await
+        .contains("This is the beginning of the conversation.")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never reached the beginning"
+        );
+        ann.js("document.querySelector('#messages').scrollTop = 0")
+            .await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let all = ann.texts("#messages .msg").await;
+    assert_eq!(all.len(), 200, "every message once");
+    assert_eq!(all[0], "message number 1");
+}
+
+#[tokio::test]
+async fn private_channels_invitations_presence_and_account_settings() {
+    let server = TestServer::start().await;
+    let driver = Chromedriver::start().await;
+    let ann = Browser::open(&driver, 1200, 800).await;
+    let bob = Browser::open(&driver, 1200, 800).await;
+    register(&ann, &server, "ann").await;
+    register(&bob, &server, "bob").await;
+    create_channel(&ann, "general").await;
+    join_channel(&bob, "general").await;
+    bob.wait_text("#member-list", "ann").await;
+
+    // A private channel, and an invitation to it.
+    ann.click("#create-channel").await;
+    ann.type_into("#new-channel-name", "secret").await;
+    ann.click("#new-channel-private").await;
+    ann.click("#create").await;
+    ann.wait_text("#conv-title", "#secret").await;
+    ann.click("#invite").await;
+    ann.type_into("#invite-user", "bob").await;
+    ann.click(".dialog button.primary").await;
+    ann.wait_text(".notice", "bob can now read and write in #secret")
+        .await;
+    bob.wait_text("#channels", "#secret").await;
+    bob.wait_text(".notice", "ann invited you to #secret").await;
+
+    // Leaving takes it out of the list.
+    bob.js("[...document.querySelectorAll('#channels button')].find(b => b.innerText.includes('#secret')).click()").await;
+    bob.wait_text("#conv-title", "#secret").await;
+    bob.click("#leave").await;
+    bob.wait_text(".notice", "You left #secret").await;
+    let deadline = tokio::time::Instant::now() + confab_testkit::DEADLINE;
+    while bob.text("#channels").await.contains("#secret") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "#secret stayed listed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // Invisible: bob sees ann offline.
+    bob.js("[...document.querySelectorAll('#channels button')].find(b => b.innerText.includes('#general')).click()").await;
+    bob.wait_text("#conv-title", "#general").await;
+    let ann_online = "return [...document.querySelectorAll('#member-list button')].find(b => b.innerText.includes('ann')).querySelector('.dot').classList.contains('online')";
+    assert_eq!(bob.js(ann_online).await, json!(true));
+    ann.click("#invisible").await;
+    ann.wait_text(".notice", "You are invisible").await;
+    let deadline = tokio::time::Instant::now() + confab_testkit::DEADLINE;
+    while bob.js(ann_online).await != json!(false) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "ann still shown online"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // Change the password, log out, log in with the new one.
+    ann.click("#passwd").await;
+    ann.type_into(
+        ".dialog input[autocomplete='current-password']",
+        "ann's password",
+    )
+    .await;
+    ann.type_into_all(
+        ".dialog input[autocomplete='new-password']",
+        "a new password",
+    )
+    .await;
+    ann.click(".dialog button.primary").await;
+    ann.wait_text(".notice", "Password changed").await;
+    ann.click("#logout").await;
+    ann.wait_text(".login .error", "You are logged out.").await;
+    ann.type_into("#username", "ann").await;
+    ann.type_into("#password", "ann's password").await;
+    ann.click("#login").await;
+    ann.wait_text(".login .error", "wrong user name or password")
+        .await;
+    ann.js("document.querySelector('#password').value = ''")
+        .await;
+    ann.type_into("#password", "a new password").await;
+    ann.click("#login").await;
+    ann.wait_text(".topbar .status", "Connected").await;
+    ann.wait_text("#channels", "#general").await;
+}

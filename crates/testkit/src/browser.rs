@@ -221,6 +221,16 @@ impl Browser {
             .unwrap_or_else(|e| panic!("type into {selector}: {e}"));
     }
 
+    /// Types into every field matching `selector`.
+    pub async fn type_into_all(&self, selector: &str, text: &str) {
+        self.wait_for(selector).await;
+        for e in self.client.find_all(css(selector)).await.expect("find") {
+            e.send_keys(text)
+                .await
+                .unwrap_or_else(|e| panic!("type into {selector}: {e}"));
+        }
+    }
+
     pub async fn screenshot(&self, path: &Path) {
         let png = self.client.screenshot().await.expect("screenshot");
         if let Some(dir) = path.parent() {
