@@ -52,6 +52,12 @@ impl Core {
         self.changed();
     }
 
+    /// Wakes the driver only (while handling the client's events, which
+    /// ends in a redraw anyway).
+    pub fn poke(&self) {
+        let _ = self.wake.borrow_mut().try_send(());
+    }
+
     pub fn changed(&self) {
         if let Some(f) = self.on_change.borrow().as_ref() {
             f();

@@ -395,7 +395,7 @@ impl Ui {
             let _ = c.forget_login();
             c.hang_up();
         });
-        core().wake();
+        core().poke();
         self.screen.set(Screen::Login);
         self.login_error.set(Some("You are logged out.".into()));
         self.selected.set(None);
@@ -456,9 +456,8 @@ impl Ui {
                 let _ = c.fetch_older(conv);
             }
         });
-        // Frames were queued; the driver writes them when woken.
-        let _ = core();
-        leptos::task::spawn_local(async { core().wake() });
+        // Frames may have been queued; the driver writes them when woken.
+        core().poke();
     }
 
     fn move_selection(self, by: isize) {
@@ -1328,6 +1327,21 @@ fn Members(ui: Ui) -> impl IntoView {
 
 #[component]
 fn Dialogs(ui: Ui) -> impl IntoView {
+    // Keyboard users land in the dialog's first field.
+    Effect::new(move |_| {
+        if ui.dialog.get().is_some() {
+            request_animation_frame(|| {
+                if let Some(el) = document()
+                    .query_selector(".dialog input")
+                    .ok()
+                    .flatten()
+                    .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+                {
+                    let _ = el.focus();
+                }
+            });
+        }
+    });
     view! {
         {move || ui.dialog.get().map(|d| {
             let (title, body) = match d {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
@@ -34,22 +34,54 @@ pub(crate) fn router(shared: Arc<Shared>, tasks: TaskTracker) -> Router {
 }
 
 mod web {
+    /// A file of the web client, embedded by build.rs.
+    pub struct Asset {
+        pub path: &'static str,
+        pub mime: &'static str,
+        /// Quoted, as in the header.
+        pub etag: &'static str,
+        pub body: &'static [u8],
+        /// The same, gzipped, when that is smaller.
+        pub gzip: Option<&'static [u8]>,
+    }
+
     include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 }
 
-/// A file of the web client. None is named by content, so each is
-/// revalidated (`no-cache`); the service worker keeps them for offline use.
-async fn asset(uri: Uri) -> Response {
-    match web::ASSETS.iter().find(|(path, _, _)| *path == uri.path()) {
-        Some((_, mime, body)) => (
+/// A file of the web client. None is named by its content, so each is
+/// revalidated (`no-cache`) by its ETag; the service worker keeps them for
+/// offline use.
+async fn asset(uri: Uri, headers: HeaderMap) -> Response {
+    let Some(a) = web::ASSETS.iter().find(|a| a.path == uri.path()) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let common = [
+        (header::ETAG, a.etag),
+        (header::CACHE_CONTROL, "no-cache"),
+        (header::VARY, "accept-encoding"),
+    ];
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == a.etag || t.trim() == "*"));
+    if matches {
+        return (StatusCode::NOT_MODIFIED, common).into_response();
+    }
+    let gzip_ok = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    match a.gzip.filter(|_| gzip_ok) {
+        Some(gz) => (
+            common,
             [
-                (header::CONTENT_TYPE, *mime),
-                (header::CACHE_CONTROL, "no-cache"),
+                (header::CONTENT_TYPE, a.mime),
+                (header::CONTENT_ENCODING, "gzip"),
             ],
-            *body,
+            gz,
         )
             .into_response(),
-        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+        None => (common, [(header::CONTENT_TYPE, a.mime)], a.body).into_response(),
     }
 }
 

@@ -6,3 +6,4 @@ mod bad_input;
 mod chat;
 mod lifecycle;
 mod load;
+mod web;
