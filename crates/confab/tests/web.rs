@@ -146,7 +146,12 @@ async fn two_browsers_chat_with_emoji_and_dms_and_a_visitor_only_reads() {
     assert_eq!(code, "forbidden");
 
     // Themes: the main view, light and dark, saved for people to look at.
-    ann.js("[...document.querySelectorAll('#channels button')].find(b => b.innerText.includes('#general')).click()").await;
+    // The keyboard: Alt+↑ goes to the conversation above (from @bob to #general).
+    let alt_up: String = [Key::Alt, Key::Up, Key::Null]
+        .into_iter()
+        .map(char::from)
+        .collect();
+    ann.type_into("#composer", &alt_up).await;
     ann.wait_text("#conv-title", "#general").await;
     let bg = "return getComputedStyle(document.body).backgroundColor";
     ann.click("#theme").await; // as the system → light
@@ -367,6 +372,16 @@ async fn private_channels_invitations_presence_and_account_settings() {
     create_channel(&ann, "general").await;
     join_channel(&bob, "general").await;
     bob.wait_text("#member-list", "ann").await;
+
+    // The server's refusals are shown as it words them.
+    bob.click("#join-channel").await;
+    bob.type_into("#join-name", "nowhere").await;
+    bob.click("#join").await;
+    bob.wait_text(".dialog .error", "no channel named `nowhere`")
+        .await;
+    bob.type_into("#join-name", &char::from(Key::Escape).to_string())
+        .await;
+    bob.wait_gone(".dialog").await;
 
     // A private channel, and an invitation to it.
     ann.click("#create-channel").await;
