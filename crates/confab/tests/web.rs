@@ -240,15 +240,11 @@ async fn written_offline_sent_once_after_a_restart_and_readable_after_an_offline
         bob.join("general").await
     };
     // The page itself is kept by the service worker once it controls the page.
-    let deadline = tokio::time::Instant::now() + confab_testkit::DEADLINE;
-    while ann
-        .js("return navigator.serviceWorker.controller !== null")
-        .await
-        != json!(true)
-    {
-        assert!(tokio::time::Instant::now() < deadline, "no service worker");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    ann.wait_js(
+        "the service worker to control the page",
+        "return navigator.serviceWorker.controller !== null",
+    )
+    .await;
 
     let dir = server.stop().await;
     ann.wait_for("#offline-banner").await;
@@ -342,20 +338,12 @@ async fn scrolling_back_loads_older_messages_and_keeps_the_place() {
     );
 
     // All the way back.
-    let deadline = tokio::time::Instant::now() + confab_testkit::DEADLINE;
-    while !ann
-        .text("#messages")
-        .await
-        .contains("This is the beginning of the conversation.")
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never reached the beginning"
-        );
-        ann.js("document.querySelector('#messages').scrollTop = 0")
-            .await;
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    ann.wait_js(
+        "the beginning of the conversation",
+        "const s = document.querySelector('#messages'); s.scrollTop = 0;
+         return s.innerText.includes('This is the beginning of the conversation.')",
+    )
+    .await;
     let all = ann.texts("#messages .msg").await;
     assert_eq!(all.len(), 200, "every message once");
     assert_eq!(all[0], "message number 1");
@@ -402,14 +390,11 @@ async fn private_channels_invitations_presence_and_account_settings() {
     bob.wait_text("#conv-title", "#secret").await;
     bob.click("#leave").await;
     bob.wait_text(".notice", "You left #secret").await;
-    let deadline = tokio::time::Instant::now() + confab_testkit::DEADLINE;
-    while bob.text("#channels").await.contains("#secret") {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "#secret stayed listed"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    bob.wait_js(
+        "#secret to leave the list",
+        "return !document.querySelector('#channels').innerText.includes('#secret')",
+    )
+    .await;
 
     // Invisible: bob sees ann offline.
     bob.js("[...document.querySelectorAll('#channels button')].find(b => b.innerText.includes('#general')).click()").await;
@@ -418,14 +403,11 @@ async fn private_channels_invitations_presence_and_account_settings() {
     assert_eq!(bob.js(ann_online).await, json!(true));
     ann.click("#invisible").await;
     ann.wait_text(".notice", "You are invisible").await;
-    let deadline = tokio::time::Instant::now() + confab_testkit::DEADLINE;
-    while bob.js(ann_online).await != json!(false) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "ann still shown online"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    bob.wait_js(
+        "ann to be shown offline",
+        &ann_online.replace("return ", "return !"),
+    )
+    .await;
 
     // Change the password, log out, log in with the new one.
     ann.click("#passwd").await;

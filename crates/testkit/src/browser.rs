@@ -11,7 +11,10 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 
-use crate::DEADLINE;
+use crate::poll;
+
+/// How often the waits look again.
+const EVERY: Duration = Duration::from_millis(50);
 
 /// A chromedriver on a free local port, killed on drop.
 pub struct Chromedriver {
@@ -32,18 +35,14 @@ impl Chromedriver {
             .kill_on_drop(true)
             .spawn()
             .expect("chromedriver is needed (Debian: apt-get install chromium chromium-driver)");
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "chromedriver did not start listening"
-            );
-            // Nothing announces that chromedriver is up; try again shortly.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        poll("chromedriver to listen", EVERY, async || {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(drop)
+        })
+        .await
+        .unwrap_or_else(|why| panic!("{why}"));
         Chromedriver {
             _child: child,
             url: format!("http://127.0.0.1:{port}"),
@@ -121,58 +120,53 @@ impl Browser {
 
     /// Waits for an element matching `selector`.
     pub async fn wait_for(&self, selector: &str) -> fantoccini::elements::Element {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            if let Ok(e) = self.client.find(css(selector)).await {
-                return e;
-            }
-            if tokio::time::Instant::now() > deadline {
-                panic!(
-                    "no element {selector:?} appeared; the page shows:\n{}",
-                    self.page_text().await
-                );
-            }
-            // WebDriver has no "tell me when this appears"; ask again.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let found = poll(&format!("an element {selector:?}"), EVERY, async || {
+            self.client.find(css(selector)).await.ok()
+        })
+        .await;
+        self.or_fail(found).await
     }
 
     /// Waits until the text of `selector` (all matches, joined by
     /// newlines) contains `needle`; returns that text.
     pub async fn wait_text(&self, selector: &str, needle: &str) -> String {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            let text = self.text(selector).await;
-            if text.contains(needle) {
-                return text;
-            }
-            if tokio::time::Instant::now() > deadline {
-                panic!(
-                    "{selector:?} never showed {needle:?}; it shows {text:?}; the page shows:\n{}",
-                    self.page_text().await
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let found = poll(
+            &format!("{selector:?} to show {needle:?}"),
+            EVERY,
+            async || Some(self.text(selector).await).filter(|t| t.contains(needle)),
+        )
+        .await;
+        self.or_fail(found).await
     }
 
     /// Waits until no element matches `selector`.
     pub async fn wait_gone(&self, selector: &str) {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        while !self
-            .client
-            .find_all(css(selector))
-            .await
-            .unwrap_or_default()
-            .is_empty()
-        {
-            if tokio::time::Instant::now() > deadline {
-                panic!(
-                    "{selector:?} is still there; the page shows:\n{}",
-                    self.page_text().await
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let gone = poll(&format!("{selector:?} to go"), EVERY, async || {
+            let all = self
+                .client
+                .find_all(css(selector))
+                .await
+                .unwrap_or_default();
+            all.is_empty().then_some(())
+        })
+        .await;
+        self.or_fail(gone).await
+    }
+
+    /// Waits until `script` returns `true` (it may act too, e.g. scroll).
+    pub async fn wait_js(&self, what: &str, script: &str) {
+        let done = poll(what, EVERY, async || {
+            (self.js(script).await == json!(true)).then_some(())
+        })
+        .await;
+        self.or_fail(done).await
+    }
+
+    /// The value, or a failure that shows what the page shows.
+    async fn or_fail<T>(&self, r: Result<T, String>) -> T {
+        match r {
+            Ok(v) => v,
+            Err(why) => panic!("{why}; the page shows:\n{}", self.page_text().await),
         }
     }
 

@@ -29,6 +29,27 @@ pub mod tmux;
 /// How long any single wait may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
+/// Asks `check` every `every` until it answers, for at most [`DEADLINE`];
+/// the error says what was awaited. For what cannot announce a change (a
+/// server's internal state, a terminal's screen, a page under WebDriver):
+/// this is the one place tests poll.
+pub async fn poll<T>(
+    what: &str,
+    every: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> Result<T, String> {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = check().await {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!("timed out waiting for {what}"));
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// Which transport a client uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -80,14 +101,11 @@ impl TestServer {
     /// dropped connection during the presence grace period); the state is
     /// checked every few milliseconds.
     pub async fn eventually(&self, what: &str, cond: impl Fn(&Handle) -> bool) {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        while !cond(&self.handle) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting until {what}"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        poll(what, Duration::from_millis(5), async || {
+            cond(&self.handle).then_some(())
+        })
+        .await
+        .unwrap_or_else(|why| panic!("{why}"));
     }
 
     /// Shuts down gracefully and returns the data dir for a restart.

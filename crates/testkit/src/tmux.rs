@@ -5,7 +5,7 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use crate::DEADLINE;
+use crate::poll;
 
 /// A tmux server of our own (its own socket, no user config) with one
 /// 110×30 window named `chat`.
@@ -75,18 +75,13 @@ impl Tmux {
 
     /// Waits until the screen shows `needle`; returns the screen.
     pub async fn wait_for(&self, needle: &str) -> String {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            let s = self.screen();
-            if s.contains(needle) {
-                return s;
-            }
-            if tokio::time::Instant::now() > deadline {
-                panic!("the terminal never showed {needle:?}; it shows:\n{s}");
-            }
-            // Polling the screen: tmux has no way to announce a change.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let seen = poll(
+            &format!("the terminal to show {needle:?}"),
+            Duration::from_millis(50),
+            async || Some(self.screen()).filter(|s| s.contains(needle)),
+        )
+        .await;
+        seen.unwrap_or_else(|why| panic!("{why}; it shows:\n{}", self.screen()))
     }
 }
 
