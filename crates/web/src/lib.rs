@@ -8,7 +8,8 @@
 //!   through to IndexedDB, so the history and the outbox survive a reload.
 //! - `driver` (browser only): the WebSocket, reconnects and timers around
 //!   the core.
-//! - `ui` (browser only): the Leptos components.
+//! - `ui` (browser only): the Leptos components, one module per part of
+//!   the screen.
 
 pub mod picker;
 pub mod view;
