@@ -266,6 +266,8 @@ impl App {
         match e {
             Event::State(_) => {}
             Event::LoggedIn(user) => {
+                // Requests of an earlier connection are never answered.
+                self.asked.clear();
                 if let Screen::Login(_) = self.screen {
                     self.screen = Screen::Chat;
                     self.notice = None;

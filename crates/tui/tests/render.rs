@@ -706,3 +706,28 @@ fn a_new_certificate_is_asked_about_and_a_changed_one_is_refused_with_a_warning(
     assert_eq!(rig.app.take_effects().pin, None);
     assert!(rig.app.overlay.is_none());
 }
+
+#[test]
+fn tiny_terminals_draw_without_panicking() {
+    for (w, h) in [(1, 1), (10, 4), (30, 6), (45, 10), (79, 12)] {
+        let mut rig = Rig::new(w, h);
+        rig.server.channel(GENERAL, "general");
+        rig.server.post(
+            GENERAL,
+            "alice",
+            "a message long enough to wrap a few times 🎉🎉🎉",
+            DAY1_0915,
+        );
+        rig.draw();
+        let s = rig.log_in();
+        if w >= 30 {
+            assert!(s.contains("● connected as ann"), "{w}×{h}:\n{s}");
+        }
+        rig.enter("/help");
+        rig.key(KeyCode::Esc);
+        rig.app.trust(confab_client::native::TrustError::Unknown {
+            fingerprint: "AB:CD".into(),
+        });
+        rig.draw();
+    }
+}

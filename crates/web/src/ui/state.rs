@@ -11,7 +11,7 @@ use super::*;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Screen {
-    /// Waiting for the cache to tell whether a session exists.
+    /// No saved session, or it ended: log in, register or visit.
     Login,
     Chat,
 }
@@ -161,6 +161,8 @@ impl Ui {
     pub(super) fn event(self, e: Event) {
         match e {
             Event::LoggedIn(user) => {
+                // Requests of an earlier connection are never answered.
+                self.asked.update_value(HashMap::clear);
                 self.screen.set(Screen::Chat);
                 self.login_busy.set(false);
                 self.login_error.set(None);
