@@ -16,10 +16,22 @@ use crate::poll;
 /// How often the waits look again.
 const EVERY: Duration = Duration::from_millis(50);
 
-/// A chromedriver on a free local port, killed on drop.
+/// A chromedriver on a free local port. On drop it is killed with every
+/// browser it started: they share its process group, and a test that
+/// fails midway never gets to close its sessions.
 pub struct Chromedriver {
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
     pub url: String,
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .status();
+        }
+    }
 }
 
 impl Chromedriver {
@@ -33,6 +45,7 @@ impl Chromedriver {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
+            .process_group(0)
             .spawn()
             .expect("chromedriver is needed (Debian: apt-get install chromium chromium-driver)");
         poll("chromedriver to listen", EVERY, async || {
@@ -44,7 +57,7 @@ impl Chromedriver {
         .await
         .unwrap_or_else(|why| panic!("{why}"));
         Chromedriver {
-            _child: child,
+            child,
             url: format!("http://127.0.0.1:{port}"),
         }
     }

@@ -588,6 +588,23 @@ fn wrapped_height(lines: &[Line], width: u16) -> u16 {
         .sum()
 }
 
+/// A bordered box of text in the middle of `area`, up to 100 columns
+/// wide and as tall as its wrapped lines.
+fn boxed(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line>, border: Style) {
+    let r = popup(
+        f,
+        area,
+        100,
+        wrapped_height(&lines, area.width.min(100)) + 2,
+    );
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(title).border_style(border)),
+        r,
+    );
+}
+
 /// A box of `width` × `height` in the middle of `area`, cleared.
 fn popup(f: &mut Frame, area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
@@ -620,18 +637,7 @@ fn help(f: &mut Frame, area: Rect) {
         "Ctrl+N/Ctrl+P or Alt+↑/↓ switch conversation; PgUp/PgDn or the wheel scroll; ↑/↓ recall.",
     ));
     lines.push(Line::styled("any key closes this", Style::new().dim()));
-    let r = popup(
-        f,
-        area,
-        100,
-        wrapped_height(&lines, area.width.min(100)) + 2,
-    );
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(Block::bordered().title(" Commands ")),
-        r,
-    );
+    boxed(f, area, " Commands ", lines, Style::new());
 }
 
 fn trust(f: &mut Frame, area: Rect, server: &str, t: &TrustError) {
@@ -681,18 +687,7 @@ fn trust(f: &mut Frame, area: Rect, server: &str, t: &TrustError) {
             Style::new().fg(Color::Red),
         ),
     };
-    let r = popup(
-        f,
-        area,
-        100,
-        wrapped_height(&lines, area.width.min(100)) + 2,
-    );
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(Block::bordered().title(title).border_style(style)),
-        r,
-    );
+    boxed(f, area, title, lines, style);
 }
 
 fn passwd(f: &mut Frame, area: Rect, form: &PasswdForm) {

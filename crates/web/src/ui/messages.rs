@@ -73,7 +73,12 @@ pub(super) fn Messages(ui: Ui) -> impl IntoView {
         };
         let at_bottom = el.scroll_height() - el.scroll_top() - el.client_height() < 40;
         ui.stick.set_value(at_bottom);
-        if at_bottom && let Some(conv) = ui.selected.get_untracked() {
+        // Scrolled down to the newest: read (scroll events are many; only
+        // a change in unread counts redraws).
+        if at_bottom
+            && let Some(conv) = ui.selected.get_untracked()
+            && with_client(|c| c.conv(conv).is_some_and(|cv| cv.unread > 0))
+        {
             act(|c| {
                 let _ = c.mark_read(conv);
             });
