@@ -92,13 +92,13 @@ async fn two_browsers_chat_with_emoji_and_dms_and_a_visitor_only_reads() {
 
     // A DM by clicking a name; it arrives with an unread badge.
     bob.wait_text("#member-list", "ann").await;
-    bob.js("[...document.querySelectorAll('#member-list button')].find(b => b.innerText.includes('ann')).click()").await;
+    bob.click_text("#member-list button", "ann").await;
     bob.wait_text("#conv-title", "@ann").await;
     say(&bob, "psst, just you").await;
     let dms = ann.wait_text("#dms", "@bob").await;
     ann.wait_text("#dms .badge", "1").await;
     assert!(dms.contains("@bob"), "{dms}");
-    ann.js("[...document.querySelectorAll('#dms button')].find(b => b.innerText.includes('@bob')).click()").await;
+    ann.click_text("#dms button", "@bob").await;
     ann.wait_text("#messages", "psst, just you").await;
     ann.wait_gone("#dms .badge").await;
 
@@ -386,7 +386,7 @@ async fn private_channels_invitations_presence_and_account_settings() {
     bob.wait_text(".notice", "ann invited you to #secret").await;
 
     // Leaving takes it out of the list.
-    bob.js("[...document.querySelectorAll('#channels button')].find(b => b.innerText.includes('#secret')).click()").await;
+    bob.click_text("#channels button", "#secret").await;
     bob.wait_text("#conv-title", "#secret").await;
     bob.click("#leave").await;
     bob.wait_text(".notice", "You left #secret").await;
@@ -397,7 +397,7 @@ async fn private_channels_invitations_presence_and_account_settings() {
     .await;
 
     // Invisible: bob sees ann offline.
-    bob.js("[...document.querySelectorAll('#channels button')].find(b => b.innerText.includes('#general')).click()").await;
+    bob.click_text("#channels button", "#general").await;
     bob.wait_text("#conv-title", "#general").await;
     let ann_online = "return [...document.querySelectorAll('#member-list button')].find(b => b.innerText.includes('ann')).querySelector('.dot').classList.contains('online')";
     assert_eq!(bob.js(ann_online).await, json!(true));

@@ -219,6 +219,19 @@ impl Browser {
             .unwrap_or_else(|e| panic!("click {selector}: {e}"));
     }
 
+    /// Clicks the first element matching `selector` whose text contains
+    /// `text` (a conversation or a member by name).
+    pub async fn click_text(&self, selector: &str, text: &str) {
+        let script = format!(
+            "const e = [...document.querySelectorAll({})].find(e => e.innerText.includes({}));
+             if (!e) return false; e.click(); return true;",
+            serde_json::to_string(selector).expect("json"),
+            serde_json::to_string(text).expect("json"),
+        );
+        self.wait_js(&format!("{selector:?} with {text:?} to click"), &script)
+            .await;
+    }
+
     /// Types into a field (after what it holds).
     pub async fn type_into(&self, selector: &str, text: &str) {
         self.wait_for(selector)
