@@ -351,9 +351,9 @@ mod tests {
             conv: 3,
             seq: 4,
             sender: "bench7".into(),
-            text: text.into(),
             ts: 1_700_000_000_000,
             nonce: Some("n".into()),
+            body: confab_proto::Body::text(text),
         };
         serde_json::to_string(&ServerFrame::event(ServerBody::Message { message })).unwrap()
     }

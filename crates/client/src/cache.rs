@@ -185,9 +185,9 @@ pub fn conformance(cache: &mut dyn Cache) {
         conv: 7,
         seq,
         sender: "ann".into(),
-        text: format!("m{seq}"),
         ts: 1_700_000_000_000 + seq as i64,
         nonce: None,
+        body: confab_proto::Body::text(format!("m{seq}")),
     };
     cache.put_messages(&[msg(1), msg(2), msg(3)]).unwrap();
     cache.put_messages(&[msg(3), msg(4)]).unwrap();

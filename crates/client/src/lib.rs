@@ -6,7 +6,10 @@
 //!   driver feeds it what the connection does and writes what it asks.
 //! - [`cache`]: the [`Cache`] trait for what survives a restart (messages,
 //!   the outbox, the session token) and an in-memory implementation.
+//! - [`describe`]: how each kind of log entry reads.
 //! - [`backoff`]: reconnect delays.
+//! - [`timeline`]: the view model of a conversation (grouped by day and
+//!   sender, events as rows of their own), for every UI.
 //! - [`emoji`]: `:shortcode:` emoji, the same in every client.
 //! - `native` (feature `native`): a tokio driver over TLS with trust on
 //!   first use, and a SQLite cache.
@@ -14,9 +17,11 @@
 pub mod backoff;
 pub mod cache;
 pub mod core;
+pub mod describe;
 pub mod emoji;
 #[cfg(feature = "native")]
 pub mod native;
+pub mod timeline;
 
 pub use cache::{Cache, CacheError, CachedConv, MemoryCache, Pending, Target};
 pub use core::{ActionError, Auth, Client, ConnState, Event};

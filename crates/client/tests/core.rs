@@ -27,9 +27,9 @@ fn msg(conv: u64, seq: u64, sender: &str, text: &str) -> Message {
         conv,
         seq,
         sender: sender.into(),
-        text: text.into(),
         ts: 1_700_000_000_000 + seq as i64,
         nonce: None,
+        body: confab_proto::Body::text(text),
     }
 }
 
@@ -77,6 +77,7 @@ impl Harness {
                 server: "test".into(),
                 limits: Limits::default(),
                 heartbeat_ms: 15_000,
+                udp_port: None,
             },
         );
         self.one()

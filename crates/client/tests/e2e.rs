@@ -73,7 +73,7 @@ fn texts(c: &Client<SqliteCache>, channel: &str) -> Vec<String> {
     c.messages(conv.conv, None, usize::MAX)
         .unwrap()
         .into_iter()
-        .map(|m| format!("{}: {}", m.sender, m.text))
+        .map(|m| format!("{}: {}", m.sender, m.text().unwrap_or_default()))
         .collect()
 }
 

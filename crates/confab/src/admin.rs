@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use confab_proto::{Limits, Role};
-use confab_store::{SqliteStore, StoreError, Users};
+use confab_server::services::accounts::create_user;
+use confab_store::SqliteStore;
 
 #[derive(Subcommand, Debug)]
 pub enum AdminCommand {
@@ -36,6 +37,7 @@ pub async fn run(cmd: AdminCommand) -> Result<()> {
             data_dir,
         } => {
             let limits = Limits::default();
+            // Checked before asking for a password, as well as by the service.
             limits.check_username(&name).map_err(anyhow::Error::msg)?;
             let password = match std::env::var("CONFAB_PASSWORD") {
                 Ok(p) => p,
@@ -47,24 +49,17 @@ pub async fn run(cmd: AdminCommand) -> Result<()> {
                     p
                 }
             };
-            limits
-                .check_password(&password)
-                .map_err(anyhow::Error::msg)?;
             std::fs::create_dir_all(&data_dir)
                 .with_context(|| format!("creating {}", data_dir.display()))?;
             let store = SqliteStore::open(data_dir.join("confab.db"))?;
-            let hash = tokio::task::spawn_blocking(move || confab_server::hash_password(&password))
-                .await?;
             let role = if admin { Role::Admin } else { Role::Member };
-            match store.create_user(&name, &hash, role).await {
-                Ok(_) => println!(
-                    "created {} `{name}` in {}",
-                    role.as_str(),
-                    data_dir.display()
-                ),
-                Err(StoreError::NameTaken(_)) => bail!("a user named `{name}` already exists"),
-                Err(e) => return Err(e.into()),
-            }
+            // The same service that registration uses.
+            create_user(&store, &limits, &name, password, role).await?;
+            println!(
+                "created {} `{name}` in {}",
+                role.as_str(),
+                data_dir.display()
+            );
             Ok(())
         }
     }

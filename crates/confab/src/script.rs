@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use confab_client::describe::{self, label};
 use confab_client::native::{Connector, Profile, Shared, SqliteCache, TrustError, drive, now_ms};
 use confab_client::{Auth, Client, ConnState, Event, Target};
 use confab_proto::{ConvKind, Message, ServerBody};
@@ -220,10 +221,14 @@ fn password(user: &str, confirm: bool) -> Result<String> {
 }
 
 /// `#name`/`name` → a channel, `@name` → a DM partner.
+/// `#channel` (or a bare name), `@user`, `&group`.
 fn parse_conv(s: &str) -> (ConvKind, &str) {
-    match s.strip_prefix('@') {
-        Some(user) => (ConvKind::Dm, user),
-        None => (ConvKind::Channel, s.strip_prefix('#').unwrap_or(s)),
+    if let Some(user) = s.strip_prefix('@') {
+        (ConvKind::Dm, user)
+    } else if let Some(group) = s.strip_prefix('&') {
+        (ConvKind::Group, group)
+    } else {
+        (ConvKind::Channel, s.strip_prefix('#').unwrap_or(s))
     }
 }
 
@@ -264,7 +269,7 @@ pub async fn send(args: SendArgs) -> Result<i32> {
     // A channel is addressed by its id, known once synced; a DM by name.
     let target = match kind {
         ConvKind::Dm => Target::User(name.to_owned()),
-        ConvKind::Channel => {
+        ConvKind::Channel | ConvKind::Group => {
             let known = s.shared.lock().conv_named(kind, name).map(|c| c.conv);
             match known {
                 Some(conv) => Target::Conv(conv),
@@ -272,7 +277,9 @@ pub async fn send(args: SendArgs) -> Result<i32> {
                     s.online(wait).await?;
                     s.settled(wait).await?;
                     let conv = s.shared.lock().conv_named(kind, name).map(|c| c.conv);
-                    Target::Conv(conv.with_context(|| format!("you are not in #{name}"))?)
+                    Target::Conv(
+                        conv.with_context(|| format!("you are not in {}", label(kind, name)))?,
+                    )
                 }
             }
         }
@@ -307,11 +314,17 @@ pub async fn send(args: SendArgs) -> Result<i32> {
     }
 }
 
+/// One entry on a line: text as written, events as `* sentence`, and
+/// nothing for what is withheld. `--json` adds the entry's `kind`.
 fn print_message(m: &Message, conv_name: &str, json: bool) {
+    let Some(text) = describe::shown(m).line() else {
+        return;
+    };
     let mut out = std::io::stdout().lock();
     if json {
         let v = serde_json::json!({
-            "conv": conv_name, "seq": m.seq, "id": m.id, "sender": m.sender, "text": m.text, "ts": m.ts,
+            "conv": conv_name, "seq": m.seq, "id": m.id, "sender": m.sender,
+            "kind": m.body.kind(), "text": text, "ts": m.ts,
         });
         let _ = writeln!(out, "{v}");
     } else {
@@ -321,7 +334,7 @@ fn print_message(m: &Message, conv_name: &str, json: bool) {
             conv_name,
             format_ts(m.ts),
             m.sender,
-            m.text
+            text
         );
     }
 }
@@ -335,13 +348,6 @@ fn format_ts(ms: i64) -> String {
                 .to_string()
         })
         .unwrap_or_default()
-}
-
-fn label(kind: ConvKind, name: &str) -> String {
-    match kind {
-        ConvKind::Channel => format!("#{name}"),
-        ConvKind::Dm => format!("@{name}"),
-    }
 }
 
 pub async fn history(args: HistoryArgs) -> Result<()> {

@@ -13,6 +13,7 @@
 //! - [`frame`]: the 4-byte big-endian length prefix used on TCP.
 //! - [`limits`]: sizes and name rules, announced in the handshake.
 
+pub mod body;
 pub mod error;
 pub mod frame;
 pub mod limits;
@@ -20,6 +21,7 @@ pub mod msg;
 pub mod parse;
 pub mod schema;
 
+pub use body::{Body, SystemEvent};
 pub use error::ErrorCode;
 pub use limits::Limits;
 pub use msg::*;

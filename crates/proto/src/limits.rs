@@ -27,6 +27,23 @@ pub struct Limits {
     pub max_nonce_bytes: usize,
     /// Most messages one `history` or `sync` page returns per conversation.
     pub max_page: u32,
+    /// Longest group name, in characters.
+    #[serde(default = "defaults::max_group_name_chars")]
+    pub max_group_name_chars: usize,
+    /// Most members of a group conversation.
+    #[serde(default = "defaults::max_group_members")]
+    pub max_group_members: usize,
+}
+
+/// Defaults for fields added after version 1 was first released, so that a
+/// client reading an older server's `hello` still gets sensible values.
+mod defaults {
+    pub fn max_group_name_chars() -> usize {
+        64
+    }
+    pub fn max_group_members() -> usize {
+        100
+    }
 }
 
 impl Default for Limits {
@@ -42,7 +59,27 @@ impl Default for Limits {
             max_password_bytes: 1024,
             max_nonce_bytes: 64,
             max_page: 500,
+            max_group_name_chars: defaults::max_group_name_chars(),
+            max_group_members: defaults::max_group_members(),
         }
+    }
+}
+
+/// Input echoed in an error message is cut to this many characters, so a
+/// 1,000-character name is not sent back whole.
+pub const SHOWN_CHARS: usize = 40;
+
+/// `s` as an error message may quote it: at most [`SHOWN_CHARS`]
+/// characters, with `…` when cut.
+pub fn shown(s: &str) -> String {
+    clip(s, SHOWN_CHARS)
+}
+
+/// `s` cut to `max` characters, with `…` when cut.
+pub fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_owned(),
+        Some((at, _)) => format!("{}…", &s[..at]),
     }
 }
 
@@ -96,6 +133,18 @@ impl Limits {
             ));
         }
         Ok(())
+    }
+
+    /// Checks a group name: free text (not a channel name), not blank, at
+    /// most `max_group_name_chars` characters.
+    pub fn check_group_name(&self, name: &str) -> Result<(), String> {
+        if name.trim().is_empty() {
+            return Err("a group name must not be empty".into());
+        }
+        if name.chars().any(char::is_control) {
+            return Err("a group name must be one line without control characters".into());
+        }
+        self.check_text("name", name, self.max_group_name_chars)
     }
 
     /// Checks a new password's length.

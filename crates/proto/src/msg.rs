@@ -9,10 +9,10 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{ErrorCode, Limits};
+use crate::{Body, ErrorCode, Limits};
 
-/// A conversation: a channel or a direct-message pair. Messages, history and
-/// sync address conversations by this id.
+/// A conversation: a channel, a direct-message pair or a group. Messages,
+/// history and sync address conversations by this id.
 pub type ConvId = u64;
 /// Position of a message in its conversation: 1, 2, 3, ... with no gaps.
 pub type Seq = u64;
@@ -117,6 +117,53 @@ pub enum Request {
     Typing { conv: ConvId },
     /// Users online now (invisible ones are not listed). Answered with `users`.
     Users {},
+    /// Members of a conversation you are in (any kind), or of a public
+    /// channel, with their presence. Answered with `members`.
+    Members { conv: ConvId },
+    /// Ask `user` to be your friend (or accept, if they asked you first).
+    /// Answered with `friendship`.
+    FriendRequest { user: String },
+    /// Accept `user`'s friend request. Answered with `friendship`.
+    FriendAccept { user: String },
+    /// Decline `user`'s friend request. Answered with `friendship`.
+    FriendDecline { user: String },
+    /// Take back your request to `user`. Answered with `friendship`.
+    FriendCancel { user: String },
+    /// Stop being friends with `user`. Answered with `friendship`.
+    FriendRemove { user: String },
+    /// Block `user`: no direct messages or friend requests from them, and
+    /// they are told nothing. Ends a friendship. Answered with `friendship`.
+    Block { user: String },
+    /// Unblock `user`. Answered with `friendship`.
+    Unblock { user: String },
+    /// Your friends (with presence), requests in and out, and blocks.
+    /// Answered with `friends`.
+    Friends {},
+    /// Start a group conversation named `name` with some of your friends.
+    /// Answered with `group`.
+    GroupCreate {
+        name: String,
+        members: Vec<String>,
+        /// Only the owner (the creator) may add people.
+        #[serde(default)]
+        owner_only_add: bool,
+    },
+    /// Add some of your friends to a group you are in. Answered with `ok`.
+    GroupAdd { conv: ConvId, users: Vec<String> },
+    /// Leave a group. Answered with `ok`.
+    GroupLeave { conv: ConvId },
+    /// Rename a group (any member) or change who may add people (the
+    /// owner). Answered with `group`.
+    GroupUpdate {
+        conv: ConvId,
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        owner_only_add: Option<bool>,
+    },
+    /// Open this connection's UDP path for typing notices (native clients,
+    /// over TLS). Answered with `udp`.
+    UdpOpen {},
 }
 
 impl Request {
@@ -146,6 +193,20 @@ impl Request {
         "sync",
         "typing",
         "users",
+        "members",
+        "friend_request",
+        "friend_accept",
+        "friend_decline",
+        "friend_cancel",
+        "friend_remove",
+        "block",
+        "unblock",
+        "friends",
+        "group_create",
+        "group_add",
+        "group_leave",
+        "group_update",
+        "udp_open",
     ];
 
     /// This request's `type` on the wire.
@@ -175,6 +236,20 @@ impl Request {
             Request::Sync { .. } => "sync",
             Request::Typing { .. } => "typing",
             Request::Users {} => "users",
+            Request::Members { .. } => "members",
+            Request::FriendRequest { .. } => "friend_request",
+            Request::FriendAccept { .. } => "friend_accept",
+            Request::FriendDecline { .. } => "friend_decline",
+            Request::FriendCancel { .. } => "friend_cancel",
+            Request::FriendRemove { .. } => "friend_remove",
+            Request::Block { .. } => "block",
+            Request::Unblock { .. } => "unblock",
+            Request::Friends {} => "friends",
+            Request::GroupCreate { .. } => "group_create",
+            Request::GroupAdd { .. } => "group_add",
+            Request::GroupLeave { .. } => "group_leave",
+            Request::GroupUpdate { .. } => "group_update",
+            Request::UdpOpen {} => "udp_open",
         }
     }
 }
@@ -234,6 +309,10 @@ pub enum ServerBody {
         /// The server sends a `ping` event this often and drops a client it
         /// has heard nothing from for three times as long.
         heartbeat_ms: u64,
+        /// The UDP port for typing datagrams (see `udp_open`), on the same
+        /// host as the TLS port. Absent when the server has none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        udp_port: Option<u16>,
     },
     /// Reply to `register`, `login`, `resume` and `visitor`.
     Session {
@@ -258,7 +337,7 @@ pub enum ServerBody {
     Channel { channel: ChannelInfo },
     /// Reply to `channel_list`.
     Channels { channels: Vec<ChannelInfo> },
-    /// Reply to `channel_members`.
+    /// Reply to `channel_members` and `members`.
     Members {
         conv: ConvId,
         members: Vec<MemberInfo>,
@@ -280,6 +359,25 @@ pub enum ServerBody {
     Synced { convs: Vec<SyncedConv> },
     /// Reply to `users`.
     Users { users: Vec<String> },
+    /// Reply to `friends`.
+    Friends {
+        /// Your friends, by name, with whether they are online (an
+        /// invisible friend is shown offline).
+        friends: Vec<FriendInfo>,
+        /// People asking to be your friend.
+        incoming: Vec<String>,
+        /// People you asked.
+        outgoing: Vec<String>,
+        /// People you blocked.
+        blocked: Vec<String>,
+    },
+    /// Reply to the friend requests: where you stand with `user` now.
+    Friendship { user: String, state: FriendState },
+    /// Reply to `group_create` and `group_update`.
+    Group { group: GroupInfo },
+    /// Reply to `udp_open`: the session id that this connection's datagrams
+    /// carry (16 hex digits). The key comes from the TLS session.
+    Udp { session: String },
     /// A request failed. `message` says what was wrong, for people.
     Error { code: ErrorCode, message: String },
 
@@ -306,6 +404,17 @@ pub enum ServerBody {
     Invited { channel: ChannelInfo, by: String },
     /// A channel you were in was deleted.
     ChannelDeleted { conv: ConvId, channel: String },
+    /// Where you stand with `user` changed (a request came or went, a
+    /// friendship began or ended, or you blocked or unblocked them on
+    /// another device). `online` is their presence once you are friends.
+    FriendUpdate {
+        user: String,
+        state: FriendState,
+        #[serde(default)]
+        online: bool,
+    },
+    /// You were added to a group conversation.
+    GroupAdded { group: GroupInfo, by: String },
     /// Server heartbeat: answer with `pong`.
     Ping {},
     /// Your connection fell behind and some events were dropped. Nothing is
@@ -354,7 +463,9 @@ impl Role {
     }
 }
 
-/// A stored message. The server sets `id`, `seq`, `sender` and `ts`.
+/// A stored message: one entry of a conversation's log. The server sets
+/// `id`, `seq`, `sender` and `ts`. What it says is its [`Body`], whose
+/// fields (`kind` and the kind's own) sit beside these.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Message {
     /// Unique across the server.
@@ -364,20 +475,49 @@ pub struct Message {
     pub seq: Seq,
     /// User name of the sender, as authenticated by the server.
     pub sender: String,
-    pub text: String,
     /// Server time, milliseconds since the Unix epoch.
     pub ts: i64,
     /// The sender's nonce, if the send carried one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    #[serde(flatten)]
+    pub body: Body,
 }
 
-/// Channel or direct-message pair.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+impl Message {
+    /// The text of a text message.
+    pub fn text(&self) -> Option<&str> {
+        self.body.as_text()
+    }
+}
+
+/// Channel, direct-message pair or group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConvKind {
     Channel,
     Dm,
+    /// A group conversation (a "conference"): a few people, by invitation.
+    Group,
+}
+
+impl ConvKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConvKind::Channel => "channel",
+            ConvKind::Dm => "dm",
+            ConvKind::Group => "group",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ConvKind> {
+        match s {
+            "channel" => Some(ConvKind::Channel),
+            "dm" => Some(ConvKind::Dm),
+            "group" => Some(ConvKind::Group),
+            _ => None,
+        }
+    }
 }
 
 /// A conversation you are in, as listed in `session`.
@@ -385,7 +525,8 @@ pub enum ConvKind {
 pub struct ConvSummary {
     pub conv: ConvId,
     pub kind: ConvKind,
-    /// The channel name, or for a direct-message pair the other user's name.
+    /// The channel name, the group's name, or for a direct-message pair the
+    /// other user's name.
     pub name: String,
     /// Newest sequence number in the conversation (0 when empty).
     pub last_seq: Seq,
@@ -423,4 +564,40 @@ pub struct SyncedConv {
     pub messages: Vec<Message>,
     /// More remain: fetch them with `history` `after` the last one here.
     pub more: bool,
+}
+
+/// Where you stand with another user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FriendState {
+    /// Nothing between you.
+    None,
+    /// They asked to be your friend.
+    Incoming,
+    /// You asked them.
+    Outgoing,
+    Friends,
+    /// You blocked them.
+    Blocked,
+}
+
+/// A friend and whether you see them online.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FriendInfo {
+    pub name: String,
+    pub online: bool,
+}
+
+/// A group conversation as its members see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct GroupInfo {
+    pub conv: ConvId,
+    pub name: String,
+    /// Who made it (or owns it since the maker left).
+    pub owner: String,
+    /// Only the owner may add people.
+    pub owner_only_add: bool,
+    /// Every member, by name.
+    pub members: Vec<String>,
+    pub last_seq: Seq,
 }

@@ -72,7 +72,10 @@ pub fn parse_client_frame(payload: &[u8]) -> Result<ClientFrame, ParseError> {
         return Err(ParseError::new(
             id,
             ErrorCode::UnknownType,
-            format!("unknown message type `{}`", truncate(&type_name, 64)),
+            format!(
+                "unknown message type `{}`",
+                crate::limits::clip(&type_name, 64)
+            ),
         ));
     }
     if id.is_none() && type_name != "pong" {
@@ -115,14 +118,6 @@ fn kind(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
-    }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        s.chars().take(max).collect::<String>() + "…"
     }
 }
 
@@ -177,6 +172,20 @@ mod tests {
             r#""type":"sync""#,
             r#""type":"typing","conv":1"#,
             r#""type":"users""#,
+            r#""type":"members","conv":1"#,
+            r#""type":"friend_request","user":"u""#,
+            r#""type":"friend_accept","user":"u""#,
+            r#""type":"friend_decline","user":"u""#,
+            r#""type":"friend_cancel","user":"u""#,
+            r#""type":"friend_remove","user":"u""#,
+            r#""type":"block","user":"u""#,
+            r#""type":"unblock","user":"u""#,
+            r#""type":"friends""#,
+            r#""type":"group_create","name":"g","members":["u"]"#,
+            r#""type":"group_add","conv":1,"users":["u"]"#,
+            r#""type":"group_leave","conv":1"#,
+            r#""type":"group_update","conv":1,"name":"h""#,
+            r#""type":"udp_open""#,
         ];
         assert_eq!(samples.len(), Request::TYPES.len());
         for (s, name) in samples.iter().zip(Request::TYPES) {

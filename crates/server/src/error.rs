@@ -3,9 +3,11 @@
 use confab_proto::ErrorCode;
 use confab_store::StoreError;
 
-/// A request failed: the code and message sent back to the client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ApiError {
+/// A request failed: the code and message sent back to the client (or
+/// printed by `confab admin`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
 }

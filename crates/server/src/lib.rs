@@ -3,37 +3,49 @@
 //! [`start`] opens the store, binds both listeners (port 0 works) and returns
 //! a [`Running`] server with the addresses it actually bound. Inside:
 //!
+//! The layers, from the network in:
+//!
 //! - `transport`: TLS/TCP and WebSocket adapters; both feed `transport::serve`.
-//! - `session`: one connection's requests, handlers for every message type.
-//! - `policy`: who may do what, in one place.
-//! - `hub`: connections, in-memory memberships, presence and fan-out.
+//! - `session`: one connection's state; parses each frame, checks it with
+//!   `access`, hands it to `api`.
+//! - `api`: the handlers, glue: parse, call a service, reply.
+//! - `access`: who may do what, in one place (per-request specs and the
+//!   object-level rules).
+//! - `services`: accounts, rooms (channels and groups), messages (with the
+//!   `poster`, the single writer of conversation logs) and social
+//!   (friends, blocks): each does "store write + in-memory state + publish".
+//! - `hub`: the live state (connection registry, membership mirror,
+//!   relations mirror, presence) and the `Bus` every event goes through.
 //! - `outbox`: the bounded per-connection queue and its lag policy.
-//! - `poster`: the single writer that batches, stores and delivers messages.
 //! - `console`: the operator's commands (`users`, `stats`, `broadcast`, `shutdown`).
 //!
-//! Start with `session.rs` to add a request; `docs/ARCHITECTURE.md` has the map.
+//! `docs/ARCHITECTURE.md` has the map and says where new things go.
 
+mod access;
+mod api;
 mod auth;
 mod config;
 pub mod console;
 mod error;
 mod hub;
 mod outbox;
-mod policy;
-mod poster;
+pub mod services;
 mod session;
 pub mod tls;
 mod transport;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 pub use auth::{hash_password, verify_password};
 use confab_proto::ServerBody;
-use confab_store::{SqliteStore, Store};
+use confab_store::{SqliteStore, Store, UserId};
 pub use config::Config;
+pub use error::ApiError;
 pub use hub::Stats;
+use hub::{Audience, Except};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -57,9 +69,17 @@ pub(crate) struct Shared {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub hub: Arc<hub::Hub>,
-    pub poster: mpsc::Sender<poster::Post>,
+    pub services: services::Services,
     pub shutdown: CancellationToken,
     pub started: Instant,
+    next_visitor: AtomicI64,
+}
+
+impl Shared {
+    /// A fresh id for a visitor: negative, so it never meets a stored user.
+    pub(crate) fn next_visitor(&self) -> UserId {
+        self.next_visitor.fetch_sub(1, Ordering::Relaxed)
+    }
 }
 
 /// A running server.
@@ -89,18 +109,24 @@ impl Handle {
             return;
         }
         tracing::info!(reason, "shutting down");
-        self.shared.hub.go_quiet();
-        self.shared.hub.broadcast(&hub::event(ServerBody::Shutdown {
+        let hub = &self.shared.hub;
+        hub.presence.go_quiet();
+        let frame = hub::event(ServerBody::Shutdown {
             reason: reason.to_owned(),
-        }));
+        });
+        hub.bus.publish(Audience::Everyone, &frame, Except::NONE);
         self.shared.shutdown.cancel();
     }
 
     /// Sends a notice to every connected client.
     pub fn broadcast(&self, text: &str) {
-        self.shared.hub.broadcast(&hub::event(ServerBody::Notice {
+        let frame = hub::event(ServerBody::Notice {
             text: text.to_owned(),
-        }));
+        });
+        self.shared
+            .hub
+            .bus
+            .publish(Audience::Everyone, &frame, Except::NONE);
     }
 
     pub fn stats(&self) -> &Stats {
@@ -108,12 +134,13 @@ impl Handle {
     }
 
     pub fn connections(&self) -> usize {
-        self.shared.hub.connection_count()
+        self.shared.hub.conns.count()
     }
 
-    /// Users with a logged-in connection: (name, connections, invisible).
+    /// Users shown online (or within their grace period): (name,
+    /// connections, invisible).
     pub fn online(&self) -> Vec<(String, usize, bool)> {
-        self.shared.hub.online_summary()
+        self.shared.hub.presence.online_summary()
     }
 
     pub fn uptime(&self) -> Duration {
@@ -169,23 +196,31 @@ pub async fn start_with_store(
 
     let hub = Arc::new(hub::Hub::new(
         store.all_memberships().await?,
+        store.all_relations().await?,
         config.presence_grace,
     ));
     let shutdown = CancellationToken::new();
     let (post_tx, post_rx) = mpsc::channel(4096);
-    let poster = tokio::spawn(poster::run(
+    let poster = tokio::spawn(services::poster::run(
         post_rx,
         store.clone(),
         hub.clone(),
         shutdown.clone(),
     ));
+    let ctx = Arc::new(services::Ctx {
+        store: store.clone(),
+        hub: hub.clone(),
+        limits: config.limits.clone(),
+        poster: post_tx,
+    });
     let shared = Arc::new(Shared {
         config,
         store,
         hub,
-        poster: post_tx,
+        services: services::Services::new(ctx),
         shutdown: shutdown.clone(),
         started: Instant::now(),
+        next_visitor: AtomicI64::new(-1),
     });
 
     let tasks = TaskTracker::new();

@@ -2,18 +2,34 @@
 //! [`Store`]. A backend's test file calls each one on a fresh store (see
 //! `tests/sqlite.rs`); a new backend runs the same list.
 
-use confab_proto::{ConvKind, Role};
+use confab_proto::{Body, ConvKind, Role, SystemEvent};
 
-use crate::{Appended, NewMessage, Page, Store, StoreError};
+use crate::{Appended, Dest, Effect, NewMessage, Page, Reader, Store, StoreError, UserId};
 
 fn msg(conv: u64, sender: i64, name: &str, text: &str, nonce: Option<&str>) -> NewMessage {
     NewMessage {
-        conv,
-        sender,
-        sender_name: name.into(),
-        text: text.into(),
         nonce: nonce.map(Into::into),
-        ts: 1_700_000_000_000,
+        ..NewMessage::text(conv, sender, name, text, 1_700_000_000_000)
+    }
+}
+
+fn to(dest: Dest, sender: i64, name: &str, body: Body, effect: Option<Effect>) -> NewMessage {
+    NewMessage {
+        dest,
+        body,
+        effect,
+        ..NewMessage::text(0, sender, name, "", 1_700_000_000_000)
+    }
+}
+
+fn reader(user: UserId) -> Reader {
+    Reader { user, from_seq: 0 }
+}
+
+fn stored(r: &crate::Result<Appended>) -> &Appended {
+    match r {
+        Ok(a) => a,
+        Err(e) => panic!("append failed: {e}"),
     }
 }
 
@@ -53,13 +69,7 @@ pub async fn append_and_history(s: &dyn Store) {
         .map(|i| msg(ch.id, a.id, "alice", &format!("m{i}"), None))
         .collect();
     let out = s.append(batch).await.unwrap();
-    let seqs: Vec<u64> = out
-        .iter()
-        .map(|r| match r {
-            Ok(Appended::New(m)) => m.seq,
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    let seqs: Vec<u64> = out.iter().map(|r| stored(r).message.seq).collect();
     assert_eq!(seqs, (1..=25).collect::<Vec<_>>());
 
     let first = s
@@ -73,28 +83,39 @@ pub async fn append_and_history(s: &dyn Store) {
         ])
         .await
         .unwrap();
-    let Ok(Appended::New(orig)) = &first[0] else {
-        panic!()
-    };
-    assert!(matches!(&again[0], Ok(Appended::Duplicate(m)) if m == orig));
-    assert!(matches!(&again[1], Ok(Appended::New(m)) if m.seq == 27));
+    let orig = &stored(&first[0]).message;
+    assert!(!stored(&first[0]).duplicate);
+    assert!(stored(&again[0]).duplicate && &stored(&again[0]).message == orig);
+    assert_eq!(stored(&again[1]).message.seq, 27);
 
-    let (page, more) = s.history(ch.id, Page::Latest, 10).await.unwrap();
+    let me = reader(a.id);
+    let (page, more) = s.history(ch.id, Page::Latest, 10, me).await.unwrap();
     assert_eq!(
         page.iter().map(|m| m.seq).collect::<Vec<_>>(),
         (18..=27).collect::<Vec<_>>()
     );
     assert!(more);
-    let (page, more) = s.history(ch.id, Page::Before(18), 100).await.unwrap();
+    let (page, more) = s.history(ch.id, Page::Before(18), 100, me).await.unwrap();
     assert_eq!((page.len(), page[0].seq, more), (17, 1, false));
-    let (page, more) = s.history(ch.id, Page::After(20), 5).await.unwrap();
+    let (page, more) = s.history(ch.id, Page::After(20), 5, me).await.unwrap();
     assert_eq!(
         page.iter().map(|m| m.seq).collect::<Vec<_>>(),
         vec![21, 22, 23, 24, 25]
     );
     assert!(more);
     assert_eq!(page[0].sender, "alice");
+    assert_eq!(page[0].body, Body::text("m21"));
     assert_eq!(s.conv(ch.id).await.unwrap().unwrap().last_seq, 27);
+    // A reader who joined later sees only what came after.
+    let late = Reader {
+        user: a.id,
+        from_seq: 24,
+    };
+    let (page, more) = s.history(ch.id, Page::Latest, 100, late).await.unwrap();
+    assert_eq!(page.first().map(|m| m.seq), Some(25));
+    assert!(!more);
+    let (page, _) = s.history(ch.id, Page::Before(25), 100, late).await.unwrap();
+    assert!(page.is_empty());
 }
 
 /// One bad append in a batch fails alone.
@@ -109,12 +130,13 @@ pub async fn append_to_missing_conv_fails_alone(s: &dyn Store) {
         ])
         .await
         .unwrap();
-    assert!(matches!(&out[0], Ok(Appended::New(m)) if m.seq == 1));
+    assert_eq!(stored(&out[0]).message.seq, 1);
     assert!(matches!(&out[1], Err(StoreError::NotFound(_))));
-    assert!(matches!(&out[2], Ok(Appended::New(m)) if m.seq == 2));
+    assert_eq!(stored(&out[2]).message.seq, 2);
 }
 
-/// Channels: listing hides private channels from non-members; DMs pair up once.
+/// Channels: listing hides private channels from non-members, whose names
+/// are their own; DMs pair up once, created by their first message.
 pub async fn channels_members_and_dms(s: &dyn Store) {
     let a = s.create_user("alice", "h", Role::Member).await.unwrap();
     let b = s.create_user("bob", "h", Role::Member).await.unwrap();
@@ -123,36 +145,289 @@ pub async fn channels_members_and_dms(s: &dyn Store) {
         .await
         .unwrap();
     let secret = s.create_channel("secret", true, "", a.id).await.unwrap();
+    assert_eq!(secret.name, "secret");
     assert!(matches!(
         s.create_channel("general", false, "", b.id).await,
         Err(StoreError::NameTaken(_))
     ));
+    // Bob cannot see alice's #secret, so it does not stop him having one.
+    let bobs = s.create_channel("secret", true, "", b.id).await.unwrap();
+    assert_ne!(bobs.id, secret.id);
+    assert_eq!(
+        s.channel_for("secret", a.id).await.unwrap().unwrap().id,
+        secret.id
+    );
+    assert_eq!(
+        s.channel_for("secret", b.id).await.unwrap().unwrap().id,
+        bobs.id
+    );
+    assert_eq!(s.public_channel("secret").await.unwrap(), None);
+    assert_eq!(
+        s.channel_for("general", b.id).await.unwrap().unwrap().id,
+        public.id
+    );
     let names =
         |rows: Vec<crate::ChannelRow>| rows.into_iter().map(|r| r.conv.name).collect::<Vec<_>>();
     assert_eq!(
         names(s.list_channels(a.id).await.unwrap()),
         vec!["general", "secret"]
     );
-    assert_eq!(names(s.list_channels(b.id).await.unwrap()), vec!["general"]);
     assert!(s.add_member(public.id, b.id).await.unwrap());
     assert!(!s.add_member(public.id, b.id).await.unwrap());
     assert_eq!(s.members(public.id).await.unwrap().len(), 2);
     assert!(s.remove_member(public.id, b.id).await.unwrap());
     assert!(!s.remove_member(public.id, b.id).await.unwrap());
 
-    let (dm, created) = s.dm_conv(b.id, a.id).await.unwrap();
-    let (dm2, created2) = s.dm_conv(a.id, b.id).await.unwrap();
-    assert!(created && !created2);
-    assert_eq!(dm.id, dm2.id);
+    assert_eq!(s.dm_conv(a.id, b.id).await.unwrap(), None);
+    // Two first messages in one batch make one conversation.
+    let out = s
+        .append(vec![
+            to(Dest::Dm(b.id, a.id), b.id, "bob", Body::text("hi"), None),
+            to(Dest::Dm(a.id, b.id), a.id, "alice", Body::text("hey"), None),
+        ])
+        .await
+        .unwrap();
+    let (first, second) = (stored(&out[0]), stored(&out[1]));
+    assert!(first.created && !second.created);
+    assert_eq!(first.message.conv, second.message.conv);
+    assert_eq!((first.message.seq, second.message.seq), (1, 2));
+    let dm = s.dm_conv(a.id, b.id).await.unwrap().unwrap();
+    assert_eq!((dm.id, dm.kind), (first.message.conv, ConvKind::Dm));
     let convs = s.convs_of(b.id).await.unwrap();
-    assert_eq!(convs.len(), 1);
-    assert_eq!(
-        (convs[0].kind, convs[0].name.as_str()),
-        (ConvKind::Dm, "alice")
-    );
+    let dms: Vec<_> = convs.iter().filter(|c| c.kind == ConvKind::Dm).collect();
+    assert_eq!(dms.len(), 1);
+    assert_eq!(dms[0].name, "alice");
 
     s.delete_conv(secret.id).await.unwrap();
     assert_eq!(s.conv(secret.id).await.unwrap(), None);
     let pairs = s.all_memberships().await.unwrap();
-    assert_eq!(pairs.len(), 3, "{pairs:?}");
+    assert_eq!(pairs.len(), 4, "{pairs:?}");
+}
+
+/// A DM to someone who blocked the sender is kept, and read by them as withheld.
+pub async fn withheld_entries(s: &dyn Store) {
+    let a = s.create_user("alice", "h", Role::Member).await.unwrap();
+    let b = s.create_user("bob", "h", Role::Member).await.unwrap();
+    let out = s
+        .append(vec![NewMessage {
+            hidden_for: Some(a.id),
+            ..to(Dest::Dm(b.id, a.id), b.id, "bob", Body::text("psst"), None)
+        }])
+        .await
+        .unwrap();
+    let conv = stored(&out[0]).message.conv;
+    let (alice_sees, _) = s
+        .history(conv, Page::Latest, 10, reader(a.id))
+        .await
+        .unwrap();
+    let (bob_sees, _) = s
+        .history(conv, Page::Latest, 10, reader(b.id))
+        .await
+        .unwrap();
+    assert_eq!(alice_sees[0].body, Body::Withheld);
+    assert_eq!(alice_sees[0].seq, 1, "it keeps its place in the log");
+    assert_eq!(bob_sees[0].body, Body::text("psst"));
+}
+
+/// Groups: created with their first entry; members added later see the log
+/// from the entry that added them; leaving passes ownership on; renames and
+/// the add policy are recorded with their entries.
+pub async fn groups(s: &dyn Store) {
+    let ids = {
+        let mut v = Vec::new();
+        for n in ["ann", "bob", "cat", "dan"] {
+            v.push(s.create_user(n, "h", Role::Member).await.unwrap().id);
+        }
+        v
+    };
+    let (ann, bob, cat, dan) = (ids[0], ids[1], ids[2], ids[3]);
+    let created = s
+        .append(vec![to(
+            Dest::NewGroup {
+                name: "Trip to Lyon".into(),
+                owner_only_add: false,
+                members: vec![bob, cat],
+            },
+            ann,
+            "ann",
+            Body::System(SystemEvent::Created {
+                name: "Trip to Lyon".into(),
+                members: vec!["bob".into(), "cat".into()],
+            }),
+            None,
+        )])
+        .await
+        .unwrap();
+    let first = stored(&created[0]);
+    assert!(first.created);
+    let g = first.message.conv;
+    let rec = s.conv(g).await.unwrap().unwrap();
+    assert_eq!(
+        (rec.kind, rec.name.as_str(), rec.owner, rec.private),
+        (ConvKind::Group, "Trip to Lyon", Some(ann), true)
+    );
+    // Two groups may share a name.
+    let other = s
+        .append(vec![to(
+            Dest::NewGroup {
+                name: "Trip to Lyon".into(),
+                owner_only_add: true,
+                members: vec![],
+            },
+            bob,
+            "bob",
+            Body::text("just me"),
+            None,
+        )])
+        .await
+        .unwrap();
+    assert_ne!(stored(&other[0]).message.conv, g);
+    assert!(
+        s.conv(stored(&other[0]).message.conv)
+            .await
+            .unwrap()
+            .unwrap()
+            .owner_only_add
+    );
+
+    let out = s
+        .append(vec![
+            msg(g, bob, "bob", "before dan", None),
+            to(
+                Dest::Conv(g),
+                cat,
+                "cat",
+                Body::System(SystemEvent::Added {
+                    users: vec!["dan".into()],
+                }),
+                Some(Effect::AddMembers(vec![dan])),
+            ),
+            msg(g, dan, "dan", "hello all", None),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(stored(&out[1]).message.seq, 3);
+    let dans = s
+        .all_memberships()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.conv == g && m.user == dan)
+        .expect("dan is a member");
+    assert_eq!(dans.from_seq, 2, "dan sees the entry that added him on");
+    let (seen, _) = s
+        .history(
+            g,
+            Page::Latest,
+            50,
+            Reader {
+                user: dan,
+                from_seq: dans.from_seq,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(seen.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![3, 4]);
+
+    s.append(vec![
+        to(
+            Dest::Conv(g),
+            ann,
+            "ann",
+            Body::System(SystemEvent::Left {
+                owner: Some("bob".into()),
+            }),
+            Some(Effect::Leave {
+                new_owner: Some(bob),
+            }),
+        ),
+        to(
+            Dest::Conv(g),
+            bob,
+            "bob",
+            Body::System(SystemEvent::Renamed {
+                name: "Lyon".into(),
+            }),
+            Some(Effect::Rename("Lyon".into())),
+        ),
+        to(
+            Dest::Conv(g),
+            bob,
+            "bob",
+            Body::System(SystemEvent::AddPolicy { owner_only: true }),
+            Some(Effect::AddPolicy(true)),
+        ),
+    ])
+    .await
+    .unwrap()
+    .iter()
+    .for_each(|r| {
+        stored(r);
+    });
+    let rec = s.conv(g).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            rec.name.as_str(),
+            rec.owner,
+            rec.owner_only_add,
+            rec.last_seq
+        ),
+        ("Lyon", Some(bob), true, 7)
+    );
+    let names: Vec<String> = s
+        .members(g)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    assert_eq!(names, ["bob", "cat", "dan"]);
+    let (log, _) = s.history(g, Page::Latest, 50, reader(bob)).await.unwrap();
+    assert_eq!(
+        log.last().unwrap().body,
+        Body::System(SystemEvent::AddPolicy { owner_only: true })
+    );
+    assert!(
+        s.convs_of(ann).await.unwrap().iter().all(|c| c.id != g),
+        "ann left"
+    );
+}
+
+/// Friends: requests, friendships both ways, blocks that hide requests.
+pub async fn friends_and_blocks(s: &dyn Store) {
+    let a = s.create_user("alice", "h", Role::Member).await.unwrap().id;
+    let b = s.create_user("bob", "h", Role::Member).await.unwrap().id;
+    let c = s.create_user("carol", "h", Role::Member).await.unwrap().id;
+    assert!(s.add_friend_request(a, b).await.unwrap());
+    assert!(!s.add_friend_request(a, b).await.unwrap());
+    let names = |v: &[(i64, String)]| v.iter().map(|(_, n)| n.clone()).collect::<Vec<_>>();
+    let rb = s.relations_of(b).await.unwrap();
+    assert_eq!(names(&rb.incoming), ["alice"]);
+    assert_eq!(names(&s.relations_of(a).await.unwrap().outgoing), ["bob"]);
+    s.make_friends(a, b).await.unwrap();
+    let ra = s.relations_of(a).await.unwrap();
+    assert_eq!(
+        (names(&ra.friends), ra.outgoing.len()),
+        (vec!["bob".to_owned()], 0)
+    );
+    assert_eq!(names(&s.relations_of(b).await.unwrap().friends), ["alice"]);
+    let all = s.all_relations().await.unwrap();
+    assert_eq!((all.friendships.len(), all.blocks.len()), (1, 0));
+
+    // Carol asks bob; bob blocks carol: her request is hidden from him
+    // (and still there for her); bob's friendship with alice is untouched.
+    s.add_friend_request(c, b).await.unwrap();
+    assert!(s.block(b, c).await.unwrap());
+    assert!(!s.block(b, c).await.unwrap());
+    let rb = s.relations_of(b).await.unwrap();
+    assert!(rb.incoming.is_empty());
+    assert_eq!(names(&rb.blocked), ["carol"]);
+    assert_eq!(names(&s.relations_of(c).await.unwrap().outgoing), ["bob"]);
+    // Blocking a friend ends the friendship.
+    s.block(a, b).await.unwrap();
+    assert!(s.relations_of(b).await.unwrap().friends.is_empty());
+    assert!(s.unblock(b, c).await.unwrap());
+    assert!(s.relations_of(c).await.unwrap().outgoing.is_empty());
+    assert!(s.remove_friend_request(c, b).await.is_ok());
+    assert!(!s.remove_friends(a, b).await.unwrap());
 }

@@ -1,18 +1,23 @@
 //! Storage for Confab, behind one trait per concern so that backends can be
 //! swapped without touching the server:
 //!
-//! - [`Users`]: accounts, password hashes, roles, status and session tokens.
-//! - [`Channels`]: conversations (channels and direct-message pairs) and
-//!   their members.
-//! - [`Messages`]: the message log, with per-conversation sequence numbers
-//!   and idempotent appends.
+//! - [`Users`] holds accounts, password hashes, roles, status and session
+//!   tokens.
+//! - [`Convs`] holds conversations (channels, direct-message pairs and
+//!   groups) and their members.
+//! - [`Messages`] holds the conversation logs, with per-conversation
+//!   sequence numbers, idempotent appends, and the changes a log entry
+//!   records ([`Effect`]), applied in the same transaction as the entry.
+//! - [`Social`] holds friendships, friend requests and blocks.
 //!
-//! [`Store`] is all three. [`sqlite::SqliteStore`] is the embedded default.
-//! A new backend implements the three traits and runs the shared suite in
-//! [`conformance`] (see `tests/sqlite.rs` for how).
+//! [`Store`] is all four. [`sqlite::SqliteStore`] is the embedded default.
+//! A new backend implements the traits and runs the shared suite in
+//! [`conformance`] (see `tests/sqlite.rs` for how). Something new to store:
+//! a method on the right trait, its SQLite implementation, a new entry in
+//! `sqlite::MIGRATIONS` (never edit an old one) and a conformance case.
 
 use async_trait::async_trait;
-use confab_proto::{ConvId, ConvKind, Message, Role, Seq};
+use confab_proto::{Body, ConvId, ConvKind, Message, Role, Seq};
 
 pub mod conformance;
 pub mod sqlite;
@@ -47,17 +52,24 @@ pub struct UserRecord {
     pub password_hash: String,
 }
 
-/// A conversation: a channel, or the direct-message pair of two users.
+/// A conversation: a channel, the direct-message pair of two users, or a
+/// group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConvRecord {
     pub id: ConvId,
     pub kind: ConvKind,
-    /// Channel name; for a DM pair, `dm:<low user id>:<high user id>`.
+    /// What people call it: the channel's or group's name. For a DM pair
+    /// the store's key (`dm:<low id>:<high id>`), except in
+    /// [`Convs::convs_of`], which gives the other user's name.
     pub name: String,
+    /// Readable by members only: private channels, DMs and groups.
     pub private: bool,
     pub topic: String,
-    /// The creator of a channel; `None` for DM pairs.
+    /// The creator of a channel or group (a group passes to another member
+    /// when its owner leaves); `None` for DM pairs.
     pub owner: Option<UserId>,
+    /// Groups: only the owner may add people.
+    pub owner_only_add: bool,
     pub last_seq: Seq,
 }
 
@@ -69,25 +81,89 @@ pub struct ChannelRow {
     pub members: u32,
 }
 
-/// A message to append. The store assigns `id` and `seq`.
+/// One member of one conversation, as the server mirrors it in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Membership {
+    pub conv: ConvId,
+    pub user: UserId,
+    /// The member sees the log after this seq: 0, or for someone added to
+    /// a group later, the seq just before the entry that added them.
+    pub from_seq: Seq,
+}
+
+/// Where a new log entry goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dest {
+    /// An existing conversation.
+    Conv(ConvId),
+    /// The DM pair of two users, created with both as members if it does
+    /// not exist yet (in the same transaction as the message).
+    Dm(UserId, UserId),
+    /// A new group, owned by the sender, with the sender and `members`.
+    NewGroup {
+        name: String,
+        owner_only_add: bool,
+        members: Vec<UserId>,
+    },
+}
+
+/// A change to a conversation that its log entry records. The store
+/// applies it in the same transaction as the entry, so the two never part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// These users become members, seeing the log from this entry on.
+    /// Those already members are left as they are.
+    AddMembers(Vec<UserId>),
+    /// The sender leaves; when they owned it, `new_owner` owns it now.
+    Leave {
+        new_owner: Option<UserId>,
+    },
+    Rename(String),
+    /// Groups: whether only the owner may add people.
+    AddPolicy(bool),
+}
+
+/// A log entry to append. The store assigns `id` and `seq`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
-    pub conv: ConvId,
+    pub dest: Dest,
     pub sender: UserId,
     pub sender_name: String,
-    pub text: String,
+    pub body: Body,
     pub nonce: Option<String>,
     /// Server time, ms since the Unix epoch.
     pub ts: i64,
+    /// A member who must not see this entry (a DM to someone who blocked
+    /// the sender): they read it as [`Body::Withheld`].
+    pub hidden_for: Option<UserId>,
+    pub effect: Option<Effect>,
+}
+
+impl NewMessage {
+    /// A text message to an existing conversation.
+    pub fn text(conv: ConvId, sender: UserId, sender_name: &str, text: &str, ts: i64) -> Self {
+        NewMessage {
+            dest: Dest::Conv(conv),
+            sender,
+            sender_name: sender_name.to_owned(),
+            body: Body::text(text),
+            nonce: None,
+            ts,
+            hidden_for: None,
+            effect: None,
+        }
+    }
 }
 
 /// The result of one append.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Appended {
-    /// Stored now.
-    New(Message),
-    /// The sender had already sent this nonce here: the original message.
-    Duplicate(Message),
+pub struct Appended {
+    /// The entry as stored (for a duplicate: the original).
+    pub message: Message,
+    /// The sender had already sent this nonce here; nothing was stored.
+    pub duplicate: bool,
+    /// The entry's conversation was created with it (a first DM, a new group).
+    pub created: bool,
 }
 
 /// Which page of history.
@@ -99,6 +175,33 @@ pub enum Page {
     Before(Seq),
     /// The oldest `limit` messages with `seq > after`.
     After(Seq),
+}
+
+/// Who is reading history, for what they may see of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reader {
+    pub user: UserId,
+    /// Only entries after this seq (see [`Membership::from_seq`]).
+    pub from_seq: Seq,
+}
+
+/// A user's friends, requests and blocks, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Relations {
+    pub friends: Vec<(UserId, String)>,
+    /// Requests to this user, except from users they block.
+    pub incoming: Vec<(UserId, String)>,
+    pub outgoing: Vec<(UserId, String)>,
+    pub blocked: Vec<(UserId, String)>,
+}
+
+/// Every friendship and block, for the server's mirror.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllRelations {
+    /// Each pair once.
+    pub friendships: Vec<(UserId, UserId)>,
+    /// (blocker, blocked).
+    pub blocks: Vec<(UserId, UserId)>,
 }
 
 #[async_trait]
@@ -114,13 +217,15 @@ pub trait Users: Send + Sync {
     async fn add_token(&self, user: UserId, token_hash: &str) -> Result<()>;
     async fn user_by_token(&self, token_hash: &str) -> Result<Option<UserRecord>>;
     async fn revoke_token(&self, token_hash: &str) -> Result<()>;
-    /// Every user, by name; for the admin console.
     async fn count_users(&self) -> Result<u64>;
 }
 
 #[async_trait]
-pub trait Channels: Send + Sync {
-    /// Creates a channel with `owner` as its first member.
+pub trait Convs: Send + Sync {
+    /// Creates a channel with `owner` as its first member. A public
+    /// channel's name is unique among public channels (`NameTaken`); a
+    /// private channel's name is its own, so that it never blocks anyone
+    /// else's choice of name and is never revealed by one.
     async fn create_channel(
         &self,
         name: &str,
@@ -128,40 +233,75 @@ pub trait Channels: Send + Sync {
         topic: &str,
         owner: UserId,
     ) -> Result<ConvRecord>;
-    async fn channel_by_name(&self, name: &str) -> Result<Option<ConvRecord>>;
+    /// The public channel named `name`.
+    async fn public_channel(&self, name: &str) -> Result<Option<ConvRecord>>;
+    /// The channel `viewer` means by `name`: a private channel of that name
+    /// they are in, else the public one.
+    async fn channel_for(&self, name: &str, viewer: UserId) -> Result<Option<ConvRecord>>;
     async fn conv(&self, id: ConvId) -> Result<Option<ConvRecord>>;
     /// All public channels and the private ones `viewer` is in, by name.
     async fn list_channels(&self, viewer: UserId) -> Result<Vec<ChannelRow>>;
     /// Deletes a conversation with its members and messages.
     async fn delete_conv(&self, id: ConvId) -> Result<()>;
-    /// Adds a member; false if already one.
+    /// Adds a member who sees the whole log; false if already one.
     async fn add_member(&self, conv: ConvId, user: UserId) -> Result<bool>;
     /// Removes a member; false if not one.
     async fn remove_member(&self, conv: ConvId, user: UserId) -> Result<bool>;
     /// Members of a conversation with their records, by name.
     async fn members(&self, conv: ConvId) -> Result<Vec<UserRecord>>;
-    /// Every (conversation, member) pair: the server mirrors this in memory.
-    async fn all_memberships(&self) -> Result<Vec<(ConvId, UserId)>>;
-    /// The DM conversation of two users, created (with both as members) on first use.
-    async fn dm_conv(&self, a: UserId, b: UserId) -> Result<(ConvRecord, bool)>;
+    /// Every membership: the server mirrors them in memory.
+    async fn all_memberships(&self) -> Result<Vec<Membership>>;
+    /// The DM conversation of two users, if they have one. (The first
+    /// message between them creates it: [`Dest::Dm`].)
+    async fn dm_conv(&self, a: UserId, b: UserId) -> Result<Option<ConvRecord>>;
     /// Conversations `user` is in; for DMs `name` is the other user's name.
     async fn convs_of(&self, user: UserId) -> Result<Vec<ConvRecord>>;
 }
 
 #[async_trait]
 pub trait Messages: Send + Sync {
-    /// Appends messages in order, durably, in one transaction where the
-    /// backend allows. One result per message, in the same order.
+    /// Appends entries in order, durably, in one transaction where the
+    /// backend allows, each with its [`Effect`] and any conversation its
+    /// [`Dest`] creates. One result per entry, in the same order; one
+    /// failing entry does not undo the others.
     async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Result<Appended>>>;
-    /// A page of history, oldest first, plus whether more lie beyond it in
-    /// the direction asked.
-    async fn history(&self, conv: ConvId, page: Page, limit: u32) -> Result<(Vec<Message>, bool)>;
+    /// A page of history as `reader` may see it, oldest first, plus whether
+    /// more lie beyond it in the direction asked.
+    async fn history(
+        &self,
+        conv: ConvId,
+        page: Page,
+        limit: u32,
+        reader: Reader,
+    ) -> Result<(Vec<Message>, bool)>;
     async fn count_messages(&self) -> Result<u64>;
 }
 
+#[async_trait]
+pub trait Social: Send + Sync {
+    /// Records `from`'s request to `to`; false if it was there.
+    async fn add_friend_request(&self, from: UserId, to: UserId) -> Result<bool>;
+    /// Removes `from`'s request to `to`; false if there was none.
+    async fn remove_friend_request(&self, from: UserId, to: UserId) -> Result<bool>;
+    /// Makes `a` and `b` friends and removes the requests between them.
+    async fn make_friends(&self, a: UserId, b: UserId) -> Result<()>;
+    /// Ends a friendship; false if there was none.
+    async fn remove_friends(&self, a: UserId, b: UserId) -> Result<bool>;
+    /// `user` blocks `other`: their friendship and `user`'s request to
+    /// `other` end. (`other`'s request to `user`, if any, stays: `other`
+    /// must not learn of the block, and `user` never sees it.) False if
+    /// already blocked.
+    async fn block(&self, user: UserId, other: UserId) -> Result<bool>;
+    /// Ends a block, and drops `other`'s request to `user` made meanwhile.
+    async fn unblock(&self, user: UserId, other: UserId) -> Result<bool>;
+    async fn relations_of(&self, user: UserId) -> Result<Relations>;
+    /// Every friendship and block: the server mirrors them in memory.
+    async fn all_relations(&self) -> Result<AllRelations>;
+}
+
 /// Everything the server needs from storage.
-pub trait Store: Users + Channels + Messages {}
-impl<T: Users + Channels + Messages> Store for T {}
+pub trait Store: Users + Convs + Messages + Social {}
+impl<T: Users + Convs + Messages + Social> Store for T {}
 
 /// The key that names the DM pair of two users, whatever their order.
 pub fn dm_key(a: UserId, b: UserId) -> String {

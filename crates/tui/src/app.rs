@@ -330,6 +330,7 @@ impl App {
                     match c.kind {
                         ConvKind::Channel => self.channels.insert(c.name.clone()),
                         ConvKind::Dm => self.users.insert(c.name.clone()),
+                        ConvKind::Group => false,
                     };
                 }
             }

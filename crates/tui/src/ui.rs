@@ -3,9 +3,10 @@
 //! records in `app.layout` where things went, for the mouse and scrolling.
 
 use chrono::{DateTime, Datelike, FixedOffset, Local, NaiveDate};
+use confab_client::describe::{self, Shown, label};
 use confab_client::native::TrustError;
 use confab_client::{Cache, Client, ConnState};
-use confab_proto::{ConvKind, Message};
+use confab_proto::{Body, ConvKind, Message};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
@@ -214,10 +215,7 @@ fn conversations<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Cl
     let width = inner.width as usize;
     let mut lines = Vec::new();
     for c in client.convs() {
-        let label = match c.kind {
-            ConvKind::Channel => format!("#{}", c.name),
-            ConvKind::Dm => format!("@{}", c.name),
-        };
+        let label = label(c.kind, &c.name);
         let unread = if c.unread > 0 && Some(c.conv) != app.selected {
             format!(" {}", c.unread)
         } else {
@@ -266,7 +264,7 @@ fn members<C: Cache>(f: &mut Frame, area: Rect, app: &App, client: &Client<C>) {
     let me = client.me().map(|u| u.name.as_str());
     if let Some(conv) = app.selected.and_then(|c| client.conv(c)) {
         match (conv.kind, client.members(conv.conv)) {
-            (ConvKind::Channel, Some(ms)) => {
+            (ConvKind::Channel | ConvKind::Group, Some(ms)) => {
                 let mut ms: Vec<_> = ms.iter().collect();
                 ms.sort_by(|a, b| (!a.online, &a.name).cmp(&(!b.online, &b.name)));
                 if *client.state() != ConnState::Online {
@@ -291,7 +289,7 @@ fn members<C: Cache>(f: &mut Frame, area: Rect, app: &App, client: &Client<C>) {
                     ]));
                 }
             }
-            (ConvKind::Channel, None) => {
+            (ConvKind::Channel | ConvKind::Group, None) => {
                 lines.push(Line::styled("(when online)", Style::new().dim()))
             }
             (ConvKind::Dm, _) => {
@@ -321,10 +319,7 @@ fn messages<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Client<
         app.layout.height = area.height as usize;
         return;
     };
-    let title = match conv.kind {
-        ConvKind::Channel => format!(" #{} ", conv.name),
-        ConvKind::Dm => format!(" @{} ", conv.name),
-    };
+    let title = format!(" {} ", label(conv.kind, &conv.name));
     let mut block = Block::new()
         .borders(Borders::BOTTOM)
         .title(title.clone().bold());
@@ -372,9 +367,9 @@ fn messages<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Client<
             conv: conv.conv,
             seq: 0,
             sender: me.clone(),
-            text: p.text.clone(),
             ts: p.written_ms,
             nonce: None,
+            body: Body::text(p.text.clone()),
         };
         message_lines(&mut lines, &mut day, app, &m, true, width);
     }
@@ -441,6 +436,10 @@ fn message_lines(
     pending: bool,
     width: usize,
 ) {
+    let shown = describe::shown(m);
+    if shown == Shown::Hidden {
+        return;
+    }
     let t = local(app, m.ts);
     if let Some(t) = t
         && *day != Some(t.date_naive())
@@ -456,6 +455,26 @@ fn message_lines(
         out.push(Line::styled(label, Style::new().dim()).centered());
     }
     let time = t.map_or_else(|| "--:--".to_owned(), |t| t.format("%H:%M").to_string());
+    let text = match shown {
+        Shown::Text(text) => text.to_owned(),
+        Shown::Event(e) | Shown::Unknown(e) => {
+            // Something that happened: a dim line of its own, no sender column.
+            let room = width.saturating_sub(time.width() + 3).max(10);
+            for (i, chunk) in wrap(&e, room).into_iter().enumerate() {
+                let lead = if i == 0 {
+                    format!("{time} * ")
+                } else {
+                    " ".repeat(time.width() + 3)
+                };
+                out.push(Line::styled(
+                    format!("{lead}{chunk}"),
+                    Style::new().fg(Color::DarkGray).italic(),
+                ));
+            }
+            return;
+        }
+        Shown::Hidden => return,
+    };
     let prefix_width = time.width() + 1 + m.sender.width() + 1;
     let text_style = if pending {
         Style::new()
@@ -464,7 +483,7 @@ fn message_lines(
     } else {
         Style::new()
     };
-    let mut text = m.text.clone();
+    let mut text = text;
     if pending {
         text.push_str("  ");
         text.push_str(PENDING);

@@ -61,9 +61,9 @@ impl FakeServer {
             conv,
             seq: msgs.len() as u64 + 1,
             sender: sender.into(),
-            text: text.into(),
             ts,
             nonce: None,
+            body: confab_proto::Body::text(text),
         };
         self.next_id += 1;
         msgs.push(m.clone());
@@ -87,6 +87,7 @@ impl FakeServer {
                 server: "fake".into(),
                 limits: Limits::default(),
                 heartbeat_ms: 15_000,
+                udp_port: None,
             },
             Request::Login { username, .. } | Request::Register { username, .. } => {
                 self.me = username;
@@ -453,7 +454,7 @@ fn a_message_written_offline_is_marked_pending_until_the_server_has_it() {
     assert!(!row.contains("pending"), "{s}");
     assert!(!s.contains("queued"), "{s}");
     assert_eq!(
-        rig.server.convs[&GENERAL].1.last().unwrap().text,
+        rig.server.convs[&GENERAL].1.last().unwrap().text().unwrap(),
         "see you 👋",
         "the server stored the message with the emoji"
     );

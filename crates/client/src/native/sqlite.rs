@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use confab_proto::{ConvId, ConvKind, Message, Seq};
+use confab_proto::{Body, ConvId, ConvKind, Message, Seq};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::cache::{Cache, CacheError, CachedConv, Pending, Target};
@@ -41,6 +41,34 @@ CREATE TABLE IF NOT EXISTS settings (
 );
 ";
 
+/// Changes since the first schema, applied in order; `PRAGMA user_version`
+/// counts those done. Never edit one that has shipped: add the next.
+const MIGRATIONS: &[&str] = &[
+    // 1: typed message bodies (see `confab_proto::Body`): the kind, and any
+    // kind but text's fields as JSON. Older rows are text.
+    "ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'text';
+     ALTER TABLE messages ADD COLUMN data TEXT;",
+];
+
+fn migrate(db: &mut Connection) -> Result<(), CacheError> {
+    db.execute_batch(SCHEMA).map_err(err)?;
+    let done: usize = db
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(err)?;
+    if done > MIGRATIONS.len() {
+        return Err(CacheError(format!(
+            "this cache was written by a newer confab (schema {done}); upgrade confab or use another profile"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = db.transaction().map_err(err)?;
+        tx.execute_batch(sql).map_err(err)?;
+        tx.pragma_update(None, "user_version", i + 1).map_err(err)?;
+        tx.commit().map_err(err)?;
+    }
+    Ok(())
+}
+
 /// A cache in one SQLite file.
 pub struct SqliteCache {
     db: Connection,
@@ -53,27 +81,20 @@ fn err(e: impl std::fmt::Display) -> CacheError {
 impl SqliteCache {
     /// Opens (or creates) the cache at `path`.
     pub fn open(path: &Path) -> Result<SqliteCache, CacheError> {
-        let db = Connection::open(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
+        let mut db = Connection::open(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
         db.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err)?;
         db.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
             .map_err(err)?;
-        db.execute_batch(SCHEMA).map_err(err)?;
+        migrate(&mut db)?;
         Ok(SqliteCache { db })
     }
 
     /// A cache that lives only in memory (tests).
     pub fn in_memory() -> Result<SqliteCache, CacheError> {
-        let db = Connection::open_in_memory().map_err(err)?;
-        db.execute_batch(SCHEMA).map_err(err)?;
+        let mut db = Connection::open_in_memory().map_err(err)?;
+        migrate(&mut db)?;
         Ok(SqliteCache { db })
-    }
-}
-
-fn kind_str(kind: ConvKind) -> &'static str {
-    match kind {
-        ConvKind::Channel => "channel",
-        ConvKind::Dm => "dm",
     }
 }
 
@@ -89,11 +110,7 @@ impl Cache for SqliteCache {
             .query_map([], |r| {
                 Ok(CachedConv {
                     conv: r.get::<_, i64>(0)? as ConvId,
-                    kind: if r.get::<_, String>(1)? == "dm" {
-                        ConvKind::Dm
-                    } else {
-                        ConvKind::Channel
-                    },
+                    kind: ConvKind::parse(&r.get::<_, String>(1)?).unwrap_or(ConvKind::Channel),
                     name: r.get(2)?,
                     synced: r.get::<_, i64>(3)? as Seq,
                     read: r.get::<_, i64>(4)? as Seq,
@@ -113,7 +130,7 @@ impl Cache for SqliteCache {
             .and_then(|mut st| {
                 st.execute(params![
                     c.conv as i64,
-                    kind_str(c.kind),
+                    c.kind.as_str(),
                     c.name,
                     c.synced as i64,
                     c.read as i64,
@@ -138,8 +155,8 @@ impl Cache for SqliteCache {
         {
             let mut st = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO messages (conv, seq, id, sender, text, ts, nonce)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT OR REPLACE INTO messages (conv, seq, id, sender, text, ts, nonce, kind, data)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )
                 .map_err(err)?;
             for m in messages {
@@ -148,9 +165,11 @@ impl Cache for SqliteCache {
                     m.seq as i64,
                     m.id as i64,
                     m.sender,
-                    m.text,
+                    m.body.as_text().unwrap_or_default(),
                     m.ts,
-                    m.nonce
+                    m.nonce,
+                    m.body.kind(),
+                    m.body.data(),
                 ])
                 .map_err(err)?;
             }
@@ -169,7 +188,7 @@ impl Cache for SqliteCache {
         let mut st = self
             .db
             .prepare_cached(
-                "SELECT id, conv, seq, sender, text, ts, nonce FROM messages
+                "SELECT id, conv, seq, sender, text, ts, nonce, kind, data FROM messages
                  WHERE conv = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
             )
             .map_err(err)?;
@@ -180,9 +199,13 @@ impl Cache for SqliteCache {
                     conv: r.get::<_, i64>(1)? as ConvId,
                     seq: r.get::<_, i64>(2)? as Seq,
                     sender: r.get(3)?,
-                    text: r.get(4)?,
                     ts: r.get(5)?,
                     nonce: r.get(6)?,
+                    body: Body::from_stored(
+                        &r.get::<_, String>(7)?,
+                        r.get(4)?,
+                        r.get::<_, Option<String>>(8)?.as_deref(),
+                    ),
                 })
             })
             .map_err(err)?

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Shared;
 use crate::hub::event;
 use crate::outbox::{Batch, Outbox};
+use crate::services::ConnRef;
 use crate::session::Session;
 
 /// What a transport read.
@@ -50,7 +51,12 @@ where
     K: FrameSink,
 {
     let outbox = Arc::new(Outbox::new(shared.config.outbox_bytes));
-    let conn = shared.hub.register(outbox.clone());
+    let conn = shared.hub.conns.register(outbox.clone());
+    shared
+        .hub
+        .stats
+        .connections_total
+        .fetch_add(1, Ordering::Relaxed);
     let dead = CancellationToken::new();
     let mut writer = tokio::spawn(write_loop(
         shared.clone(),
@@ -58,7 +64,13 @@ where
         sink,
         dead.clone(),
     ));
-    let mut session = Session::new(shared.clone(), conn, outbox.clone());
+    let mut session = Session::new(
+        shared.clone(),
+        ConnRef {
+            id: conn,
+            outbox: outbox.clone(),
+        },
+    );
     let idle = shared.config.heartbeat * 3;
 
     loop {
@@ -120,7 +132,7 @@ where
     }
 
     session.finish();
-    shared.hub.unregister(conn);
+    shared.hub.conns.unregister(conn);
     outbox.close();
     // Let the writer flush what is queued (a final error, the shutdown
     // notice), but never wait long on a peer that does not read.

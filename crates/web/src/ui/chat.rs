@@ -170,7 +170,7 @@ pub(super) fn Members(ui: Ui) -> impl IntoView {
             let me = c.me().map(|u| u.name.clone()).unwrap_or_default();
             let online = *c.state() == ConnState::Online;
             let members: Vec<(String, bool)> = match cv.kind {
-                ConvKind::Channel => {
+                ConvKind::Channel | ConvKind::Group => {
                     let mut ms: Vec<(String, bool)> = c
                         .members(conv)
                         .unwrap_or_default()

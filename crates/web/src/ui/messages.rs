@@ -5,7 +5,7 @@ use confab_client::Target;
 use leptos::html;
 
 use super::*;
-use crate::view::{self, Item, PendingLine};
+use confab_client::timeline::{self as view, Item, PendingLine};
 
 #[component]
 pub(super) fn Messages(ui: Ui) -> impl IntoView {
@@ -136,6 +136,15 @@ pub(super) fn render_item(item: Item) -> AnyView {
     match item {
         Item::Day { label, .. } => view! {
             <div class="day" role="separator"><span>{label}</span></div>
+        }
+        .into_any(),
+        Item::Event {
+            text,
+            time,
+            unknown,
+            ..
+        } => view! {
+            <p class="event" class:unknown=unknown title=time>{text}</p>
         }
         .into_any(),
         Item::Group {

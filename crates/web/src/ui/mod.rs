@@ -14,6 +14,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use chrono::FixedOffset;
+use confab_client::describe::label;
 use confab_client::{Client, ConnState};
 use confab_proto::ConvKind;
 use leptos::ev;
@@ -181,11 +182,4 @@ fn connection_text(ui: Ui) -> String {
         ),
         ConnState::Offline { retry_at_ms: None } => "Offline.".into(),
     })
-}
-
-fn label(kind: ConvKind, name: &str) -> String {
-    match kind {
-        ConvKind::Channel => format!("#{name}"),
-        ConvKind::Dm => format!("@{name}"),
-    }
 }

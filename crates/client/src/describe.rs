@@ -1,0 +1,126 @@
+//! How each kind of log entry reads, the same in every client: text as
+//! written, system events as a sentence ("ann added carol and dan"), a
+//! withheld entry not at all, and a kind this version does not know as a
+//! placeholder that says so (the client keeps going).
+//!
+//! A new [`Body`] kind gets its wording here, and both UIs show it.
+
+use confab_proto::{Body, ConvKind, Message, SystemEvent};
+
+/// How one entry is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shown<'a> {
+    /// Something the sender wrote.
+    Text(&'a str),
+    /// Something that happened, as a sentence naming who did it.
+    Event(String),
+    /// Nothing: withheld from this reader.
+    Hidden,
+    /// A kind this version cannot show.
+    Unknown(String),
+}
+
+impl Shown<'_> {
+    /// The line a plain-text client prints (scripts, `confab history`).
+    pub fn line(&self) -> Option<String> {
+        match self {
+            Shown::Text(t) => Some((*t).to_owned()),
+            Shown::Event(e) | Shown::Unknown(e) => Some(format!("* {e}")),
+            Shown::Hidden => None,
+        }
+    }
+}
+
+/// How a conversation is named everywhere: `#channel`, `@user` (a direct
+/// conversation) or `&group name`.
+pub fn label(kind: ConvKind, name: &str) -> String {
+    match kind {
+        ConvKind::Channel => format!("#{name}"),
+        ConvKind::Dm => format!("@{name}"),
+        ConvKind::Group => format!("&{name}"),
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+pub fn list(names: &[String]) -> String {
+    match names {
+        [] => "nobody".into(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// How `m` reads.
+pub fn shown(m: &Message) -> Shown<'_> {
+    let who = &m.sender;
+    match &m.body {
+        Body::Text { text } => Shown::Text(text),
+        Body::Withheld => Shown::Hidden,
+        Body::System(e) => Shown::Event(match e {
+            SystemEvent::Created { name, members } if members.is_empty() => {
+                format!("{who} created “{name}”")
+            }
+            SystemEvent::Created { name, members } => {
+                format!("{who} created “{name}” with {}", list(members))
+            }
+            SystemEvent::Added { users } => format!("{who} added {}", list(users)),
+            SystemEvent::Left { owner: Some(owner) } => {
+                format!("{who} left; {owner} owns the group now")
+            }
+            SystemEvent::Left { owner: None } => format!("{who} left"),
+            SystemEvent::Renamed { name } => format!("{who} renamed the group to “{name}”"),
+            SystemEvent::AddPolicy { owner_only: true } => {
+                format!("{who} made adding people the owner's choice")
+            }
+            SystemEvent::AddPolicy { owner_only: false } => {
+                format!("{who} let every member add people")
+            }
+        }),
+        Body::Unknown { kind, .. } => Shown::Unknown(format!(
+            "{who} sent a “{kind}” message, which this version of Confab cannot show"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(body: Body) -> Message {
+        Message {
+            id: 1,
+            conv: 1,
+            seq: 1,
+            sender: "ann".into(),
+            ts: 0,
+            nonce: None,
+            body,
+        }
+    }
+
+    #[test]
+    fn every_kind_reads_as_a_sentence_or_not_at_all() {
+        assert_eq!(shown(&msg(Body::text("hi"))), Shown::Text("hi"));
+        assert_eq!(
+            shown(&msg(Body::System(SystemEvent::Added {
+                users: vec!["cat".into(), "dan".into(), "eve".into()]
+            }))),
+            Shown::Event("ann added cat, dan and eve".into())
+        );
+        assert_eq!(
+            shown(&msg(Body::System(SystemEvent::Left {
+                owner: Some("bob".into())
+            })))
+            .line()
+            .unwrap(),
+            "* ann left; bob owns the group now"
+        );
+        assert_eq!(shown(&msg(Body::Withheld)), Shown::Hidden);
+        assert_eq!(shown(&msg(Body::Withheld)).line(), None);
+        let unknown = msg(Body::Unknown {
+            kind: "poll".into(),
+            fields: Default::default(),
+        });
+        assert!(matches!(shown(&unknown), Shown::Unknown(t) if t.contains("“poll”")));
+    }
+}

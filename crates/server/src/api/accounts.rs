@@ -1,0 +1,121 @@
+//! The handshake, logging in and out, the account's settings.
+
+use confab_proto::{ErrorCode, PROTOCOL_VERSION, Role, ServerBody, limits::VISITOR_PREFIX};
+
+use super::ok;
+use crate::error::ApiError;
+use crate::services::accounts::Login;
+use crate::session::{Authed, Reply, Session};
+
+pub(super) fn hello(s: &mut Session, protocol: u32, client: String) -> Reply {
+    if protocol != PROTOCOL_VERSION {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedVersion,
+            format!(
+                "this server speaks protocol {PROTOCOL_VERSION}; the client asked for {protocol}"
+            ),
+        ));
+    }
+    if client.chars().count() > 64 {
+        return Err(ApiError::new(
+            ErrorCode::TooLong,
+            "`client` is longer than 64 characters",
+        ));
+    }
+    s.handshaken = true;
+    let cfg = &s.shared.config;
+    Ok(Some(ServerBody::Hello {
+        protocol: PROTOCOL_VERSION,
+        server: format!("confab/{}", env!("CARGO_PKG_VERSION")),
+        limits: cfg.limits.clone(),
+        heartbeat_ms: cfg.heartbeat.as_millis() as u64,
+        udp_port: None,
+    }))
+}
+
+pub(super) async fn register(s: &mut Session, username: String, password: String) -> Reply {
+    let login = s.services().accounts.register(&username, password).await?;
+    log_in(s, login).await
+}
+
+pub(super) async fn login(s: &mut Session, username: String, password: String) -> Reply {
+    let login = s.services().accounts.login(&username, password).await?;
+    log_in(s, login).await
+}
+
+pub(super) async fn resume(s: &mut Session, token: String) -> Reply {
+    let login = s.services().accounts.resume(&token).await?;
+    log_in(s, login).await
+}
+
+async fn log_in(s: &mut Session, login: Login) -> Reply {
+    let accounts = &s.shared.services.accounts;
+    let convs = accounts.convs_of(login.user.id).await?;
+    accounts.attach(&login.user, &s.conn);
+    let authed = Authed {
+        id: login.user.id,
+        name: login.user.name,
+        role: login.user.role,
+        invisible: login.user.invisible,
+        token_hash: Some(login.token_hash),
+    };
+    let user = authed.info();
+    s.user = Some(authed);
+    Ok(Some(ServerBody::Session {
+        user,
+        token: login.token,
+        convs,
+    }))
+}
+
+pub(super) fn visitor(s: &mut Session) -> Reply {
+    let id = s.shared.next_visitor();
+    // Unique while this server runs, which is as long as a visitor lives.
+    let authed = Authed {
+        id,
+        name: format!("{VISITOR_PREFIX}{}", -id),
+        role: Role::Visitor,
+        invisible: false,
+        token_hash: None,
+    };
+    let user = authed.info();
+    s.user = Some(authed);
+    Ok(Some(ServerBody::Session {
+        user,
+        token: None,
+        convs: Vec::new(),
+    }))
+}
+
+pub(super) async fn logout(s: &mut Session) -> Reply {
+    if let Some(hash) = s.me().token_hash.clone() {
+        s.services().accounts.logout(&hash).await?;
+    }
+    s.log_out_locally(true);
+    ok()
+}
+
+pub(super) async fn change_password(s: &mut Session, old: String, new: String) -> Reply {
+    let id = s.me().id;
+    let (token, token_hash) = s.services().accounts.change_password(id, old, new).await?;
+    if let Some(u) = s.user.as_mut() {
+        u.token_hash = Some(token_hash);
+    }
+    Ok(Some(ServerBody::Token { token }))
+}
+
+pub(super) async fn set_status(s: &mut Session, invisible: bool) -> Reply {
+    let id = s.me().id;
+    s.services().accounts.set_invisible(id, invisible).await?;
+    if let Some(u) = s.user.as_mut() {
+        u.invisible = invisible;
+    }
+    ok()
+}
+
+pub(super) fn udp_open(_s: &mut Session) -> Reply {
+    Err(ApiError::new(
+        ErrorCode::Forbidden,
+        "this server has no UDP path",
+    ))
+}

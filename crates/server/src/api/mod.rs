@@ -1,0 +1,91 @@
+//! The protocol's handlers: glue between a parsed request and a service.
+//! Each parses what the request carries, calls one service method with the
+//! session's [`Actor`](crate::access::Actor), and turns its result into a
+//! reply. [`dispatch`] is the table (an exhaustive match: a request with no
+//! handler does not compile).
+//!
+//! To add a request: a variant in `proto::Request`, a `Spec` in
+//! [`crate::access::spec`], an arm here and a handler in the file for its
+//! area, calling a service.
+
+mod accounts;
+mod channels;
+mod groups;
+mod messages;
+mod social;
+
+use confab_proto::{Request, ServerBody};
+
+use crate::session::{Reply, Session};
+
+fn ok() -> Reply {
+    Ok(Some(ServerBody::Ok {}))
+}
+
+pub(crate) async fn dispatch(s: &mut Session, id: u64, req: Request) -> Reply {
+    use Request::*;
+    match req {
+        Hello { protocol, client } => accounts::hello(s, protocol, client),
+        Register { username, password } => accounts::register(s, username, password).await,
+        Login { username, password } => accounts::login(s, username, password).await,
+        Resume { token } => accounts::resume(s, token).await,
+        Visitor {} => accounts::visitor(s),
+        Logout {} => accounts::logout(s).await,
+        ChangePassword {
+            old_password,
+            new_password,
+        } => accounts::change_password(s, old_password, new_password).await,
+        Whoami {} => Ok(Some(ServerBody::User {
+            user: s.me().info(),
+        })),
+        SetStatus { invisible } => accounts::set_status(s, invisible).await,
+        Ping {} => Ok(Some(ServerBody::Pong {})),
+        Pong {} => Ok(None),
+        Users {} => Ok(Some(ServerBody::Users {
+            users: s.shared.hub.presence.visible_users(),
+        })),
+        ChannelCreate {
+            name,
+            private,
+            topic,
+        } => channels::create(s, name, private, topic).await,
+        ChannelJoin { name } => channels::join(s, name).await,
+        ChannelLeave { name } => channels::leave(s, name).await,
+        ChannelList {} => channels::list(s).await,
+        ChannelInvite { name, user } => channels::invite(s, name, user).await,
+        ChannelDelete { name } => channels::delete(s, name).await,
+        ChannelMembers { name } => channels::members(s, name).await,
+        Members { conv } => channels::members_of(s, conv).await,
+        Send { conv, text, nonce } => messages::send(s, id, conv, text, nonce).await,
+        DmSend { user, text, nonce } => messages::dm_send(s, id, user, text, nonce).await,
+        History {
+            conv,
+            before,
+            after,
+            limit,
+        } => messages::history(s, conv, before, after, limit).await,
+        Sync { since, limit } => messages::sync(s, since, limit).await,
+        Typing { conv } => messages::typing(s, conv),
+        FriendRequest { user } => social::request(s, user).await,
+        FriendAccept { user } => social::accept(s, user).await,
+        FriendDecline { user } => social::decline(s, user).await,
+        FriendCancel { user } => social::cancel(s, user).await,
+        FriendRemove { user } => social::remove(s, user).await,
+        Block { user } => social::block(s, user).await,
+        Unblock { user } => social::unblock(s, user).await,
+        Friends {} => social::list(s).await,
+        GroupCreate {
+            name,
+            members,
+            owner_only_add,
+        } => groups::create(s, name, members, owner_only_add).await,
+        GroupAdd { conv, users } => groups::add(s, conv, users).await,
+        GroupLeave { conv } => groups::leave(s, conv).await,
+        GroupUpdate {
+            conv,
+            name,
+            owner_only_add,
+        } => groups::update(s, conv, name, owner_only_add).await,
+        UdpOpen {} => accounts::udp_open(s),
+    }
+}

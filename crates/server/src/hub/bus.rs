@@ -1,0 +1,122 @@
+//! Publishing: every event a service sends goes through a [`Bus`], which
+//! knows who is in the audience and where their connections are.
+//! [`LocalBus`] delivers within this process from the membership mirror
+//! and the connection registry; a bus for several servers (NATS) would
+//! publish the same calls to its peers, each delivering to its own
+//! connections.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use confab_proto::ConvId;
+use confab_store::UserId;
+
+use super::Stats;
+use super::conns::{ConnId, Connections};
+use super::members::Members;
+use crate::outbox::Outbox;
+
+/// Who receives an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Audience {
+    /// Every connection of every member of a conversation, and every
+    /// visitor watching it.
+    Conv(ConvId),
+    /// Every connection of one user.
+    User(UserId),
+    /// Every connection, logged in or not.
+    Everyone,
+}
+
+/// Who in the audience is left out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Except {
+    /// One connection (the sender's, which gets a reply instead).
+    pub conn: Option<ConnId>,
+    /// Every connection of one user.
+    pub user: Option<UserId>,
+}
+
+impl Except {
+    pub(crate) const NONE: Except = Except {
+        conn: None,
+        user: None,
+    };
+
+    pub(crate) fn conn(conn: ConnId) -> Except {
+        Except {
+            conn: Some(conn),
+            user: None,
+        }
+    }
+
+    pub(crate) fn user(user: UserId) -> Except {
+        Except {
+            conn: None,
+            user: Some(user),
+        }
+    }
+}
+
+pub(crate) trait Bus: Send + Sync {
+    /// Queues `frame` (serialised once, shared) for the audience. Events
+    /// are dropped for a connection whose outbox is full, which marks it
+    /// lagged (it catches up with `sync`); `Everyone` is never dropped
+    /// (operators' notices, shutdown).
+    fn publish(&self, to: Audience, frame: &Bytes, except: Except);
+}
+
+/// Delivers to the connections of this process.
+pub(crate) struct LocalBus {
+    pub(crate) members: Arc<Members>,
+    pub(crate) conns: Arc<Connections>,
+    pub(crate) stats: Arc<Stats>,
+}
+
+impl Bus for LocalBus {
+    fn publish(&self, to: Audience, frame: &Bytes, except: Except) {
+        let mut dropped = 0u64;
+        let mut push = |id: ConnId, out: &Arc<Outbox>| {
+            if Some(id) != except.conn && !out.push_event(frame.clone()) {
+                dropped += 1;
+            }
+        };
+        match to {
+            Audience::Conv(conv) => {
+                // Lock order: members, then connections.
+                let members = self.members.lock();
+                let Some(c) = members.conv(conv) else { return };
+                let conns = self.conns.lock();
+                for m in c.members.keys() {
+                    if Some(*m) == except.user {
+                        continue;
+                    }
+                    for (id, out) in conns.of(*m) {
+                        push(*id, out);
+                    }
+                }
+                for (id, out) in &c.watchers {
+                    push(*id, out);
+                }
+            }
+            Audience::User(user) => {
+                if Some(user) == except.user {
+                    return;
+                }
+                let conns = self.conns.lock();
+                for (id, out) in conns.of(user) {
+                    push(*id, out);
+                }
+            }
+            Audience::Everyone => {
+                for out in self.conns.lock().all() {
+                    out.push_reply(frame.clone());
+                }
+            }
+        }
+        self.stats
+            .events_dropped
+            .fetch_add(dropped, Ordering::Relaxed);
+    }
+}

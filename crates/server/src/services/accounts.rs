@@ -1,0 +1,229 @@
+//! Accounts: creating them (the one way, for registration and for
+//! `confab admin`), logging in and out, tokens, passwords, invisibility,
+//! and which connections are logged in as whom.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use confab_proto::{ConvSummary, ErrorCode, Limits, Role, limits::shown};
+use confab_store::{Store, StoreError, UserId, UserRecord};
+
+use super::{ConnRef, Ctx};
+use crate::auth;
+use crate::error::ApiError;
+
+/// Validates and creates an account with a hashed password. Registration
+/// and `confab admin create-user` (on a data dir, with no server running)
+/// both come here, so that the rules are the same.
+pub async fn create_user(
+    store: &dyn Store,
+    limits: &Limits,
+    name: &str,
+    password: String,
+    role: Role,
+) -> Result<UserRecord, ApiError> {
+    limits
+        .check_username(name)
+        .map_err(|m| ApiError::new(ErrorCode::InvalidName, m))?;
+    limits
+        .check_password(&password)
+        .map_err(|m| ApiError::new(ErrorCode::InvalidPassword, m))?;
+    let hash = auth::hash_password_async(password).await;
+    store
+        .create_user(name, &hash, role)
+        .await
+        .map_err(|e| match e {
+            StoreError::NameTaken(_) => ApiError::new(
+                ErrorCode::NameTaken,
+                format!("a user named `{name}` already exists"),
+            ),
+            e => e.into(),
+        })
+}
+
+/// A login: the account, and the token the session holds (`token` is only
+/// given out when it is new).
+pub(crate) struct Login {
+    pub user: UserRecord,
+    pub token: Option<String>,
+    pub token_hash: String,
+}
+
+pub(crate) struct Accounts {
+    ctx: Arc<Ctx>,
+    /// User ids by name, as looked up: a direct message by name then costs
+    /// no store read. Grows only with the user table. (Deleting users, when
+    /// it comes, must forget them here.)
+    ids: Mutex<HashMap<String, UserId>>,
+}
+
+impl Accounts {
+    pub(crate) fn new(ctx: Arc<Ctx>) -> Self {
+        Accounts {
+            ctx,
+            ids: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) async fn register(&self, name: &str, password: String) -> Result<Login, ApiError> {
+        let user = create_user(
+            &*self.ctx.store,
+            &self.ctx.limits,
+            name,
+            password,
+            Role::Member,
+        )
+        .await?;
+        self.new_token(user).await
+    }
+
+    pub(crate) async fn login(&self, name: &str, password: String) -> Result<Login, ApiError> {
+        let user = self.ctx.store.user_by_name(name).await?;
+        // An unknown name costs a hash check too, so timing does not tell
+        // which names exist.
+        let ok =
+            auth::verify_password_async(password, user.as_ref().map(|u| u.password_hash.clone()))
+                .await;
+        match user {
+            Some(user) if ok => self.new_token(user).await,
+            _ => Err(ApiError::new(
+                ErrorCode::BadCredentials,
+                "wrong user name or password",
+            )),
+        }
+    }
+
+    pub(crate) async fn resume(&self, token: &str) -> Result<Login, ApiError> {
+        let token_hash = auth::token_hash(token);
+        match self.ctx.store.user_by_token(&token_hash).await? {
+            Some(user) => Ok(Login {
+                user,
+                token: None,
+                token_hash,
+            }),
+            None => Err(ApiError::new(
+                ErrorCode::BadToken,
+                "that session token is unknown or revoked; log in with your password",
+            )),
+        }
+    }
+
+    async fn new_token(&self, user: UserRecord) -> Result<Login, ApiError> {
+        let (token, token_hash) = auth::new_token();
+        self.ctx.store.add_token(user.id, &token_hash).await?;
+        Ok(Login {
+            user,
+            token: Some(token),
+            token_hash,
+        })
+    }
+
+    /// Revokes the session's token.
+    pub(crate) async fn logout(&self, token_hash: &str) -> Result<(), ApiError> {
+        Ok(self.ctx.store.revoke_token(token_hash).await?)
+    }
+
+    /// Checks the old password, sets the new one and revokes every token;
+    /// returns a fresh token (and its hash) for the asking session.
+    pub(crate) async fn change_password(
+        &self,
+        user: UserId,
+        old: String,
+        new: String,
+    ) -> Result<(String, String), ApiError> {
+        let store = &self.ctx.store;
+        let record = store
+            .user_by_id(user)
+            .await?
+            .ok_or_else(|| ApiError::not_found("your account no longer exists"))?;
+        if !auth::verify_password_async(old, Some(record.password_hash)).await {
+            return Err(ApiError::new(
+                ErrorCode::BadCredentials,
+                "the old password is wrong",
+            ));
+        }
+        self.ctx
+            .limits
+            .check_password(&new)
+            .map_err(|m| ApiError::new(ErrorCode::InvalidPassword, m))?;
+        let hash = auth::hash_password_async(new).await;
+        store.set_password(record.id, &hash).await?;
+        let (token, token_hash) = auth::new_token();
+        store.add_token(record.id, &token_hash).await?;
+        Ok((token, token_hash))
+    }
+
+    pub(crate) async fn set_invisible(
+        &self,
+        user: UserId,
+        invisible: bool,
+    ) -> Result<(), ApiError> {
+        self.ctx.store.set_invisible(user, invisible).await?;
+        self.ctx.hub.presence.set_invisible(user, invisible);
+        Ok(())
+    }
+
+    /// The user named `name`.
+    pub(crate) async fn user_named(&self, name: &str) -> Result<UserRecord, ApiError> {
+        let user = self
+            .ctx
+            .store
+            .user_by_name(name)
+            .await?
+            .ok_or_else(|| no_user(name))?;
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(user.name.clone(), user.id);
+        Ok(user)
+    }
+
+    /// The id of the user named `name` (cached after the first lookup).
+    pub(crate) async fn user_id(&self, name: &str) -> Result<UserId, ApiError> {
+        let cached = self
+            .ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .copied();
+        match cached {
+            Some(id) => Ok(id),
+            None => Ok(self.user_named(name).await?.id),
+        }
+    }
+
+    /// `conn` is now logged in as `user`: reachable, and shown online.
+    pub(crate) fn attach(&self, user: &UserRecord, conn: &ConnRef) {
+        let hub = &self.ctx.hub;
+        hub.conns.attach(user.id, conn.id, conn.outbox.clone());
+        hub.presence.attach(user.id, &user.name, user.invisible);
+    }
+
+    /// `conn` logged out (`logout`: offline at once) or closed.
+    pub(crate) fn detach(&self, user: UserId, conn: &ConnRef, logout: bool) {
+        let hub = &self.ctx.hub;
+        hub.conns.detach(user, conn.id);
+        hub.presence.detach(user, logout);
+    }
+
+    /// The conversations `user` is in, for `session`.
+    pub(crate) async fn convs_of(&self, user: UserId) -> Result<Vec<ConvSummary>, ApiError> {
+        Ok(self
+            .ctx
+            .store
+            .convs_of(user)
+            .await?
+            .into_iter()
+            .map(|c| ConvSummary {
+                conv: c.id,
+                kind: c.kind,
+                name: c.name,
+                last_seq: c.last_seq,
+            })
+            .collect())
+    }
+}
+
+pub(crate) fn no_user(name: &str) -> ApiError {
+    ApiError::not_found(format!("no user named `{}`", shown(name)))
+}

@@ -1,0 +1,276 @@
+//! Conversation logs: posting (every entry goes through the poster, so
+//! that each conversation has one order), history, sync and typing.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use confab_proto::{Body, ConvId, ErrorCode, Message, Seq, ServerBody, SyncPos, SyncedConv};
+use confab_store::{Appended, ConvRecord, Dest, NewMessage, Page, Reader};
+use tokio::sync::oneshot;
+
+use super::poster::{Post, ReplyTo};
+use super::{Actor, Ctx};
+use crate::access::{self, Dm};
+use crate::error::ApiError;
+use crate::hub::{Audience, Except, event};
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub(crate) fn no_conv(conv: ConvId) -> ApiError {
+    ApiError::not_found(format!("no conversation {conv} that you can see"))
+}
+
+fn shutting_down() -> ApiError {
+    ApiError::new(
+        ErrorCode::ShuttingDown,
+        "the server is shutting down; send again after reconnecting",
+    )
+}
+
+pub(crate) struct Messages {
+    ctx: Arc<Ctx>,
+}
+
+impl Messages {
+    pub(crate) fn new(ctx: Arc<Ctx>) -> Self {
+        Messages { ctx }
+    }
+
+    fn check_text(&self, text: &str, nonce: &Option<String>) -> Result<(), ApiError> {
+        let limits = &self.ctx.limits;
+        if text.trim().is_empty() {
+            return Err(ApiError::bad_request("`text` must not be empty"));
+        }
+        limits
+            .check_text("text", text, limits.max_text_chars)
+            .map_err(|m| ApiError::new(ErrorCode::TooLong, m))?;
+        if let Some(n) = nonce
+            && (n.is_empty() || n.len() > limits.max_nonce_bytes)
+        {
+            return Err(ApiError::new(
+                ErrorCode::TooLong,
+                format!(
+                    "`nonce` must be 1 to {} bytes long, got {}",
+                    limits.max_nonce_bytes,
+                    n.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn post(&self, msg: NewMessage, reply: ReplyTo) -> Result<(), ApiError> {
+        self.ctx
+            .poster
+            .send(Post { msg, reply })
+            .await
+            .map_err(|_| shutting_down())
+    }
+
+    /// Appends a system entry (or any entry a service makes) and waits
+    /// until it is stored and delivered.
+    pub(crate) async fn post_and_wait(&self, msg: NewMessage) -> Result<Appended, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.post(msg, ReplyTo::Wait(tx)).await?;
+        rx.await.map_err(|_| shutting_down())?
+    }
+
+    /// A text message to a conversation the actor is in. The poster
+    /// answers `reply` once it is stored.
+    pub(crate) async fn send(
+        &self,
+        actor: &Actor,
+        reply: ReplyTo,
+        conv: ConvId,
+        text: String,
+        nonce: Option<String>,
+    ) -> Result<(), ApiError> {
+        self.check_text(&text, &nonce)?;
+        if !access::can_post(self.ctx.hub.members.is_member(conv, actor.id)) {
+            return Err(no_conv(conv));
+        }
+        let msg = NewMessage {
+            nonce,
+            ..NewMessage::text(conv, actor.id, &actor.name, &text, now_ms())
+        };
+        self.post(msg, reply).await
+    }
+
+    /// A direct message to `user`, creating their conversation with the
+    /// first one (inside the poster's batch, not a transaction of its own).
+    pub(crate) async fn dm_send(
+        &self,
+        actor: &Actor,
+        reply: ReplyTo,
+        target: confab_store::UserId,
+        target_name: &str,
+        text: String,
+        nonce: Option<String>,
+    ) -> Result<(), ApiError> {
+        self.check_text(&text, &nonce)?;
+        let hub = &self.ctx.hub;
+        let rule = access::dm(&hub.relations, actor.id, target, target_name)?;
+        let dest = match hub.members.dm(actor.id, target) {
+            Some(conv) => Dest::Conv(conv),
+            None => match self.ctx.store.dm_conv(actor.id, target).await? {
+                Some(conv) => {
+                    hub.members.remember_dm(actor.id, target, conv.id);
+                    Dest::Conv(conv.id)
+                }
+                None => Dest::Dm(actor.id, target),
+            },
+        };
+        let msg = NewMessage {
+            dest,
+            sender: actor.id,
+            sender_name: actor.name.clone(),
+            body: Body::text(text),
+            nonce,
+            ts: now_ms(),
+            hidden_for: (rule == Dm::Withhold).then_some(target),
+            effect: None,
+        };
+        self.post(msg, reply).await
+    }
+
+    /// The conversation `conv` if `actor` may read it, and where their view
+    /// of its log starts.
+    pub(crate) async fn readable(
+        &self,
+        actor: &Actor,
+        conv: ConvId,
+    ) -> Result<(ConvRecord, Seq), ApiError> {
+        let record = self
+            .ctx
+            .store
+            .conv(conv)
+            .await?
+            .ok_or_else(|| no_conv(conv))?;
+        let from = self.ctx.hub.members.view_start(conv, actor.id);
+        if access::can_read(&record, from.is_some()) {
+            Ok((record, from.unwrap_or(0)))
+        } else {
+            Err(no_conv(conv))
+        }
+    }
+
+    fn page_limit(&self, limit: Option<u32>) -> Result<u32, ApiError> {
+        let max = self.ctx.limits.max_page;
+        match limit.unwrap_or(50) {
+            0 => Err(ApiError::bad_request("`limit` must be at least 1")),
+            n if n > max => Err(ApiError::bad_request(format!(
+                "`limit` must be at most {max}, got {n}"
+            ))),
+            n => Ok(n),
+        }
+    }
+
+    pub(crate) async fn history(
+        &self,
+        actor: &Actor,
+        conv: ConvId,
+        before: Option<Seq>,
+        after: Option<Seq>,
+        limit: Option<u32>,
+    ) -> Result<(Vec<Message>, bool), ApiError> {
+        let limit = self.page_limit(limit)?;
+        let page = match (before, after) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::bad_request("give `before` or `after`, not both"));
+            }
+            (Some(b), None) => Page::Before(b),
+            (None, Some(a)) => Page::After(a),
+            (None, None) => Page::Latest,
+        };
+        let (_, from_seq) = self.readable(actor, conv).await?;
+        let reader = Reader {
+            user: actor.id,
+            from_seq,
+        };
+        Ok(self.ctx.store.history(conv, page, limit, reader).await?)
+    }
+
+    /// Everything after `since` in every conversation the actor is in (a
+    /// visitor: the channels they watch).
+    pub(crate) async fn sync(
+        &self,
+        actor: &Actor,
+        watching: &HashSet<ConvId>,
+        since: Vec<SyncPos>,
+        limit: Option<u32>,
+    ) -> Result<Vec<SyncedConv>, ApiError> {
+        let limit = self.page_limit(limit.or(Some(self.ctx.limits.max_page)))?;
+        let positions: HashMap<ConvId, u64> = since.iter().map(|p| (p.conv, p.seq)).collect();
+        let store = &self.ctx.store;
+        let mut convs = if actor.role == confab_proto::Role::Visitor {
+            let mut v = Vec::new();
+            for conv in watching {
+                if let Some(c) = store.conv(*conv).await? {
+                    v.push(c);
+                }
+            }
+            v
+        } else {
+            store.convs_of(actor.id).await?
+        };
+        convs.sort_by_key(|c| c.id);
+        let mut out = Vec::new();
+        for c in convs {
+            let from_seq = self.ctx.hub.members.view_start(c.id, actor.id).unwrap_or(0);
+            let after = positions.get(&c.id).copied().unwrap_or(0);
+            let (messages, more) = if c.last_seq > after.max(from_seq) {
+                let reader = Reader {
+                    user: actor.id,
+                    from_seq,
+                };
+                store
+                    .history(c.id, Page::After(after), limit, reader)
+                    .await?
+            } else {
+                (Vec::new(), false)
+            };
+            out.push(SyncedConv {
+                conv: c.id,
+                kind: c.kind,
+                name: c.name,
+                messages,
+                more,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Tells the other members that the actor is typing (unless that would
+    /// give an invisible user away). The presence tracker holds the user's
+    /// current status, which another connection may have changed.
+    pub(crate) fn typing(&self, actor: &Actor, conv: ConvId) -> Result<(), ApiError> {
+        let hub = &self.ctx.hub;
+        if !hub.members.is_member(conv, actor.id) {
+            return Err(no_conv(conv));
+        }
+        if hub.presence.is_visible(actor.id) {
+            let frame = event(ServerBody::Typing {
+                conv,
+                user: actor.name.clone(),
+            });
+            // In a DM, someone who blocked the actor is not told they type.
+            let members = hub.members.members(conv);
+            if members.len() == 2
+                && members
+                    .iter()
+                    .any(|m| *m != actor.id && hub.relations.blocks(*m, actor.id))
+            {
+                return Ok(());
+            }
+            let except = Except::user(actor.id);
+            hub.bus.publish(Audience::Conv(conv), &frame, except);
+        }
+        Ok(())
+    }
+}

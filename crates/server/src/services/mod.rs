@@ -1,0 +1,63 @@
+//! The services: what the server does, each one step of "store write, then
+//! the in-memory state, then publish", so that the protocol's handlers, the
+//! console and `confab admin` share one implementation and one set of
+//! rules (asked of [`crate::access`]).
+//!
+//! - [`accounts`]: accounts, logins, tokens, status, who is online.
+//! - [`rooms`]: channels and group conversations, and their members.
+//! - [`messages`]: posting to conversation logs (through [`poster`], the
+//!   single writer), history, sync, typing.
+//! - [`social`]: friends, requests and blocks.
+//!
+//! A new capability is a new service (or a method on one) taking an
+//! [`Actor`]; its handler in `api/` only parses and calls it.
+
+pub mod accounts;
+pub(crate) mod messages;
+pub(crate) mod poster;
+pub(crate) mod rooms;
+pub(crate) mod social;
+
+use std::sync::Arc;
+
+use confab_proto::Limits;
+use confab_store::Store;
+use tokio::sync::mpsc;
+
+pub(crate) use crate::access::Actor;
+use crate::hub::{ConnId, Hub};
+use crate::outbox::Outbox;
+
+/// What every service works with.
+pub(crate) struct Ctx {
+    pub store: Arc<dyn Store>,
+    pub hub: Arc<Hub>,
+    pub limits: Limits,
+    pub poster: mpsc::Sender<poster::Post>,
+}
+
+/// One connection, as services need it: to leave it out of an event it
+/// caused, to let a visitor's connection watch a channel, to reply.
+#[derive(Clone)]
+pub(crate) struct ConnRef {
+    pub id: ConnId,
+    pub outbox: Arc<Outbox>,
+}
+
+pub(crate) struct Services {
+    pub accounts: accounts::Accounts,
+    pub rooms: rooms::Rooms,
+    pub messages: messages::Messages,
+    pub social: social::Social,
+}
+
+impl Services {
+    pub(crate) fn new(ctx: Arc<Ctx>) -> Services {
+        Services {
+            accounts: accounts::Accounts::new(ctx.clone()),
+            rooms: rooms::Rooms::new(ctx.clone()),
+            messages: messages::Messages::new(ctx.clone()),
+            social: social::Social::new(ctx),
+        }
+    }
+}

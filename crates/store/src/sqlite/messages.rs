@@ -1,0 +1,270 @@
+//! [`Messages`] on SQLite: the conversation logs.
+//!
+//! A log entry is a row of `messages`: its `kind`, the text of a text
+//! message in `text`, any other kind's fields as JSON in `data`, and
+//! `hidden_for`, a member who reads it as withheld. An entry's [`Effect`]
+//! and the conversation its [`Dest`] creates are written in the same
+//! savepoint as the entry.
+
+use async_trait::async_trait;
+use confab_proto::{Body, ConvId, ConvKind, Message};
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::convs::{find_dm, insert_conv, insert_member};
+use super::{SqliteStore, backend};
+use crate::{
+    Appended, Dest, Effect, Messages, NewMessage, Page, Reader, Result, StoreError, UserId,
+};
+
+const MSG_COLS: &str =
+    "m.id, m.conv, m.seq, u.name, m.text, m.ts_ms, m.nonce, m.kind, m.data, m.hidden_for";
+
+/// A row as `reader` sees it.
+fn message_row(r: &Row, reader: Option<UserId>) -> rusqlite::Result<Message> {
+    let kind: String = r.get(7)?;
+    let data: Option<String> = r.get(8)?;
+    let hidden_for: Option<UserId> = r.get(9)?;
+    let body = if hidden_for.is_some() && hidden_for == reader {
+        Body::Withheld
+    } else {
+        Body::from_stored(&kind, r.get(4)?, data.as_deref())
+    };
+    Ok(Message {
+        id: r.get::<_, i64>(0)? as u64,
+        conv: r.get::<_, i64>(1)? as u64,
+        seq: r.get::<_, i64>(2)? as u64,
+        sender: r.get(3)?,
+        ts: r.get(5)?,
+        nonce: r.get(6)?,
+        body,
+    })
+}
+
+/// The conversation an entry goes to, created if its destination says so.
+/// Returns its id and whether it was created.
+fn resolve(tx: &rusqlite::Transaction, m: &NewMessage) -> Result<(ConvId, bool)> {
+    match &m.dest {
+        Dest::Conv(id) => Ok((*id, false)),
+        Dest::Dm(a, b) => {
+            if let Some(conv) = find_dm(tx, *a, *b)? {
+                return Ok((conv.id, false));
+            }
+            let key = crate::dm_key(*a, *b);
+            let conv = insert_conv(tx, ConvKind::Dm, Ok(&key), None, true, "", None)?;
+            insert_member(tx, conv.id, *a, 0)?;
+            insert_member(tx, conv.id, *b, 0)?;
+            Ok((conv.id, true))
+        }
+        Dest::NewGroup {
+            name,
+            owner_only_add,
+            members,
+        } => {
+            let conv = insert_conv(
+                tx,
+                ConvKind::Group,
+                Err("group"),
+                Some(name),
+                true,
+                "",
+                Some(m.sender),
+            )?;
+            tx.execute(
+                "UPDATE convs SET owner_only_add = ?2 WHERE id = ?1",
+                params![conv.id as i64, owner_only_add],
+            )
+            .map_err(backend)?;
+            insert_member(tx, conv.id, m.sender, 0)?;
+            for user in members {
+                insert_member(tx, conv.id, *user, 0)?;
+            }
+            Ok((conv.id, true))
+        }
+    }
+}
+
+/// Applies what the entry at `seq` records.
+fn apply(
+    tx: &rusqlite::Transaction,
+    conv: ConvId,
+    seq: u64,
+    sender: UserId,
+    effect: &Effect,
+) -> Result<()> {
+    let conv_i = conv as i64;
+    match effect {
+        Effect::AddMembers(users) => {
+            for user in users {
+                // They see this entry (the one that adds them) and what follows.
+                insert_member(tx, conv, *user, seq - 1)?;
+            }
+        }
+        Effect::Leave { new_owner } => {
+            tx.execute(
+                "DELETE FROM members WHERE conv = ?1 AND user_id = ?2",
+                params![conv_i, sender],
+            )
+            .map_err(backend)?;
+            if let Some(owner) = new_owner {
+                tx.execute(
+                    "UPDATE convs SET owner = ?2 WHERE id = ?1",
+                    params![conv_i, owner],
+                )
+                .map_err(backend)?;
+            }
+        }
+        Effect::Rename(name) => {
+            tx.execute(
+                "UPDATE convs SET title = ?2 WHERE id = ?1",
+                params![conv_i, name],
+            )
+            .map_err(backend)?;
+        }
+        Effect::AddPolicy(owner_only) => {
+            tx.execute(
+                "UPDATE convs SET owner_only_add = ?2 WHERE id = ?1",
+                params![conv_i, owner_only],
+            )
+            .map_err(backend)?;
+        }
+    }
+    Ok(())
+}
+
+fn append_one(tx: &rusqlite::Transaction, m: &NewMessage) -> Result<Appended> {
+    let (conv, created) = resolve(tx, m)?;
+    if let (Some(nonce), false) = (&m.nonce, created) {
+        let existing = tx
+            .prepare_cached(&format!(
+                "SELECT {MSG_COLS} FROM messages m JOIN users u ON u.id = m.sender
+                 WHERE m.conv = ?1 AND m.sender = ?2 AND m.nonce = ?3"
+            ))
+            .and_then(|mut s| {
+                s.query_row(params![conv as i64, m.sender, nonce], |r| {
+                    message_row(r, Some(m.sender))
+                })
+                .optional()
+            })
+            .map_err(backend)?;
+        if let Some(message) = existing {
+            return Ok(Appended {
+                message,
+                duplicate: true,
+                created: false,
+            });
+        }
+    }
+    let seq: Option<i64> = tx
+        .prepare_cached("UPDATE convs SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")
+        .and_then(|mut s| s.query_row([conv as i64], |r| r.get(0)).optional())
+        .map_err(backend)?;
+    let Some(seq) = seq else {
+        return Err(StoreError::NotFound("conversation"));
+    };
+    if let Some(effect) = &m.effect {
+        apply(tx, conv, seq as u64, m.sender, effect)?;
+    }
+    tx.prepare_cached(
+        "INSERT INTO messages (conv, seq, sender, text, nonce, ts_ms, kind, data, hidden_for)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            conv as i64,
+            seq,
+            m.sender,
+            m.body.as_text().unwrap_or_default(),
+            m.nonce,
+            m.ts,
+            m.body.kind(),
+            m.body.data(),
+            m.hidden_for,
+        ])
+    })
+    .map_err(backend)?;
+    Ok(Appended {
+        message: Message {
+            id: tx.last_insert_rowid() as u64,
+            conv,
+            seq: seq as u64,
+            sender: m.sender_name.clone(),
+            ts: m.ts,
+            nonce: m.nonce.clone(),
+            body: m.body.clone(),
+        },
+        duplicate: false,
+        created,
+    })
+}
+
+#[async_trait]
+impl Messages for SqliteStore {
+    async fn append(&self, batch: Vec<NewMessage>) -> Result<Vec<Result<Appended>>> {
+        self.write(move |tx| {
+            let mut out = Vec::with_capacity(batch.len());
+            for m in &batch {
+                // A savepoint per entry: one failing append (a conversation
+                // deleted meanwhile) must not undo the others in the batch.
+                tx.execute_batch("SAVEPOINT one").map_err(backend)?;
+                let r = append_one(tx, m);
+                let end = if r.is_ok() {
+                    "RELEASE one"
+                } else {
+                    "ROLLBACK TO one; RELEASE one"
+                };
+                tx.execute_batch(end).map_err(backend)?;
+                out.push(r);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn history(
+        &self,
+        conv: ConvId,
+        page: Page,
+        limit: u32,
+        reader: Reader,
+    ) -> Result<(Vec<Message>, bool)> {
+        self.read(move |c| {
+            let conv = conv as i64;
+            // Fetch one extra row to learn whether more lie beyond the page.
+            let n = limit as i64 + 1;
+            let (sql, bound) = match page {
+                Page::Latest => ("m.seq < ?2 ORDER BY m.seq DESC", i64::MAX),
+                Page::Before(s) => ("m.seq < ?2 ORDER BY m.seq DESC", s as i64),
+                Page::After(s) => ("m.seq > ?2 ORDER BY m.seq ASC", s as i64),
+            };
+            let mut s = c
+                .prepare_cached(&format!(
+                    "SELECT {MSG_COLS} FROM messages m JOIN users u ON u.id = m.sender
+                     WHERE m.conv = ?1 AND m.seq > ?4 AND {sql} LIMIT ?3"
+                ))
+                .map_err(backend)?;
+            let mut rows = s
+                .query_map(params![conv, bound, n, reader.from_seq as i64], |r| {
+                    message_row(r, Some(reader.user))
+                })
+                .map_err(backend)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(backend)?;
+            let more = rows.len() > limit as usize;
+            rows.truncate(limit as usize);
+            if !matches!(page, Page::After(_)) {
+                rows.reverse();
+            }
+            Ok((rows, more))
+        })
+        .await
+    }
+
+    async fn count_messages(&self) -> Result<u64> {
+        self.read(|c| {
+            c.query_row("SELECT count(*) FROM messages", [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(backend)
+        })
+        .await
+    }
+}
