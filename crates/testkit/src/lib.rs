@@ -249,7 +249,13 @@ impl Client {
         let (w, mut r) = ws.split();
         let (tx, rx) = mpsc::channel(100_000);
         tokio::spawn(async move {
-            while let Some(Ok(m)) = r.next().await {
+            loop {
+                // As for TLS: a dropped client's connection closes at once.
+                let m = tokio::select! {
+                    m = r.next() => m,
+                    _ = tx.closed() => break,
+                };
+                let Some(Ok(m)) = m else { break };
                 if let WsMessage::Text(t) = m {
                     let v = serde_json::from_str(&t)
                         .unwrap_or_else(|e| json!({"unparseable": e.to_string()}));
@@ -453,8 +459,11 @@ async fn read_tls(
             return;
         }
         let mut header = [0u8; 4];
-        if r.read_exact(&mut header).await.is_err() {
-            return;
+        // A dropped client closes its connection at once: this task holds
+        // the read half, and the socket closes only when both halves go.
+        tokio::select! {
+            r = r.read_exact(&mut header) => if r.is_err() { return },
+            _ = tx.closed() => return,
         }
         let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
         if r.read_exact(&mut body).await.is_err() {

@@ -4,6 +4,8 @@
 mod accounts;
 mod bad_input;
 mod chat;
+mod groups;
 mod lifecycle;
 mod load;
+mod social;
 mod web;
