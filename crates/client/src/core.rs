@@ -1,12 +1,18 @@
 //! The client state machine, with no I/O.
 //!
-//! A driver (the tokio one in [`crate::native`], or the browser's) owns the
-//! socket and the clock and feeds [`Client`] what happens: `connected`,
-//! each `frame` received, `disconnected`, and `tick` at
-//! [`Client::next_deadline`]. The client answers with frames to write
-//! ([`Client::poll_frame`]) and with [`Event`]s for the UI. UIs call the
-//! user actions ([`Client::send`], [`Client::request`], ...) and read the
-//! state (conversations, messages, the outbox) to draw it.
+//! **The driver interface.** A driver (tokio in [`crate::native`], the
+//! browser's in `confab-web`) owns the socket and the clock. It gives the
+//! client what happened with [`Client::handle`] ([`Input`]: connected, a
+//! frame, a datagram, disconnected) and performs what
+//! [`Client::poll_output`] asks ([`Output`]: connect, send a frame, send a
+//! datagram, close), calling it again by [`Client::poll_timeout`] even when
+//! nothing came in. That is all a driver does.
+//!
+//! **The UI interface.** UIs call typed actions ([`Client::act`],
+//! [`Client::send`], [`Client::open`], [`Client::typed`]…, some in
+//! `view.rs`) and read the state to draw it (conversations, the open
+//! conversation's timeline, members, friends, typing, drafts). The client
+//! reports changes as [`Event`]s.
 //!
 //! What it guarantees:
 //! - Messages written offline go to the outbox (in the cache) and are sent,
@@ -20,12 +26,15 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use confab_proto::{
-    ClientFrame, ConvId, ConvKind, ErrorCode, Limits, MemberInfo, Message, PROTOCOL_VERSION,
-    Request, Role, Seq, ServerBody, ServerFrame, SyncPos, UserInfo,
+    Body, ClientFrame, ConvId, ConvKind, ErrorCode, FriendState, GroupInfo, Limits, MemberInfo,
+    Message, PROTOCOL_VERSION, Request, Role, Seq, ServerBody, ServerFrame, SyncPos, SystemEvent,
+    UserInfo,
 };
 
+use crate::actions::{Action, Outcome, Refusal};
 use crate::backoff::Backoff;
 use crate::cache::{Cache, CacheError, CachedConv, Pending, Target};
+use crate::social::Friends;
 
 /// How a session starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +66,37 @@ pub enum ConnState {
     Online,
 }
 
+/// What a driver tells the client.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// The connection is open. `udp_secret`: the TLS exporter's output
+    /// (`confab_proto::datagram`), from a driver that can also send
+    /// datagrams to the server; the typing path then uses UDP.
+    Connected { udp_secret: Option<[u8; 64]> },
+    /// A frame arrived.
+    Frame(ServerFrame),
+    /// A datagram arrived from the server's UDP port.
+    Datagram(Vec<u8>),
+    /// The connection failed or closed (why, for people; empty when the
+    /// client asked for it with [`Output::Close`]).
+    Disconnected(String),
+}
+
+/// What the client asks a driver to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Open a connection (then report [`Input::Connected`] or
+    /// [`Input::Disconnected`]).
+    Connect,
+    /// Write this frame.
+    Send(ClientFrame),
+    /// Send this datagram to the server's host, UDP port `port`. Losing it
+    /// is harmless.
+    Datagram { port: u16, bytes: Vec<u8> },
+    /// Close the connection (then report [`Input::Disconnected`]).
+    Close(String),
+}
+
 /// Something the UI may want to show or act on.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -72,31 +112,31 @@ pub enum Event {
     Convs,
     /// New messages (or acknowledgements of pending ones) in a conversation.
     Messages(ConvId),
-    /// Older messages arrived for scrollback; `more` says whether there are
-    /// older still.
-    Older {
-        conv: ConvId,
-        more: bool,
-    },
+    /// Older messages arrived for scrollback.
+    Older(ConvId),
     /// A conversation's member list or a member's presence changed.
     Members(ConvId),
-    Typing {
-        conv: ConvId,
-        user: String,
+    /// Who is typing in a conversation changed.
+    Typing(ConvId),
+    /// Friends, requests or blocks changed.
+    Friends,
+    /// The open conversation changed without the UI asking (the one open
+    /// was left or deleted, or a new DM's conversation came into being).
+    Opened,
+    /// An action finished.
+    Done {
+        action: Action,
+        result: Result<Outcome, Refusal>,
     },
-    /// A pending message was refused and removed from the outbox.
+    /// A pending message was refused and removed from the outbox (its text
+    /// is back in its conversation's draft when that was empty).
     SendFailed {
         pending: Pending,
         message: String,
     },
-    /// The reply to a request made with [`Client::request`].
-    Reply {
-        id: u64,
-        body: ServerBody,
-    },
     /// The server or the local cache reported a problem; readable text.
     Error(String),
-    /// A notice from the server's operators, or its shutdown message.
+    /// Something to tell the user: an operators' notice, an invitation.
     Notice(String),
 }
 
@@ -111,27 +151,30 @@ pub enum ActionError {
     Empty,
     #[error("the message is {0} characters long; the limit is {1}")]
     TooLong(usize, usize),
+    #[error("no conversation is open")]
+    NothingOpen,
     #[error(transparent)]
     Cache(#[from] CacheError),
 }
 
 /// Messages fetched for a conversation met for the first time.
-const FIRST_PAGE: u64 = 50;
+pub(crate) const FIRST_PAGE: u64 = 50;
 /// Events kept for a UI that has not collected them; older ones are dropped.
 const MAX_EVENTS: usize = 4096;
 /// Frames queued while connected; the outbox is never dropped (it lives in
 /// the cache and is resent on the next session), so this bounds only
-/// memory. Past it the driver is asked to reconnect.
+/// memory. Past it the client asks the driver to reconnect.
 const MAX_FRAMES: usize = 4096;
 /// Cache keys.
 const KEY_TOKEN: &str = "token";
 const KEY_USER: &str = "user";
 const KEY_NONCE: &str = "nonce_counter";
 const KEY_CLIENT_ID: &str = "client_id";
+const KEY_FRIENDS: &str = "friends";
 
 /// What a reply answers.
 #[derive(Debug, Clone, PartialEq)]
-enum Waiting {
+pub(crate) enum Waiting {
     Hello,
     Login,
     Sync,
@@ -140,44 +183,70 @@ enum Waiting {
     Send(String),
     ChannelList,
     Members(ConvId),
-    /// Asked by the UI; the reply goes back as [`Event::Reply`].
-    User(Request),
+    Group(ConvId),
+    Friends,
+    UdpOpen,
+    /// A typing notice over the stream: its answer needs nothing.
+    Typing,
+    /// Asked by the UI: the answer becomes an [`Event::Done`].
+    Action(Action),
 }
 
 /// Per-conversation state kept in memory beside the cached record.
 #[derive(Debug, Default)]
-struct Live {
+pub(crate) struct Live {
     /// Seqs received above `synced` that are not yet contiguous with it.
-    ahead: BTreeSet<Seq>,
-    members: Option<Vec<MemberInfo>>,
+    pub ahead: BTreeSet<Seq>,
+    pub members: Option<Vec<MemberInfo>>,
+    pub group: Option<GroupInfo>,
+    /// Who is typing, until when.
+    pub typing: Vec<(String, u64)>,
+    /// Messages of this conversation the view wants from the cache.
+    pub want: usize,
+    /// The cache holds its first message: scrollback is done.
+    pub complete: bool,
+    /// `/clear`: entries up to this seq are not shown (here only).
+    pub cleared: Seq,
 }
 
 /// The client. `C` is where it keeps what survives a restart.
 pub struct Client<C: Cache> {
-    cache: C,
+    pub(crate) cache: C,
     client_name: String,
     auth: Option<Auth>,
-    state: ConnState,
+    pub(crate) state: ConnState,
     backoff: Backoff,
-    me: Option<UserInfo>,
-    limits: Limits,
+    pub(crate) me: Option<UserInfo>,
+    pub(crate) limits: Limits,
     heartbeat_ms: u64,
     last_heard_ms: u64,
     last_ping_ms: u64,
     next_id: u64,
-    waiting: HashMap<u64, Waiting>,
-    convs: HashMap<ConvId, CachedConv>,
-    live: HashMap<ConvId, Live>,
+    pub(crate) waiting: HashMap<u64, Waiting>,
+    pub(crate) convs: HashMap<ConvId, CachedConv>,
+    pub(crate) live: HashMap<ConvId, Live>,
     /// The outbox, in order (a copy of the cache's).
     outbox: Vec<Pending>,
-    /// Conversations to include in the next `sync` once the current one is answered.
+    /// Sync again once the current one is answered.
     resync: bool,
-    /// Set when the connection should be dropped and retried later.
-    hangup: Option<String>,
-    frames: VecDeque<ClientFrame>,
+    /// The driver's connection is open (from `Connected` to `Disconnected`).
+    conn_open: bool,
+    /// Set when the connection should be closed; the reason.
+    closing: Option<String>,
+    /// Why the client asked for the close it is waiting for.
+    closed_because: Option<String>,
+    pub(crate) frames: VecDeque<ClientFrame>,
     events: VecDeque<Event>,
     /// Events dropped because the UI did not collect them.
     pub events_dropped: u64,
+    pub(crate) friends: Friends,
+    pub(crate) view: crate::view::View,
+    udp_secret: Option<[u8; 64]>,
+    udp_port: Option<u16>,
+    #[cfg(feature = "udp")]
+    pub(crate) udp: Option<crate::udp::Path>,
+    /// Datagrams for the driver (UDP path).
+    pub(crate) datagrams: VecDeque<(u16, Vec<u8>)>,
 }
 
 impl<C: Cache> Client<C> {
@@ -191,6 +260,10 @@ impl<C: Cache> Client<C> {
         let me = cache
             .get(KEY_USER)?
             .and_then(|u| serde_json::from_str::<UserInfo>(&u).ok());
+        let friends = cache
+            .get(KEY_FRIENDS)?
+            .and_then(|f| serde_json::from_str(&f).ok())
+            .unwrap_or_default();
         let mut client = Client {
             cache,
             client_name: client_name.to_owned(),
@@ -210,15 +283,25 @@ impl<C: Cache> Client<C> {
             live: HashMap::new(),
             outbox,
             resync: false,
-            hangup: None,
+            conn_open: false,
+            closing: None,
+            closed_because: None,
             frames: VecDeque::new(),
             events: VecDeque::new(),
             events_dropped: 0,
+            friends,
+            view: crate::view::View::default(),
+            udp_secret: None,
+            udp_port: None,
+            #[cfg(feature = "udp")]
+            udp: None,
+            datagrams: VecDeque::new(),
         };
         if client.cache.get(KEY_CLIENT_ID)?.is_none() {
             let id = format!("{seed:016x}");
             client.cache.set(KEY_CLIENT_ID, Some(&id))?;
         }
+        client.view.open = client.convs().first().map(|c| Target::Conv(c.conv));
         Ok(client)
     }
 
@@ -233,9 +316,13 @@ impl<C: Cache> Client<C> {
         self.me.as_ref()
     }
 
+    pub(crate) fn is_visitor(&self) -> bool {
+        self.me.as_ref().is_some_and(|u| u.role == Role::Visitor)
+    }
+
     /// Whether requests are in flight (after a login: the sync and its pages).
     pub fn busy(&self) -> bool {
-        !self.waiting.is_empty()
+        self.waiting.values().any(|w| !matches!(w, Waiting::Typing))
     }
 
     /// Whether the client has a way to log in without asking the user.
@@ -243,10 +330,15 @@ impl<C: Cache> Client<C> {
         self.auth.is_some()
     }
 
-    /// Conversations, channels first, then DMs, each by name.
+    /// Conversations: channels, then groups, then DMs, each by name.
     pub fn convs(&self) -> Vec<&CachedConv> {
+        let rank = |k: ConvKind| match k {
+            ConvKind::Channel => 0,
+            ConvKind::Group => 1,
+            ConvKind::Dm => 2,
+        };
         let mut v: Vec<&CachedConv> = self.convs.values().collect();
-        v.sort_by(|a, b| (a.kind == ConvKind::Dm, &a.name).cmp(&(b.kind == ConvKind::Dm, &b.name)));
+        v.sort_by(|a, b| (rank(a.kind), &a.name, a.conv).cmp(&(rank(b.kind), &b.name, b.conv)));
         v
     }
 
@@ -254,7 +346,7 @@ impl<C: Cache> Client<C> {
         self.convs.get(&conv)
     }
 
-    /// The conversation with this channel name, or DM partner name.
+    /// The conversation with this channel name, group name, or DM partner name.
     pub fn conv_named(&self, kind: ConvKind, name: &str) -> Option<&CachedConv> {
         self.convs
             .values()
@@ -292,13 +384,37 @@ impl<C: Cache> Client<C> {
         &self.outbox
     }
 
-    /// Members of a channel, if fetched (see [`Client::fetch_members`]).
+    /// Members of a conversation, if fetched (kept current by presence and
+    /// membership events).
     pub fn members(&self, conv: ConvId) -> Option<&[MemberInfo]> {
         self.live.get(&conv)?.members.as_deref()
     }
 
+    /// A group's owner, members and settings, if known.
+    pub fn group(&self, conv: ConvId) -> Option<&GroupInfo> {
+        self.live.get(&conv)?.group.as_ref()
+    }
+
+    /// Friends, requests and blocks.
+    pub fn friends(&self) -> &Friends {
+        &self.friends
+    }
+
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Whether typing notices go over UDP now.
+    pub fn udp_up(&self, now_ms: u64) -> bool {
+        #[cfg(feature = "udp")]
+        {
+            self.udp.as_ref().is_some_and(|p| p.up(now_ms))
+        }
+        #[cfg(not(feature = "udp"))]
+        {
+            let _ = now_ms;
+            false
+        }
     }
 
     /// Adds an event for the UI (a driver reporting trouble of its own).
@@ -319,12 +435,13 @@ impl<C: Cache> Client<C> {
         &mut self.cache
     }
 
-    // ---- driver inputs ----
+    // ---- the driver interface ----
 
-    /// How the next session logs in (a login screen's answer).
+    /// How the next session logs in (a login screen's answer). Connects
+    /// now if offline.
     pub fn set_auth(&mut self, auth: Auth, now_ms: u64) {
         self.auth = Some(auth);
-        if let ConnState::Offline { retry_at_ms: None } = self.state {
+        if let ConnState::Offline { .. } = self.state {
             self.set_state(ConnState::Offline {
                 retry_at_ms: Some(now_ms),
             });
@@ -344,22 +461,102 @@ impl<C: Cache> Client<C> {
         }
     }
 
-    /// Whether the driver should open a connection now.
-    pub fn should_connect(&self, now_ms: u64) -> bool {
-        self.auth.is_some()
-            && matches!(self.state, ConnState::Offline { retry_at_ms: Some(t) } if t <= now_ms)
+    /// What happened on the connection.
+    pub fn handle(&mut self, input: Input, now_ms: u64) {
+        match input {
+            Input::Connected { udp_secret } => self.connected(udp_secret, now_ms),
+            Input::Frame(frame) => self.frame(frame, now_ms),
+            Input::Datagram(bytes) => self.datagram(&bytes, now_ms),
+            Input::Disconnected(why) => self.disconnected(&why, now_ms),
+        }
     }
 
-    /// The driver is opening a connection.
-    pub fn connecting(&mut self) {
-        self.set_state(ConnState::Connecting);
+    /// The next thing for the driver to do, if any. Also runs the timers
+    /// (heartbeat, UDP keepalive, typing expiry), so the driver calls it
+    /// at [`Client::poll_timeout`] even when nothing came in.
+    pub fn poll_output(&mut self, now_ms: u64) -> Option<Output> {
+        self.expire_typing(now_ms);
+        if !self.conn_open {
+            return match self.state {
+                ConnState::Offline {
+                    retry_at_ms: Some(t),
+                } if self.auth.is_some() && t <= now_ms => {
+                    self.set_state(ConnState::Connecting);
+                    Some(Output::Connect)
+                }
+                _ => None,
+            };
+        }
+        if self.frames.len() > MAX_FRAMES {
+            self.closing = Some("the server is not reading".into());
+        }
+        if now_ms.saturating_sub(self.last_heard_ms) >= 3 * self.heartbeat_ms {
+            self.closing = Some("the server stopped answering".into());
+        }
+        if let Some(why) = self.closing.take() {
+            self.closed_because = Some(why.clone());
+            return Some(Output::Close(why));
+        }
+        if self.closed_because.is_some() {
+            // Waiting for the driver to report the close.
+            return None;
+        }
+        if now_ms.saturating_sub(self.last_heard_ms.max(self.last_ping_ms)) >= self.heartbeat_ms {
+            self.last_ping_ms = now_ms;
+            let id = self.take_id();
+            self.frames.push_back(ClientFrame {
+                id: Some(id),
+                req: Request::Ping {},
+            });
+        }
+        if let Some(f) = self.frames.pop_front() {
+            return Some(Output::Send(f));
+        }
+        #[cfg(feature = "udp")]
+        if let Some(path) = self.udp.as_mut()
+            && let Some(bytes) = path.ping(now_ms)
+        {
+            self.datagrams.push_back((path.port, bytes));
+        }
+        self.datagrams
+            .pop_front()
+            .map(|(port, bytes)| Output::Datagram { port, bytes })
     }
 
-    /// The connection is open (TLS done): the client says `hello`.
-    pub fn connected(&mut self, now_ms: u64) {
+    /// When [`Client::poll_output`] should be called again if nothing
+    /// happens before (milliseconds, the driver's clock).
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let typing = self
+            .live
+            .values()
+            .flat_map(|l| l.typing.iter().map(|(_, until)| *until))
+            .min();
+        let conn = match self.state {
+            _ if self.conn_open => {
+                let heartbeat = (self.last_heard_ms.max(self.last_ping_ms) + self.heartbeat_ms)
+                    .min(self.last_heard_ms + 3 * self.heartbeat_ms);
+                #[cfg(feature = "udp")]
+                let heartbeat = match &self.udp {
+                    Some(p) => heartbeat.min(p.deadline()),
+                    None => heartbeat,
+                };
+                Some(heartbeat)
+            }
+            ConnState::Offline { retry_at_ms } => retry_at_ms.filter(|_| self.auth.is_some()),
+            _ => None,
+        };
+        [typing, conn].into_iter().flatten().min()
+    }
+
+    fn connected(&mut self, udp_secret: Option<[u8; 64]>, now_ms: u64) {
         self.frames.clear();
         self.waiting.clear();
+        self.conn_open = true;
+        self.closing = None;
+        self.closed_because = None;
+        self.udp_secret = udp_secret;
         self.last_heard_ms = now_ms;
+        self.last_ping_ms = now_ms;
         self.set_state(ConnState::LoggingIn);
         let client = self.client_name.clone();
         self.push(
@@ -373,96 +570,115 @@ impl<C: Cache> Client<C> {
 
     /// The connection failed or closed. Unacknowledged sends stay in the
     /// outbox; the next session sends them again.
-    pub fn disconnected(&mut self, now_ms: u64, why: &str) {
-        self.hangup = None;
+    fn disconnected(&mut self, why: &str, now_ms: u64) {
+        self.conn_open = false;
+        self.closing = None;
+        let asked = self.closed_because.take();
         self.frames.clear();
         self.waiting.clear();
+        self.datagrams.clear();
+        self.udp_secret = None;
+        #[cfg(feature = "udp")]
+        {
+            self.udp = None;
+        }
         for live in self.live.values_mut() {
             live.ahead.clear();
+            live.typing.clear();
+        }
+        if let ConnState::Offline { retry_at_ms: None } = self.state {
+            // A refused login, or a logout: wait for the user.
+            return;
         }
         let retry_at_ms = self
             .auth
             .as_ref()
             .map(|_| now_ms + self.backoff.next_delay_ms());
+        let why = asked.unwrap_or_else(|| why.to_owned());
         if !why.is_empty() && self.backoff.attempts() <= 1 {
             self.event(Event::Error(format!("disconnected: {why}")));
         }
         self.set_state(ConnState::Offline { retry_at_ms });
     }
 
-    /// When the driver should call [`Client::tick`] next (milliseconds).
-    pub fn next_deadline(&self) -> Option<u64> {
-        match self.state {
-            ConnState::Offline { retry_at_ms } => retry_at_ms,
-            ConnState::Connecting => None,
-            _ => Some(
-                (self.last_heard_ms.max(self.last_ping_ms) + self.heartbeat_ms)
-                    .min(self.last_heard_ms + 3 * self.heartbeat_ms),
-            ),
+    /// Closes the connection from this side: after `logout`, or to switch
+    /// user. With no login left the driver does not reconnect until
+    /// [`Client::set_auth`].
+    pub fn hang_up(&mut self) {
+        if self.conn_open {
+            self.closing = Some(String::new());
         }
     }
 
-    /// Time passes. Returns false when the server has been silent for
-    /// three heartbeats: the driver should drop the connection.
-    pub fn tick(&mut self, now_ms: u64) -> bool {
-        if matches!(self.state, ConnState::LoggingIn | ConnState::Online) {
-            let silent = now_ms.saturating_sub(self.last_heard_ms);
-            if silent >= 3 * self.heartbeat_ms {
-                return false;
-            }
-            if now_ms.saturating_sub(self.last_heard_ms.max(self.last_ping_ms)) >= self.heartbeat_ms
-            {
-                self.last_ping_ms = now_ms;
-                let id = self.take_id();
-                self.frames.push_back(ClientFrame {
-                    id: Some(id),
-                    req: Request::Ping {},
-                });
-            }
-        }
-        true
-    }
-
-    /// The next frame to write, if any.
-    pub fn poll_frame(&mut self) -> Option<ClientFrame> {
-        self.frames.pop_front()
-    }
-
-    /// Why the driver should drop the connection and retry later (the
-    /// server refused a login for a passing reason, e.g. it is shutting down).
-    pub fn take_hangup(&mut self) -> Option<String> {
-        self.hangup.take()
-    }
-
-    /// Whether so many frames are queued that the driver should reconnect
-    /// rather than buffer more (the server is not reading).
-    pub fn overloaded(&self) -> bool {
-        self.frames.len() > MAX_FRAMES
+    /// Forgets the session token (after `logout`, or to switch user).
+    pub fn forget_login(&mut self) -> Result<(), CacheError> {
+        self.auth = None;
+        self.cache.set(KEY_TOKEN, None)
     }
 
     /// A frame from the server.
-    pub fn frame(&mut self, frame: ServerFrame, now_ms: u64) {
+    fn frame(&mut self, frame: ServerFrame, now_ms: u64) {
         self.last_heard_ms = now_ms;
         let waiting = frame.id.and_then(|id| self.waiting.remove(&id));
         let result = match (waiting, frame.body) {
-            (None, body) => self.on_event(body),
-            // The UI gets its errors as replies too, to show beside the command.
-            (Some(w @ Waiting::User(_)), body) => self.on_reply(frame.id.unwrap_or(0), w, body),
+            (None, body) => self.on_event(body, now_ms),
+            (Some(Waiting::Action(action)), body) => {
+                self.on_done(action, body, now_ms);
+                Ok(())
+            }
             (Some(w), ServerBody::Error { code, message }) => self.on_error(w, code, message),
-            (Some(w), body) => self.on_reply(frame.id.unwrap_or(0), w, body),
+            (Some(w), body) => self.on_reply(w, body, now_ms),
         };
         if let Err(e) = result {
             self.event(Event::Error(e.to_string()));
         }
     }
 
+    fn datagram(&mut self, bytes: &[u8], now_ms: u64) {
+        #[cfg(feature = "udp")]
+        if let Some(path) = self.udp.as_mut() {
+            match path.receive(bytes, now_ms) {
+                Ok(crate::udp::Received::Pong) => {}
+                Ok(crate::udp::Received::Typing { conv, user }) => {
+                    self.someone_typing(conv, user, now_ms)
+                }
+                // Not from our server, or garbled: ignored, as UDP allows.
+                Err(_) => {}
+            }
+        }
+        #[cfg(not(feature = "udp"))]
+        let _ = (bytes, now_ms);
+    }
+
     // ---- user actions ----
+
+    /// Does something for the user; the answer comes as [`Event::Done`].
+    /// Logging out while offline is done at once.
+    pub fn act(&mut self, action: Action) -> Result<(), ActionError> {
+        if self.is_visitor() && !action.for_visitors() {
+            return Err(ActionError::Visitor);
+        }
+        if action == Action::Logout && self.state != ConnState::Online {
+            self.logged_out()?;
+            self.event(Event::Done {
+                action,
+                result: Ok(Outcome::LoggedOut),
+            });
+            return Ok(());
+        }
+        if self.state != ConnState::Online {
+            return Err(ActionError::Offline);
+        }
+        let req = action.request();
+        self.push(Waiting::Action(action), req);
+        Ok(())
+    }
 
     /// Writes a message. It goes to the outbox first (so it survives a
     /// crash or a restart) and is sent now if connected, else on the next
     /// session. Returns its nonce.
     pub fn send(&mut self, target: Target, text: &str, now_ms: i64) -> Result<String, ActionError> {
-        if self.me.as_ref().is_some_and(|u| u.role == Role::Visitor) {
+        if self.is_visitor() {
             return Err(ActionError::Visitor);
         }
         if text.trim().is_empty() {
@@ -492,16 +708,6 @@ impl<C: Cache> Client<C> {
         Ok(nonce)
     }
 
-    /// Sends any other request; its reply comes back as [`Event::Reply`]
-    /// (with the returned id), after the client has applied it to its own
-    /// state (a joined channel is added, a left one removed, and so on).
-    pub fn request(&mut self, req: Request) -> Result<u64, ActionError> {
-        if self.state != ConnState::Online {
-            return Err(ActionError::Offline);
-        }
-        Ok(self.push(Waiting::User(req.clone()), req))
-    }
-
     /// Fetches older messages of `conv` than the oldest cached, for
     /// scrollback; with none cached, the newest page.
     pub fn fetch_older(&mut self, conv: ConvId) -> Result<(), ActionError> {
@@ -515,7 +721,7 @@ impl<C: Cache> Client<C> {
         // this is the newest page.
         let oldest = self.cache.oldest(conv)?;
         if oldest == Some(1) {
-            self.event(Event::Older { conv, more: false });
+            self.older_done(conv, false);
             return Ok(());
         }
         self.push(
@@ -530,20 +736,17 @@ impl<C: Cache> Client<C> {
         Ok(())
     }
 
-    /// Fetches a channel's member list (kept current by presence events).
+    /// Fetches a conversation's member list (kept current by events).
     pub fn fetch_members(&mut self, conv: ConvId) -> Result<(), ActionError> {
         if self.state != ConnState::Online {
             return Err(ActionError::Offline);
         }
-        let Some(c) = self
-            .convs
-            .get(&conv)
-            .filter(|c| c.kind == ConvKind::Channel)
-        else {
+        if !self.convs.contains_key(&conv)
+            || self.waiting.values().any(|w| *w == Waiting::Members(conv))
+        {
             return Ok(());
-        };
-        let name = c.name.clone();
-        self.push(Waiting::Members(conv), Request::ChannelMembers { name });
+        }
+        self.push(Waiting::Members(conv), Request::Members { conv });
         Ok(())
     }
 
@@ -561,20 +764,6 @@ impl<C: Cache> Client<C> {
         Ok(())
     }
 
-    /// Ends the connection from this side (after `logout`). With no login
-    /// left the driver does not reconnect until [`Client::set_auth`].
-    pub fn hang_up(&mut self) {
-        if matches!(self.state, ConnState::LoggingIn | ConnState::Online) {
-            self.hangup = Some(String::new());
-        }
-    }
-
-    /// Forgets the session token (after `logout`, or to switch user).
-    pub fn forget_login(&mut self) -> Result<(), CacheError> {
-        self.auth = None;
-        self.cache.set(KEY_TOKEN, None)
-    }
-
     // ---- internals ----
 
     fn take_id(&mut self) -> u64 {
@@ -583,7 +772,7 @@ impl<C: Cache> Client<C> {
         id
     }
 
-    fn push(&mut self, waiting: Waiting, req: Request) -> u64 {
+    pub(crate) fn push(&mut self, waiting: Waiting, req: Request) -> u64 {
         let id = self.take_id();
         self.waiting.insert(id, waiting);
         self.frames.push_back(ClientFrame { id: Some(id), req });
@@ -619,7 +808,7 @@ impl<C: Cache> Client<C> {
         Ok(format!("{id}-{n}"))
     }
 
-    fn event(&mut self, e: Event) {
+    pub(crate) fn event(&mut self, e: Event) {
         if self.events.len() >= MAX_EVENTS {
             self.events.pop_front();
             self.events_dropped += 1;
@@ -658,7 +847,7 @@ impl<C: Cache> Client<C> {
             self.resync = true;
             return;
         }
-        if self.me.as_ref().is_some_and(|u| u.role == Role::Visitor) {
+        if self.is_visitor() {
             return;
         }
         let mut since: Vec<SyncPos> = self
@@ -675,6 +864,7 @@ impl<C: Cache> Client<C> {
 
     /// Adds a conversation met for the first time, positioned so that the
     /// next sync fetches its newest page rather than its whole history.
+    /// Returns whether it was new.
     fn learn_conv(
         &mut self,
         conv: ConvId,
@@ -687,6 +877,7 @@ impl<C: Cache> Client<C> {
                 c.name = name.to_owned();
                 let c = c.clone();
                 self.cache.put_conv(&c)?;
+                self.event(Event::Convs);
             }
             return Ok(false);
         }
@@ -702,14 +893,16 @@ impl<C: Cache> Client<C> {
         self.cache.put_conv(&c)?;
         self.convs.insert(conv, c);
         self.event(Event::Convs);
+        self.fix_open();
         Ok(true)
     }
 
-    fn forget_conv(&mut self, conv: ConvId) -> Result<(), CacheError> {
+    pub(crate) fn forget_conv(&mut self, conv: ConvId) -> Result<(), CacheError> {
         if self.convs.remove(&conv).is_some() {
             self.live.remove(&conv);
             self.cache.remove_conv(conv)?;
             self.event(Event::Convs);
+            self.fix_open();
         }
         Ok(())
     }
@@ -720,6 +913,7 @@ impl<C: Cache> Client<C> {
         &mut self,
         messages: &[Message],
         live_event: bool,
+        now_ms: u64,
     ) -> Result<bool, CacheError> {
         if messages.is_empty() {
             return Ok(false);
@@ -728,6 +922,7 @@ impl<C: Cache> Client<C> {
         let me = self.me.as_ref().map(|u| u.name.clone());
         let mut gap = false;
         let mut touched = BTreeSet::new();
+        let mut applied = Vec::new();
         for m in messages {
             let Some(c) = self.convs.get_mut(&m.conv) else {
                 gap = true;
@@ -735,11 +930,16 @@ impl<C: Cache> Client<C> {
             };
             touched.insert(m.conv);
             let live = self.live.entry(m.conv).or_default();
+            // Whoever wrote has stopped typing.
+            live.typing.retain(|(u, _)| *u != m.sender);
             if m.seq <= c.synced || live.ahead.contains(&m.seq) {
                 continue;
             }
+            let counts = matches!(m.body, Body::Text { .. } | Body::Unknown { .. });
             if Some(&m.sender) != me.as_ref() {
-                c.unread += 1;
+                if counts {
+                    c.unread += 1;
+                }
             } else if c.read + 1 >= m.seq {
                 c.read = m.seq;
             }
@@ -752,18 +952,76 @@ impl<C: Cache> Client<C> {
                 live.ahead.insert(m.seq);
                 gap = true;
             }
+            if let Body::System(e) = &m.body {
+                applied.push((m.conv, m.sender.clone(), e.clone()));
+            }
         }
-        for conv in touched {
-            if let Some(c) = self.convs.get(&conv) {
+        for conv in &touched {
+            if let Some(c) = self.convs.get(conv) {
                 let c = c.clone();
                 self.cache.put_conv(&c)?;
             }
-            self.event(Event::Messages(conv));
+            self.event(Event::Messages(*conv));
         }
+        for (conv, sender, e) in applied {
+            self.apply_system(conv, &sender, &e)?;
+        }
+        self.view_saw_messages(&touched, now_ms)?;
         if live_event {
             self.event(Event::Convs);
         }
         Ok(gap)
+    }
+
+    /// What a group's log entry changes here: its name, members, owner.
+    fn apply_system(
+        &mut self,
+        conv: ConvId,
+        sender: &str,
+        e: &SystemEvent,
+    ) -> Result<(), CacheError> {
+        let mine = self.me.as_ref().is_some_and(|m| m.name == sender);
+        if let SystemEvent::Left { .. } = e
+            && mine
+        {
+            // Left from another device.
+            return self.forget_conv(conv);
+        }
+        if let SystemEvent::Renamed { name } = e
+            && let Some(c) = self.convs.get(&conv)
+        {
+            let (kind, last) = (c.kind, c.synced);
+            self.learn_conv(conv, kind, name, last)?;
+        }
+        let live = self.live.entry(conv).or_default();
+        if let Some(g) = live.group.as_mut() {
+            match e {
+                SystemEvent::Added { users } => {
+                    g.members.extend(users.iter().cloned());
+                    g.members.sort();
+                    g.members.dedup();
+                }
+                SystemEvent::Left { owner } => {
+                    g.members.retain(|m| m != sender);
+                    if let Some(o) = owner {
+                        g.owner = o.clone();
+                    }
+                }
+                SystemEvent::Renamed { name } => g.name = name.clone(),
+                SystemEvent::AddPolicy { owner_only } => g.owner_only_add = *owner_only,
+                SystemEvent::Created { .. } => {}
+            }
+        }
+        if matches!(e, SystemEvent::Added { .. } | SystemEvent::Left { .. }) {
+            // Presence of the newcomers is not known here: ask again.
+            if self.state == ConnState::Online
+                && self.live.get(&conv).is_some_and(|l| l.members.is_some())
+            {
+                self.push(Waiting::Members(conv), Request::Members { conv });
+            }
+            self.event(Event::Members(conv));
+        }
+        Ok(())
     }
 
     fn acknowledge(&mut self, nonce: &str) -> Result<(), CacheError> {
@@ -772,18 +1030,25 @@ impl<C: Cache> Client<C> {
         Ok(())
     }
 
-    fn on_reply(&mut self, id: u64, waiting: Waiting, body: ServerBody) -> Result<(), CacheError> {
+    fn on_reply(
+        &mut self,
+        waiting: Waiting,
+        body: ServerBody,
+        now_ms: u64,
+    ) -> Result<(), CacheError> {
         match (waiting, body) {
             (
                 Waiting::Hello,
                 ServerBody::Hello {
                     limits,
                     heartbeat_ms,
+                    udp_port,
                     ..
                 },
             ) => {
                 self.limits = limits;
                 self.heartbeat_ms = heartbeat_ms.max(1000);
+                self.udp_port = udp_port;
                 if let Some(req) = self.login_request() {
                     self.push(Waiting::Login, req);
                 }
@@ -799,6 +1064,8 @@ impl<C: Cache> Client<C> {
                     for conv in self.convs.keys().copied().collect::<Vec<_>>() {
                         self.forget_conv(conv)?;
                     }
+                    self.friends = Friends::default();
+                    self.cache.set(KEY_FRIENDS, None)?;
                 }
                 let json = serde_json::to_string(&user).expect("user info serializes");
                 self.cache.set(KEY_USER, Some(&json))?;
@@ -820,18 +1087,27 @@ impl<C: Cache> Client<C> {
                     }
                 }
                 self.set_state(ConnState::Online);
-                self.event(Event::LoggedIn(user));
+                self.event(Event::LoggedIn(user.clone()));
                 self.sync();
                 for p in self.outbox.clone() {
                     self.push_send(&p);
                 }
+                if user.role != Role::Visitor {
+                    self.push(Waiting::Friends, Request::Friends {});
+                    if self.udp_secret.is_some() && self.udp_port.is_some() {
+                        self.push(Waiting::UdpOpen, Request::UdpOpen {});
+                    }
+                }
+                // What is on screen needs its members again (presence
+                // changed unseen), and a group its settings.
+                self.view_logged_in(now_ms);
             }
             (Waiting::Sync, ServerBody::Synced { convs }) => {
                 for sc in &convs {
                     self.learn_conv(sc.conv, sc.kind, &sc.name, 0)?;
                 }
                 for sc in convs {
-                    self.take_messages(&sc.messages, false)?;
+                    self.take_messages(&sc.messages, false, now_ms)?;
                     if sc.more {
                         self.fetch_newer(sc.conv);
                     }
@@ -842,14 +1118,14 @@ impl<C: Cache> Client<C> {
                 }
             }
             (Waiting::Newer(conv), ServerBody::Messages { messages, more, .. }) => {
-                self.take_messages(&messages, false)?;
+                self.take_messages(&messages, false, now_ms)?;
                 if more && !messages.is_empty() {
                     self.fetch_newer(conv);
                 }
             }
             (Waiting::Older(conv), ServerBody::Messages { messages, more, .. }) => {
                 self.cache.put_messages(&messages)?;
-                self.event(Event::Older { conv, more });
+                self.older_done(conv, more);
             }
             (Waiting::Send(nonce), ServerBody::Sent { message, .. }) => {
                 self.acknowledge(&nonce)?;
@@ -857,7 +1133,7 @@ impl<C: Cache> Client<C> {
                     // The first DM to someone: its conversation is new.
                     self.sync();
                 }
-                self.take_messages(std::slice::from_ref(&message), false)?;
+                self.take_messages(std::slice::from_ref(&message), false, now_ms)?;
             }
             (Waiting::ChannelList, ServerBody::Channels { channels }) => {
                 for ch in channels.iter().filter(|c| c.joined) {
@@ -870,10 +1146,40 @@ impl<C: Cache> Client<C> {
                 self.live.entry(conv).or_default().members = Some(members);
                 self.event(Event::Members(conv));
             }
-            (Waiting::User(req), body) => {
-                self.apply_user_reply(&req, &body)?;
-                self.event(Event::Reply { id, body });
+            (Waiting::Group(conv), ServerBody::Group { group }) => {
+                self.live.entry(conv).or_default().group = Some(group);
+                self.event(Event::Members(conv));
             }
+            (
+                Waiting::Friends,
+                ServerBody::Friends {
+                    friends,
+                    incoming,
+                    outgoing,
+                    blocked,
+                },
+            ) => {
+                self.friends = Friends {
+                    friends,
+                    incoming,
+                    outgoing,
+                    blocked,
+                };
+                self.save_friends()?;
+            }
+            (Waiting::UdpOpen, ServerBody::Udp { session }) => {
+                #[cfg(feature = "udp")]
+                if let (Some(secret), Some(port), Ok(session)) = (
+                    self.udp_secret,
+                    self.udp_port,
+                    u64::from_str_radix(&session, 16),
+                ) {
+                    self.udp = Some(crate::udp::Path::new(&secret, session, port, now_ms));
+                }
+                #[cfg(not(feature = "udp"))]
+                let _ = session;
+            }
+            (Waiting::Typing, _) => {}
             (waiting, body) => {
                 self.event(Event::Error(format!(
                     "unexpected reply {:?} to {waiting:?}",
@@ -897,47 +1203,114 @@ impl<C: Cache> Client<C> {
         );
     }
 
-    /// What a reply to a UI request changes in the client's own state.
-    fn apply_user_reply(&mut self, req: &Request, body: &ServerBody) -> Result<(), CacheError> {
-        match (req, body) {
-            (
-                Request::ChannelCreate { .. } | Request::ChannelJoin { .. },
-                ServerBody::Channel { channel },
-            ) => {
-                let new = self.learn_conv(
+    pub(crate) fn save_friends(&mut self) -> Result<(), CacheError> {
+        let json = serde_json::to_string(&self.friends).expect("friends serialize");
+        self.cache.set(KEY_FRIENDS, Some(&json))?;
+        self.event(Event::Friends);
+        Ok(())
+    }
+
+    /// An action was answered: apply it here, then tell the UI.
+    fn on_done(&mut self, action: Action, body: ServerBody, now_ms: u64) {
+        if let ServerBody::Token { token } = &body {
+            // A changed password revoked every token; this is the new one.
+            if let Err(e) = self.cache.set(KEY_TOKEN, Some(token)) {
+                self.event(Event::Error(e.to_string()));
+            }
+            self.auth = Some(Auth::Token(token.clone()));
+        }
+        let result = match body {
+            ServerBody::Error { code, message } => Err(Refusal {
+                code: Some(code),
+                message,
+            }),
+            body => action.outcome(body).ok_or_else(|| Refusal {
+                code: None,
+                message: format!("the server answered {:?} unexpectedly", action),
+            }),
+        };
+        if let Ok(outcome) = &result
+            && let Err(e) = self.apply_done(&action, outcome, now_ms)
+        {
+            self.event(Event::Error(e.to_string()));
+        }
+        self.event(Event::Done { action, result });
+    }
+
+    /// What a successful action changes in the client's own state.
+    fn apply_done(
+        &mut self,
+        action: &Action,
+        outcome: &Outcome,
+        now_ms: u64,
+    ) -> Result<(), CacheError> {
+        match outcome {
+            Outcome::Joined(channel) => {
+                if self.learn_conv(
                     channel.conv,
                     ConvKind::Channel,
                     &channel.name,
                     channel.last_seq,
-                )?;
-                if new {
+                )? {
                     self.sync();
                 }
+                self.open(Target::Conv(channel.conv), now_ms);
             }
-            (
-                Request::ChannelLeave { name } | Request::ChannelDelete { name },
-                ServerBody::Ok {},
-            ) => {
+            Outcome::Left(name) => {
                 if let Some(c) = self.conv_named(ConvKind::Channel, name) {
                     let conv = c.conv;
                     self.forget_conv(conv)?;
                 }
             }
-            (Request::ChangePassword { .. }, ServerBody::Token { token }) => {
-                self.cache.set(KEY_TOKEN, Some(token))?;
-                self.auth = Some(Auth::Token(token.clone()));
-            }
-            (Request::SetStatus { invisible }, ServerBody::Ok {}) => {
+            Outcome::Invisible(invisible) => {
                 if let Some(me) = &mut self.me {
                     me.invisible = *invisible;
                     let json = serde_json::to_string(me).expect("user info serializes");
                     self.cache.set(KEY_USER, Some(&json))?;
                 }
             }
-            (Request::Logout {}, ServerBody::Ok {}) => {
-                self.forget_login()?;
+            Outcome::LoggedOut => self.logged_out()?,
+            Outcome::Friendship { user, state } => {
+                let online = self
+                    .friends
+                    .friends
+                    .iter()
+                    .any(|f| &f.name == user && f.online);
+                self.friends.set(user, *state, online);
+                self.save_friends()?;
+                if *state == FriendState::Friends && !online {
+                    // Their presence comes with the list.
+                    self.push(Waiting::Friends, Request::Friends {});
+                }
             }
-            _ => {}
+            Outcome::Group(group) => {
+                let new =
+                    self.learn_conv(group.conv, ConvKind::Group, &group.name, group.last_seq)?;
+                self.live.entry(group.conv).or_default().group = Some(group.clone());
+                if new {
+                    self.sync();
+                }
+                if let Action::CreateGroup { .. } = action {
+                    self.open(Target::Conv(group.conv), now_ms);
+                }
+            }
+            Outcome::GroupLeft(conv) => self.forget_conv(*conv)?,
+            Outcome::PasswordChanged
+            | Outcome::Invited { .. }
+            | Outcome::Channels(_)
+            | Outcome::Users(_)
+            | Outcome::Whoami(_)
+            | Outcome::GroupAdded { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// After `logout`: no session, no connection.
+    fn logged_out(&mut self) -> Result<(), CacheError> {
+        self.forget_login()?;
+        self.hang_up();
+        if let ConnState::Offline { .. } = self.state {
+            self.set_state(ConnState::Offline { retry_at_ms: None });
         }
         Ok(())
     }
@@ -953,7 +1326,7 @@ impl<C: Cache> Client<C> {
                 if matches!(code, ErrorCode::Internal | ErrorCode::ShuttingDown) =>
             {
                 // The server's trouble, not the login's: try again later.
-                self.hangup = Some(message);
+                self.closing = Some(message);
             }
             Waiting::Hello | Waiting::Login => {
                 if matches!(self.auth, Some(Auth::Token(_))) {
@@ -961,7 +1334,8 @@ impl<C: Cache> Client<C> {
                 }
                 self.auth = None;
                 self.event(Event::LoginFailed { code, message });
-                // The driver closes the connection when it sees this state.
+                // Closed, and not retried until the user logs in again.
+                self.closing = Some(String::new());
                 self.set_state(ConnState::Offline { retry_at_ms: None });
             }
             Waiting::Send(nonce) => {
@@ -971,17 +1345,23 @@ impl<C: Cache> Client<C> {
                 }
                 if let Some(p) = self.outbox.iter().find(|p| p.nonce == nonce).cloned() {
                     self.acknowledge(&nonce)?;
+                    self.restore_draft(&p);
                     self.event(Event::SendFailed {
                         pending: p,
                         message,
                     });
                 }
             }
-            Waiting::Older(conv) | Waiting::Newer(conv) | Waiting::Members(conv)
+            Waiting::Older(conv)
+            | Waiting::Newer(conv)
+            | Waiting::Members(conv)
+            | Waiting::Group(conv)
                 if code == ErrorCode::NotFound =>
             {
                 self.forget_conv(conv)?;
             }
+            // No UDP here: typing stays on the stream. Typing refused: nothing to tell.
+            Waiting::UdpOpen | Waiting::Typing => {}
             other => {
                 self.event(Event::Error(format!("{message} (while {other:?})")));
             }
@@ -989,11 +1369,11 @@ impl<C: Cache> Client<C> {
         Ok(())
     }
 
-    fn on_event(&mut self, body: ServerBody) -> Result<(), CacheError> {
+    fn on_event(&mut self, body: ServerBody, now_ms: u64) -> Result<(), CacheError> {
         match body {
             ServerBody::Message { message } => {
                 let known = self.convs.contains_key(&message.conv);
-                let gap = self.take_messages(std::slice::from_ref(&message), true)?;
+                let gap = self.take_messages(std::slice::from_ref(&message), true, now_ms)?;
                 if gap || !known {
                     self.sync();
                 }
@@ -1019,6 +1399,9 @@ impl<C: Cache> Client<C> {
                 }
                 for conv in changed {
                     self.event(Event::Members(conv));
+                }
+                if self.friends.presence(&user, online) {
+                    self.save_friends()?;
                 }
             }
             ServerBody::MemberJoined { conv, user, .. } => {
@@ -1060,11 +1443,40 @@ impl<C: Cache> Client<C> {
                     channel.name
                 )));
             }
+            ServerBody::GroupAdded { group, by } => {
+                let conv = group.conv;
+                let name = group.name.clone();
+                if self.learn_conv(conv, ConvKind::Group, &name, group.last_seq)? {
+                    self.sync();
+                }
+                self.live.entry(conv).or_default().group = Some(group);
+                if self.me.as_ref().is_none_or(|m| m.name != by) {
+                    self.event(Event::Notice(format!("{by} added you to “{name}”")));
+                }
+            }
             ServerBody::ChannelDeleted { conv, channel } => {
                 self.forget_conv(conv)?;
                 self.event(Event::Notice(format!("#{channel} was deleted")));
             }
-            ServerBody::Typing { conv, user } => self.event(Event::Typing { conv, user }),
+            ServerBody::FriendUpdate {
+                user,
+                state,
+                online,
+            } => {
+                let before = self.friends.state(&user);
+                self.friends.set(&user, state, online);
+                self.save_friends()?;
+                match (before, state) {
+                    (_, FriendState::Incoming) => {
+                        self.event(Event::Notice(format!("{user} asks to be your friend")))
+                    }
+                    (FriendState::Outgoing, FriendState::Friends) => {
+                        self.event(Event::Notice(format!("{user} accepted: you are friends")))
+                    }
+                    _ => {}
+                }
+            }
+            ServerBody::Typing { conv, user } => self.someone_typing(conv, user, now_ms),
             ServerBody::Notice { text } => self.event(Event::Notice(text)),
             ServerBody::Shutdown { reason } => {
                 self.event(Event::Notice(format!("server shutting down: {reason}")))

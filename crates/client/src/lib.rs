@@ -14,6 +14,7 @@
 //! - `native` (feature `native`): a tokio driver over TLS with trust on
 //!   first use, and a SQLite cache.
 
+pub mod actions;
 pub mod backoff;
 pub mod cache;
 pub mod core;
@@ -21,7 +22,14 @@ pub mod describe;
 pub mod emoji;
 #[cfg(feature = "native")]
 pub mod native;
+pub mod social;
 pub mod timeline;
+#[cfg(feature = "udp")]
+mod udp;
+pub mod view;
 
+pub use actions::{Action, Outcome, Refusal};
 pub use cache::{Cache, CacheError, CachedConv, MemoryCache, Pending, Target};
-pub use core::{ActionError, Auth, Client, ConnState, Event};
+pub use core::{ActionError, Auth, Client, ConnState, Event, Input, Output};
+pub use social::Friends;
+pub use view::Timeline;

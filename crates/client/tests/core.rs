@@ -1,9 +1,12 @@
 //! The client core with no network: the test plays the server, frame by frame.
 
-use confab_client::{Auth, Cache, Client, ConnState, Event, MemoryCache, Target};
+use confab_client::{
+    Action, Auth, Cache, Client, ConnState, Event, Input, MemoryCache, Outcome, Output, Refusal,
+    Target,
+};
 use confab_proto::{
-    ClientFrame, ConvKind, ConvSummary, ErrorCode, Limits, Message, Request, Role, ServerBody,
-    ServerFrame, SyncPos, SyncedConv, UserInfo,
+    Body, ClientFrame, ConvKind, ConvSummary, ErrorCode, FriendState, Limits, Message, Request,
+    Role, ServerBody, ServerFrame, SyncPos, SyncedConv, SystemEvent, UserInfo,
 };
 
 const GENERAL: u64 = 1;
@@ -41,8 +44,14 @@ impl Harness {
         }
     }
 
+    /// Everything the client asks to send now (it must ask nothing else).
     fn frames(&mut self) -> Vec<ClientFrame> {
-        std::iter::from_fn(|| self.client.poll_frame()).collect()
+        std::iter::from_fn(|| match self.client.poll_output(self.now) {
+            Some(Output::Send(f)) => Some(f),
+            None => None,
+            Some(other) => panic!("expected a frame, got {other:?}"),
+        })
+        .collect()
     }
 
     fn one(&mut self) -> ClientFrame {
@@ -51,20 +60,32 @@ impl Harness {
         f.into_iter().next().unwrap()
     }
 
+    fn input(&mut self, frame: ServerFrame) {
+        self.client.handle(Input::Frame(frame), self.now);
+    }
+
     fn reply(&mut self, to: &ClientFrame, body: ServerBody) {
-        self.client.frame(
-            ServerFrame::reply(to.id.expect("request has an id"), body),
-            self.now,
-        );
+        self.input(ServerFrame::reply(to.id.expect("request has an id"), body));
+    }
+
+    fn error(&mut self, to: &ClientFrame, code: ErrorCode, message: &str) {
+        self.input(ServerFrame::error(to.id, code, message));
     }
 
     fn event(&mut self, body: ServerBody) {
-        self.client.frame(ServerFrame::event(body), self.now);
+        self.input(ServerFrame::event(body));
+    }
+
+    fn disconnect(&mut self, why: &str) {
+        self.client
+            .handle(Input::Disconnected(why.into()), self.now);
     }
 
     /// Connects and answers `hello`; returns the login request that follows.
     fn greet(&mut self) -> ClientFrame {
-        self.client.connected(self.now);
+        assert_eq!(self.client.poll_output(self.now), Some(Output::Connect));
+        self.client
+            .handle(Input::Connected { udp_secret: None }, self.now);
         let hello = self.one();
         assert!(
             matches!(hello.req, Request::Hello { protocol: 1, .. }),
@@ -84,13 +105,10 @@ impl Harness {
     }
 
     /// Connects and answers hello and the login; returns the frames the
-    /// client sends once logged in (the sync, then the outbox).
+    /// client sends once logged in (the sync, then the outbox), after
+    /// answering what a login also asks (friends, the open conversation's
+    /// members) with empty lists.
     fn log_in(&mut self, name: &str, convs: Vec<ConvSummary>) -> Vec<ClientFrame> {
-        assert!(
-            self.client.should_connect(self.now),
-            "client wants to connect"
-        );
-        self.client.connecting();
         let login = self.greet();
         self.reply(
             &login,
@@ -101,7 +119,34 @@ impl Harness {
             },
         );
         assert_eq!(self.client.state(), &ConnState::Online);
-        self.frames()
+        self.answer_side_requests()
+    }
+
+    /// Answers `friends` and `members` with empty lists; returns the rest.
+    fn answer_side_requests(&mut self) -> Vec<ClientFrame> {
+        let mut rest = Vec::new();
+        for f in self.frames() {
+            match &f.req {
+                Request::Friends {} => self.reply(
+                    &f,
+                    ServerBody::Friends {
+                        friends: vec![],
+                        incoming: vec![],
+                        outgoing: vec![],
+                        blocked: vec![],
+                    },
+                ),
+                Request::Members { conv } => self.reply(
+                    &f,
+                    ServerBody::Members {
+                        conv: *conv,
+                        members: vec![],
+                    },
+                ),
+                _ => rest.push(f),
+            }
+        }
+        rest
     }
 
     fn cached_seqs(&self, conv: u64) -> Vec<u64> {
@@ -110,6 +155,17 @@ impl Harness {
             .unwrap()
             .iter()
             .map(|m| m.seq)
+            .collect()
+    }
+
+    fn done(&mut self) -> Vec<(Action, Result<Outcome, Refusal>)> {
+        self.client
+            .take_events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Done { action, result } => Some((action, result)),
+                _ => None,
+            })
             .collect()
     }
 }
@@ -145,7 +201,7 @@ fn synced(conv: u64, messages: Vec<Message>) -> ServerBody {
 #[test]
 fn logs_in_keeps_the_token_and_syncs_the_newest_page_of_a_new_channel() {
     let mut h = Harness::new(MemoryCache::default());
-    assert!(!h.client.should_connect(h.now), "no way to log in yet");
+    assert_eq!(h.client.poll_output(h.now), None, "no way to log in yet");
     h.client.set_auth(
         Auth::Login {
             username: "ann".into(),
@@ -185,7 +241,7 @@ fn messages_written_offline_survive_a_restart_and_are_sent_in_order_once_acknowl
     let mut h = Harness::new(MemoryCache::default());
     h.client.set_auth(Auth::Token("t".into()), h.now);
     h.log_in("ann", vec![general(0)]);
-    h.client.disconnected(h.now, "server went away");
+    h.disconnect("server went away");
     h.frames();
 
     let nonces: Vec<String> = ["one", "two", "three"]
@@ -235,7 +291,7 @@ fn messages_written_offline_survive_a_restart_and_are_sent_in_order_once_acknowl
         },
     );
     assert_eq!(h.client.pending_in(GENERAL).len(), 2);
-    h.client.disconnected(h.now, "drop");
+    h.disconnect("drop");
     h.now += 60_000;
     let after = h.log_in("ann", vec![general(2)]);
     let resent: Vec<Option<String>> = after[1..]
@@ -385,7 +441,7 @@ fn a_dm_from_someone_new_is_learned_by_sync() {
     assert_eq!(h.cached_seqs(9), vec![1]);
 
     // A reply to bob written offline shows as pending in that DM.
-    h.client.disconnected(h.now, "");
+    h.disconnect("");
     h.client
         .send(Target::User("bob".into()), "hello bob", 6)
         .unwrap();
@@ -404,14 +460,8 @@ fn refused_sends_are_reported_and_dropped_but_server_trouble_keeps_them() {
         .send(Target::Conv(GENERAL), "while the server stops", 5)
         .unwrap();
     let f = h.frames();
-    h.client.frame(
-        ServerFrame::error(f[0].id, ErrorCode::NotMember, "you are not in that channel"),
-        h.now,
-    );
-    h.client.frame(
-        ServerFrame::error(f[1].id, ErrorCode::ShuttingDown, "bye"),
-        h.now,
-    );
+    h.error(&f[0], ErrorCode::NotMember, "you are not in that channel");
+    h.error(&f[1], ErrorCode::ShuttingDown, "bye");
     let left: Vec<&str> = h.client.outbox().iter().map(|p| p.text.as_str()).collect();
     assert_eq!(left, ["while the server stops"]);
     let failed: Vec<String> = h
@@ -446,12 +496,19 @@ fn a_revoked_token_asks_for_a_login_instead_of_retrying() {
     let mut h = Harness::new(cache);
     assert!(h.client.has_auth());
     let resume = h.greet();
-    h.client.frame(
-        ServerFrame::error(resume.id, ErrorCode::BadToken, "token revoked"),
-        h.now,
-    );
+    h.error(&resume, ErrorCode::BadToken, "token revoked");
     assert_eq!(h.client.state(), &ConnState::Offline { retry_at_ms: None });
-    assert!(!h.client.should_connect(h.now + 3_600_000));
+    assert_eq!(
+        h.client.poll_output(h.now),
+        Some(Output::Close(String::new())),
+        "the driver is told to close"
+    );
+    h.disconnect("");
+    assert_eq!(
+        h.client.poll_output(h.now + 3_600_000),
+        None,
+        "and not to retry"
+    );
     assert_eq!(h.client.cache().get("token").unwrap(), None);
     assert!(h.client.take_events().iter().any(|e| matches!(
         e,
@@ -468,20 +525,16 @@ fn a_server_shutting_down_during_login_keeps_the_token_and_retries() {
     cache.set("token", Some("good")).unwrap();
     let mut h = Harness::new(cache);
     let resume = h.greet();
-    h.client.frame(
-        ServerFrame::error(
-            resume.id,
-            ErrorCode::ShuttingDown,
-            "the server is shutting down",
-        ),
-        h.now,
+    h.error(
+        &resume,
+        ErrorCode::ShuttingDown,
+        "the server is shutting down",
     );
-    let why = h
-        .client
-        .take_hangup()
-        .expect("the driver is told to hang up");
+    let Some(Output::Close(why)) = h.client.poll_output(h.now) else {
+        panic!("the driver is told to close")
+    };
     assert!(why.contains("shutting down"), "{why}");
-    h.client.disconnected(h.now, &why);
+    h.disconnect(&why);
     assert!(matches!(
         h.client.state(),
         ConnState::Offline {
@@ -504,20 +557,24 @@ fn reconnects_with_backoff_and_drops_a_silent_server() {
 
     h.event(ServerBody::Ping {});
     assert_eq!(h.one().req, Request::Pong {});
-    assert!(h.client.tick(h.now + 14_000));
+    let start = h.now;
+    h.now = start + 14_000;
     assert!(h.frames().is_empty());
-    assert!(h.client.tick(h.now + 16_000));
+    assert_eq!(h.client.poll_timeout(), Some(start + 15_000));
+    h.now = start + 16_000;
     assert!(
         matches!(h.one().req, Request::Ping {}),
         "a quiet server is pinged"
     );
-    assert!(
-        !h.client.tick(h.now + 45_000),
+    h.now = start + 45_000;
+    assert_eq!(
+        h.client.poll_output(h.now),
+        Some(Output::Close("the server stopped answering".into())),
         "three heartbeats of silence: give up"
     );
 
-    let t = h.now + 45_000;
-    h.client.disconnected(t, "server silent");
+    let t = h.now;
+    h.disconnect("");
     let ConnState::Offline {
         retry_at_ms: Some(first),
     } = *h.client.state()
@@ -525,10 +582,10 @@ fn reconnects_with_backoff_and_drops_a_silent_server() {
         panic!("offline with a retry time: {:?}", h.client.state());
     };
     assert!((t + 250..=t + 500).contains(&first), "{first}");
-    assert!(!h.client.should_connect(first - 1));
-    assert!(h.client.should_connect(first));
-    h.client.connecting();
-    h.client.disconnected(first, "refused");
+    assert_eq!(h.client.poll_output(first - 1), None);
+    assert_eq!(h.client.poll_output(first), Some(Output::Connect));
+    h.now = first;
+    h.disconnect("refused");
     let ConnState::Offline {
         retry_at_ms: Some(second),
     } = *h.client.state()
@@ -539,71 +596,95 @@ fn reconnects_with_backoff_and_drops_a_silent_server() {
 }
 
 #[test]
-fn joining_and_leaving_update_the_conversation_list() {
+fn actions_update_the_conversation_list_and_come_back_as_outcomes() {
     let mut h = Harness::new(MemoryCache::default());
     h.client.set_auth(Auth::Token("t".into()), h.now);
     let after = h.log_in("ann", vec![]);
     h.reply(&after[0], ServerBody::Synced { convs: vec![] });
-    let id = h
-        .client
-        .request(Request::ChannelJoin {
-            name: "rust".into(),
-        })
-        .unwrap();
+    h.client.act(Action::Join("rust".into())).unwrap();
     let join = h.one();
-    assert_eq!(join.id, Some(id));
+    assert_eq!(
+        join.req,
+        Request::ChannelJoin {
+            name: "rust".into()
+        }
+    );
+    let channel = confab_proto::ChannelInfo {
+        conv: 4,
+        name: "rust".into(),
+        private: false,
+        topic: String::new(),
+        owner: "bob".into(),
+        members: 2,
+        joined: true,
+        last_seq: 10,
+    };
     h.reply(
         &join,
         ServerBody::Channel {
-            channel: confab_proto::ChannelInfo {
-                conv: 4,
-                name: "rust".into(),
-                private: false,
-                topic: String::new(),
-                owner: "bob".into(),
-                members: 2,
-                joined: true,
-                last_seq: 10,
-            },
+            channel: channel.clone(),
         },
     );
     assert_eq!(
         h.client.conv_named(ConvKind::Channel, "rust").unwrap().conv,
         4
     );
-    assert_eq!(sync_since(&h.one()), vec![SyncPos { conv: 4, seq: 0 }]);
-    assert!(
-        h.client
-            .take_events()
-            .iter()
-            .any(|e| matches!(e, Event::Reply { id: i, .. } if *i == id))
+    assert_eq!(
+        h.client.opened(),
+        Some(&Target::Conv(4)),
+        "the joined channel opens"
+    );
+    let asked = h.answer_side_requests();
+    assert_eq!(sync_since(&asked[0]), vec![SyncPos { conv: 4, seq: 0 }]);
+    let done = h.done();
+    assert_eq!(
+        done,
+        [(Action::Join("rust".into()), Ok(Outcome::Joined(channel)))]
+    );
+    assert_eq!(
+        done[0].1.as_ref().unwrap().sentence(),
+        "You are in #rust (public, 2 members)"
     );
 
-    h.client
-        .request(Request::ChannelLeave {
-            name: "rust".into(),
-        })
-        .unwrap();
+    h.client.act(Action::Leave("rust".into())).unwrap();
     let leave = h.one();
     h.reply(&leave, ServerBody::Ok {});
     assert!(h.client.convs().is_empty());
-
-    // An error comes back as the reply to the request that caused it.
-    let id = h
-        .client
-        .request(Request::ChannelJoin {
-            name: "nope".into(),
-        })
-        .unwrap();
-    let join = h.one();
-    h.client.frame(
-        ServerFrame::error(join.id, ErrorCode::NotFound, "no channel #nope"),
-        h.now,
+    assert_eq!(h.client.opened(), None);
+    assert_eq!(
+        h.done(),
+        [(
+            Action::Leave("rust".into()),
+            Ok(Outcome::Left("rust".into()))
+        )]
     );
-    assert!(h.client.take_events().iter().any(|e| matches!(
-        e,
-        Event::Reply { id: i, body: ServerBody::Error { code: ErrorCode::NotFound, .. } } if *i == id
-    )));
+
+    // A refusal comes back as the outcome of the action that caused it.
+    h.client.act(Action::Join("nope".into())).unwrap();
+    let join = h.one();
+    h.error(&join, ErrorCode::NotFound, "no channel named `nope`");
+    assert_eq!(
+        h.done(),
+        [(
+            Action::Join("nope".into()),
+            Err(Refusal {
+                code: Some(ErrorCode::NotFound),
+                message: "no channel named `nope`".into()
+            })
+        )]
+    );
+
+    // Offline, actions are refused at once, except logging out, which
+    // forgets the session there and then.
+    h.disconnect("gone");
+    assert_eq!(
+        h.client.act(Action::Users),
+        Err(confab_client::ActionError::Offline)
+    );
+    h.client.act(Action::Logout).unwrap();
+    assert_eq!(h.done(), [(Action::Logout, Ok(Outcome::LoggedOut))]);
+    assert!(!h.client.has_auth());
+    assert_eq!(h.client.cache().get("token").unwrap(), None);
 }
 
 #[test]
@@ -639,8 +720,381 @@ fn scrollback_asks_for_the_page_before_the_oldest_cached_message() {
         },
     );
     assert_eq!(h.cached_seqs(GENERAL).first(), Some(&21));
-    assert!(h.client.take_events().contains(&Event::Older {
+    assert!(h.client.take_events().contains(&Event::Older(GENERAL)));
+}
+
+/// A harness logged in as ann with #general (conv 1) synced up to `n`.
+fn online_in_general(n: u64) -> Harness {
+    let mut h = Harness::new(MemoryCache::default());
+    h.client.set_auth(Auth::Token("t".into()), h.now);
+    let after = h.log_in("ann", vec![general(n)]);
+    let msgs: Vec<Message> = (1..=n).map(|s| msg(GENERAL, s, "bob", "x")).collect();
+    h.reply(&after[0], synced(GENERAL, msgs));
+    h.client.take_events();
+    h
+}
+
+#[test]
+fn typing_shows_until_it_expires_or_the_typist_writes() {
+    let mut h = online_in_general(1);
+    h.event(ServerBody::Typing {
         conv: GENERAL,
-        more: true
-    }));
+        user: "bob".into(),
+    });
+    assert_eq!(h.client.typing_in(GENERAL, h.now), ["bob"]);
+    assert!(h.client.take_events().contains(&Event::Typing(GENERAL)));
+    // The core wakes the driver when it runs out, so that the UI redraws.
+    assert_eq!(h.client.poll_timeout(), Some(h.now + 6_000));
+    h.now += 6_001;
+    assert!(h.frames().is_empty());
+    assert!(h.client.typing_in(GENERAL, h.now).is_empty());
+    assert!(h.client.take_events().contains(&Event::Typing(GENERAL)));
+
+    // Bob types, then his message arrives: he is no longer typing.
+    h.event(ServerBody::Typing {
+        conv: GENERAL,
+        user: "bob".into(),
+    });
+    h.event(ServerBody::Message {
+        message: msg(GENERAL, 2, "bob", "done"),
+    });
+    assert!(h.client.typing_in(GENERAL, h.now).is_empty());
+
+    // Ann types: the others are told, at most every 3 seconds.
+    h.client.open(Target::Conv(GENERAL), h.now);
+    h.client.typed(h.now);
+    assert_eq!(h.one().req, Request::Typing { conv: GENERAL });
+    h.client.typed(h.now + 1_000);
+    assert!(h.frames().is_empty());
+    h.client.typed(h.now + 3_000);
+    assert_eq!(h.one().req, Request::Typing { conv: GENERAL });
+}
+
+#[test]
+fn drafts_stay_with_their_conversation_and_come_back_when_refused() {
+    let mut h = online_in_general(0);
+    h.event(ServerBody::GroupAdded {
+        group: confab_proto::GroupInfo {
+            conv: 7,
+            name: "Trip".into(),
+            owner: "bob".into(),
+            owner_only_add: false,
+            members: vec!["ann".into(), "bob".into()],
+            last_seq: 0,
+        },
+        by: "bob".into(),
+    });
+    h.answer_side_requests();
+    h.client.open(Target::Conv(GENERAL), h.now);
+    h.client.set_draft("half a thought");
+    h.client.open(Target::Conv(7), h.now);
+    h.answer_side_requests();
+    assert_eq!(h.client.open_draft(), "", "the draft stays in #general");
+    h.client.set_draft("for the trip");
+    h.client.open(Target::Conv(GENERAL), h.now);
+    assert_eq!(h.client.open_draft(), "half a thought");
+
+    // Too long: not sent, and the draft is kept.
+    let long = "é".repeat(4001);
+    h.client.set_draft(&long);
+    assert!(matches!(
+        h.client.send_draft(h.now),
+        Err(confab_client::ActionError::TooLong(4001, 4000))
+    ));
+    assert_eq!(h.client.open_draft(), long);
+
+    // Sent: cleared, with its shortcodes made emoji.
+    h.client.set_draft("ship it :tada:");
+    h.client.send_draft(h.now).unwrap();
+    assert_eq!(h.client.open_draft(), "");
+    let send = h.one();
+    assert!(
+        matches!(&send.req, Request::Send { text, .. } if text == "ship it 🎉"),
+        "{send:?}"
+    );
+    // Refused by the server: back in the (empty) draft, and reported.
+    h.error(&send, ErrorCode::TooLong, "`text` is too long");
+    assert_eq!(h.client.open_draft(), "ship it 🎉");
+    assert!(h.client.take_events().iter().any(
+        |e| matches!(e, Event::SendFailed { message, .. } if message == "`text` is too long")
+    ));
+
+    // Drafts survive a restart of the client.
+    h.client.save_drafts();
+    let mut again = Harness::new(h.client.cache().clone());
+    again.client.open(Target::Conv(7), again.now);
+    assert_eq!(again.client.open_draft(), "for the trip");
+}
+
+#[test]
+fn a_new_direct_conversation_becomes_real_with_its_draft() {
+    let mut h = online_in_general(0);
+    h.client.open_dm("bob", h.now);
+    assert_eq!(h.client.opened(), Some(&Target::User("bob".into())));
+    h.client.set_draft("hello bob");
+    h.client.send_draft(h.now).unwrap();
+    let offset = chrono::FixedOffset::east_opt(0).unwrap();
+    let shown = h.client.timeline(offset);
+    assert!(
+        matches!(&shown.items[..], [_, confab_client::timeline::Item::Group { lines, .. }] if lines[0].pending),
+        "{shown:?}"
+    );
+    let send = h.one();
+    let mut m = msg(9, 1, "ann", "hello bob");
+    if let Request::DmSend { nonce, .. } = &send.req {
+        m.nonce = nonce.clone();
+    }
+    h.reply(
+        &send,
+        ServerBody::Sent {
+            message: m.clone(),
+            duplicate: false,
+        },
+    );
+    // The unknown conversation is learned by a sync; the view moves to it.
+    let sync = h.one();
+    h.reply(
+        &sync,
+        ServerBody::Synced {
+            convs: vec![SyncedConv {
+                conv: 9,
+                kind: ConvKind::Dm,
+                name: "bob".into(),
+                messages: vec![m],
+                more: false,
+            }],
+        },
+    );
+    assert_eq!(h.client.opened(), Some(&Target::Conv(9)));
+    assert!(h.client.take_events().contains(&Event::Opened));
+    // Its members are asked for: the DM partner's presence shows.
+    let members = h.one();
+    assert_eq!(members.req, Request::Members { conv: 9 });
+    let both = |online| {
+        vec![
+            confab_proto::MemberInfo {
+                name: "ann".into(),
+                role: Role::Member,
+                online: true,
+            },
+            confab_proto::MemberInfo {
+                name: "bob".into(),
+                role: Role::Member,
+                online,
+            },
+        ]
+    };
+    h.reply(
+        &members,
+        ServerBody::Members {
+            conv: 9,
+            members: both(true),
+        },
+    );
+    assert_eq!(h.client.members(9).unwrap(), both(true));
+    h.event(ServerBody::Presence {
+        user: "bob".into(),
+        online: false,
+    });
+    assert_eq!(h.client.members(9).unwrap(), both(false));
+}
+
+#[test]
+fn friends_are_fetched_after_login_and_kept_current() {
+    let mut h = Harness::new(MemoryCache::default());
+    h.client.set_auth(Auth::Token("t".into()), h.now);
+    let login = h.greet();
+    h.reply(
+        &login,
+        ServerBody::Session {
+            user: user("ann"),
+            token: None,
+            convs: vec![],
+        },
+    );
+    let frames = h.frames();
+    let friends = frames
+        .iter()
+        .find(|f| f.req == Request::Friends {})
+        .expect("friends are asked for");
+    h.reply(
+        friends,
+        ServerBody::Friends {
+            friends: vec![confab_proto::FriendInfo {
+                name: "bob".into(),
+                online: true,
+            }],
+            incoming: vec!["cat".into()],
+            outgoing: vec![],
+            blocked: vec![],
+        },
+    );
+    assert_eq!(h.client.friends().incoming, ["cat"]);
+    h.event(ServerBody::FriendUpdate {
+        user: "dan".into(),
+        state: FriendState::Incoming,
+        online: false,
+    });
+    assert_eq!(h.client.friends().incoming, ["cat", "dan"]);
+    assert!(
+        h.client
+            .take_events()
+            .contains(&Event::Notice("dan asks to be your friend".into()))
+    );
+    h.event(ServerBody::Presence {
+        user: "bob".into(),
+        online: false,
+    });
+    assert!(!h.client.friends().friends[0].online);
+
+    h.client.act(Action::FriendAccept("cat".into())).unwrap();
+    let accept = h.one();
+    h.reply(
+        &accept,
+        ServerBody::Friendship {
+            user: "cat".into(),
+            state: FriendState::Friends,
+        },
+    );
+    assert_eq!(h.client.friends().state("cat"), FriendState::Friends);
+    assert_eq!(h.client.friends().incoming, ["dan"]);
+    // Kept for offline use.
+    let again = Harness::new(h.client.cache().clone());
+    assert_eq!(again.client.friends().state("cat"), FriendState::Friends);
+}
+
+#[test]
+fn a_groups_log_entries_change_the_group_here() {
+    let mut h = online_in_general(0);
+    let info = confab_proto::GroupInfo {
+        conv: 7,
+        name: "Trip".into(),
+        owner: "bob".into(),
+        owner_only_add: false,
+        members: vec!["ann".into(), "bob".into()],
+        last_seq: 1,
+    };
+    h.event(ServerBody::GroupAdded {
+        group: info.clone(),
+        by: "bob".into(),
+    });
+    assert_eq!(h.client.conv(7).unwrap().kind, ConvKind::Group);
+    assert_eq!(h.client.group(7), Some(&info));
+    assert!(
+        h.client
+            .take_events()
+            .contains(&Event::Notice("bob added you to “Trip”".into()))
+    );
+    let sync = h.one();
+    let system = |seq, sender: &str, e| Message {
+        body: Body::System(e),
+        ..msg(7, seq, sender, "")
+    };
+    h.reply(
+        &sync,
+        ServerBody::Synced {
+            convs: vec![SyncedConv {
+                conv: 7,
+                kind: ConvKind::Group,
+                name: "Trip".into(),
+                messages: vec![
+                    system(
+                        1,
+                        "bob",
+                        SystemEvent::Created {
+                            name: "Trip".into(),
+                            members: vec!["ann".into()],
+                        },
+                    ),
+                    msg(7, 2, "bob", "hi"),
+                    Message {
+                        body: Body::Withheld,
+                        ..msg(7, 3, "eve", "")
+                    },
+                    Message {
+                        body: Body::Unknown {
+                            kind: "poll".into(),
+                            fields: Default::default(),
+                        },
+                        ..msg(7, 4, "bob", "")
+                    },
+                    system(
+                        5,
+                        "bob",
+                        SystemEvent::Renamed {
+                            name: "Lyon".into(),
+                        },
+                    ),
+                    system(
+                        6,
+                        "bob",
+                        SystemEvent::Added {
+                            users: vec!["cat".into()],
+                        },
+                    ),
+                ],
+                more: false,
+            }],
+        },
+    );
+    let c = h.client.conv(7).unwrap();
+    assert_eq!((c.name.as_str(), c.synced), ("Lyon", 6));
+    assert_eq!(
+        c.unread, 2,
+        "the text and the unknown kind; not events, not withheld"
+    );
+    let g = h.client.group(7).unwrap();
+    assert_eq!((g.name.as_str(), g.members.len()), ("Lyon", 3));
+
+    // The timeline shows the events as rows and the unknown kind as a
+    // placeholder, and nothing of the withheld entry.
+    h.client.open(Target::Conv(7), h.now);
+    h.answer_side_requests();
+    let offset = chrono::FixedOffset::east_opt(0).unwrap();
+    let rows: Vec<String> = h
+        .client
+        .timeline(offset)
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            confab_client::timeline::Item::Event { text, .. } => Some(text.clone()),
+            confab_client::timeline::Item::Group { sender, lines, .. } => {
+                Some(format!("{sender}: {}", lines[0].text))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "bob created “Trip” with ann",
+            "bob: hi",
+            "bob sent a “poll” message, which this version of Confab cannot show",
+            "bob renamed the group to “Lyon”",
+            "bob added cat",
+        ]
+    );
+
+    // Leaving from another device: the group goes from this one too.
+    h.event(ServerBody::Message {
+        message: system(7, "ann", SystemEvent::Left { owner: None }),
+    });
+    assert!(h.client.conv(7).is_none());
+    assert_eq!(h.client.opened(), Some(&Target::Conv(GENERAL)));
+}
+
+#[test]
+fn scrolling_back_reads_the_cache_then_the_server_then_stops_at_the_beginning() {
+    let mut h = online_in_general(150);
+    h.client.open(Target::Conv(GENERAL), h.now);
+    h.answer_side_requests();
+    let offset = chrono::FixedOffset::east_opt(0).unwrap();
+    // The sync fetched 101..=150 (a channel met for the first time).
+    assert_eq!(h.cached_seqs(GENERAL).first(), Some(&1));
+    assert_eq!(h.client.timeline(offset).loaded, 100);
+    assert!(!h.client.timeline(offset).at_beginning);
+    h.client.scroll_back();
+    assert!(h.frames().is_empty(), "the cache has more");
+    assert_eq!(h.client.timeline(offset).loaded, 150);
+    assert!(h.client.timeline(offset).at_beginning);
 }

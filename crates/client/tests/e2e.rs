@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use confab_client::native::tls::fingerprint;
 use confab_client::native::{Connector, Profile, Shared, SqliteCache, TrustError, drive, now_ms};
-use confab_client::{Auth, Client, ConnState, Target};
-use confab_proto::{ConvKind, Request};
+use confab_client::{Action, Auth, Client, ConnState, Target};
+use confab_proto::ConvKind;
 use confab_testkit::{DEADLINE, TestServer};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -77,8 +77,8 @@ fn texts(c: &Client<SqliteCache>, channel: &str) -> Vec<String> {
         .collect()
 }
 
-async fn request(peer: &Peer, req: Request) {
-    peer.shared.lock().request(req).expect("online");
+async fn act(peer: &Peer, action: Action) {
+    peer.shared.lock().act(action).expect("online");
     peer.shared.wake.notify_one();
 }
 
@@ -106,9 +106,9 @@ async fn messages_written_while_the_server_is_down_arrive_once_and_in_order_afte
         *c.state() == ConnState::Online
     })
     .await;
-    request(
+    act(
         &ann,
-        Request::ChannelCreate {
+        Action::CreateChannel {
             name: "general".into(),
             private: false,
             topic: None,
@@ -125,13 +125,7 @@ async fn messages_written_while_the_server_is_down_arrive_once_and_in_order_afte
         *c.state() == ConnState::Online
     })
     .await;
-    request(
-        &bob,
-        Request::ChannelJoin {
-            name: "general".into(),
-        },
-    )
-    .await;
+    act(&bob, Action::Join("general".into())).await;
     until(&bob.shared, "bob has #general", |c| {
         c.conv_named(ConvKind::Channel, "general").is_some()
     })

@@ -38,6 +38,14 @@ enum Command {
     History(script::HistoryArgs),
     /// Print messages as they arrive.
     Tail(script::TailArgs),
+    /// List your friends (with presence), friend requests and blocks.
+    Friends(script::FriendsArgs),
+    /// Ask someone to be your friend, or answer or withdraw a request.
+    Friend(script::FriendArgs),
+    /// Block a user: no direct messages or friend requests from them.
+    Block(script::UserArgs),
+    /// Unblock a user.
+    Unblock(script::UserArgs),
     /// Print the protocol's JSON Schema.
     Schema,
 }
@@ -62,6 +70,10 @@ fn main() -> Result<()> {
         }
         Command::History(args) => runtime.block_on(script::history(args)),
         Command::Tail(args) => runtime.block_on(script::tail(args)),
+        Command::Friends(args) => runtime.block_on(script::friends(args)),
+        Command::Friend(args) => runtime.block_on(script::friend(args)),
+        Command::Block(args) => runtime.block_on(script::block(args, true)),
+        Command::Unblock(args) => runtime.block_on(script::block(args, false)),
         Command::Schema => {
             println!(
                 "{}",

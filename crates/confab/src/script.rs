@@ -11,8 +11,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use confab_client::describe::{self, label};
 use confab_client::native::{Connector, Profile, Shared, SqliteCache, TrustError, drive, now_ms};
-use confab_client::{Auth, Client, ConnState, Event, Target};
-use confab_proto::{ConvKind, Message, ServerBody};
+use confab_client::{Action, Auth, Client, ConnState, Event, Outcome, Target};
+use confab_proto::{ConvKind, Message};
 
 /// Exit status of `confab send` when the message is queued but not yet
 /// acknowledged (EX_TEMPFAIL): it is sent the next time this profile connects.
@@ -95,6 +95,32 @@ pub struct HistoryArgs {
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct FriendsArgs {
+    #[command(flatten)]
+    pub at: ProfileArgs,
+    /// One JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct FriendArgs {
+    #[command(flatten)]
+    pub at: ProfileArgs,
+    /// add (ask them), accept, decline, cancel (your request), remove
+    #[arg(value_parser = ["add", "accept", "decline", "cancel", "remove"])]
+    pub op: String,
+    pub user: String,
+}
+
+#[derive(Args, Debug)]
+pub struct UserArgs {
+    #[command(flatten)]
+    pub at: ProfileArgs,
+    pub user: String,
 }
 
 #[derive(Args, Debug)]
@@ -220,7 +246,6 @@ fn password(user: &str, confirm: bool) -> Result<String> {
     Ok(p)
 }
 
-/// `#name`/`name` → a channel, `@name` → a DM partner.
 /// `#channel` (or a bare name), `@user`, `&group`.
 fn parse_conv(s: &str) -> (ConvKind, &str) {
     if let Some(user) = s.strip_prefix('@') {
@@ -398,10 +423,7 @@ pub async fn tail(args: TailArgs) -> Result<()> {
                     }
                     Event::Error(text) => eprintln!("{text}"),
                     Event::Notice(text) => eprintln!("notice: {text}"),
-                    Event::Reply {
-                        body: ServerBody::Error { message, .. },
-                        ..
-                    } => eprintln!("{message}"),
+                    Event::Done { result: Err(r), .. } => eprintln!("{}", r.message),
                     _ => {}
                 }
             }
@@ -433,4 +455,86 @@ pub async fn tail(args: TailArgs) -> Result<()> {
         }
         changed.await;
     }
+}
+
+/// Does one action and prints what came of it; fails with the server's
+/// refusal.
+async fn act(at: &ProfileArgs, action: Action) -> Result<Outcome> {
+    let s = Session::open(at, None)?;
+    let wait = Duration::from_secs(30);
+    s.online(wait).await?;
+    s.shared.lock().act(action.clone())?;
+    s.shared.wake.notify_one();
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let changed = s.shared.changed.notified();
+        for e in s.shared.lock().take_events() {
+            if let Event::Done { action: a, result } = e
+                && a == action
+            {
+                let outcome = result.map_err(|r| anyhow::anyhow!(r.message))?;
+                println!("{}", outcome.sentence());
+                return Ok(outcome);
+            }
+        }
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            bail!("the server did not answer in time");
+        }
+    }
+}
+
+/// `confab friend add|accept|decline|cancel|remove USER`.
+pub async fn friend(args: FriendArgs) -> Result<()> {
+    let user = args.user.trim_start_matches('@').to_owned();
+    let action = match args.op.as_str() {
+        "add" => Action::FriendRequest(user),
+        "accept" => Action::FriendAccept(user),
+        "decline" => Action::FriendDecline(user),
+        "cancel" => Action::FriendCancel(user),
+        _ => Action::FriendRemove(user),
+    };
+    act(&args.at, action).await.map(drop)
+}
+
+pub async fn block(args: UserArgs, on: bool) -> Result<()> {
+    let user = args.user.trim_start_matches('@').to_owned();
+    let action = if on {
+        Action::Block(user)
+    } else {
+        Action::Unblock(user)
+    };
+    act(&args.at, action).await.map(drop)
+}
+
+/// `confab friends`: friends with presence, requests both ways, blocks.
+/// Offline, what the profile last knew.
+pub async fn friends(args: FriendsArgs) -> Result<()> {
+    let s = Session::open(&args.at, None)?;
+    let wait = Duration::from_secs(10);
+    if let Err(e) = s.online(wait).await.and(s.settled(wait).await) {
+        eprintln!("offline ({e}): showing what this profile last knew");
+    }
+    let c = s.shared.lock();
+    let f = c.friends();
+    if args.json {
+        println!("{}", serde_json::to_string(f)?);
+        return Ok(());
+    }
+    for friend in &f.friends {
+        let status = if friend.online { "online" } else { "offline" };
+        println!("friend {} {status}", friend.name);
+    }
+    for name in &f.incoming {
+        println!("asks you {name}   (confab friend accept {name})");
+    }
+    for name in &f.outgoing {
+        println!("you asked {name}");
+    }
+    for name in &f.blocked {
+        println!("blocked {name}");
+    }
+    if f == &confab_client::Friends::default() {
+        println!("no friends yet: confab friend add USER");
+    }
+    Ok(())
 }

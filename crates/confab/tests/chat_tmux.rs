@@ -36,7 +36,7 @@ async fn log_in_join_send_and_receive_in_a_real_terminal() {
 
     tmux.type_text("/join #general");
     tmux.press(&["Enter"]);
-    tmux.wait_for("you are in #general").await;
+    tmux.wait_for("You are in #general").await;
 
     tmux.type_text("hello from a terminal :tad");
     tmux.press(&["Tab", "Enter"]);

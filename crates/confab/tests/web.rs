@@ -212,7 +212,7 @@ async fn a_browser_and_the_terminal_client_chat() {
     tui.wait_for("● connected as ann").await;
     tui.type_text("/create #lobby");
     tui.press(&["Enter"]);
-    tui.wait_for("you are in #lobby").await;
+    tui.wait_for("You are in #lobby").await;
 
     let bob = Browser::open(&driver, 1200, 800).await;
     register(&bob, &server, "bob").await;

@@ -12,8 +12,12 @@
 //!   was wrong.
 //! - [`frame`]: the 4-byte big-endian length prefix used on TCP.
 //! - [`limits`]: sizes and name rules, announced in the handshake.
+//! - `datagram` (feature `datagram`): the sealed UDP datagrams that carry
+//!   typing notices for native clients.
 
 pub mod body;
+#[cfg(feature = "datagram")]
+pub mod datagram;
 pub mod error;
 pub mod frame;
 pub mod limits;

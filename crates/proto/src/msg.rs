@@ -152,6 +152,8 @@ pub enum Request {
     GroupAdd { conv: ConvId, users: Vec<String> },
     /// Leave a group. Answered with `ok`.
     GroupLeave { conv: ConvId },
+    /// A group you are in, as it is now. Answered with `group`.
+    Group { conv: ConvId },
     /// Rename a group (any member) or change who may add people (the
     /// owner). Answered with `group`.
     GroupUpdate {
@@ -205,6 +207,7 @@ impl Request {
         "group_create",
         "group_add",
         "group_leave",
+        "group",
         "group_update",
         "udp_open",
     ];
@@ -248,6 +251,7 @@ impl Request {
             Request::GroupCreate { .. } => "group_create",
             Request::GroupAdd { .. } => "group_add",
             Request::GroupLeave { .. } => "group_leave",
+            Request::Group { .. } => "group",
             Request::GroupUpdate { .. } => "group_update",
             Request::UdpOpen {} => "udp_open",
         }
@@ -373,7 +377,7 @@ pub enum ServerBody {
     },
     /// Reply to the friend requests: where you stand with `user` now.
     Friendship { user: String, state: FriendState },
-    /// Reply to `group_create` and `group_update`.
+    /// Reply to `group_create`, `group_update` and `group`.
     Group { group: GroupInfo },
     /// Reply to `udp_open`: the session id that this connection's datagrams
     /// carry (16 hex digits). The key comes from the TLS session.

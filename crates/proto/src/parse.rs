@@ -184,6 +184,7 @@ mod tests {
             r#""type":"group_create","name":"g","members":["u"]"#,
             r#""type":"group_add","conv":1,"users":["u"]"#,
             r#""type":"group_leave","conv":1"#,
+            r#""type":"group","conv":1"#,
             r#""type":"group_update","conv":1,"name":"h""#,
             r#""type":"udp_open""#,
         ];

@@ -89,7 +89,7 @@ pub(crate) fn spec(req: &Request) -> Spec {
         | Block { .. }
         | Unblock { .. }
         | UdpOpen {} => s(Writer, Rate::Change),
-        Friends {} => s(Writer, Rate::Read),
+        Friends {} | Group { .. } => s(Writer, Rate::Read),
         Send { .. }
         | DmSend { .. }
         | GroupCreate { .. }

@@ -179,7 +179,19 @@ impl Browser {
     async fn or_fail<T>(&self, r: Result<T, String>) -> T {
         match r {
             Ok(v) => v,
-            Err(why) => panic!("{why}; the page shows:\n{}", self.page_text().await),
+            Err(why) => {
+                let crashed = self.js("return window.confabPanic || ''").await;
+                let crashed = crashed.as_str().unwrap_or_default();
+                let crashed = if crashed.is_empty() {
+                    String::new()
+                } else {
+                    format!("\nthe page's code panicked: {crashed}")
+                };
+                panic!(
+                    "{why}; the page shows:\n{}{crashed}",
+                    self.page_text().await
+                )
+            }
         }
     }
 

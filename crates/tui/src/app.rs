@@ -1,28 +1,27 @@
-//! The terminal client's state and what keys, mouse and client events do
-//! to it. No terminal here: [`crate::term`] feeds it input and draws it
-//! with [`crate::ui`], and the tests drive it with a `MemoryCache` client
-//! and ratatui's `TestBackend`.
+//! The terminal client's state and what keys, the mouse, paste and client
+//! events do to it. No terminal here: [`crate::term`] feeds it input and
+//! draws it with [`crate::ui`], and the tests drive it with a `MemoryCache`
+//! client and ratatui's `TestBackend`.
+//!
+//! The behaviour lives in the client core (the open conversation, drafts,
+//! typing, scrollback, what an action's outcome says); this file turns keys
+//! into the core's actions and keeps what only a terminal has: the screen,
+//! the boxes over it, the line editor and how far the view is scrolled.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use confab_client::emoji;
+use confab_client::describe::list;
 use confab_client::native::TrustError;
-use confab_client::{Auth, Cache, Client, ConnState, Event, Target};
-use confab_proto::{ConvId, ConvKind, Request, Role, Seq, ServerBody};
+use confab_client::{Action, Auth, Cache, Client, ConnState, Event, Outcome, Target, emoji};
+use confab_proto::{ConvId, ConvKind, Role};
 use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
 use ratatui::layout::{Position, Rect};
 
-use crate::commands::{self, Command};
+use crate::commands::{self, Command, FriendOp};
 use crate::input::Input;
 
-/// Messages read from the cache per step of scrollback.
-pub const PAGE: usize = 100;
-/// How long "bob is typing" stays up without another typing event.
-const TYPING_SHOWN_MS: u64 = 6_000;
-/// How often this client tells others it is typing.
-const TYPING_EVERY_MS: u64 = 3_000;
 /// Lines per mouse-wheel step.
 const WHEEL_LINES: usize = 3;
 
@@ -84,6 +83,8 @@ pub enum Overlay {
     Help,
     Trust(TrustError),
     Passwd(PasswdForm),
+    /// Friends, requests and blocks, live.
+    Friends,
 }
 
 #[derive(Debug, Default)]
@@ -107,22 +108,6 @@ pub struct Notice {
     pub text: String,
 }
 
-/// What a request made for the user was, to word its answer.
-#[derive(Debug, Clone)]
-enum Asked {
-    Join,
-    Create,
-    Leave(String),
-    Invite { user: String, channel: String },
-    List,
-    Users,
-    Invisible(bool),
-    Passwd,
-    Whoami,
-    Logout,
-    Typing,
-}
-
 /// Tab completion in progress: repeated Tabs cycle through `candidates`.
 #[derive(Debug)]
 struct Completion {
@@ -138,12 +123,9 @@ pub struct Layout {
     /// The conversation on each row of the list, from its first row.
     pub conv_rows: Vec<ConvId>,
     pub messages: Rect,
-    /// Lines of the selected conversation at the last draw, and how many fit.
+    /// Lines of the open conversation at the last draw, and how many fit.
     pub total_lines: usize,
     pub height: usize,
-    /// Messages read from the cache at the last draw, and the oldest seq among them.
-    pub loaded: usize,
-    pub oldest: Option<Seq>,
 }
 
 pub struct App {
@@ -151,19 +133,11 @@ pub struct App {
     pub server: String,
     pub screen: Screen,
     pub overlay: Option<Overlay>,
-    pub selected: Option<ConvId>,
     /// Lines scrolled up from the newest.
     pub scroll: usize,
-    /// Messages of the selected conversation to read from the cache.
-    pub want: usize,
-    /// Conversations whose oldest message is in the cache.
-    pub complete: BTreeSet<ConvId>,
+    /// The line editor: the open conversation's draft, with a cursor.
     pub input: Input,
     pub notice: Option<Notice>,
-    /// Who is typing where, until when.
-    pub typing: Vec<(ConvId, String, u64)>,
-    /// `/clear`: messages up to this seq are not shown.
-    pub cleared: HashMap<ConvId, Seq>,
     /// The clock, as of the last input or event (for the status bar).
     pub now_ms: u64,
     /// Fixed UTC offset for timestamps (tests); `None`: the local time zone.
@@ -172,13 +146,11 @@ pub struct App {
     sent_lines: Vec<String>,
     recall: Option<usize>,
     completion: Option<Completion>,
-    asked: HashMap<u64, Asked>,
     /// User and channel names seen, for Tab completion.
     users: BTreeSet<String>,
     channels: BTreeSet<String>,
-    /// Select this DM partner's conversation once it exists.
-    open_dm: Option<String>,
-    last_typing: (ConvId, u64),
+    /// The conversation whose draft `input` holds.
+    input_for: Option<Target>,
     /// A certificate the user refused: not asked about again.
     pub distrusted: Option<TrustError>,
     effects: Effects,
@@ -187,7 +159,7 @@ pub struct App {
 impl App {
     /// The app for `client`: the chat if it can log in by itself (a saved
     /// session), else the login screen.
-    pub fn new<C: Cache>(server: &str, client: &Client<C>) -> App {
+    pub fn new<C: Cache>(server: &str, client: &mut Client<C>) -> App {
         let screen = if client.has_auth() {
             Screen::Chat
         } else {
@@ -197,31 +169,24 @@ impl App {
             server: server.to_owned(),
             screen,
             overlay: None,
-            selected: None,
             scroll: 0,
-            want: PAGE,
-            complete: BTreeSet::new(),
             input: Input::default(),
             notice: None,
-            typing: Vec::new(),
-            cleared: HashMap::new(),
             now_ms: 0,
             utc_offset: None,
             layout: Layout::default(),
             sent_lines: Vec::new(),
             recall: None,
             completion: None,
-            asked: HashMap::new(),
             users: BTreeSet::new(),
             channels: BTreeSet::new(),
-            open_dm: None,
-            last_typing: (0, 0),
+            input_for: None,
             distrusted: None,
             effects: Effects::default(),
         };
-        if let Some(first) = client.convs().first() {
-            app.selected = Some(first.conv);
-        }
+        // The chat opens at the newest messages.
+        client.set_reading(true);
+        app.follow_open(client);
         app
     }
 
@@ -252,22 +217,30 @@ impl App {
         }
     }
 
+    /// When the core opened another conversation, the input shows its draft.
+    fn follow_open<C: Cache>(&mut self, client: &Client<C>) {
+        if client.opened() != self.input_for.as_ref() {
+            self.input_for = client.opened().cloned();
+            self.input.set(client.open_draft());
+            self.scroll = 0;
+            self.completion = None;
+            self.recall = None;
+        }
+    }
+
     // ---- client events ----
 
     pub fn events<C: Cache>(&mut self, events: Vec<Event>, client: &mut Client<C>, now_ms: u64) {
         self.now_ms = now_ms;
-        self.typing.retain(|(_, _, until)| *until > now_ms);
         for e in events {
             self.event(e, client);
         }
+        self.follow_open(client);
     }
 
     fn event<C: Cache>(&mut self, e: Event, client: &mut Client<C>) {
         match e {
-            Event::State(_) => {}
             Event::LoggedIn(user) => {
-                // Requests of an earlier connection are never answered.
-                self.asked.clear();
                 if let Screen::Login(_) = self.screen {
                     self.screen = Screen::Chat;
                     self.notice = None;
@@ -285,12 +258,7 @@ impl App {
                 {
                     self.notice = None;
                 }
-                self.fix_selection(client);
-                if let Some(conv) = self.selected {
-                    // Presence changed unseen while we were away.
-                    let _ = client.fetch_members(conv);
-                    self.opened(conv, client);
-                }
+                self.effects.wake = true;
             }
             Event::LoginFailed { message, .. } => {
                 let error = match self.screen {
@@ -318,14 +286,6 @@ impl App {
                 self.screen = Screen::Login(form);
             }
             Event::Convs => {
-                if let Some(user) = self.open_dm.clone()
-                    && let Some(c) = client.conv_named(ConvKind::Dm, &user)
-                {
-                    self.open_dm = None;
-                    let conv = c.conv;
-                    self.select(conv, client);
-                }
-                self.fix_selection(client);
                 for c in client.convs() {
                     match c.kind {
                         ConvKind::Channel => self.channels.insert(c.name.clone()),
@@ -334,187 +294,82 @@ impl App {
                     };
                 }
             }
-            Event::Messages(conv) => {
-                // Whoever just wrote has stopped typing.
-                if let Some(m) = client
-                    .messages(conv, None, 1)
-                    .ok()
-                    .and_then(|m| m.last().cloned())
-                {
-                    self.typing
-                        .retain(|(c, u, _)| !(*c == conv && *u == m.sender));
-                }
-                if Some(conv) == self.selected && self.scroll == 0 {
-                    let _ = client.mark_read(conv);
-                }
-            }
-            Event::Older { conv, more } => {
-                if !more {
-                    self.complete.insert(conv);
-                }
-                if Some(conv) == self.selected {
-                    self.want += PAGE;
-                }
-            }
             Event::Members(conv) => {
                 if let Some(ms) = client.members(conv) {
                     self.users.extend(ms.iter().map(|m| m.name.clone()));
                 }
             }
-            Event::Typing { conv, user } => {
-                self.typing.retain(|(c, u, _)| !(*c == conv && *u == user));
-                self.typing
-                    .push((conv, user, self.now_ms + TYPING_SHOWN_MS));
+            Event::Friends => {
+                let f = client.friends();
+                let names: Vec<String> = f
+                    .friends
+                    .iter()
+                    .map(|f| f.name.clone())
+                    .chain(f.incoming.iter().cloned())
+                    .collect();
+                self.users.extend(names);
             }
+            Event::Done { action, result } => self.done(action, result, client),
             Event::SendFailed { pending, message } => {
                 self.error(format!("not sent: {message} (“{}”)", pending.text));
-            }
-            Event::Reply { id, body } => {
-                if let Some(asked) = self.asked.remove(&id) {
-                    self.reply(asked, body, client);
+                // The core put the text back into its draft.
+                if self.input.is_empty() {
+                    self.input.set(client.open_draft());
                 }
             }
             Event::Error(text) => self.error(text),
-            Event::Notice(text) => self.info(format!("notice: {text}")),
+            Event::Notice(text) => self.info(text),
+            Event::State(_)
+            | Event::Messages(_)
+            | Event::Older(_)
+            | Event::Typing(_)
+            | Event::Opened => {}
         }
     }
 
-    fn reply<C: Cache>(&mut self, asked: Asked, body: ServerBody, client: &mut Client<C>) {
-        if let ServerBody::Error { message, .. } = body {
-            match (asked, &mut self.overlay) {
-                (Asked::Typing, _) => {}
-                (Asked::Passwd, Some(Overlay::Passwd(form))) => form.error = Some(message),
-                _ => self.error(message),
-            }
-            return;
-        }
-        match (asked, body) {
-            (Asked::Join | Asked::Create, ServerBody::Channel { channel }) => {
-                self.channels.insert(channel.name.clone());
-                let kind = if channel.private { "private" } else { "public" };
-                self.info(format!(
-                    "you are in #{} ({kind}, {} members){}",
-                    channel.name,
-                    channel.members,
-                    if channel.topic.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", channel.topic)
+    /// An action finished: say how, and do what follows from it here.
+    fn done<C: Cache>(
+        &mut self,
+        action: Action,
+        result: Result<Outcome, confab_client::Refusal>,
+        client: &mut Client<C>,
+    ) {
+        let outcome = match result {
+            Ok(o) => o,
+            Err(r) => {
+                match (&action, &mut self.overlay) {
+                    (Action::ChangePassword { .. }, Some(Overlay::Passwd(form))) => {
+                        form.error = Some(r.message)
                     }
-                ));
-                self.select(channel.conv, client);
-            }
-            (Asked::Leave(name), _) => {
-                self.info(format!("you left #{name}"));
-                self.fix_selection(client);
-            }
-            (Asked::Invite { user, channel }, _) => {
-                self.info(format!("{user} can now read and write in #{channel}"));
-            }
-            (Asked::List, ServerBody::Channels { channels }) => {
-                self.channels
-                    .extend(channels.iter().map(|c| c.name.clone()));
-                if channels.is_empty() {
-                    self.info("no channels yet: /create #name makes one");
-                } else {
-                    let list: Vec<String> = channels
-                        .iter()
-                        .map(|c| {
-                            format!(
-                                "#{}{} ({})",
-                                c.name,
-                                if c.joined { "*" } else { "" },
-                                c.members
-                            )
-                        })
-                        .collect();
-                    self.info(format!("channels (* joined): {}", list.join("  ")));
+                    _ => self.error(r.message),
                 }
+                return;
             }
-            (Asked::Users, ServerBody::Users { users }) => {
-                self.users.extend(users.iter().cloned());
-                self.info(format!("online ({}): {}", users.len(), users.join(", ")));
+        };
+        let sentence = outcome.sentence();
+        match &outcome {
+            Outcome::Channels(cs) => self.channels.extend(cs.iter().map(|c| c.name.clone())),
+            Outcome::Users(us) => self.users.extend(us.iter().cloned()),
+            Outcome::Joined(c) => {
+                self.channels.insert(c.name.clone());
             }
-            (Asked::Invisible(on), _) => self.info(if on {
-                "you are invisible: others see you offline"
-            } else {
-                "you are visible again"
-            }),
-            (Asked::Passwd, _) => {
-                self.overlay = None;
-                self.info("password changed; your other sessions were logged out");
+            Outcome::PasswordChanged => self.overlay = None,
+            Outcome::LoggedOut => {
+                self.effects.wake = true;
+                self.screen = Screen::Login(LoginForm {
+                    error: Some("logged out".into()),
+                    ..LoginForm::default()
+                });
+                return;
             }
-            (Asked::Whoami, ServerBody::User { user }) => {
-                self.info(format!(
-                    "you are {} ({}{}) on {}",
-                    user.name,
-                    user.role.as_str(),
-                    if user.invisible { ", invisible" } else { "" },
-                    self.server
-                ));
+            Outcome::Whoami(_) => {
+                self.info(format!("{sentence} on {}", self.server));
+                return;
             }
-            (Asked::Logout, _) => self.logged_out(client),
             _ => {}
         }
-    }
-
-    fn logged_out<C: Cache>(&mut self, client: &mut Client<C>) {
-        let _ = client.forget_login();
-        client.hang_up();
-        self.effects.wake = true;
-        self.screen = Screen::Login(LoginForm {
-            error: Some("logged out".into()),
-            ..LoginForm::default()
-        });
-    }
-
-    /// Selects a conversation if none (or a vanished one) is selected.
-    fn fix_selection<C: Cache>(&mut self, client: &mut Client<C>) {
-        let gone = self.selected.is_none_or(|c| client.conv(c).is_none());
-        if gone {
-            self.selected = None;
-            if let Some(first) = client.convs().first().map(|c| c.conv) {
-                self.select(first, client);
-            }
-        }
-    }
-
-    fn select<C: Cache>(&mut self, conv: ConvId, client: &mut Client<C>) {
-        if self.selected != Some(conv) {
-            self.selected = Some(conv);
-            self.scroll = 0;
-            self.want = PAGE;
-        }
-        self.opened(conv, client);
-    }
-
-    /// The conversation is on screen: read, with members and some history.
-    fn opened<C: Cache>(&mut self, conv: ConvId, client: &mut Client<C>) {
-        let _ = client.mark_read(conv);
-        if *client.state() != ConnState::Online {
-            return;
-        }
-        if client.members(conv).is_none() {
-            let _ = client.fetch_members(conv);
-        }
-        // A visitor's channels are not synced: fetch the newest page.
-        if client.cache().oldest(conv).ok().flatten().is_none() {
-            let _ = client.fetch_older(conv);
-        }
-        self.effects.wake = true;
-    }
-
-    fn move_selection<C: Cache>(&mut self, by: isize, client: &mut Client<C>) {
-        let convs: Vec<ConvId> = client.convs().iter().map(|c| c.conv).collect();
-        if convs.is_empty() {
-            return;
-        }
-        let i = self
-            .selected
-            .and_then(|s| convs.iter().position(|c| *c == s))
-            .unwrap_or(0) as isize;
-        let next = convs[(i + by).rem_euclid(convs.len() as isize) as usize];
-        self.select(next, client);
+        self.info(sentence);
+        self.follow_open(client);
     }
 
     // ---- terminal input ----
@@ -535,11 +390,14 @@ impl App {
         }
         match self.screen {
             Screen::Login(_) => self.login_key(key, client),
-            Screen::Chat => self.chat_key(key, client),
+            Screen::Chat => {
+                self.chat_key(key, client);
+                self.follow_open(client);
+            }
         }
     }
 
-    pub fn paste(&mut self, text: &str) {
+    pub fn paste<C: Cache>(&mut self, text: &str, client: &mut Client<C>) {
         let flat = text.replace(['\r', '\n'], " ");
         match (&mut self.overlay, &mut self.screen) {
             (Some(Overlay::Passwd(f)), _) => f.fields[f.field].insert_str(&flat),
@@ -548,7 +406,10 @@ impl App {
                 LoginFocus::Password => form.password.insert_str(&flat),
                 _ => form.user.insert_str(flat.trim()),
             },
-            (None, Screen::Chat) => self.input.insert_str(&flat),
+            (None, Screen::Chat) => {
+                self.input.insert_str(&flat);
+                client.set_draft(self.input.text());
+            }
         }
     }
 
@@ -570,16 +431,18 @@ impl App {
                     .checked_sub(1)
                     .and_then(|r| self.layout.conv_rows.get(r))
                 {
-                    self.select(*conv, client);
+                    client.open(Target::Conv(*conv), self.now_ms);
+                    self.effects.wake = true;
                 }
             }
             _ => {}
         }
+        self.follow_open(client);
     }
 
     fn overlay_key<C: Cache>(&mut self, key: KeyEvent, client: &mut Client<C>) {
         match self.overlay.take() {
-            Some(Overlay::Help) | None => {}
+            Some(Overlay::Help) | Some(Overlay::Friends) | None => {}
             Some(Overlay::Trust(TrustError::Unknown { fingerprint })) => match key.code {
                 KeyCode::Char('y' | 'Y') => {
                     self.info(format!(
@@ -633,12 +496,11 @@ impl App {
                 } else if old.is_empty() || new.is_empty() {
                     Some("fill in all three fields".into())
                 } else {
-                    match client.request(Request::ChangePassword {
-                        old_password: old.text().to_owned(),
-                        new_password: new.text().to_owned(),
+                    match client.act(Action::ChangePassword {
+                        old: old.text().to_owned(),
+                        new: new.text().to_owned(),
                     }) {
-                        Ok(id) => {
-                            self.asked.insert(id, Asked::Passwd);
+                        Ok(()) => {
                             self.effects.wake = true;
                             Some("changing…".into())
                         }
@@ -719,6 +581,7 @@ impl App {
         if !matches!(key.code, KeyCode::Tab | KeyCode::BackTab) {
             self.completion = None;
         }
+        let now = self.now_ms;
         match key.code {
             KeyCode::Tab => self.complete(client, 1),
             KeyCode::BackTab => self.complete(client, -1),
@@ -727,14 +590,14 @@ impl App {
             KeyCode::PageDown => {
                 self.scroll_down(self.layout.height.saturating_sub(2).max(1), client)
             }
-            KeyCode::Char('n') if ctrl => self.move_selection(1, client),
-            KeyCode::Char('p') if ctrl => self.move_selection(-1, client),
-            KeyCode::Down if ctrl || alt => self.move_selection(1, client),
-            KeyCode::Up if ctrl || alt => self.move_selection(-1, client),
+            KeyCode::Char('n') if ctrl => self.switch(1, client),
+            KeyCode::Char('p') if ctrl => self.switch(-1, client),
+            KeyCode::Down if ctrl || alt => self.switch(1, client),
+            KeyCode::Up if ctrl || alt => self.switch(-1, client),
             KeyCode::End if ctrl => self.scroll_down(usize::MAX, client),
             KeyCode::Char('d') if ctrl && self.input.is_empty() => self.effects.quit = true,
-            KeyCode::Up => self.recall(-1),
-            KeyCode::Down => self.recall(1),
+            KeyCode::Up => self.recall(-1, client),
+            KeyCode::Down => self.recall(1, client),
             KeyCode::Esc => {
                 self.notice = None;
                 self.scroll_down(usize::MAX, client);
@@ -742,31 +605,21 @@ impl App {
             _ => {
                 let before = self.input.text().len();
                 edit(&mut self.input, key);
+                client.set_draft(self.input.text());
                 if self.input.text().len() > before && !commands::is_command(self.input.text()) {
-                    self.typed(client);
+                    client.typed(now);
+                    self.effects.wake = true;
                 }
             }
         }
     }
 
-    /// Tells the others in the conversation that we are typing, now and then.
-    fn typed<C: Cache>(&mut self, client: &mut Client<C>) {
-        let Some(conv) = self.selected else { return };
-        let (last_conv, at) = self.last_typing;
-        if last_conv == conv && self.now_ms < at + TYPING_EVERY_MS {
-            return;
-        }
-        if client.me().is_some_and(|u| u.role == Role::Visitor) {
-            return;
-        }
-        if let Ok(id) = client.request(Request::Typing { conv }) {
-            self.asked.insert(id, Asked::Typing);
-            self.last_typing = (conv, self.now_ms);
-            self.effects.wake = true;
-        }
+    fn switch<C: Cache>(&mut self, by: isize, client: &mut Client<C>) {
+        client.open_next(by, self.now_ms);
+        self.effects.wake = true;
     }
 
-    fn recall(&mut self, by: isize) {
+    fn recall<C: Cache>(&mut self, by: isize, client: &mut Client<C>) {
         if self.sent_lines.is_empty() {
             return;
         }
@@ -781,44 +634,36 @@ impl App {
             let line = self.sent_lines[at].clone();
             self.input.set(&line);
         }
+        client.set_draft(self.input.text());
     }
 
     pub fn scroll_up<C: Cache>(&mut self, lines: usize, client: &mut Client<C>) {
         let top = self.layout.total_lines.saturating_sub(self.layout.height);
         self.scroll = (self.scroll + lines).min(top);
+        if self.scroll > 0 {
+            client.set_reading(false);
+        }
         if self.scroll >= top {
-            self.load_older(client);
+            // At the top of what is loaded: the core reads further back.
+            client.scroll_back();
+            self.effects.wake = true;
         }
     }
 
     pub fn scroll_down<C: Cache>(&mut self, lines: usize, client: &mut Client<C>) {
         self.scroll = self.scroll.saturating_sub(lines);
-        if self.scroll == 0
-            && let Some(conv) = self.selected
-        {
-            let _ = client.mark_read(conv);
+        if self.scroll == 0 {
+            client.set_reading(true);
         }
     }
 
-    /// At the top of what is loaded: read further back in the cache, or ask
-    /// the server for the page before it.
-    fn load_older<C: Cache>(&mut self, client: &mut Client<C>) {
-        let Some(conv) = self.selected else { return };
-        if self.layout.loaded >= self.want {
-            self.want += PAGE;
-        } else if self.layout.oldest == Some(1) {
-            self.complete.insert(conv);
-        } else if !self.complete.contains(&conv) && client.fetch_older(conv).is_ok() {
-            self.effects.wake = true;
-        }
-    }
-
-    fn complete<C: Cache>(&mut self, client: &Client<C>, by: isize) {
+    fn complete<C: Cache>(&mut self, client: &mut Client<C>, by: isize) {
         if let Some(c) = &mut self.completion {
             let n = c.candidates.len() as isize;
             c.index = ((c.index as isize + by).rem_euclid(n)) as usize;
             let with = c.candidates[c.index].clone();
             self.input.replace_before_cursor(c.start, &with);
+            client.set_draft(self.input.text());
             return;
         }
         let (start, word) = self.input.word_before_cursor();
@@ -827,6 +672,7 @@ impl App {
             return;
         }
         self.input.replace_before_cursor(start, &candidates[0]);
+        client.set_draft(self.input.text());
         if candidates.len() > 1 {
             self.info(format!(
                 "Tab: {}",
@@ -880,7 +726,7 @@ impl App {
                 None => ("", word),
             };
             let mut names: BTreeSet<&str> = self.users.iter().map(String::as_str).collect();
-            if let Some(ms) = self.selected.and_then(|c| client.members(c)) {
+            if let Some(ms) = client.opened_conv().and_then(|c| client.members(c)) {
                 names.extend(ms.iter().map(|m| m.name.as_str()));
             }
             for c in client.convs() {
@@ -913,64 +759,86 @@ impl App {
             match commands::parse(&line) {
                 Ok(cmd) => {
                     self.input.take();
+                    client.set_draft("");
                     self.run(cmd, client);
                 }
                 Err(e) => self.error(e),
             }
             return;
         }
-        let text = line.strip_prefix('/').unwrap_or(&line).trim_end();
-        let Some(conv) = self.selected else {
+        if client.opened().is_none() {
             self.error("you are in no conversation yet: /join #channel (/list shows them)");
             return;
-        };
-        let text = emoji::expand(text);
-        match client.send(Target::Conv(conv), &text, self.now_ms as i64) {
+        }
+        // `//text` sends `/text`.
+        if let Some(text) = line.strip_prefix('/') {
+            client.set_draft(text);
+        }
+        match client.send_draft(self.now_ms) {
             Ok(_) => {
                 self.input.take();
                 self.scroll = 0;
                 self.effects.wake = true;
             }
-            Err(e) => self.error(format!("not sent: {e}")),
-        }
-    }
-
-    /// Sends a request for the user, remembering what it was.
-    fn ask<C: Cache>(&mut self, client: &mut Client<C>, req: Request, asked: Asked) {
-        match client.request(req) {
-            Ok(id) => {
-                self.asked.insert(id, asked);
-                self.effects.wake = true;
+            Err(e) => {
+                client.set_draft(&line);
+                self.error(format!("not sent: {e}"));
             }
-            Err(e) => self.error(format!("{e}: try again once connected")),
         }
     }
 
-    /// The selected conversation's channel name, for commands that default to it.
+    /// Asks the core to do something for the user.
+    fn ask<C: Cache>(&mut self, client: &mut Client<C>, action: Action) {
+        match client.act(action) {
+            Ok(()) => self.effects.wake = true,
+            Err(confab_client::ActionError::Offline) => {
+                self.error("not connected: try again once connected")
+            }
+            Err(e) => self.error(e.to_string()),
+        }
+    }
+
+    /// The open conversation's channel name, for commands that default to it.
     fn current_channel<C: Cache>(&self, client: &Client<C>) -> Option<String> {
-        self.selected
+        client
+            .opened_conv()
             .and_then(|c| client.conv(c))
             .filter(|c| c.kind == ConvKind::Channel)
             .map(|c| c.name.clone())
     }
 
+    /// The open group, or an error saying a group must be open.
+    fn current_group<C: Cache>(&mut self, client: &Client<C>, what: &str) -> Option<ConvId> {
+        let group = client
+            .opened_conv()
+            .filter(|c| client.conv(*c).is_some_and(|c| c.kind == ConvKind::Group));
+        if group.is_none() {
+            self.error(format!("{what} works in a group: open one first"));
+        }
+        group
+    }
+
     fn run<C: Cache>(&mut self, cmd: Command, client: &mut Client<C>) {
+        let now = self.now_ms;
         match cmd {
             Command::Join(name) => {
                 if let Some(c) = client.conv_named(ConvKind::Channel, &name) {
                     let conv = c.conv;
-                    self.select(conv, client);
+                    client.open(Target::Conv(conv), now);
+                    self.effects.wake = true;
                 } else {
-                    self.ask(client, Request::ChannelJoin { name }, Asked::Join);
+                    self.ask(client, Action::Join(name));
                 }
             }
             Command::Leave(name) => match name.or_else(|| self.current_channel(client)) {
-                Some(name) => self.ask(
-                    client,
-                    Request::ChannelLeave { name: name.clone() },
-                    Asked::Leave(name),
-                ),
-                None => self.error("/leave works in a channel, or name one: /leave #channel"),
+                Some(name) => self.ask(client, Action::Leave(name)),
+                None => match client
+                    .opened_conv()
+                    .filter(|c| client.conv(*c).is_some_and(|c| c.kind == ConvKind::Group))
+                {
+                    Some(group) => self.ask(client, Action::GroupLeave(group)),
+                    None => self.error("/leave works in a channel, or name one: /leave #channel"),
+                },
             },
             Command::Create {
                 name,
@@ -978,58 +846,35 @@ impl App {
                 topic,
             } => self.ask(
                 client,
-                Request::ChannelCreate {
+                Action::CreateChannel {
                     name,
                     private,
                     topic,
                 },
-                Asked::Create,
             ),
             Command::Invite { user, channel } => {
                 match channel.or_else(|| self.current_channel(client)) {
-                    Some(channel) => self.ask(
-                        client,
-                        Request::ChannelInvite {
-                            name: channel.clone(),
-                            user: user.clone(),
-                        },
-                        Asked::Invite { user, channel },
-                    ),
+                    Some(channel) => self.ask(client, Action::Invite { user, channel }),
                     None => self.error("/invite needs a channel here: /invite USER #channel"),
                 }
             }
-            Command::List => self.ask(client, Request::ChannelList {}, Asked::List),
-            Command::Users => self.ask(client, Request::Users {}, Asked::Users),
+            Command::List => self.ask(client, Action::ListChannels),
+            Command::Users => self.ask(client, Action::Users),
             Command::Msg { user, text } => {
-                let existing = client.conv_named(ConvKind::Dm, &user).map(|c| c.conv);
-                match (text, existing) {
-                    (None, Some(conv)) => self.select(conv, client),
-                    (None, None) => self.error(format!(
-                        "no conversation with {user} yet: /msg {user} TEXT starts one"
-                    )),
-                    (Some(text), existing) => {
-                        let text = emoji::expand(&text);
-                        match client.send(Target::User(user.clone()), &text, self.now_ms as i64) {
-                            Ok(_) => {
-                                self.effects.wake = true;
-                                self.users.insert(user.clone());
-                                match existing {
-                                    Some(conv) => self.select(conv, client),
-                                    None => self.open_dm = Some(user),
-                                }
-                            }
-                            Err(e) => self.error(format!("not sent: {e}")),
-                        }
+                self.users.insert(user.clone());
+                if let Some(text) = text {
+                    let text = emoji::expand(&text);
+                    if let Err(e) = client.send(Target::User(user.clone()), &text, now as i64) {
+                        self.error(format!("not sent: {e}"));
+                        return;
                     }
                 }
+                client.open_dm(&user, now);
+                self.effects.wake = true;
             }
             Command::Invisible(on) => {
                 let on = on.unwrap_or_else(|| !client.me().is_some_and(|u| u.invisible));
-                self.ask(
-                    client,
-                    Request::SetStatus { invisible: on },
-                    Asked::Invisible(on),
-                );
+                self.ask(client, Action::SetInvisible(on));
             }
             Command::Passwd => {
                 if client.me().is_some_and(|u| u.role == Role::Visitor) {
@@ -1040,7 +885,7 @@ impl App {
             }
             Command::Whoami => {
                 if *client.state() == ConnState::Online {
-                    self.ask(client, Request::Whoami {}, Asked::Whoami);
+                    self.ask(client, Action::Whoami);
                 } else {
                     let who = client
                         .me()
@@ -1049,22 +894,75 @@ impl App {
                 }
             }
             Command::Clear => {
-                if let Some(conv) = self.selected {
-                    let upto = client.conv(conv).map_or(0, |c| c.synced);
-                    self.cleared.insert(conv, upto);
-                    self.scroll = 0;
-                    self.info("cleared (only here: nothing was deleted)");
-                }
+                client.clear_view();
+                self.scroll = 0;
+                self.info("cleared (only here: nothing was deleted)");
             }
-            Command::Logout => {
-                if *client.state() == ConnState::Online {
-                    self.ask(client, Request::Logout {}, Asked::Logout);
-                } else {
-                    self.logged_out(client);
-                }
-            }
+            Command::Logout => self.ask(client, Action::Logout),
             Command::Help => self.overlay = Some(Overlay::Help),
             Command::Exit => self.effects.quit = true,
+            Command::Friends => self.overlay = Some(Overlay::Friends),
+            Command::Friend { op, user } => {
+                let action = match op {
+                    FriendOp::Add => Action::FriendRequest(user),
+                    FriendOp::Accept => Action::FriendAccept(user),
+                    FriendOp::Decline => Action::FriendDecline(user),
+                    FriendOp::Cancel => Action::FriendCancel(user),
+                    FriendOp::Remove => Action::FriendRemove(user),
+                };
+                self.ask(client, action);
+            }
+            Command::Block(user) => self.ask(client, Action::Block(user)),
+            Command::Unblock(user) => self.ask(client, Action::Unblock(user)),
+            Command::GroupNew { name, members } => self.ask(
+                client,
+                Action::CreateGroup {
+                    name,
+                    members,
+                    owner_only_add: false,
+                },
+            ),
+            Command::GroupAdd(users) => {
+                if let Some(conv) = self.current_group(client, "/group add") {
+                    self.ask(client, Action::GroupAdd { conv, users });
+                }
+            }
+            Command::GroupLeave => {
+                if let Some(conv) = self.current_group(client, "/group leave") {
+                    self.ask(client, Action::GroupLeave(conv));
+                }
+            }
+            Command::GroupRename(name) => {
+                if let Some(conv) = self.current_group(client, "/group rename") {
+                    self.ask(client, Action::GroupRename { conv, name });
+                }
+            }
+            Command::GroupOwnerAdds(owner_only) => {
+                if let Some(conv) = self.current_group(client, "/group owner-adds") {
+                    self.ask(client, Action::GroupAddPolicy { conv, owner_only });
+                }
+            }
+            Command::GroupInfo => {
+                if let Some(conv) = self.current_group(client, "/group") {
+                    match client.group(conv) {
+                        Some(g) => {
+                            let who = if g.owner_only_add {
+                                format!("only {} adds people", g.owner)
+                            } else {
+                                "every member adds people".into()
+                            };
+                            let text = format!(
+                                "“{}”: {} (owner {}; {who})",
+                                g.name,
+                                list(&g.members),
+                                g.owner
+                            );
+                            self.info(text);
+                        }
+                        None => self.info("not known yet: try again once connected"),
+                    }
+                }
+            }
         }
     }
 }

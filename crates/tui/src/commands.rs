@@ -33,6 +33,37 @@ pub enum Command {
     Logout,
     Help,
     Exit,
+    /// The friends box: friends with presence, requests, blocks.
+    Friends,
+    Friend {
+        op: FriendOp,
+        user: String,
+    },
+    Block(String),
+    Unblock(String),
+    /// A group with some of your friends.
+    GroupNew {
+        name: String,
+        members: Vec<String>,
+    },
+    /// Add friends to the open group.
+    GroupAdd(Vec<String>),
+    GroupLeave,
+    GroupRename(String),
+    /// Only the owner adds people (`true`), or every member.
+    GroupOwnerAdds(bool),
+    /// About the open group.
+    GroupInfo,
+}
+
+/// What `/friend` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FriendOp {
+    Add,
+    Accept,
+    Decline,
+    Cancel,
+    Remove,
 }
 
 /// One line of `/help` per command: usage, then what it does.
@@ -64,6 +95,24 @@ pub const HELP: &[(&str, &str)] = &[
         "clear this conversation's view (nothing is deleted)",
     ),
     ("/logout", "log out and forget this profile's session"),
+    ("/friends", "your friends, who asks you, whom you asked"),
+    (
+        "/friend [add|accept|decline|cancel|remove] USER",
+        "ask someone to be your friend, or answer them",
+    ),
+    (
+        "/block USER",
+        "stop someone writing to you (they are not told)",
+    ),
+    ("/unblock USER", "let them write to you again"),
+    (
+        "/group new NAME USER...",
+        "a group with friends (a name with spaces in \"quotes\")",
+    ),
+    (
+        "/group add USER... | leave | rename NAME | owner-adds on|off",
+        "change the open group; /group alone says who is in it",
+    ),
     ("/help", "this list"),
     ("/exit", "quit (also /quit, Ctrl+C)"),
 ];
@@ -83,6 +132,11 @@ pub const NAMES: &[&str] = &[
     "/whoami",
     "/clear",
     "/logout",
+    "/friends",
+    "/friend",
+    "/block",
+    "/unblock",
+    "/group",
     "/help",
     "/exit",
     "/quit",
@@ -179,10 +233,84 @@ pub fn parse(line: &str) -> Result<Command, String> {
         "/whoami" => none(Command::Whoami),
         "/clear" => none(Command::Clear),
         "/logout" => none(Command::Logout),
+        "/friends" => none(Command::Friends),
+        "/friend" => {
+            let op = |w: &str| match w {
+                "add" => Some(FriendOp::Add),
+                "accept" => Some(FriendOp::Accept),
+                "decline" => Some(FriendOp::Decline),
+                "cancel" => Some(FriendOp::Cancel),
+                "remove" => Some(FriendOp::Remove),
+                _ => None,
+            };
+            match args.as_slice() {
+                [user] if op(user).is_none() => Ok(Command::Friend {
+                    op: FriendOp::Add,
+                    user: user_name(user),
+                }),
+                [verb, user] if op(verb).is_some() => Ok(Command::Friend {
+                    op: op(verb).expect("checked"),
+                    user: user_name(user),
+                }),
+                _ => Err(
+                    "/friend needs a user: /friend [add|accept|decline|cancel|remove] USER".into(),
+                ),
+            }
+        }
+        "/block" | "/unblock" => match args.as_slice() {
+            [user] if name == "/block" => Ok(Command::Block(user_name(user))),
+            [user] => Ok(Command::Unblock(user_name(user))),
+            _ => Err(format!("{name} needs one user: {name} USER")),
+        },
+        "/group" => group(rest),
         "/help" | "/?" => Ok(Command::Help),
         "/exit" | "/quit" | "/q" => Ok(Command::Exit),
         other => Err(format!(
             "unknown command {other}: /help lists the commands (start with // to send a /)"
+        )),
+    }
+}
+
+/// `/group …`: `new NAME USER...` (a quoted name may have spaces), `add
+/// USER...`, `leave`, `rename NAME...`, `owner-adds on|off`, or nothing.
+fn group(rest: &str) -> Result<Command, String> {
+    let (verb, tail) = match rest.split_once(char::is_whitespace) {
+        Some((v, t)) => (v, t.trim()),
+        None => (rest, ""),
+    };
+    let users = |t: &str| t.split_whitespace().map(user_name).collect::<Vec<_>>();
+    match verb {
+        "" | "info" => Ok(Command::GroupInfo),
+        "new" | "create" => {
+            let (name, members) = match tail.strip_prefix('"') {
+                Some(q) => match q.split_once('"') {
+                    Some((name, after)) => (name.trim().to_owned(), users(after)),
+                    None => return Err("/group new: the name's closing \" is missing".into()),
+                },
+                None => match tail.split_once(char::is_whitespace) {
+                    Some((n, after)) => (n.to_owned(), users(after)),
+                    None => (tail.to_owned(), Vec::new()),
+                },
+            };
+            if name.is_empty() {
+                return Err("/group new needs a name: /group new NAME USER...".into());
+            }
+            Ok(Command::GroupNew { name, members })
+        }
+        "add" if !tail.is_empty() => Ok(Command::GroupAdd(users(tail))),
+        "add" => Err("/group add needs a user: /group add USER...".into()),
+        "leave" => Ok(Command::GroupLeave),
+        "rename" if !tail.is_empty() => Ok(Command::GroupRename(
+            tail.trim_matches('"').trim().to_owned(),
+        )),
+        "rename" => Err("/group rename needs a name: /group rename NAME".into()),
+        "owner-adds" => match tail {
+            "on" => Ok(Command::GroupOwnerAdds(true)),
+            "off" => Ok(Command::GroupOwnerAdds(false)),
+            _ => Err("/group owner-adds takes on or off".into()),
+        },
+        other => Err(format!(
+            "/group {other}: use /group new, add, leave, rename or owner-adds"
         )),
     }
 }
@@ -261,6 +389,48 @@ mod tests {
             ("/help", Command::Help),
             ("/exit", Command::Exit),
             ("/quit", Command::Exit),
+            ("/friends", Command::Friends),
+            (
+                "/friend bob",
+                Command::Friend {
+                    op: FriendOp::Add,
+                    user: "bob".into(),
+                },
+            ),
+            (
+                "/friend accept @cat",
+                Command::Friend {
+                    op: FriendOp::Accept,
+                    user: "cat".into(),
+                },
+            ),
+            ("/block eve", Command::Block("eve".into())),
+            ("/unblock eve", Command::Unblock("eve".into())),
+            (
+                "/group new \"Trip to Lyon\" bob @cat",
+                Command::GroupNew {
+                    name: "Trip to Lyon".into(),
+                    members: vec!["bob".into(), "cat".into()],
+                },
+            ),
+            (
+                "/group new Book-club dan",
+                Command::GroupNew {
+                    name: "Book-club".into(),
+                    members: vec!["dan".into()],
+                },
+            ),
+            (
+                "/group add dan eve",
+                Command::GroupAdd(vec!["dan".into(), "eve".into()]),
+            ),
+            ("/group leave", Command::GroupLeave),
+            (
+                "/group rename Lyon 2027",
+                Command::GroupRename("Lyon 2027".into()),
+            ),
+            ("/group owner-adds on", Command::GroupOwnerAdds(true)),
+            ("/group", Command::GroupInfo),
         ] {
             assert_eq!(parse(line), Ok(cmd), "{line}");
         }
@@ -279,6 +449,12 @@ mod tests {
             ("/msg", "/msg needs a user"),
             ("/invisible maybe", "on or off"),
             ("/whoami now", "/whoami takes no arguments"),
+            ("/friend", "/friend needs a user"),
+            ("/block a b", "/block needs one user"),
+            ("/group new", "/group new needs a name"),
+            ("/group new \"Trip", "closing \" is missing"),
+            ("/group owner-adds maybe", "on or off"),
+            ("/group dance", "/group dance: use"),
         ] {
             let err = parse(line).expect_err(line);
             assert!(err.contains(says), "{line}: {err}");

@@ -45,8 +45,8 @@ pub async fn run(opts: Options) -> Result<()> {
         Profile::pin(&mut cache, Some(fp))?;
     }
     let pinned = Profile::pinned(&cache)?;
-    let client = Client::new(cache, "confab-chat", rand::random())?;
-    let app = App::new(&opts.server, &client);
+    let mut client = Client::new(cache, "confab-chat", rand::random())?;
+    let app = App::new(&opts.server, &mut client);
     let shared = Shared::new(client);
     let connector = Arc::new(Mutex::new(Connector::new(&opts.server, pinned)));
     let driver = tokio::spawn(drive(shared.clone(), connector.clone()));
@@ -90,6 +90,8 @@ async fn event_loop(
         }
         let effects = app.take_effects();
         if effects.quit {
+            // What was being written is there next time.
+            shared.lock().save_drafts();
             return Ok(());
         }
         if let Some(fp) = effects.pin {
@@ -111,7 +113,7 @@ async fn event_loop(
                     match ev {
                         TermEvent::Key(k) => app.key(k, &mut client, now_ms()),
                         TermEvent::Mouse(m) => app.mouse(m, &mut client),
-                        TermEvent::Paste(s) => app.paste(&s),
+                        TermEvent::Paste(s) => app.paste(&s, &mut client),
                         _ => {}
                     }
                     next = input.try_recv().ok();

@@ -2,11 +2,11 @@
 //! input, status bar) and the boxes over it. Reads [`App`] and the client;
 //! records in `app.layout` where things went, for the mouse and scrolling.
 
-use chrono::{DateTime, Datelike, FixedOffset, Local, NaiveDate};
-use confab_client::describe::{self, Shown, label};
+use chrono::Local;
+use confab_client::describe::label;
 use confab_client::native::TrustError;
-use confab_client::{Cache, Client, ConnState};
-use confab_proto::{Body, ConvKind, Message};
+use confab_client::timeline::Item;
+use confab_client::{Cache, Client, ConnState, Target};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
@@ -31,6 +31,7 @@ pub fn draw<C: Cache>(f: &mut Frame, app: &mut App, client: &Client<C>) {
         Some(Overlay::Help) => help(f, area),
         Some(Overlay::Trust(t)) => trust(f, area, &app.server, t),
         Some(Overlay::Passwd(form)) => passwd(f, area, form),
+        Some(Overlay::Friends) => friends(f, area, client),
     }
 }
 
@@ -216,7 +217,8 @@ fn conversations<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Cl
     let mut lines = Vec::new();
     for c in client.convs() {
         let label = label(c.kind, &c.name);
-        let unread = if c.unread > 0 && Some(c.conv) != app.selected {
+        let selected = client.opened_conv();
+        let unread = if c.unread > 0 && Some(c.conv) != selected {
             format!(" {}", c.unread)
         } else {
             String::new()
@@ -225,7 +227,7 @@ fn conversations<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Cl
         let label = truncate(&label, room);
         let pad = width.saturating_sub(label.width() + unread.width());
         let mut style = Style::new();
-        if Some(c.conv) == app.selected {
+        if Some(c.conv) == selected {
             style = style.reversed();
         } else if !unread.is_empty() {
             style = style.bold();
@@ -258,18 +260,20 @@ fn truncate(s: &str, width: usize) -> String {
     out
 }
 
-fn members<C: Cache>(f: &mut Frame, area: Rect, app: &App, client: &Client<C>) {
+fn members<C: Cache>(f: &mut Frame, area: Rect, _app: &App, client: &Client<C>) {
     let block = Block::new().borders(Borders::LEFT).title(" Members ");
     let mut lines = Vec::new();
     let me = client.me().map(|u| u.name.as_str());
-    if let Some(conv) = app.selected.and_then(|c| client.conv(c)) {
-        match (conv.kind, client.members(conv.conv)) {
-            (ConvKind::Channel | ConvKind::Group, Some(ms)) => {
+    let open = client.opened_conv().and_then(|c| client.conv(c));
+    if let Some(conv) = open {
+        match client.members(conv.conv) {
+            Some(ms) => {
                 let mut ms: Vec<_> = ms.iter().collect();
                 ms.sort_by(|a, b| (!a.online, &a.name).cmp(&(!b.online, &b.name)));
                 if *client.state() != ConnState::Online {
                     lines.push(Line::styled("(as last seen)", Style::new().dim()));
                 }
+                let owner = client.group(conv.conv).map(|g| g.owner.as_str());
                 for m in ms {
                     let online = m.online && *client.state() == ConnState::Online;
                     let (dot, style) = if online {
@@ -280,6 +284,8 @@ fn members<C: Cache>(f: &mut Frame, area: Rect, app: &App, client: &Client<C>) {
                     let mut name = m.name.clone();
                     if Some(m.name.as_str()) == me {
                         name.push_str(" (you)");
+                    } else if Some(m.name.as_str()) == owner {
+                        name.push_str(" (owner)");
                     } else if m.role == confab_proto::Role::Admin {
                         name.push_str(" (admin)");
                     }
@@ -289,15 +295,12 @@ fn members<C: Cache>(f: &mut Frame, area: Rect, app: &App, client: &Client<C>) {
                     ]));
                 }
             }
-            (ConvKind::Channel | ConvKind::Group, None) => {
-                lines.push(Line::styled("(when online)", Style::new().dim()))
-            }
-            (ConvKind::Dm, _) => {
-                lines.push(Line::raw(conv.name.clone()));
-                if let Some(me) = me {
-                    lines.push(Line::raw(format!("{me} (you)")));
-                }
-            }
+            None => lines.push(Line::styled("(when online)", Style::new().dim())),
+        }
+    } else if let Some(Target::User(u)) = client.opened() {
+        lines.push(Line::raw(u.clone()));
+        if let Some(me) = me {
+            lines.push(Line::raw(format!("{me} (you)")));
         }
     }
     f.render_widget(Paragraph::new(lines).block(block), area);
@@ -305,21 +308,26 @@ fn members<C: Cache>(f: &mut Frame, area: Rect, app: &App, client: &Client<C>) {
 
 fn messages<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Client<C>) {
     app.layout.messages = area;
-    let Some(conv) = app.selected.and_then(|c| client.conv(c)) else {
+    let title = match client.opened() {
+        Some(Target::Conv(c)) => client.conv(*c).map(|c| label(c.kind, &c.name)),
+        Some(Target::User(u)) => Some(format!("@{u}")),
+        None => None,
+    };
+    let Some(title) = title else {
         let text = vec![
             Line::raw(""),
             Line::raw("Welcome to Confab."),
             Line::raw(""),
             Line::raw("/list shows the channels, /join #channel enters one,"),
             Line::raw("/create #channel makes one, /msg USER TEXT writes to someone."),
-            Line::raw("/help lists every command."),
+            Line::raw("/friends shows your friends; /help lists every command."),
         ];
         f.render_widget(Paragraph::new(text).alignment(Alignment::Center), area);
         app.layout.total_lines = 0;
         app.layout.height = area.height as usize;
         return;
     };
-    let title = format!(" {} ", label(conv.kind, &conv.name));
+    let title = format!(" {title} ");
     let mut block = Block::new()
         .borders(Borders::BOTTOM)
         .title(title.clone().bold());
@@ -337,17 +345,10 @@ fn messages<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Client<
 
     let width = inner.width as usize;
     let height = inner.height as usize;
-    let cached = client
-        .messages(conv.conv, None, app.want)
-        .unwrap_or_default();
-    app.layout.loaded = cached.len();
-    app.layout.oldest = cached.first().map(|m| m.seq);
-    let hidden_upto = app.cleared.get(&conv.conv).copied().unwrap_or(0);
-
+    let offset = app.utc_offset.unwrap_or_else(|| *Local::now().offset());
+    let view = client.timeline(offset);
     let mut lines: Vec<Line<'static>> = Vec::new();
-    let at_start =
-        app.layout.oldest == Some(1) || (cached.is_empty() && app.complete.contains(&conv.conv));
-    if at_start && hidden_upto == 0 {
+    if view.at_beginning {
         lines.push(
             Line::styled(
                 format!("── the beginning of {} ──", title.trim()),
@@ -356,29 +357,13 @@ fn messages<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Client<
             .centered(),
         );
     }
-    let mut day: Option<NaiveDate> = None;
-    for m in cached.iter().filter(|m| m.seq > hidden_upto) {
-        message_lines(&mut lines, &mut day, app, m, false, width);
+    for item in &view.items {
+        item_lines(&mut lines, item, width);
     }
-    let me = client.me().map(|u| u.name.clone()).unwrap_or_default();
-    for p in client.pending_in(conv.conv) {
-        let m = Message {
-            id: 0,
-            conv: conv.conv,
-            seq: 0,
-            sender: me.clone(),
-            ts: p.written_ms,
-            nonce: None,
-            body: Body::text(p.text.clone()),
-        };
-        message_lines(&mut lines, &mut day, app, &m, true, width);
-    }
-    let typing: Vec<&str> = app
-        .typing
-        .iter()
-        .filter(|(c, _, _)| *c == conv.conv)
-        .map(|(_, u, _)| u.as_str())
-        .collect();
+    let typing = client
+        .opened_conv()
+        .map(|c| client.typing_in(c, app.now_ms))
+        .unwrap_or_default();
     if !typing.is_empty() {
         let verb = if typing.len() == 1 { "is" } else { "are" };
         lines.push(Line::styled(
@@ -401,14 +386,6 @@ fn messages<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Client<
     f.render_widget(Paragraph::new(shown), inner);
 }
 
-fn local(app: &App, ts: i64) -> Option<DateTime<FixedOffset>> {
-    let utc = DateTime::from_timestamp_millis(ts)?;
-    Some(match app.utc_offset {
-        Some(off) => utc.with_timezone(&off),
-        None => utc.with_timezone(&Local).fixed_offset(),
-    })
-}
-
 /// A palette for sender names, picked by a hash of the name so each person
 /// keeps their colour.
 fn name_colour(name: &str) -> Color {
@@ -426,41 +403,17 @@ fn name_colour(name: &str) -> Color {
     PALETTE[h as usize % PALETTE.len()]
 }
 
-/// Appends a message (after a day separator if it starts a new day),
-/// wrapped to `width` under its sender.
-fn message_lines(
-    out: &mut Vec<Line<'static>>,
-    day: &mut Option<NaiveDate>,
-    app: &App,
-    m: &Message,
-    pending: bool,
-    width: usize,
-) {
-    let shown = describe::shown(m);
-    if shown == Shown::Hidden {
-        return;
-    }
-    let t = local(app, m.ts);
-    if let Some(t) = t
-        && *day != Some(t.date_naive())
-    {
-        *day = Some(t.date_naive());
-        let label = format!(
-            "── {} {} {} {} ──",
-            t.format("%A"),
-            t.day(),
-            t.format("%B"),
-            t.year()
-        );
-        out.push(Line::styled(label, Style::new().dim()).centered());
-    }
-    let time = t.map_or_else(|| "--:--".to_owned(), |t| t.format("%H:%M").to_string());
-    let text = match shown {
-        Shown::Text(text) => text.to_owned(),
-        Shown::Event(e) | Shown::Unknown(e) => {
-            // Something that happened: a dim line of its own, no sender column.
+/// The lines of one row of the timeline: a day separator, an event, or a
+/// sender's messages, each `HH:MM sender text` with its wrapped rest
+/// indented under the text.
+fn item_lines(out: &mut Vec<Line<'static>>, item: &Item, width: usize) {
+    match item {
+        Item::Day { label, .. } => {
+            out.push(Line::styled(format!("── {label} ──"), Style::new().dim()).centered())
+        }
+        Item::Event { text, time, .. } => {
             let room = width.saturating_sub(time.width() + 3).max(10);
-            for (i, chunk) in wrap(&e, room).into_iter().enumerate() {
+            for (i, chunk) in wrap(text, room).into_iter().enumerate() {
                 let lead = if i == 0 {
                     format!("{time} * ")
                 } else {
@@ -471,40 +424,42 @@ fn message_lines(
                     Style::new().fg(Color::DarkGray).italic(),
                 ));
             }
-            return;
         }
-        Shown::Hidden => return,
-    };
-    let prefix_width = time.width() + 1 + m.sender.width() + 1;
-    let text_style = if pending {
-        Style::new()
-            .fg(Color::DarkGray)
-            .add_modifier(Modifier::ITALIC)
-    } else {
-        Style::new()
-    };
-    let mut text = text;
-    if pending {
-        text.push_str("  ");
-        text.push_str(PENDING);
-    }
-    let room = width.saturating_sub(prefix_width).max(10);
-    for (i, chunk) in wrap(&text, room).into_iter().enumerate() {
-        let mut spans = if i == 0 {
-            vec![
-                Span::styled(time.clone(), Style::new().fg(Color::DarkGray)),
-                Span::raw(" "),
-                Span::styled(
-                    m.sender.clone(),
-                    Style::new().fg(name_colour(&m.sender)).bold(),
-                ),
-                Span::raw(" "),
-            ]
-        } else {
-            vec![Span::raw(" ".repeat(prefix_width))]
-        };
-        spans.push(Span::styled(chunk, text_style));
-        out.push(Line::from(spans));
+        Item::Group { sender, lines, .. } => {
+            for l in lines {
+                let prefix_width = l.time.width() + 1 + sender.width() + 1;
+                let text_style = if l.pending {
+                    Style::new()
+                        .fg(Color::DarkGray)
+                        .add_modifier(Modifier::ITALIC)
+                } else {
+                    Style::new()
+                };
+                let mut text = l.text.clone();
+                if l.pending {
+                    text.push_str("  ");
+                    text.push_str(PENDING);
+                }
+                let room = width.saturating_sub(prefix_width).max(10);
+                for (i, chunk) in wrap(&text, room).into_iter().enumerate() {
+                    let mut spans = if i == 0 {
+                        vec![
+                            Span::styled(l.time.clone(), Style::new().fg(Color::DarkGray)),
+                            Span::raw(" "),
+                            Span::styled(
+                                sender.clone(),
+                                Style::new().fg(name_colour(sender)).bold(),
+                            ),
+                            Span::raw(" "),
+                        ]
+                    } else {
+                        vec![Span::raw(" ".repeat(prefix_width))]
+                    };
+                    spans.push(Span::styled(chunk, text_style));
+                    out.push(Line::from(spans));
+                }
+            }
+        }
     }
 }
 
@@ -707,6 +662,51 @@ fn trust(f: &mut Frame, area: Rect, server: &str, t: &TrustError) {
         ),
     };
     boxed(f, area, title, lines, style);
+}
+
+/// Friends with presence, requests both ways and blocks, as they are now.
+fn friends<C: Cache>(f: &mut Frame, area: Rect, client: &Client<C>) {
+    let fr = client.friends();
+    let online = *client.state() == ConnState::Online;
+    let mut lines = Vec::new();
+    if fr.friends.is_empty() {
+        lines.push(Line::styled("no friends yet", Style::new().dim()));
+    }
+    for friend in &fr.friends {
+        let (dot, style) = if friend.online && online {
+            ("●", Style::new().fg(Color::Green))
+        } else {
+            ("○", Style::new().fg(Color::DarkGray))
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{dot} "), style),
+            Span::raw(friend.name.clone()),
+        ]));
+    }
+    let section = |lines: &mut Vec<Line>, title: &str, names: &[String], hint: &str| {
+        if !names.is_empty() {
+            lines.push(Line::raw(""));
+            lines.push(Line::from(vec![
+                Span::styled(format!("{title}: "), Style::new().bold()),
+                Span::raw(names.join(", ")),
+            ]));
+            lines.push(Line::styled(hint.to_owned(), Style::new().dim()));
+        }
+    };
+    section(
+        &mut lines,
+        "Asking you",
+        &fr.incoming,
+        "/friend accept NAME · /friend decline NAME",
+    );
+    section(&mut lines, "You asked", &fr.outgoing, "/friend cancel NAME");
+    section(&mut lines, "Blocked", &fr.blocked, "/unblock NAME");
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        "/friend NAME asks someone · /msg NAME writes · any key closes this",
+        Style::new().dim(),
+    ));
+    boxed(f, area, " Friends ", lines, Style::new());
 }
 
 fn passwd(f: &mut Frame, area: Rect, form: &PasswdForm) {

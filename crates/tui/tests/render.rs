@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use confab_client::{Cache, Client, ConnState, MemoryCache};
+use confab_client::{Cache, Client, ConnState, Input, MemoryCache, Output};
 use confab_proto::{
     ChannelInfo, ConvKind, ConvSummary, Limits, MemberInfo, Message, Request, Role, ServerBody,
     ServerFrame, SyncedConv, UserInfo,
@@ -72,11 +72,23 @@ impl FakeServer {
 
     /// Answers everything the client has written, until it writes nothing more.
     fn serve(&mut self, client: &mut Client<MemoryCache>, now: u64) {
-        while let Some(f) = client.poll_frame() {
+        while let Some(out) = client.poll_output(now) {
+            let f = match out {
+                Output::Send(f) => f,
+                Output::Connect => {
+                    client.handle(Input::Connected { udp_secret: None }, now);
+                    continue;
+                }
+                Output::Close(_) => {
+                    client.handle(Input::Disconnected(String::new()), now);
+                    continue;
+                }
+                other => panic!("unexpected {other:?}"),
+            };
             self.seen.push(f.req.type_name().to_owned());
             let Some(id) = f.id else { continue };
             let body = self.answer(f.req);
-            client.frame(ServerFrame::reply(id, body), now);
+            client.handle(Input::Frame(ServerFrame::reply(id, body)), now);
         }
     }
 
@@ -141,6 +153,16 @@ impl FakeServer {
             Request::ChannelMembers { .. } => ServerBody::Members {
                 conv: GENERAL,
                 members: self.members.clone(),
+            },
+            Request::Members { conv } => ServerBody::Members {
+                conv,
+                members: self.members.clone(),
+            },
+            Request::Friends {} => ServerBody::Friends {
+                friends: vec![],
+                incoming: vec![],
+                outgoing: vec![],
+                blocked: vec![],
             },
             Request::Send { conv, text, nonce } => {
                 let me = self.me.clone();
@@ -229,8 +251,8 @@ struct Rig {
 
 impl Rig {
     fn new(width: u16, height: u16) -> Rig {
-        let client = Client::new(MemoryCache::default(), "test", 1).unwrap();
-        let mut app = App::new("chat.example:7070", &client);
+        let mut client = Client::new(MemoryCache::default(), "test", 1).unwrap();
+        let mut app = App::new("chat.example:7070", &mut client);
         app.utc_offset = Some(chrono::FixedOffset::east_opt(0).unwrap());
         Rig {
             client,
@@ -244,10 +266,6 @@ impl Rig {
     /// Lets the client and the app catch up: connect if it wants to,
     /// answer its frames, hand its events to the app, draw.
     fn settle(&mut self) -> String {
-        if self.client.should_connect(self.now) {
-            self.client.connecting();
-            self.client.connected(self.now);
-        }
         for _ in 0..10 {
             self.server.serve(&mut self.client, self.now);
             let events = self.client.take_events();
@@ -362,19 +380,26 @@ fn a_wrong_password_is_shown_on_the_login_screen() {
     rig.key(KeyCode::Tab);
     rig.type_text("wrong");
     rig.key(KeyCode::Enter);
-    rig.client.connecting();
-    rig.client.connected(rig.now);
-    let hello = rig.client.poll_frame().unwrap();
-    let body = rig.server.answer(hello.req);
+    assert_eq!(rig.client.poll_output(rig.now), Some(Output::Connect));
     rig.client
-        .frame(ServerFrame::reply(hello.id.unwrap(), body), rig.now);
-    let login = rig.client.poll_frame().unwrap();
-    rig.client.frame(
-        ServerFrame::error(
+        .handle(Input::Connected { udp_secret: None }, rig.now);
+    let Some(Output::Send(hello)) = rig.client.poll_output(rig.now) else {
+        panic!("hello")
+    };
+    let body = rig.server.answer(hello.req);
+    rig.client.handle(
+        Input::Frame(ServerFrame::reply(hello.id.unwrap(), body)),
+        rig.now,
+    );
+    let Some(Output::Send(login)) = rig.client.poll_output(rig.now) else {
+        panic!("login")
+    };
+    rig.client.handle(
+        Input::Frame(ServerFrame::error(
             login.id,
             confab_proto::ErrorCode::BadCredentials,
             "wrong user name or password",
-        ),
+        )),
         rig.now,
     );
     let s = rig.settle();
@@ -436,8 +461,10 @@ fn a_message_written_offline_is_marked_pending_until_the_server_has_it() {
     let mut rig = Rig::new(100, 20);
     rig.server.channel(GENERAL, "general");
     rig.log_in();
-    rig.client
-        .disconnected(rig.now, "the server closed the connection");
+    rig.client.handle(
+        Input::Disconnected("the server closed the connection".into()),
+        rig.now,
+    );
     rig.type_text("see you :wave:");
     rig.key(KeyCode::Enter);
     let s = rig.draw();
@@ -514,7 +541,7 @@ fn commands_answer_in_one_line_and_help_lists_them() {
     rig.type_text("t");
     rig.key(KeyCode::Enter);
     let s = rig.settle();
-    assert!(s.contains("password changed"), "{s}");
+    assert!(s.contains("Password changed"), "{s}");
     assert!(rig.server.seen.contains(&"change_password".to_owned()));
     assert_eq!(
         rig.client.cache().get("token").unwrap().as_deref(),
@@ -617,9 +644,9 @@ fn a_new_client_without_a_session_is_offline_and_shows_its_cache() {
 
     // Started again with the server down: straight to the chat, from the cache.
     let mut client = Client::new(cache, "test", 2).unwrap();
-    client.connecting();
-    client.disconnected(rig.now, "connection refused");
-    let mut app = App::new("chat.example:7070", &client);
+    assert_eq!(client.poll_output(rig.now), Some(Output::Connect));
+    client.handle(Input::Disconnected("connection refused".into()), rig.now);
+    let mut app = App::new("chat.example:7070", &mut client);
     app.utc_offset = rig.app.utc_offset;
     app.now_ms = rig.now;
     assert!(matches!(app.screen, Screen::Chat));

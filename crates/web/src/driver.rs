@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use confab_client::{Client, ConnState};
+use confab_client::{Client, Input, Output};
 use confab_proto::ServerFrame;
 use futures_channel::mpsc;
 use futures_util::{FutureExt, StreamExt};
@@ -84,27 +84,33 @@ fn sleep_until(deadline: Option<u64>) -> TimeoutFuture {
     TimeoutFuture::new(ms.min(3_600_000) as u32)
 }
 
-/// Keeps the core connected, forever.
+/// Keeps the core connected, forever. Like every driver it only moves
+/// bytes and time: it does what `poll_output` asks and hands the core what
+/// happens.
 pub async fn drive(core: Rc<Core>, mut wake: mpsc::Receiver<()>) {
     let url = ws_url();
     loop {
-        loop {
-            let (go, deadline) = {
-                let c = core.client.borrow();
-                (c.should_connect(now_ms()), c.next_deadline())
-            };
-            if go {
-                break;
+        // Offline: wait until the core asks to connect.
+        let deadline = {
+            let mut c = core.client.borrow_mut();
+            match c.poll_output(now_ms()) {
+                Some(Output::Connect) => None,
+                _ => Some(c.poll_timeout()),
             }
+        };
+        if let Some(deadline) = deadline {
+            core.changed();
             futures_util::select! {
                 _ = wake.next() => {}
                 _ = sleep_until(deadline).fuse() => {}
             }
+            continue;
         }
-        core.client.borrow_mut().connecting();
         core.changed();
         let why = session(&core, &url, &mut wake).await;
-        core.client.borrow_mut().disconnected(now_ms(), &why);
+        core.client
+            .borrow_mut()
+            .handle(Input::Disconnected(why), now_ms());
         core.changed();
     }
 }
@@ -188,24 +194,26 @@ async fn session(core: &Core, url: &str, wake: &mut mpsc::Receiver<()>) -> Strin
         },
         _ = TimeoutFuture::new(CONNECT_TIMEOUT_MS).fuse() => return "timed out connecting".into(),
     }
-    core.client.borrow_mut().connected(now_ms());
+    // A browser has no datagrams: typing notices stay on the WebSocket.
+    core.client
+        .borrow_mut()
+        .handle(Input::Connected { udp_secret: None }, now_ms());
     loop {
         let deadline = {
             let mut c = core.client.borrow_mut();
-            if matches!(c.state(), ConnState::Offline { .. }) {
-                // The login was refused; the UI asks again.
-                return String::new();
-            }
-            if let Some(why) = c.take_hangup() {
-                return why;
-            }
-            while let Some(f) = c.poll_frame() {
-                let json = serde_json::to_string(&f).expect("client frames serialize");
-                if let Err(e) = h.ws.send_with_str(&json) {
-                    return format!("send failed: {e:?}");
+            while let Some(out) = c.poll_output(now_ms()) {
+                match out {
+                    Output::Send(f) => {
+                        let json = serde_json::to_string(&f).expect("client frames serialize");
+                        if let Err(e) = h.ws.send_with_str(&json) {
+                            return format!("send failed: {e:?}");
+                        }
+                    }
+                    Output::Close(why) => return why,
+                    Output::Datagram { .. } | Output::Connect => {}
                 }
             }
-            c.next_deadline()
+            c.poll_timeout()
         };
         if h.ws.buffered_amount() > MAX_BUFFERED {
             return "the server is not reading".into();
@@ -214,7 +222,7 @@ async fn session(core: &Core, url: &str, wake: &mut mpsc::Receiver<()>) -> Strin
         futures_util::select! {
             ev = events.next() => match ev {
                 Some(WsEvent::Text(text)) => match serde_json::from_str::<ServerFrame>(&text) {
-                    Ok(frame) => core.client.borrow_mut().frame(frame, now_ms()),
+                    Ok(frame) => core.client.borrow_mut().handle(Input::Frame(frame), now_ms()),
                     Err(e) => web_sys::console::error_1(
                         &format!("confab: unreadable frame from the server: {e}").into(),
                     ),
@@ -224,11 +232,7 @@ async fn session(core: &Core, url: &str, wake: &mut mpsc::Receiver<()>) -> Strin
                 Some(WsEvent::Open) => {}
             },
             _ = wake.next() => {}
-            _ = sleep_until(deadline).fuse() => {
-                if !core.client.borrow_mut().tick(now_ms()) {
-                    return "the server stopped answering".into();
-                }
-            }
+            _ = sleep_until(deadline).fuse() => {}
         }
     }
 }

@@ -11,7 +11,7 @@ pub mod tls;
 pub use driver::{Shared, drive};
 pub use profile::Profile;
 pub use sqlite::SqliteCache;
-pub use tls::{Connector, TrustError};
+pub use tls::{Connector, TrustError, Udp};
 
 /// Milliseconds since the Unix epoch: the clock the core is driven with.
 pub fn now_ms() -> u64 {

@@ -133,6 +133,19 @@ impl ServerCertVerifier for TofuVerifier {
     }
 }
 
+/// Where typing datagrams go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Udp {
+    /// To the port the server announces, on the host the TLS connection
+    /// reached.
+    #[default]
+    Auto,
+    /// Not at all: typing notices go over the TLS connection.
+    Off,
+    /// Always to this address (a relay or a test's stand-in).
+    Via(std::net::SocketAddr),
+}
+
 /// Opens TLS connections to one server.
 #[derive(Debug, Clone)]
 pub struct Connector {
@@ -140,6 +153,7 @@ pub struct Connector {
     pub addr: String,
     /// The pinned fingerprint, if any.
     pub pinned: Option<String>,
+    pub udp: Udp,
 }
 
 impl Connector {
@@ -147,6 +161,7 @@ impl Connector {
         Connector {
             addr: addr.to_owned(),
             pinned,
+            udp: Udp::Auto,
         }
     }
 

@@ -56,3 +56,8 @@ pub(super) async fn update(
         .await?;
     Ok(Some(ServerBody::Group { group }))
 }
+
+pub(super) async fn info(s: &mut Session, conv: ConvId) -> Reply {
+    let group = s.services().rooms.group(&s.actor(), conv).await?;
+    Ok(Some(ServerBody::Group { group }))
+}

@@ -81,6 +81,7 @@ pub(crate) async fn dispatch(s: &mut Session, id: u64, req: Request) -> Reply {
         } => groups::create(s, name, members, owner_only_add).await,
         GroupAdd { conv, users } => groups::add(s, conv, users).await,
         GroupLeave { conv } => groups::leave(s, conv).await,
+        Group { conv } => groups::info(s, conv).await,
         GroupUpdate {
             conv,
             name,

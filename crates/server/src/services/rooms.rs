@@ -607,6 +607,12 @@ impl Rooms {
         self.group_info(conv).await
     }
 
+    /// A group the actor is in, as it is now.
+    pub(crate) async fn group(&self, actor: &Actor, conv: ConvId) -> Result<GroupInfo, ApiError> {
+        self.group_of(actor, conv).await?;
+        self.group_info(conv).await
+    }
+
     pub(crate) async fn group_info(&self, conv: ConvId) -> Result<GroupInfo, ApiError> {
         let record = self
             .ctx

@@ -1,12 +1,19 @@
-//! The chat's frame: top bar, offline banner, sidebar, members, notices.
+//! The chat's frame: top bar, offline banner, sidebar (channels, groups,
+//! direct messages, friends), members, notices.
 
-use confab_proto::{ConvId, Request, Role};
+use confab_client::{Action, Target};
+use confab_proto::{ConvId, Role};
 
 use super::composer::Composer;
 use super::dialogs::Dialogs;
 use super::messages::Messages;
-use super::state::{Asked, Dialog};
+use super::state::Dialog;
 use super::*;
+
+fn open_dialog(ui: Ui, d: Dialog) {
+    ui.dialog_error.set(None);
+    ui.dialog.set(Some(d));
+}
 
 #[component]
 pub(super) fn Chat(ui: Ui) -> impl IntoView {
@@ -16,13 +23,13 @@ pub(super) fn Chat(ui: Ui) -> impl IntoView {
     };
     let title = move || {
         ui.tick.track();
-        if let Some(user) = ui.new_dm.get() {
-            return format!("@{user}");
-        }
-        ui.selected
-            .get()
-            .and_then(|s| with_client(|c| c.conv(s).map(|c| label(c.kind, &c.name))))
-            .unwrap_or_else(|| "Confab".into())
+        with_client(|c| match c.opened() {
+            Some(Target::User(u)) => format!("@{u}"),
+            Some(Target::Conv(conv)) => c
+                .conv(*conv)
+                .map_or_else(|| "Confab".into(), |cv| label(cv.kind, &cv.name)),
+            None => "Confab".into(),
+        })
     };
     view! {
         <div class="chat" class:sidebar-open=move || ui.sidebar_open.get()>
@@ -79,21 +86,12 @@ pub(super) fn UserMenu(ui: Ui) -> impl IntoView {
                 <label class="toggle">
                     <input type="checkbox" id="invisible"
                         prop:checked=move || me().is_some_and(|u| u.invisible)
-                        on:change=move |e| {
-                            let on = event_target_checked(&e);
-                            ui.ask(Request::SetStatus { invisible: on }, Asked::Invisible(on));
-                        }/>
+                        on:change=move |e| ui.ask(Action::SetInvisible(event_target_checked(&e)))/>
                     "Invisible"
                 </label>
-                <button id="passwd" on:click=move |_| { ui.dialog_error.set(None); ui.dialog.set(Some(Dialog::Passwd)) }>"Password"</button>
+                <button id="passwd" on:click=move |_| open_dialog(ui, Dialog::Passwd)>"Password"</button>
             </Show>
-            <button id="logout" on:click=move |_| {
-                if with_client(|c| *c.state() == ConnState::Online) {
-                    ui.ask(Request::Logout {}, Asked::Logout);
-                } else {
-                    ui.logged_out();
-                }
-            }>"Log out"</button>
+            <button id="logout" on:click=move |_| ui.ask(Action::Logout)>"Log out"</button>
         </div>
     }
 }
@@ -111,7 +109,7 @@ pub(super) fn Sidebar(ui: Ui) -> impl IntoView {
         })
     };
     let item = move |(conv, name, unread): (ConvId, String, u32), kind: ConvKind| {
-        let current = move || ui.selected.get() == Some(conv);
+        let current = move || ui.selected() == Some(conv);
         let text = label(kind, &name);
         let has_unread = unread != 0;
         view! {
@@ -131,58 +129,134 @@ pub(super) fn Sidebar(ui: Ui) -> impl IntoView {
         ui.tick.track();
         with_client(|c| c.me().is_some_and(|u| u.role == Role::Visitor))
     };
+    let new_dm = move || {
+        ui.tick.track();
+        with_client(|c| match c.opened() {
+            Some(Target::User(u)) => Some(u.clone()),
+            _ => None,
+        })
+    };
+    let friends = move || {
+        ui.tick.track();
+        with_client(|c| c.friends().clone())
+    };
+    let online = move || {
+        ui.tick.track();
+        with_client(|c| *c.state() == ConnState::Online)
+    };
     view! {
         <nav class="sidebar" aria-label="Conversations">
             <div class="heading">
                 <h2>"Channels"</h2>
                 <button class="icon" id="join-channel" aria-label="Join a channel" title="Join a channel"
                     on:click=move |_| {
-                        ui.dialog_error.set(None);
-                        ui.dialog.set(Some(Dialog::Join));
-                        ui.ask(Request::ChannelList {}, Asked::List);
+                        open_dialog(ui, Dialog::Join);
+                        ui.ask(Action::ListChannels);
                     }>"#"</button>
                 <Show when=move || !visitor()>
                     <button class="icon" id="create-channel" aria-label="Create a channel" title="Create a channel"
-                        on:click=move |_| { ui.dialog_error.set(None); ui.dialog.set(Some(Dialog::Create)) }>"+"</button>
+                        on:click=move |_| open_dialog(ui, Dialog::Create)>"+"</button>
                 </Show>
             </div>
             <ul id="channels">
                 {move || convs(ConvKind::Channel).into_iter().map(|c| item(c, ConvKind::Channel)).collect_view()}
             </ul>
+            <Show when=move || !visitor()>
+                <div class="heading">
+                    <h2>"Groups"</h2>
+                    <button class="icon" id="new-group" aria-label="New group" title="New group"
+                        on:click=move |_| open_dialog(ui, Dialog::NewGroup)>"+"</button>
+                </div>
+                <ul id="groups">
+                    {move || convs(ConvKind::Group).into_iter().map(|c| item(c, ConvKind::Group)).collect_view()}
+                </ul>
+            </Show>
             <div class="heading"><h2>"Direct messages"</h2></div>
             <ul id="dms">
                 {move || convs(ConvKind::Dm).into_iter().map(|c| item(c, ConvKind::Dm)).collect_view()}
-                {move || ui.new_dm.get().map(|u| view! {
+                {move || new_dm().map(|u| view! {
                     <li><button class="conv" aria-current="page"><span class="name">{format!("@{u}")}</span></button></li>
                 })}
             </ul>
+            <Show when=move || !visitor()>
+                <div class="heading">
+                    <h2>"Friends"</h2>
+                    <button class="icon" id="friends-button" aria-label="Friends and requests" title="Friends and requests"
+                        on:click=move |_| open_dialog(ui, Dialog::Friends)>
+                        "👤"
+                        {move || {
+                            let n = friends().incoming.len();
+                            (n > 0).then(|| view! { <span class="badge" id="requests-badge" aria-label=format!("{n} friend requests")>{n}</span> })
+                        }}
+                    </button>
+                </div>
+                <ul id="friends">
+                    {move || friends().friends.into_iter().map(|f| {
+                        let on = f.online && online();
+                        let name = f.name.clone();
+                        view! {
+                            <li>
+                                <button class="conv member" title=format!("Write to {}", f.name)
+                                    on:click=move |_| ui.open_dm(name.clone())>
+                                    <span class="name">
+                                        <span class="dot" class:online=on aria-label=if on { "online" } else { "offline" }></span>
+                                        {f.name.clone()}
+                                    </span>
+                                </button>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            </Show>
         </nav>
     }
 }
 
 #[component]
 pub(super) fn Members(ui: Ui) -> impl IntoView {
+    // (kind, name, me, members (name, online, marker), am I the owner, group add policy)
     let data = move || {
         ui.tick.track();
-        let conv = ui.selected.get()?;
         with_client(|c| {
-            let cv = c.conv(conv)?;
             let me = c.me().map(|u| u.name.clone()).unwrap_or_default();
             let online = *c.state() == ConnState::Online;
-            let members: Vec<(String, bool)> = match cv.kind {
-                ConvKind::Channel | ConvKind::Group => {
-                    let mut ms: Vec<(String, bool)> = c
-                        .members(conv)
+            match c.opened()? {
+                Target::User(u) => Some((
+                    ConvKind::Dm,
+                    u.clone(),
+                    me.clone(),
+                    vec![(u.clone(), false, ""), (me, online, "")],
+                    false,
+                    false,
+                )),
+                Target::Conv(conv) => {
+                    let cv = c.conv(*conv)?;
+                    let group = c.group(*conv);
+                    let owner = group.map(|g| g.owner.clone()).unwrap_or_default();
+                    let mut members: Vec<(String, bool, &'static str)> = c
+                        .members(*conv)
                         .unwrap_or_default()
                         .iter()
-                        .map(|m| (m.name.clone(), m.online && online))
+                        .map(|m| {
+                            let marker = if cv.kind == ConvKind::Group && m.name == owner {
+                                " (owner)"
+                            } else {
+                                ""
+                            };
+                            (m.name.clone(), m.online && online, marker)
+                        })
                         .collect();
-                    ms.sort_by(|a, b| (!a.1, &a.0).cmp(&(!b.1, &b.0)));
-                    ms
+                    members.sort_by(|a, b| (!a.1, &a.0).cmp(&(!b.1, &b.0)));
+                    Some((
+                        cv.kind,
+                        cv.name.clone(),
+                        me.clone(),
+                        members,
+                        owner == me,
+                        group.is_some_and(|g| g.owner_only_add),
+                    ))
                 }
-                ConvKind::Dm => vec![(cv.name.clone(), false), (me.clone(), online)],
-            };
-            Some((cv.kind, cv.name.clone(), me, members))
+            }
         })
     };
     let visitor = move || {
@@ -191,13 +265,12 @@ pub(super) fn Members(ui: Ui) -> impl IntoView {
     };
     view! {
         <aside class="members" aria-label="Members">
-            {move || data().map(|(kind, name, me, members)| {
-                let channel = kind == ConvKind::Channel;
+            {move || data().map(|(kind, name, me, members, owner, owner_only)| {
                 let leave_name = name.clone();
                 view! {
                     <div class="heading"><h2>"Members"</h2></div>
                     <ul id="member-list">
-                        {members.into_iter().map(|(m, on)| {
+                        {members.into_iter().map(|(m, on, marker)| {
                             let is_me = m == me;
                             let who = m.clone();
                             view! {
@@ -206,19 +279,43 @@ pub(super) fn Members(ui: Ui) -> impl IntoView {
                                         title=if is_me { "You".to_owned() } else { format!("Send {m} a direct message") }
                                         on:click=move |_| ui.open_dm(who.clone())>
                                         <span class="dot" class:online=on aria-label=if on { "online" } else { "offline" }></span>
-                                        {m.clone()}{is_me.then_some(" (you)")}
+                                        {m.clone()}{is_me.then_some(" (you)")}{marker}
                                     </button>
                                 </li>
                             }
                         }).collect_view()}
                     </ul>
-                    <Show when=move || channel && !visitor()>
+                    <Show when=move || kind == ConvKind::Channel && !visitor()>
                         <div class="actions">
-                            <button id="invite" on:click=move |_| { ui.dialog_error.set(None); ui.dialog.set(Some(Dialog::Invite)) }>"Invite…"</button>
+                            <button id="invite" on:click=move |_| open_dialog(ui, Dialog::Invite)>"Invite…"</button>
                             <button id="leave" on:click={
                                 let name = leave_name.clone();
-                                move |_| ui.ask(Request::ChannelLeave { name: name.clone() }, Asked::Leave(name.clone()))
+                                move |_| ui.ask(Action::Leave(name.clone()))
                             }>{format!("Leave #{leave_name}")}</button>
+                        </div>
+                    </Show>
+                    <Show when=move || kind == ConvKind::Group>
+                        <div class="actions" id="group-actions">
+                            <Show when=move || owner || !owner_only>
+                                <button id="group-add" on:click=move |_| open_dialog(ui, Dialog::GroupAdd)>"Add people…"</button>
+                            </Show>
+                            <button id="group-rename" on:click=move |_| open_dialog(ui, Dialog::GroupRename)>"Rename…"</button>
+                            <Show when=move || owner>
+                                <label class="toggle">
+                                    <input type="checkbox" id="group-owner-only" prop:checked=owner_only
+                                        on:change=move |e| {
+                                            if let Some(conv) = with_client(|c| c.opened_conv()) {
+                                                ui.ask(Action::GroupAddPolicy { conv, owner_only: event_target_checked(&e) });
+                                            }
+                                        }/>
+                                    "Only I add people"
+                                </label>
+                            </Show>
+                            <button id="group-leave" on:click=move |_| {
+                                if let Some(conv) = with_client(|c| c.opened_conv()) {
+                                    ui.ask(Action::GroupLeave(conv));
+                                }
+                            }>"Leave the group"</button>
                         </div>
                     </Show>
                 }

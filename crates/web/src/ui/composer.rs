@@ -1,6 +1,6 @@
 //! The message box, with `:shortcode:` completion and the emoji picker.
 
-use confab_client::{Cache, emoji};
+use confab_client::{Cache, Target, emoji};
 use confab_proto::Role;
 use leptos::html;
 
@@ -21,12 +21,10 @@ pub(super) fn Composer(ui: Ui) -> impl IntoView {
     };
     let target = move || {
         ui.tick.track();
-        if let Some(u) = ui.new_dm.get() {
-            return Some(format!("@{u}"));
-        }
-        ui.selected
-            .get()
-            .and_then(|s| with_client(|c| c.conv(s).map(|c| label(c.kind, &c.name))))
+        with_client(|c| match c.opened()? {
+            Target::User(u) => Some(format!("@{u}")),
+            Target::Conv(conv) => c.conv(*conv).map(|cv| label(cv.kind, &cv.name)),
+        })
     };
     let refresh_suggestions = move || {
         let Some(el) = area.get_untracked() else {
@@ -67,7 +65,7 @@ pub(super) fn Composer(ui: Ui) -> impl IntoView {
         let pos = (text[..start].encode_utf16().count() + e.encode_utf16().count() + 1) as u32;
         el.set_value(&new);
         let _ = el.set_selection_range(pos, pos);
-        ui.draft.set(new);
+        mutate(|c| c.set_draft(&new));
         remember_emoji(e);
         suggestions.set(Vec::new());
     };
@@ -85,7 +83,7 @@ pub(super) fn Composer(ui: Ui) -> impl IntoView {
         el.set_value(&new);
         let _ = el.set_selection_range(pos, pos);
         let _ = el.focus();
-        ui.draft.set(new);
+        mutate(|c| c.set_draft(&new));
         remember_emoji(e);
     };
     let on_key = move |e: ev::KeyboardEvent| {
@@ -108,10 +106,9 @@ pub(super) fn Composer(ui: Ui) -> impl IntoView {
             "Escape" if open => suggestions.set(Vec::new()),
             "Enter" if !e.shift_key() => {
                 e.prevent_default();
+                // The draft clears once it is sent; one that cannot be
+                // sent (too long) stays, and the notice says why.
                 ui.send();
-                if let Some(el) = area.get_untracked() {
-                    el.set_value("");
-                }
             }
             _ => {}
         }
@@ -126,7 +123,6 @@ pub(super) fn Composer(ui: Ui) -> impl IntoView {
             <form class="composer" on:submit=move |e: ev::SubmitEvent| {
                 e.prevent_default();
                 ui.send();
-                if let Some(el) = area.get_untracked() { el.set_value(""); }
             }>
                 <Show when=move || suggestions.with(|s| !s.is_empty())>
                     <ul class="suggestions" role="listbox" aria-label="Emoji suggestions" id="suggestions">
@@ -148,12 +144,15 @@ pub(super) fn Composer(ui: Ui) -> impl IntoView {
                     rows="1"
                     aria-label=move || format!("Message {}", target().unwrap_or_default())
                     placeholder=move || format!("Message {}  (:shortcode: for emoji)", target().unwrap_or_default())
-                    prop:value=move || ui.draft.get()
+                    prop:value=move || { ui.tick.track(); with_client(|c| c.open_draft().to_owned()) }
                     disabled=move || target().is_none()
                     on:input=move |e| {
-                        ui.draft.set(event_target_value(&e));
+                        let text = event_target_value(&e);
+                        mutate(|c| c.set_draft(&text));
                         refresh_suggestions();
-                        ui.typed();
+                        if !text.is_empty() {
+                            ui.typed();
+                        }
                     }
                     on:keydown=on_key
                 ></textarea>

@@ -1,68 +1,34 @@
 //! The message list: grouped by sender and day, scrollback that keeps
 //! the place, and who is typing.
 
-use confab_client::Target;
 use leptos::html;
 
 use super::*;
-use confab_client::timeline::{self as view, Item, PendingLine};
+use confab_client::timeline::Item;
 
 #[component]
 pub(super) fn Messages(ui: Ui) -> impl IntoView {
     let scroller: NodeRef<html::Div> = NodeRef::new();
-    // (items, messages loaded, oldest seq loaded)
+    // The open conversation's timeline, from the client core.
     let data = Memo::new(move |_| {
         ui.tick.track();
-        let want = ui.want.get();
         let offset = local_offset();
-        if let Some(user) = ui.new_dm.get() {
-            let pending = with_client(|c| {
-                c.outbox()
-                    .iter()
-                    .filter(|p| p.target == Target::User(user.clone()))
-                    .map(|p| PendingLine {
-                        nonce: p.nonce.clone(),
-                        text: p.text.clone(),
-                        written_ms: p.written_ms,
-                    })
-                    .collect::<Vec<_>>()
-            });
-            let me = with_client(|c| c.me().map(|u| u.name.clone()).unwrap_or_default());
-            return (view::items(&[], &pending, &me, offset), 0, None);
-        }
-        let Some(conv) = ui.selected.get() else {
-            return (Vec::new(), 0, None);
-        };
-        with_client(|c| {
-            let msgs = c.messages(conv, None, want).unwrap_or_default();
-            let pending: Vec<PendingLine> = c
-                .pending_in(conv)
-                .into_iter()
-                .map(|p| PendingLine {
-                    nonce: p.nonce.clone(),
-                    text: p.text.clone(),
-                    written_ms: p.written_ms,
-                })
-                .collect();
-            let me = c.me().map(|u| u.name.clone()).unwrap_or_default();
-            (
-                view::items(&msgs, &pending, &me, offset),
-                msgs.len(),
-                msgs.first().map(|m| m.seq),
-            )
-        })
+        with_client(|c| c.timeline(offset))
     });
     // After each change: stay at the newest message, or keep the place
-    // when older ones were added above.
+    // when older ones were added above. (`older` also runs this when a
+    // page of history added nothing new to show, so that the place kept
+    // for it is let go and scrolling back goes on.)
     Effect::new(move |_| {
         data.track();
+        ui.older.track();
         request_animation_frame(move || {
             let Some(el) = scroller.get_untracked() else {
                 return;
             };
             if let Some((height, top)) = ui.anchor.try_update_value(Option::take).flatten() {
                 el.set_scroll_top(el.scroll_height() - height + top);
-            } else if ui.stick.get_value() {
+            } else if with_client(|c| c.reading()) {
                 el.set_scroll_top(el.scroll_height());
             }
         });
@@ -72,46 +38,31 @@ pub(super) fn Messages(ui: Ui) -> impl IntoView {
             return;
         };
         let at_bottom = el.scroll_height() - el.scroll_top() - el.client_height() < 40;
-        ui.stick.set_value(at_bottom);
-        // Scrolled down to the newest: read (scroll events are many; only
-        // a change in unread counts redraws).
-        if at_bottom
-            && let Some(conv) = ui.selected.get_untracked()
-            && with_client(|c| c.conv(conv).is_some_and(|cv| cv.unread > 0))
+        // Reading the newest messages marks them read (scroll events are
+        // many; only a change redraws).
+        if with_client(|c| c.reading()) != at_bottom {
+            act(|c| c.set_reading(at_bottom));
+        }
+        if el.scroll_top() < 60
+            && ui.anchor.with_value(Option::is_none)
+            && !data.with_untracked(|d| d.at_beginning)
         {
-            act(|c| {
-                let _ = c.mark_read(conv);
-            });
-        }
-        if el.scroll_top() < 60 && ui.anchor.with_value(Option::is_none) {
-            let (_, loaded, oldest) = data.get_untracked();
-            let conv_done = ui
-                .selected
-                .get_untracked()
-                .is_some_and(|c| ui.complete.with_untracked(|s| s.contains(&c)));
-            if !conv_done {
-                ui.anchor
-                    .set_value(Some((el.scroll_height(), el.scroll_top())));
-                ui.load_older(loaded, oldest);
-            }
+            ui.anchor
+                .set_value(Some((el.scroll_height(), el.scroll_top())));
+            act(|c| c.scroll_back());
         }
     };
-    let beginning = move || {
-        let (_, _, oldest) = data.get();
-        oldest == Some(1)
-            || ui
-                .selected
-                .get()
-                .is_some_and(|c| ui.complete.with(|s| s.contains(&c)) && data.with(|d| d.1 == 0))
-    };
+    let beginning = move || data.with(|d| d.at_beginning);
     let typing = move || {
+        ui.tick.track();
         let now = ui.now.get();
-        let conv = ui.selected.get();
-        let who: Vec<String> = ui.typing.with(|t| {
-            t.iter()
-                .filter(|(c, _, until)| Some(*c) == conv && *until > now)
-                .map(|(_, u, _)| u.clone())
-                .collect()
+        let who: Vec<String> = with_client(|c| {
+            c.opened_conv().map_or_else(Vec::new, |conv| {
+                c.typing_in(conv, now)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect()
+            })
         });
         match who.len() {
             0 => String::new(),
@@ -124,7 +75,7 @@ pub(super) fn Messages(ui: Ui) -> impl IntoView {
             <Show when=beginning>
                 <p class="beginning">"This is the beginning of the conversation."</p>
             </Show>
-            <For each=move || data.get().0 key=|item| item.key().to_owned() let(item)>
+            <For each=move || data.get().items key=|item| item.key().to_owned() let(item)>
                 {render_item(item)}
             </For>
         </div>

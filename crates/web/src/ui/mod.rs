@@ -6,8 +6,11 @@
 //! signals.
 //!
 //! - [`state`]: [`Ui`] and what the client's events do to it.
-//! - `login`, `chat` (the frame: top bar, sidebar, members), `messages`,
-//!   `composer` (with the emoji picker) and `dialogs`: the components.
+//! - `login`, `chat` (the frame: top bar, sidebar with channels, groups,
+//!   DMs and friends, members), `messages`, `composer` (with the emoji
+//!   picker) and `dialogs` (channels, groups, friends, password): the
+//!   components. Behaviour is the client core's; these only render it and
+//!   call its actions.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -35,10 +38,6 @@ use chat::Chat;
 use login::Login;
 use state::{Screen, Ui};
 
-/// Messages read from the cache per step of scrollback.
-const PAGE: usize = 100;
-const TYPING_SHOWN_MS: u64 = 6_000;
-const TYPING_EVERY_MS: u64 = 3_000;
 /// Cache setting with the recently used emoji.
 const RECENT_KEY: &str = "recent_emoji";
 /// localStorage key for the theme (read before the wasm loads, by index.html).
@@ -79,7 +78,12 @@ fn act<R>(f: impl FnOnce(&mut Client<IdbCache>) -> R) -> R {
 
 pub fn start() {
     std::panic::set_hook(Box::new(|info| {
-        web_sys::console::error_1(&format!("confab: {info}").into());
+        let text = format!("confab: {info}");
+        web_sys::console::error_1(&text.as_str().into());
+        // Kept where a test (or a curious user) can read it.
+        if let Some(w) = web_sys::window() {
+            let _ = js_sys::Reflect::set(&w, &"confabPanic".into(), &text.into());
+        }
     }));
     register_service_worker();
     // Not Leptos's `spawn_local`: its executor is set up by `mount_to_body`,
