@@ -30,12 +30,16 @@ struct Peer {
 }
 
 fn start(cache: &Path, addr: &str, pin: Option<String>, auth: Option<Auth>) -> Peer {
+    start_with(cache, Connector::new(addr, pin), auth)
+}
+
+fn start_with(cache: &Path, connector: Connector, auth: Option<Auth>) -> Peer {
     let mut client = Client::new(SqliteCache::open(cache).unwrap(), "e2e", now_ms()).unwrap();
     if let Some(auth) = auth {
         client.set_auth(auth, now_ms());
     }
     let shared = Shared::new(client);
-    let connector = Arc::new(Mutex::new(Connector::new(addr, pin)));
+    let connector = Arc::new(Mutex::new(connector));
     let task = tokio::spawn(drive(shared.clone(), connector.clone()));
     Peer {
         shared,
@@ -272,5 +276,97 @@ async fn a_self_signed_certificate_is_trusted_on_first_use_and_a_changed_one_is_
     assert!(
         text.contains(&server_fingerprint(other.dir.path())),
         "{text}"
+    );
+}
+
+#[tokio::test]
+async fn typing_goes_over_udp_and_over_the_connection_when_udp_is_blocked() {
+    use std::sync::atomic::Ordering;
+    let server = TestServer::start().await;
+    let pin = Some(server_fingerprint(server.dir.path()));
+    let addr = server.tcp.to_string();
+    let local = tempfile::tempdir().unwrap();
+    // Bob's datagrams go where nothing answers: UDP is blocked for him.
+    let blackhole = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut blocked = Connector::new(&addr, pin.clone());
+    blocked.udp = confab_client::native::Udp::Via(blackhole.local_addr().unwrap());
+    let ann = start(
+        &local.path().join("ann"),
+        &addr,
+        pin.clone(),
+        register("ann"),
+    );
+    let bob = start_with(&local.path().join("bob"), blocked, register("bob"));
+    until(&ann.shared, "ann is online", |c| {
+        *c.state() == ConnState::Online
+    })
+    .await;
+    act(
+        &ann,
+        Action::CreateChannel {
+            name: "general".into(),
+            private: false,
+            topic: None,
+        },
+    )
+    .await;
+    until(&ann.shared, "ann has #general", |c| {
+        c.conv_named(ConvKind::Channel, "general").is_some()
+    })
+    .await;
+    until(&bob.shared, "bob is online", |c| {
+        *c.state() == ConnState::Online
+    })
+    .await;
+    act(&bob, Action::Join("general".into())).await;
+    until(&bob.shared, "bob has #general", |c| {
+        c.conv_named(ConvKind::Channel, "general").is_some()
+    })
+    .await;
+    let general = ann
+        .shared
+        .lock()
+        .conv_named(ConvKind::Channel, "general")
+        .unwrap()
+        .conv;
+    // Ann's path comes up (the server answers her pings); bob's never does.
+    until(&ann.shared, "ann's UDP path is up", |c| c.udp_up(now_ms())).await;
+    assert!(!bob.shared.lock().udp_up(now_ms()));
+
+    // Ann types: by datagram. Bob hears it on his connection.
+    let stats = server.handle.stats();
+    {
+        let mut c = ann.shared.lock();
+        c.open(Target::Conv(general), now_ms());
+        c.typed(now_ms());
+    }
+    ann.shared.wake.notify_one();
+    until(&bob.shared, "bob sees ann typing", |c| {
+        c.typing_in(general, now_ms()) == ["ann"]
+    })
+    .await;
+    assert_eq!(stats.udp_typing_in.load(Ordering::Relaxed), 1);
+
+    // Bob types: his path is not up, so over his connection. Ann's path
+    // works both ways, so it reaches her by datagram.
+    let out_before = stats.udp_out.load(Ordering::Relaxed);
+    {
+        let mut c = bob.shared.lock();
+        c.open(Target::Conv(general), now_ms());
+        c.typed(now_ms());
+    }
+    bob.shared.wake.notify_one();
+    until(&ann.shared, "ann sees bob typing", |c| {
+        c.typing_in(general, now_ms()) == ["bob"]
+    })
+    .await;
+    assert_eq!(
+        stats.udp_typing_in.load(Ordering::Relaxed),
+        1,
+        "bob's was not a datagram"
+    );
+    assert!(
+        stats.udp_out.load(Ordering::Relaxed) > out_before,
+        "ann got it by datagram"
     );
 }

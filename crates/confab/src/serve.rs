@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 #[derive(Args, Debug, Default)]
 pub struct ServeArgs {
-    /// TOML file with any of: data_dir, tcp, http, tls_cert, tls_key,
+    /// TOML file with any of: data_dir, tcp, http, udp, tls_cert, tls_key,
     /// heartbeat_secs, outbox_bytes. Flags and variables override it.
     #[arg(long, env = "CONFAB_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -26,6 +26,9 @@ pub struct ServeArgs {
     /// Address for browsers (HTTP and the WebSocket at /ws); port 0 works [default: 127.0.0.1:8080]
     #[arg(long, env = "CONFAB_HTTP", value_name = "ADDR")]
     pub http: Option<SocketAddr>,
+    /// UDP address for native clients' typing notices, or `off` [default: the TLS address and port]
+    #[arg(long, env = "CONFAB_UDP", value_name = "ADDR|off")]
+    pub udp: Option<String>,
     /// PEM certificate chain for TLS; without it a self-signed one is made in the data dir
     #[arg(
         long,
@@ -57,6 +60,7 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub tcp: Option<SocketAddr>,
     pub http: Option<SocketAddr>,
+    pub udp: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub heartbeat_secs: Option<f64>,
@@ -86,6 +90,15 @@ pub fn resolve(args: &ServeArgs) -> Result<Config> {
     }
     if let Some(a) = args.http.or(file.http) {
         config.http = a;
+    }
+    if let Some(u) = args.udp.clone().or(file.udp) {
+        config.udp = match u.as_str() {
+            "off" => confab_server::Udp::Off,
+            addr => confab_server::Udp::At(
+                addr.parse()
+                    .with_context(|| format!("udp must be an address or `off`, got `{addr}`"))?,
+            ),
+        };
     }
     config.tls_cert = args.tls_cert.clone().or(file.tls_cert);
     config.tls_key = args.tls_key.clone().or(file.tls_key);
@@ -120,8 +133,13 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     // the fingerprint when first meeting a self-signed certificate. One line,
     // one write: a reader that stops after it must not break a second write.
     println!(
-        "confab listening tcp={} http={} tls-sha256={}",
-        running.tcp_addr, running.http_addr, running.cert_fingerprint
+        "confab listening tcp={} http={} udp={} tls-sha256={}",
+        running.tcp_addr,
+        running.http_addr,
+        running
+            .udp_addr
+            .map_or_else(|| "off".to_owned(), |a| a.to_string()),
+        running.cert_fingerprint
     );
     std::io::stdout().flush()?;
 

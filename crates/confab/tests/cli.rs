@@ -63,6 +63,11 @@ async fn create_an_admin_then_serve_log_in_and_stop_on_sigterm() {
     );
     let (tcp, http) = (addr("tcp="), addr("http="));
     assert_ne!(tcp.port(), 0);
+    assert_eq!(
+        addr("udp=").port(),
+        tcp.port(),
+        "typing datagrams go to the TLS port's number"
+    );
     let announced = line
         .split_whitespace()
         .find_map(|w| w.strip_prefix("tls-sha256="));

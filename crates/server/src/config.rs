@@ -7,6 +7,17 @@ use std::time::Duration;
 
 use confab_proto::Limits;
 
+/// Where the UDP path for typing notices listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Udp {
+    /// The TLS listener's address and port number (the default). If that
+    /// port is taken for UDP, the server runs without a UDP path.
+    SameAsTcp,
+    At(SocketAddr),
+    /// No UDP path: typing notices go over the connections.
+    Off,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Holds `confab.db` and `tls/`.
@@ -15,6 +26,8 @@ pub struct Config {
     pub tcp: SocketAddr,
     /// Browsers: HTTP with a WebSocket endpoint at `/ws`.
     pub http: SocketAddr,
+    /// Typing datagrams for native clients.
+    pub udp: Udp,
     /// A real certificate chain and key (PEM). Without them a self-signed
     /// pair is made in `data_dir/tls` on first run and reused after.
     pub tls_cert: Option<PathBuf>,
@@ -39,6 +52,7 @@ impl Config {
             data_dir: data_dir.into(),
             tcp: "127.0.0.1:7070".parse().expect("valid"),
             http: "127.0.0.1:8080".parse().expect("valid"),
+            udp: Udp::SameAsTcp,
             tls_cert: None,
             tls_key: None,
             heartbeat: Duration::from_secs(15),

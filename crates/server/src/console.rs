@@ -45,16 +45,24 @@ pub async fn run_command(handle: &Handle, line: &str) -> String {
                 .await
                 .map(|n| n.to_string())
                 .unwrap_or_else(|e| e.to_string());
+            let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
             format!(
-                "uptime {}s | connections {} now, {} total | users online {} of {users} | messages {} since start, {stored} stored | bytes in {} out {} | events dropped {}",
+                "uptime {}s | connections {} now, {} total | users online {} of {users} | messages {} since start, {stored} stored | bytes in {} out {} | events dropped {} | udp in {} (typing {}) out {}, refused: forged {} replayed {} unknown session {} malformed {}",
                 handle.uptime().as_secs(),
                 handle.connections(),
-                s.connections_total.load(Ordering::Relaxed),
+                n(&s.connections_total),
                 handle.online().len(),
-                s.messages.load(Ordering::Relaxed),
-                s.bytes_in.load(Ordering::Relaxed),
-                s.bytes_out.load(Ordering::Relaxed),
-                s.events_dropped.load(Ordering::Relaxed),
+                n(&s.messages),
+                n(&s.bytes_in),
+                n(&s.bytes_out),
+                n(&s.events_dropped),
+                n(&s.udp_in),
+                n(&s.udp_typing_in),
+                n(&s.udp_out),
+                n(&s.udp_forged),
+                n(&s.udp_replayed),
+                n(&s.udp_unknown),
+                n(&s.udp_malformed),
             )
         }
         "broadcast" if rest.trim().is_empty() => "usage: broadcast <text>".to_owned(),

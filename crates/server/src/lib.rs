@@ -33,6 +33,7 @@ pub mod services;
 mod session;
 pub mod tls;
 mod transport;
+mod udp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,7 +43,7 @@ use std::time::{Duration, Instant};
 pub use auth::{hash_password, verify_password};
 use confab_proto::ServerBody;
 use confab_store::{SqliteStore, Store, UserId};
-pub use config::Config;
+pub use config::{Config, Udp};
 pub use error::ApiError;
 pub use hub::Stats;
 use hub::{Audience, Except};
@@ -70,6 +71,8 @@ pub(crate) struct Shared {
     pub store: Arc<dyn Store>,
     pub hub: Arc<hub::Hub>,
     pub services: services::Services,
+    /// The UDP path for typing notices, if the server has one.
+    pub udp: Option<Arc<udp::Udp>>,
     pub shutdown: CancellationToken,
     pub started: Instant,
     next_visitor: AtomicI64,
@@ -88,6 +91,8 @@ pub struct Running {
     pub tcp_addr: SocketAddr,
     /// Where browsers connect (HTTP; WebSocket at `/ws`).
     pub http_addr: SocketAddr,
+    /// Where typing datagrams go, if the server listens for them.
+    pub udp_addr: Option<SocketAddr>,
     /// SHA-256 fingerprint of the TLS certificate, for clients to check on first use.
     pub cert_fingerprint: String,
     handle: Handle,
@@ -183,6 +188,24 @@ fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
     socket.listen(LISTEN_BACKLOG).map_err(err)
 }
 
+/// The UDP socket for typing datagrams, as configured. A port that cannot
+/// be had is a warning, not a failure: clients then type over their
+/// connections.
+async fn bind_udp(config: &Config, tcp: SocketAddr) -> Option<tokio::net::UdpSocket> {
+    let addr = match config.udp {
+        Udp::Off => return None,
+        Udp::SameAsTcp => tcp,
+        Udp::At(a) => a,
+    };
+    match tokio::net::UdpSocket::bind(addr).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(%addr, error = %e, "no UDP path for typing notices");
+            None
+        }
+    }
+}
+
 /// Like [`start`], with a store of the caller's choosing.
 pub async fn start_with_store(
     config: Config,
@@ -194,10 +217,17 @@ pub async fn start_with_store(
     let local = |l: &TcpListener| l.local_addr().map_err(|e| StartError::Io(e.to_string()));
     let (tcp_addr, http_addr) = (local(&tcp)?, local(&http)?);
 
+    let stats = Arc::new(Stats::default());
+    let udp = bind_udp(&config, tcp_addr)
+        .await
+        .map(|s| Arc::new(udp::Udp::new(s, stats.clone())));
+    let udp_addr = udp.as_ref().and_then(|u| u.local_addr().ok());
     let hub = Arc::new(hub::Hub::new(
         store.all_memberships().await?,
         store.all_relations().await?,
         config.presence_grace,
+        stats,
+        udp.clone(),
     ));
     let shutdown = CancellationToken::new();
     let (post_tx, post_rx) = mpsc::channel(4096);
@@ -218,12 +248,26 @@ pub async fn start_with_store(
         store,
         hub,
         services: services::Services::new(ctx),
+        udp: udp.clone(),
         shutdown: shutdown.clone(),
         started: Instant::now(),
         next_visitor: AtomicI64::new(-1),
     });
 
     let tasks = TaskTracker::new();
+    if let Some(udp) = udp {
+        let shared = shared.clone();
+        tasks.spawn(udp.run(shutdown.clone(), move |t| {
+            let actor = access::Actor {
+                id: t.user,
+                name: t.name,
+                role: confab_proto::Role::Member,
+            };
+            // As over the stream; a refusal (not a member) is dropped, as
+            // a datagram may be.
+            let _ = shared.services.messages.typing(&actor, t.conv);
+        }));
+    }
     tasks.spawn(transport::tcp::accept_loop(
         tcp,
         tokio_rustls::TlsAcceptor::from(tls),
@@ -242,10 +286,11 @@ pub async fn start_with_store(
             tracing::error!(error = %e, "HTTP server failed");
         }
     });
-    tracing::info!(%tcp_addr, %http_addr, "listening");
+    tracing::info!(%tcp_addr, %http_addr, ?udp_addr, "listening");
     Ok(Running {
         tcp_addr,
         http_addr,
+        udp_addr,
         cert_fingerprint,
         handle: Handle { shared },
         tasks,

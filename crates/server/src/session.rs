@@ -49,16 +49,19 @@ pub(crate) struct Session {
     pub user: Option<Authed>,
     /// Public channels a visitor watches.
     pub watching: HashSet<ConvId>,
+    /// The TLS session's exporter output, for `udp_open` (TLS only).
+    pub udp_secret: Option<[u8; 64]>,
 }
 
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared>, conn: ConnRef) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, conn: ConnRef, udp_secret: Option<[u8; 64]>) -> Self {
         Session {
             shared,
             conn,
             handshaken: false,
             user: None,
             watching: HashSet::new(),
+            udp_secret,
         }
     }
 
@@ -127,6 +130,9 @@ impl Session {
         let hub = &self.shared.hub;
         for conv in self.watching.drain() {
             hub.members.unwatch(conv, self.conn.id);
+        }
+        if let Some(udp) = &self.shared.udp {
+            udp.close(self.conn.id);
         }
         if let Some(u) = self.user.take()
             && u.role != Role::Visitor

@@ -62,6 +62,8 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub tcp: SocketAddr,
     pub http: SocketAddr,
+    /// Where typing datagrams go (the server listens on UDP unless told not to).
+    pub udp: Option<SocketAddr>,
     /// The certificate fingerprint the server announces.
     pub fingerprint: String,
     pub handle: Handle,
@@ -89,6 +91,7 @@ impl TestServer {
         TestServer {
             tcp: running.tcp_addr,
             http: running.http_addr,
+            udp: running.udp_addr,
             fingerprint: running.cert_fingerprint.clone(),
             handle: running.handle(),
             running: Some(running),
@@ -199,6 +202,8 @@ pub struct Client {
     /// While false, the reader task stops reading the socket (TLS only), so
     /// the server sees a client that does not read.
     reading: tokio::sync::watch::Sender<bool>,
+    /// The TLS session's exporter output that keys typing datagrams (TLS only).
+    pub udp_secret: Option<[u8; 64]>,
 }
 
 /// A rustls client config that trusts the server's self-signed certificate.
@@ -230,6 +235,11 @@ impl Client {
             .connect(ServerName::try_from("localhost")?, tcp)
             .await
             .context("TLS handshake")?;
+        let udp_secret = tls
+            .get_ref()
+            .1
+            .export_keying_material([0u8; 64], confab_proto::datagram::EXPORTER_LABEL, None)
+            .ok();
         let (r, w) = tokio::io::split(tls);
         let (tx, rx) = mpsc::channel(100_000);
         let (reading, gate) = tokio::sync::watch::channel(true);
@@ -241,6 +251,7 @@ impl Client {
             next_id: 1,
             token: None,
             reading,
+            udp_secret,
         })
     }
 
@@ -273,6 +284,7 @@ impl Client {
             next_id: 1,
             token: None,
             reading,
+            udp_secret: None,
         })
     }
 

@@ -29,7 +29,12 @@ pub(super) fn hello(s: &mut Session, protocol: u32, client: String) -> Reply {
         server: format!("confab/{}", env!("CARGO_PKG_VERSION")),
         limits: cfg.limits.clone(),
         heartbeat_ms: cfg.heartbeat.as_millis() as u64,
-        udp_port: None,
+        udp_port: s
+            .shared
+            .udp
+            .as_ref()
+            .and_then(|u| u.local_addr().ok())
+            .map(|a| a.port()),
     }))
 }
 
@@ -113,9 +118,21 @@ pub(super) async fn set_status(s: &mut Session, invisible: bool) -> Reply {
     ok()
 }
 
-pub(super) fn udp_open(_s: &mut Session) -> Reply {
-    Err(ApiError::new(
-        ErrorCode::Forbidden,
-        "this server has no UDP path",
-    ))
+/// Opens this connection's UDP path; its keys come from the TLS session.
+pub(super) fn udp_open(s: &mut Session) -> Reply {
+    let Some(udp) = s.shared.udp.clone() else {
+        return Err(ApiError::forbidden(
+            "this server has no UDP path: typing notices go over the connection",
+        ));
+    };
+    let Some(secret) = s.udp_secret else {
+        return Err(ApiError::forbidden(
+            "the UDP path is for native clients over TLS; a WebSocket keeps typing notices on itself",
+        ));
+    };
+    let me = s.me();
+    let session = udp.open(s.conn.id, me.id, &me.name, &secret);
+    Ok(Some(ServerBody::Udp {
+        session: format!("{session:016x}"),
+    }))
 }

@@ -16,6 +16,7 @@ use super::Stats;
 use super::conns::{ConnId, Connections};
 use super::members::Members;
 use crate::outbox::Outbox;
+use crate::udp::Udp;
 
 /// Who receives an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +66,11 @@ pub(crate) trait Bus: Send + Sync {
     /// lagged (it catches up with `sync`); `Everyone` is never dropped
     /// (operators' notices, shutdown).
     fn publish(&self, to: Audience, frame: &Bytes, except: Except);
+
+    /// `user`'s typing notice to a conversation's audience: by datagram to
+    /// each connection whose UDP path is live, else as `frame` on its
+    /// stream (dropped, not queued, for a connection that is behind).
+    fn typing(&self, conv: ConvId, user: &str, frame: &Bytes, except: Except);
 }
 
 /// Delivers to the connections of this process.
@@ -72,6 +78,8 @@ pub(crate) struct LocalBus {
     pub(crate) members: Arc<Members>,
     pub(crate) conns: Arc<Connections>,
     pub(crate) stats: Arc<Stats>,
+    /// The UDP path for typing notices, if the server has one.
+    pub(crate) udp: Option<Arc<Udp>>,
 }
 
 impl Bus for LocalBus {
@@ -118,5 +126,30 @@ impl Bus for LocalBus {
         self.stats
             .events_dropped
             .fetch_add(dropped, Ordering::Relaxed);
+    }
+
+    fn typing(&self, conv: ConvId, user: &str, frame: &Bytes, except: Except) {
+        let Some(udp) = &self.udp else {
+            return self.publish(Audience::Conv(conv), frame, except);
+        };
+        // Lock order: members, connections, then the UDP paths.
+        let members = self.members.lock();
+        let Some(c) = members.conv(conv) else { return };
+        let conns = self.conns.lock();
+        for m in c.members.keys() {
+            if Some(*m) == except.user {
+                continue;
+            }
+            for (id, out) in conns.of(*m) {
+                if Some(*id) != except.conn && !udp.try_typing(*id, conv, user) {
+                    out.push_event(frame.clone());
+                }
+            }
+        }
+        for (id, out) in &c.watchers {
+            if Some(*id) != except.conn {
+                out.push_event(frame.clone());
+            }
+        }
     }
 }

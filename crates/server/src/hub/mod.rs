@@ -26,6 +26,8 @@ use bytes::Bytes;
 use confab_proto::{ServerBody, ServerFrame};
 use confab_store::{AllRelations, Membership};
 
+use crate::udp::Udp;
+
 pub(crate) use bus::{Audience, Bus, Except};
 pub(crate) use conns::ConnId;
 
@@ -37,6 +39,17 @@ pub struct Stats {
     pub events_dropped: AtomicU64,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
+    /// Datagrams accepted on the UDP path, and typing notices sent on it.
+    pub udp_in: AtomicU64,
+    pub udp_out: AtomicU64,
+    /// Of `udp_in`, typing notices.
+    pub udp_typing_in: AtomicU64,
+    /// Datagrams refused: sealed with another key or bent in transit,
+    /// seen before, for no known session, not ours at all.
+    pub udp_forged: AtomicU64,
+    pub udp_replayed: AtomicU64,
+    pub udp_unknown: AtomicU64,
+    pub udp_malformed: AtomicU64,
 }
 
 /// The parts, together.
@@ -56,15 +69,17 @@ impl Hub {
         memberships: Vec<Membership>,
         relations: AllRelations,
         presence_grace: Duration,
+        stats: Arc<Stats>,
+        udp: Option<Arc<Udp>>,
     ) -> Hub {
         let conns = Arc::new(conns::Connections::new());
         let members = Arc::new(members::Members::new(memberships));
         let relations = Arc::new(relations::Relations::new(relations));
-        let stats = Arc::new(Stats::default());
         let bus: Arc<dyn Bus> = Arc::new(bus::LocalBus {
             members: members.clone(),
             conns: conns.clone(),
             stats: stats.clone(),
+            udp,
         });
         let presence = Arc::new(presence::Presence::new(
             presence_grace,

@@ -13,7 +13,7 @@ use super::poster::{Post, ReplyTo};
 use super::{Actor, Ctx};
 use crate::access::{self, Dm};
 use crate::error::ApiError;
-use crate::hub::{Audience, Except, event};
+use crate::hub::{Except, event};
 
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
@@ -268,8 +268,8 @@ impl Messages {
             {
                 return Ok(());
             }
-            let except = Except::user(actor.id);
-            hub.bus.publish(Audience::Conv(conv), &frame, except);
+            hub.bus
+                .typing(conv, &actor.name, &frame, Except::user(actor.id));
         }
         Ok(())
     }

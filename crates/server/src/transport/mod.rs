@@ -44,9 +44,14 @@ pub(crate) trait FrameSink: Send + 'static {
 }
 
 /// Runs one connection until it closes, the peer goes silent, or the server
-/// shuts down.
-pub(crate) async fn serve<S, K>(shared: Arc<Shared>, mut inbound: S, sink: K)
-where
+/// shuts down. `udp_secret`: the TLS session's exporter output, which keys
+/// the connection's typing datagrams (TLS connections only).
+pub(crate) async fn serve<S, K>(
+    shared: Arc<Shared>,
+    mut inbound: S,
+    sink: K,
+    udp_secret: Option<[u8; 64]>,
+) where
     S: Stream<Item = io::Result<Inbound>> + Unpin + Send,
     K: FrameSink,
 {
@@ -70,6 +75,7 @@ where
             id: conn,
             outbox: outbox.clone(),
         },
+        udp_secret,
     );
     let idle = shared.config.heartbeat * 3;
 

@@ -5,7 +5,7 @@ use std::io;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use confab_proto::frame;
+use confab_proto::{datagram, frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
@@ -128,6 +128,11 @@ pub(crate) async fn accept_loop(
                 Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
             };
+            let udp_secret = tls
+                .get_ref()
+                .1
+                .export_keying_material([0u8; datagram::SECRET_LEN], datagram::EXPORTER_LABEL, None)
+                .ok();
             let (r, w) = tokio::io::split(tls);
             let reader = FrameReader {
                 r,
@@ -140,7 +145,13 @@ pub(crate) async fn accept_loop(
             });
             // Boxed for the same reason as the handshake: the task is sized
             // for the larger of the two.
-            Box::pin(super::serve(shared, Box::pin(inbound), TcpSink { w })).await;
+            Box::pin(super::serve(
+                shared,
+                Box::pin(inbound),
+                TcpSink { w },
+                udp_secret,
+            ))
+            .await;
         });
     }
 }

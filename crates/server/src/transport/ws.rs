@@ -120,7 +120,13 @@ async fn serve(shared: Arc<Shared>, socket: WebSocket) {
         });
     // Boxed so that the connection's task is not sized for the upgrade's
     // state as well.
-    Box::pin(super::serve(shared, Box::pin(inbound), WsSink { sink })).await;
+    Box::pin(super::serve(
+        shared,
+        Box::pin(inbound),
+        WsSink { sink },
+        None,
+    ))
+    .await;
 }
 
 struct WsSink {

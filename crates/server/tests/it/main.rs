@@ -8,4 +8,5 @@ mod groups;
 mod lifecycle;
 mod load;
 mod social;
+mod udp;
 mod web;
