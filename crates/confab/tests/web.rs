@@ -437,3 +437,244 @@ async fn private_channels_invitations_presence_and_account_settings() {
     ann.wait_text(".topbar .status", "Connected").await;
     ann.wait_text("#channels", "#general").await;
 }
+
+/// Whether the member or friend row with `name` under `list` shows online.
+fn dot_online(list: &str, name: &str) -> String {
+    format!(
+        "const b = [...document.querySelectorAll('{list} li')].find(b => b.innerText.includes('{name}'));
+         return !!b && b.querySelector('.dot').classList.contains('online')"
+    )
+}
+
+#[tokio::test]
+async fn friends_blocks_groups_and_typing_in_the_browser() {
+    let server = TestServer::start().await;
+    let driver = Chromedriver::start().await;
+    let ann = Browser::open(&driver, 1200, 800).await;
+    let bob = Browser::open(&driver, 1200, 800).await;
+    register(&ann, &server, "ann").await;
+    register(&bob, &server, "bob").await;
+    // Cat registers and goes away: she is offline throughout the requests.
+    drop(server.user(Transport::Tls, "cat").await);
+
+    // Ann asks bob (online) and cat (offline) from the friends dialog.
+    ann.click("#friends-button").await;
+    ann.type_into("#friend-name", &format!("bob{}", enter()))
+        .await;
+    ann.wait_text(".notice", "Asked bob to be your friend")
+        .await;
+    ann.type_into("#friend-name", &format!("cat{}", enter()))
+        .await;
+    ann.wait_text("#outgoing", "cat").await;
+    ann.wait_text("#outgoing", "bob").await;
+    ann.type_into("#friend-name", &char::from(Key::Escape).to_string())
+        .await;
+    ann.wait_gone(".dialog").await;
+
+    // Bob sees the request arrive, and accepts it.
+    bob.wait_text("#requests-badge", "1").await;
+    bob.wait_text(".notice", "ann asks to be your friend").await;
+    bob.click("#friends-button").await;
+    bob.wait_text("#incoming", "ann").await;
+    bob.click_text("#incoming button", "Accept").await;
+    bob.wait_text("#friend-list", "ann").await;
+    bob.wait_gone("#requests-badge").await;
+    bob.wait_js("ann shown online", &dot_online("#friend-list", "ann"))
+        .await;
+    bob.click_text(".dialog button", "Close").await;
+    // Ann's sidebar lists bob, online, live.
+    ann.wait_text("#friends", "bob").await;
+    ann.wait_js("bob shown online", &dot_online("#friends", "bob"))
+        .await;
+
+    // Cat comes back and accepts: it reaches ann as it happens.
+    let (mut cat, _) = server.login(Transport::Tls, "cat").await;
+    cat.ok(json!({"type": "friend_accept", "user": "ann"}))
+        .await;
+    ann.wait_text("#friends", "cat").await;
+    ann.wait_text(".notice", "cat accepted").await;
+    cat.ok(json!({"type": "friend_request", "user": "bob"}))
+        .await;
+    bob.click("#friends-button").await;
+    bob.click_text("#incoming button", "Accept").await;
+    bob.wait_text("#friend-list", "cat").await;
+    bob.click_text(".dialog button", "Close").await;
+
+    // A group with a friend; the log says who made it, live for both.
+    ann.click("#new-group").await;
+    ann.type_into("#group-name", "Trip to Lyon").await;
+    ann.click("#pick-friends input[value='bob']").await;
+    ann.click("#group-create").await;
+    ann.wait_text("#groups", "&Trip to Lyon").await;
+    ann.wait_text("#conv-title", "&Trip to Lyon").await;
+    ann.wait_text("#messages .event", "ann created “Trip to Lyon” with bob")
+        .await;
+    ann.wait_text("#member-list", "ann (you) (owner)").await;
+    bob.wait_text("#groups", "&Trip to Lyon").await;
+    bob.wait_text(".notice", "ann added you to “Trip to Lyon”")
+        .await;
+    bob.click_text("#groups button", "Trip to Lyon").await;
+    bob.wait_text("#messages .event", "ann created").await;
+
+    // Bob types: ann sees it. Then he writes.
+    bob.type_into("#composer", "hel").await;
+    ann.wait_text(".typing", "bob is typing…").await;
+    bob.type_into("#composer", &format!("lo all{}", enter()))
+        .await;
+    ann.wait_text("#messages", "hello all").await;
+    ann.wait_js(
+        "the typing line to clear",
+        "return document.querySelector('.typing').innerText === ''",
+    )
+    .await;
+
+    // Bob adds his friend cat (a member may), and renames the group.
+    bob.click("#group-add").await;
+    bob.click("#pick-friends input[value='cat']").await;
+    bob.click("#group-add-submit").await;
+    ann.wait_text("#messages .event", "bob added cat").await;
+    let added = cat.event("group_added").await;
+    assert_eq!(added["group"]["name"], "Trip to Lyon");
+    bob.click("#group-rename").await;
+    bob.js("document.querySelector('#group-new-name').value = ''")
+        .await;
+    bob.type_into("#group-new-name", &format!("Lyon{}", enter()))
+        .await;
+    ann.wait_text("#groups", "&Lyon").await;
+    ann.wait_text("#conv-title", "&Lyon").await;
+    ann.wait_text("#messages .event", "bob renamed the group to “Lyon”")
+        .await;
+
+    // The owner decides only she adds people: bob's button goes.
+    ann.click("#group-owner-only").await;
+    bob.wait_text("#messages .event", "made adding people the owner's choice")
+        .await;
+    bob.wait_gone("#group-add").await;
+
+    // Bob leaves; ann sees it, and the member list follows.
+    bob.click("#group-leave").await;
+    ann.wait_text("#messages .event", "bob left").await;
+    bob.wait_js(
+        "the group to leave bob's list",
+        "return !document.querySelector('#groups').innerText.includes('Lyon')",
+    )
+    .await;
+    ann.wait_js(
+        "bob to leave the member list",
+        "return !document.querySelector('#member-list').innerText.includes('bob')",
+    )
+    .await;
+
+    // Ann blocks cat: cat's direct message is answered as sent, and ann
+    // sees nothing of it.
+    ann.click("#friends-button").await;
+    ann.wait_text("#friend-list", "cat").await;
+    ann.js("[...document.querySelectorAll('#friend-list li')].find(l => l.innerText.includes('cat')).querySelectorAll('button')[2].click()")
+        .await;
+    ann.wait_text("#blocked", "cat").await;
+    ann.click_text(".dialog button", "Close").await;
+    let sent = cat
+        .ok(json!({"type": "dm_send", "user": "ann", "text": "can you hear me"}))
+        .await;
+    assert_eq!(sent["message"]["text"], "can you hear me");
+    assert!(!ann.page_text().await.contains("can you hear me"));
+    ann.click("#friends-button").await;
+    ann.click_text("#blocked button", "Unblock").await;
+    ann.wait_gone("#blocked").await;
+}
+
+#[tokio::test]
+async fn direct_messages_show_presence_drafts_stay_and_long_messages_are_kept() {
+    let server = TestServer::start().await;
+    let driver = Chromedriver::start().await;
+    let ann = Browser::open(&driver, 1200, 800).await;
+    let mut bob = server.user(Transport::Tls, "bob").await;
+    register(&ann, &server, "ann").await;
+    create_channel(&ann, "general").await;
+    bob.join("general").await;
+
+    // Regression: in a DM the other person was always shown offline.
+    ann.wait_text("#member-list", "bob").await;
+    ann.click_text("#member-list button", "bob").await;
+    ann.wait_text("#conv-title", "@bob").await;
+    say(&ann, "are you there?").await;
+    bob.event("message").await;
+    ann.wait_text("#dms", "@bob").await;
+    ann.wait_js(
+        "bob shown online in the DM",
+        &dot_online("#member-list", "bob"),
+    )
+    .await;
+    bob.ok(json!({"type": "set_status", "invisible": true}))
+        .await;
+    ann.wait_js(
+        "bob shown offline once invisible",
+        &dot_online("#member-list", "bob").replace("return !!b &&", "return !!b && !"),
+    )
+    .await;
+
+    // Regression: a half-written message followed you to the next
+    // conversation. Each keeps its own draft.
+    ann.type_into("#composer", "half a thought").await;
+    ann.click_text("#channels button", "#general").await;
+    ann.wait_text("#conv-title", "#general").await;
+    let value = "return document.querySelector('#composer').value";
+    assert_eq!(ann.js(value).await, json!(""));
+    ann.type_into("#composer", "for general").await;
+    ann.click_text("#dms button", "@bob").await;
+    ann.wait_text("#conv-title", "@bob").await;
+    assert_eq!(ann.js(value).await, json!("half a thought"));
+    ann.click_text("#channels button", "#general").await;
+    ann.wait_js(
+        "general's draft",
+        "return document.querySelector('#composer').value === 'for general'",
+    )
+    .await;
+
+    // Regression: a message over the limit vanished from the composer.
+    ann.js("const c = document.querySelector('#composer'); c.value = 'x'.repeat(4001); c.dispatchEvent(new Event('input'))")
+        .await;
+    ann.type_into("#composer", &enter()).await;
+    ann.wait_text(".notice", "4001 characters long; the limit is 4000")
+        .await;
+    assert_eq!(
+        ann.js("return document.querySelector('#composer').value.length")
+            .await,
+        json!(4001),
+        "the text is kept to shorten"
+    );
+}
+
+/// Regression: after a burst of live messages, scrolling back stopped
+/// until the page was reloaded. (When the cache held exactly a multiple of
+/// the page of 100, asking the cache for more changed nothing on screen,
+/// and the place kept for the older page was never let go.)
+#[tokio::test]
+async fn scrolling_back_works_after_a_burst_of_live_messages() {
+    let server = TestServer::start().await;
+    let driver = Chromedriver::start().await;
+    let ann = Browser::open(&driver, 1000, 700).await;
+    let mut bob = server.user(Transport::Tls, "bob").await;
+    let conv = bob.create("burst", false).await;
+    for i in 1..=150 {
+        bob.say(conv, &format!("message {i}")).await;
+    }
+    register(&ann, &server, "ann").await;
+    join_channel(&ann, "burst").await;
+    ann.wait_text("#messages", "message 150").await;
+    // Joining fetched the newest 50; 150 more arrive live: the cache holds
+    // 101 to 300, two pages exactly.
+    for i in 151..=300 {
+        bob.say(conv, &format!("message {i}")).await;
+    }
+    ann.wait_text("#messages", "message 300").await;
+    ann.wait_js(
+        "the beginning of the conversation",
+        "const s = document.querySelector('#messages'); s.scrollTop = 0;
+         return s.innerText.includes('This is the beginning of the conversation.')",
+    )
+    .await;
+    let all = ann.texts("#messages .msg").await;
+    assert_eq!(all.len(), 300, "every message once");
+    assert_eq!(all[0], "message 1");
+}

@@ -146,3 +146,75 @@ async fn an_over_limit_websocket_message_is_refused_and_the_connection_survives(
         "mallory"
     );
 }
+
+/// Regression: error messages repeated whatever name they were given, so a
+/// 1,000-character name came back whole.
+#[tokio::test]
+async fn errors_quote_at_most_a_short_piece_of_what_they_were_given() {
+    let server = TestServer::start().await;
+    let mut ann = server.user(Transport::Tls, "ann").await;
+    ann.create("general", false).await;
+    let long = "z".repeat(1000);
+    for req in [
+        json!({"type": "channel_join", "name": long}),
+        json!({"type": "channel_leave", "name": long}),
+        json!({"type": "channel_members", "name": long}),
+        json!({"type": "channel_create", "name": long}),
+        json!({"type": "channel_invite", "name": "general", "user": long}),
+        json!({"type": "dm_send", "user": long, "text": "hi"}),
+        json!({"type": "friend_request", "user": long}),
+        json!({"type": "block", "user": long}),
+        json!({"type": "group_create", "name": long, "members": []}),
+        json!({"type": "group_create", "name": "ok", "members": [long]}),
+        json!({"type": "launch", "x": long}),
+    ] {
+        let (code, msg) = ann.err(req.clone()).await;
+        assert!(
+            msg.len() < 200,
+            "{} answered {code} with {} bytes: {msg}",
+            req["type"],
+            msg.len()
+        );
+    }
+    // A visitor is told the same about a long name.
+    let mut v = server.hello(Transport::Ws).await;
+    v.ok(json!({"type": "visitor"})).await;
+    let (_, msg) = v.err(json!({"type": "channel_join", "name": long})).await;
+    assert!(msg.len() < 200, "{msg}");
+}
+
+/// Regression: creating a channel with the name of a private channel one
+/// is not in answered `name_taken`, which told that it existed.
+#[tokio::test]
+async fn a_private_channel_is_never_revealed_by_its_name() {
+    let server = TestServer::start().await;
+    let mut ann = server.user(Transport::Tls, "ann").await;
+    let mut bob = server.user(Transport::Ws, "bob").await;
+    let secret = ann.create("secret", true).await;
+    ann.say(secret, "only for ann's eyes").await;
+    // Bob may have a channel of that name, public or private: it is his own.
+    let r = bob
+        .ok(json!({"type": "channel_create", "name": "secret", "private": true}))
+        .await;
+    assert_ne!(r["channel"]["conv"].as_u64(), Some(secret));
+    assert_eq!(r["channel"]["members"], 1);
+    let mine = bob.ok(json!({"type": "channel_list"})).await;
+    assert_eq!(mine["channels"].as_array().unwrap().len(), 1);
+    let hist = bob
+        .ok(json!({"type": "history", "conv": r["channel"]["conv"]}))
+        .await;
+    assert_eq!(hist["messages"], json!([]));
+    // For ann, "secret" still means hers.
+    let m = ann
+        .ok(json!({"type": "channel_members", "name": "secret"}))
+        .await;
+    assert_eq!(m["conv"].as_u64(), Some(secret));
+    // A third user's public channel of that name is fine too, and ann,
+    // who sees both, cannot make a third.
+    let mut cat = server.user(Transport::Tls, "cat").await;
+    cat.create("secret", false).await;
+    let (code, _) = ann
+        .err(json!({"type": "channel_create", "name": "secret"}))
+        .await;
+    assert_eq!(code, "name_taken");
+}
