@@ -63,3 +63,109 @@ async fn log_in_join_send_and_receive_in_a_real_terminal() {
     tmux.press(&["C-c"]);
     tmux.wait_for("confab exited with 0").await;
 }
+
+/// The terminal client through the social flows, against a second user on
+/// the protocol: a friend request, a group made by a friend, typing both
+/// ways (the terminal's over UDP), a rename, and a block.
+#[tokio::test]
+async fn friends_groups_typing_and_blocks_in_a_real_terminal() {
+    use serde_json::json;
+    use std::sync::atomic::Ordering;
+    let server = TestServer::start().await;
+    let mut bob = server.user(Transport::Ws, "bob").await;
+    let home = tempfile::tempdir().unwrap();
+    let tui = Tmux::start(&format!(
+        "env CONFAB_HOME={} {} chat {} --trust {}; sleep 600",
+        home.path().display(),
+        env!("CARGO_BIN_EXE_confab"),
+        server.tcp,
+        server.fingerprint,
+    ));
+    tui.wait_for("Username:").await;
+    tui.type_text("ann");
+    tui.press(&["Tab"]);
+    tui.type_text("ann's password");
+    tui.press(&["Tab", "Tab", "Enter"]);
+    tui.wait_for("● connected as ann").await;
+
+    // A request arrives; the friends box shows it; ann accepts.
+    bob.ok(json!({"type": "friend_request", "user": "ann"}))
+        .await;
+    tui.wait_for("bob asks to be your friend").await;
+    tui.type_text("/friends");
+    tui.press(&["Enter"]);
+    let s = tui.wait_for("Asking you: bob").await;
+    assert!(s.contains("/friend accept NAME"), "{s}");
+    tui.press(&["Escape"]);
+    tui.type_text("/friend accept bob");
+    tui.press(&["Enter"]);
+    tui.wait_for("You and bob are friends").await;
+    let update = bob.event("friend_update").await;
+    assert_eq!(
+        (update["user"].as_str(), update["state"].as_str()),
+        (Some("ann"), Some("friends"))
+    );
+    tui.type_text("/friends");
+    tui.press(&["Enter"]);
+    tui.wait_for("● bob").await;
+    tui.press(&["Escape"]);
+
+    // Bob makes a group with ann: it is listed, with its first event.
+    let g = bob
+        .ok(json!({"type": "group_create", "name": "Trip", "members": ["ann"]}))
+        .await;
+    let conv = g["group"]["conv"].as_u64().unwrap();
+    tui.wait_for("bob added you to “Trip”").await;
+    tui.wait_for("&Trip").await;
+    tui.wait_for("bob created “Trip” with ann").await;
+    // The member list shows bob online.
+    tui.wait_for("● bob").await;
+
+    // Typing, both ways. Ann's goes by datagram once her path is up.
+    bob.ok(json!({"type": "typing", "conv": conv})).await;
+    tui.wait_for("bob is typing…").await;
+    server
+        .eventually("ann's UDP path is up", |h| {
+            h.stats().udp_in.load(Ordering::Relaxed) >= 2
+        })
+        .await;
+    tui.type_text("see you");
+    let typing = bob.event("typing").await;
+    assert_eq!(
+        (typing["user"].as_str(), typing["conv"].as_u64()),
+        (Some("ann"), Some(conv))
+    );
+    assert!(server.handle.stats().udp_typing_in.load(Ordering::Relaxed) >= 1);
+    tui.type_text(" there");
+    tui.press(&["Enter"]);
+    let m = bob
+        .take(|v| v["type"] == "message" && v["message"]["kind"] == "text")
+        .await
+        .unwrap();
+    assert_eq!(
+        (m["message"]["text"].as_str(), m["message"]["conv"].as_u64()),
+        (Some("see you there"), Some(conv))
+    );
+
+    // A rename from the terminal reaches bob as a log entry.
+    tui.type_text("/group rename Lyon 2027");
+    tui.press(&["Enter"]);
+    let renamed = bob
+        .take(|v| v["type"] == "message" && v["message"]["event"] == "renamed")
+        .await
+        .unwrap();
+    assert_eq!(renamed["message"]["name"], "Lyon 2027");
+    tui.wait_for("&Lyon 2027").await;
+
+    // Ann blocks bob: his direct message never shows.
+    tui.type_text("/block bob");
+    tui.press(&["Enter"]);
+    tui.wait_for("You blocked bob").await;
+    bob.ok(json!({"type": "dm_send", "user": "ann", "text": "why so quiet"}))
+        .await;
+    tui.type_text("/friends");
+    tui.press(&["Enter"]);
+    let s = tui.wait_for("Blocked: bob").await;
+    assert!(!s.contains("why so quiet"), "{s}");
+    tui.press(&["Escape"]);
+}

@@ -759,3 +759,24 @@ fn tiny_terminals_draw_without_panicking() {
         rig.draw();
     }
 }
+
+/// Regression: a half-written message followed you to the next conversation.
+#[test]
+fn each_conversation_keeps_its_own_draft() {
+    let mut rig = Rig::new(100, 20);
+    rig.server.channel(GENERAL, "general");
+    rig.server.channel(RANDOM, "random");
+    rig.log_in();
+    rig.type_text("half a thought");
+    rig.key_with(KeyCode::Char('n'), KeyModifiers::CONTROL);
+    let s = rig.settle();
+    assert!(row_with(&s, "#random").contains("#random"));
+    assert_eq!(rig.app.input.text(), "", "the draft stayed in #general");
+    rig.type_text("for random");
+    rig.key_with(KeyCode::Char('p'), KeyModifiers::CONTROL);
+    rig.settle();
+    assert_eq!(rig.app.input.text(), "half a thought");
+    rig.key_with(KeyCode::Char('n'), KeyModifiers::CONTROL);
+    rig.settle();
+    assert_eq!(rig.app.input.text(), "for random");
+}
