@@ -9,6 +9,9 @@
 #   QUICK=1 REPEATS=3 STORM=5000 bench/compare.sh
 #   ONLY="fanout history" FANOUT_CLIENTS="1000 5000" bench/compare.sh
 # ONLY names the scenarios to run (idle fanout rooms dm storm history).
+# BEFORE=/path/to/an/older/confab also runs that binary's server (over TLS,
+# labelled confab-before) with the same generator and load, for before and
+# after figures from one run.
 #
 # Each server runs pinned to core 0 and the generator to core 1 (taskset).
 # Each point runs REPEATS times; RESULTS.md shows the median.
@@ -49,7 +52,8 @@ trap cleanup EXIT
 # One Confab data directory for the whole run: accounts, their cached
 # session tokens and the history channel are made once.
 start_confab() {
-  taskset -c 0 "$BIN" serve --data-dir "$WORK/confab" --tcp 127.0.0.1:0 --http 127.0.0.1:0 --no-console \
+  local bin=${1:-$BIN} data=${2:-$WORK/confab}
+  taskset -c 0 "$bin" serve --data-dir "$data" --tcp 127.0.0.1:0 --http 127.0.0.1:0 --no-console \
     > "$WORK/confab.out" 2> "$WORK/confab.err" &
   SERVER_PID=$!; PIDS+=("$SERVER_PID")
   for _ in $(seq 100); do grep -q listening "$WORK/confab.out" 2>/dev/null && break; sleep 0.1; done
@@ -146,6 +150,13 @@ for run in $(seq "$REPEATS"); do
     fi
     stop_server
   done
+  if [ -n "${BEFORE:-}" ]; then
+    # Its own data dir: an older binary does not open a newer database.
+    start_confab "$BEFORE" "$WORK/confab-before"
+    scenarios confab-before "confab-tls://$TCP" --tls-ca "$WORK/confab-before/tls/cert.pem" \
+      --token-cache "$WORK/tokens-before.json"
+    stop_server
+  fi
   for peer in ngircd inspircd; do
     want idle && for n in $IDLE_CLIENTS; do
       "start_$peer"; port=$([ $peer = ngircd ] && echo 16667 || echo 16668)
