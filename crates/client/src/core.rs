@@ -864,24 +864,36 @@ impl<C: Cache> Client<C> {
 
     /// Adds a conversation met for the first time, positioned so that the
     /// next sync fetches its newest page rather than its whole history.
-    /// Returns whether it was new.
+    /// `from_seq` is where the user's view of its log starts (someone
+    /// added to a group later sees nothing before it): nothing at or
+    /// before it is waited for. Returns whether it was new.
     fn learn_conv(
         &mut self,
         conv: ConvId,
         kind: ConvKind,
         name: &str,
         last_seq: Seq,
+        from_seq: Seq,
     ) -> Result<bool, CacheError> {
         if let Some(c) = self.convs.get_mut(&conv) {
+            let mut changed = false;
             if c.name != name {
                 c.name = name.to_owned();
+                changed = true;
+            }
+            if c.synced < from_seq {
+                c.synced = from_seq;
+                c.read = c.read.max(from_seq);
+                changed = true;
+            }
+            if changed {
                 let c = c.clone();
                 self.cache.put_conv(&c)?;
                 self.event(Event::Convs);
             }
             return Ok(false);
         }
-        let start = last_seq.saturating_sub(FIRST_PAGE);
+        let start = last_seq.saturating_sub(FIRST_PAGE).max(from_seq);
         let c = CachedConv {
             conv,
             kind,
@@ -991,7 +1003,7 @@ impl<C: Cache> Client<C> {
             && let Some(c) = self.convs.get(&conv)
         {
             let (kind, last) = (c.kind, c.synced);
-            self.learn_conv(conv, kind, name, last)?;
+            self.learn_conv(conv, kind, name, last, 0)?;
         }
         let live = self.live.entry(conv).or_default();
         if let Some(g) = live.group.as_mut() {
@@ -1072,7 +1084,7 @@ impl<C: Cache> Client<C> {
                 self.me = Some(user.clone());
                 let known: BTreeSet<ConvId> = convs.iter().map(|c| c.conv).collect();
                 for c in &convs {
-                    self.learn_conv(c.conv, c.kind, &c.name, c.last_seq)?;
+                    self.learn_conv(c.conv, c.kind, &c.name, c.last_seq, c.from_seq)?;
                 }
                 if user.role != Role::Visitor {
                     // Left or deleted while we were away.
@@ -1104,7 +1116,7 @@ impl<C: Cache> Client<C> {
             }
             (Waiting::Sync, ServerBody::Synced { convs }) => {
                 for sc in &convs {
-                    self.learn_conv(sc.conv, sc.kind, &sc.name, 0)?;
+                    self.learn_conv(sc.conv, sc.kind, &sc.name, 0, sc.from_seq)?;
                 }
                 for sc in convs {
                     self.take_messages(&sc.messages, false, now_ms)?;
@@ -1137,7 +1149,7 @@ impl<C: Cache> Client<C> {
             }
             (Waiting::ChannelList, ServerBody::Channels { channels }) => {
                 for ch in channels.iter().filter(|c| c.joined) {
-                    if self.learn_conv(ch.conv, ConvKind::Channel, &ch.name, ch.last_seq)? {
+                    if self.learn_conv(ch.conv, ConvKind::Channel, &ch.name, ch.last_seq, 0)? {
                         self.sync();
                     }
                 }
@@ -1251,6 +1263,7 @@ impl<C: Cache> Client<C> {
                     ConvKind::Channel,
                     &channel.name,
                     channel.last_seq,
+                    0,
                 )? {
                     self.sync();
                 }
@@ -1284,8 +1297,10 @@ impl<C: Cache> Client<C> {
                 }
             }
             Outcome::Group(group) => {
+                // Someone who makes a group sees all of it; the one who
+                // adds or renames is in it already.
                 let new =
-                    self.learn_conv(group.conv, ConvKind::Group, &group.name, group.last_seq)?;
+                    self.learn_conv(group.conv, ConvKind::Group, &group.name, group.last_seq, 0)?;
                 self.live.entry(group.conv).or_default().group = Some(group.clone());
                 if new {
                     self.sync();
@@ -1435,6 +1450,7 @@ impl<C: Cache> Client<C> {
                     ConvKind::Channel,
                     &channel.name,
                     channel.last_seq,
+                    0,
                 )? {
                     self.sync();
                 }
@@ -1443,10 +1459,14 @@ impl<C: Cache> Client<C> {
                     channel.name
                 )));
             }
-            ServerBody::GroupAdded { group, by } => {
+            ServerBody::GroupAdded {
+                group,
+                by,
+                from_seq,
+            } => {
                 let conv = group.conv;
                 let name = group.name.clone();
-                if self.learn_conv(conv, ConvKind::Group, &name, group.last_seq)? {
+                if self.learn_conv(conv, ConvKind::Group, &name, group.last_seq, from_seq)? {
                     self.sync();
                 }
                 self.live.entry(conv).or_default().group = Some(group);

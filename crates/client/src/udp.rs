@@ -51,7 +51,7 @@ impl Path {
         port: u16,
         now: u64,
     ) -> Path {
-        let (send, recv) = datagram::keys(secret);
+        let (send, recv) = datagram::keys(secret, session);
         Path {
             port,
             session,

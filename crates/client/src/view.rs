@@ -246,9 +246,14 @@ impl<C: Cache> Client<C> {
                 let pending = pending_lines(self.pending_in(*conv));
                 let complete = live.is_some_and(|l| l.complete);
                 Timeline {
+                    // `complete`: scrollback found nothing older (for
+                    // someone added to a group later, its log starts
+                    // after seq 1).
                     at_beginning: cleared == 0
                         && (msgs.first().map(|m| m.seq) == Some(1)
-                            || (msgs.is_empty() && complete)),
+                            || (complete
+                                && msgs.first().map(|m| m.seq)
+                                    == self.cache.oldest(*conv).ok().flatten())),
                     loaded: msgs.len(),
                     items: timeline::items(&msgs, &pending, &me, offset),
                 }

@@ -15,7 +15,10 @@ fn a_cache_made_by_the_previous_version_opens_with_everything_in_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cache.sqlite3");
     std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v1-cache.sqlite3"),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/v1-cache.sqlite3"
+        ),
         &path,
     )
     .unwrap();

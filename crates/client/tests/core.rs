@@ -176,6 +176,7 @@ fn general(last_seq: u64) -> ConvSummary {
         kind: ConvKind::Channel,
         name: "general".into(),
         last_seq,
+        from_seq: 0,
     }
 }
 
@@ -194,6 +195,7 @@ fn synced(conv: u64, messages: Vec<Message>) -> ServerBody {
             name: "general".into(),
             messages,
             more: false,
+            from_seq: 0,
         }],
     }
 }
@@ -430,6 +432,7 @@ fn a_dm_from_someone_new_is_learned_by_sync() {
                 name: "bob".into(),
                 messages: vec![msg(9, 1, "bob", "hi ann")],
                 more: false,
+                from_seq: 0,
             }],
         },
     );
@@ -783,6 +786,7 @@ fn drafts_stay_with_their_conversation_and_come_back_when_refused() {
             last_seq: 0,
         },
         by: "bob".into(),
+        from_seq: 0,
     });
     h.answer_side_requests();
     h.client.open(Target::Conv(GENERAL), h.now);
@@ -862,6 +866,7 @@ fn a_new_direct_conversation_becomes_real_with_its_draft() {
                 name: "bob".into(),
                 messages: vec![m],
                 more: false,
+                from_seq: 0,
             }],
         },
     );
@@ -977,6 +982,7 @@ fn a_groups_log_entries_change_the_group_here() {
     h.event(ServerBody::GroupAdded {
         group: info.clone(),
         by: "bob".into(),
+        from_seq: 0,
     });
     assert_eq!(h.client.conv(7).unwrap().kind, ConvKind::Group);
     assert_eq!(h.client.group(7), Some(&info));
@@ -1034,6 +1040,7 @@ fn a_groups_log_entries_change_the_group_here() {
                     ),
                 ],
                 more: false,
+                from_seq: 0,
             }],
         },
     );
@@ -1097,4 +1104,96 @@ fn scrolling_back_reads_the_cache_then_the_server_then_stops_at_the_beginning() 
     assert!(h.frames().is_empty(), "the cache has more");
     assert_eq!(h.client.timeline(offset).loaded, 150);
     assert!(h.client.timeline(offset).at_beginning);
+}
+
+#[test]
+fn someone_added_to_a_group_late_syncs_from_where_their_view_starts_and_no_earlier() {
+    let mut h = online_in_general(0);
+    // Bob's group has 119 entries; the 120th adds ann.
+    h.event(ServerBody::GroupAdded {
+        group: confab_proto::GroupInfo {
+            conv: 7,
+            name: "Trip".into(),
+            owner: "bob".into(),
+            owner_only_add: false,
+            members: vec!["ann".into(), "bob".into()],
+            last_seq: 120,
+        },
+        by: "bob".into(),
+        from_seq: 119,
+    });
+    let sync = h.one();
+    let pos = sync_since(&sync).into_iter().find(|p| p.conv == 7);
+    assert_eq!(pos.map(|p| p.seq), Some(119), "nothing before 120 is hers");
+    h.reply(
+        &sync,
+        ServerBody::Synced {
+            convs: vec![SyncedConv {
+                conv: 7,
+                kind: ConvKind::Group,
+                name: "Trip".into(),
+                messages: vec![Message {
+                    body: Body::System(SystemEvent::Added {
+                        users: vec!["ann".into()],
+                    }),
+                    ..msg(7, 120, "bob", "")
+                }],
+                more: false,
+                from_seq: 119,
+            }],
+        },
+    );
+    assert_eq!(h.client.conv(7).unwrap().synced, 120);
+    assert!(h.frames().is_empty(), "no gap to fill: no second sync");
+
+    // Scrolling back finds nothing older, and the timeline says so.
+    h.client.open(Target::Conv(7), h.now);
+    h.answer_side_requests();
+    let offset = chrono::FixedOffset::east_opt(0).unwrap();
+    assert!(!h.client.timeline(offset).at_beginning);
+    h.client.scroll_back();
+    let older = h.one();
+    assert!(
+        matches!(
+            older.req,
+            Request::History {
+                conv: 7,
+                before: Some(120),
+                ..
+            }
+        ),
+        "{older:?}"
+    );
+    h.reply(
+        &older,
+        ServerBody::Messages {
+            conv: 7,
+            messages: vec![],
+            more: false,
+        },
+    );
+    let timeline = h.client.timeline(offset);
+    assert!(timeline.at_beginning);
+    assert_eq!(timeline.loaded, 1);
+    h.client.scroll_back();
+    assert!(h.frames().is_empty(), "the beginning is known");
+
+    // A login that reports a group with a view start syncs from there.
+    let mut h = Harness::new(MemoryCache::default());
+    h.client.set_auth(Auth::Token("t".into()), h.now);
+    let after = h.log_in(
+        "ann",
+        vec![
+            general(0),
+            ConvSummary {
+                conv: 7,
+                kind: ConvKind::Group,
+                name: "Trip".into(),
+                last_seq: 300,
+                from_seq: 280,
+            },
+        ],
+    );
+    let pos = sync_since(&after[0]).into_iter().find(|p| p.conv == 7);
+    assert_eq!(pos.map(|p| p.seq), Some(280));
 }

@@ -1,10 +1,13 @@
 //! Typing datagrams: the UDP companion of the TLS transport.
 //!
 //! A native client that logged in over TLS asks `udp_open` and gets a
-//! session id; both sides derive two keys from that TLS session with the
-//! TLS exporter (RFC 5705/8446, label [`EXPORTER_LABEL`], no context, 64
-//! bytes: the first 32 seal what the client sends, the last 32 what the
-//! server sends). Every datagram is then
+//! session id. Both sides take 64 bytes from that TLS session with the TLS
+//! exporter (RFC 8446, label [`EXPORTER_LABEL`], no context) and derive
+//! the path's two keys from them with HKDF-SHA256, the session id as salt
+//! ([`keys`]): one seals what the client sends, the other what the server
+//! sends. A new path (a second `udp_open`, a new login on the same
+//! connection) has a new session id and so new keys, so counters starting
+//! again from 1 never reuse a nonce under a key. Every datagram is then
 //!
 //! ```text
 //! magic "CF" | version 1 | direction (0 to the server, 1 to the client)
@@ -21,6 +24,7 @@
 //! carry only keepalives and typing notices.
 
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+use ring::hkdf::{HKDF_SHA256, Salt};
 use serde::{Deserialize, Serialize};
 
 use crate::ConvId;
@@ -118,14 +122,23 @@ impl std::fmt::Debug for Key {
     }
 }
 
-/// The two keys from a TLS session's exporter output.
-pub fn keys(secret: &[u8; SECRET_LEN]) -> (Key, Key) {
-    let key = |k: &[u8]| {
-        Key(LessSafeKey::new(
-            UnboundKey::new(&CHACHA20_POLY1305, k).expect("a 32-byte key"),
-        ))
+/// A path's two keys (to the server, to the client), from its TLS
+/// session's exporter output and its session id: HKDF-SHA256 with the
+/// session id (8 bytes, big-endian) as salt, and the info strings
+/// `confab udp v1 to server` and `confab udp v1 to client`.
+pub fn keys(secret: &[u8; SECRET_LEN], session: u64) -> (Key, Key) {
+    let prk = Salt::new(HKDF_SHA256, &session.to_be_bytes()).extract(secret);
+    let key = |info: &[u8]| {
+        let info = [info];
+        let okm = prk
+            .expand(&info, &CHACHA20_POLY1305)
+            .expect("32 bytes is within HKDF's limit");
+        Key(LessSafeKey::new(UnboundKey::from(okm)))
     };
-    (key(&secret[..32]), key(&secret[32..]))
+    (
+        key(b"confab udp v1 to server"),
+        key(b"confab udp v1 to client"),
+    )
 }
 
 fn nonce(counter: u64) -> Nonce {
@@ -222,7 +235,7 @@ mod tests {
 
     #[test]
     fn sealed_datagrams_open_once_and_only_with_the_right_key() {
-        let (to_server, _) = keys(&secret(7));
+        let (to_server, _) = keys(&secret(7), 42);
         let typing = Payload::Typing {
             conv: 3,
             user: None,
@@ -241,8 +254,10 @@ mod tests {
         assert_eq!(open(&to_server, &mut w, &h, &d), Ok(typing.clone()));
         assert_eq!(open(&to_server, &mut w, &h, &d), Err(Refused::Replayed));
 
-        // Another session's key does not open it, and a flipped bit is caught.
-        let (other, _) = keys(&secret(8));
+        // Another TLS session's keys, or another path's of the same TLS
+        // session, do not open it; a flipped bit is caught.
+        let (other, _) = keys(&secret(8), 42);
+        let (next_path, _) = keys(&secret(7), 43);
         let d2 = seal(&to_server, Direction::ToServer, 42, 2, &typing);
         let h2 = header(&d2).unwrap();
         assert_eq!(
@@ -250,6 +265,7 @@ mod tests {
             Err(Refused::Forged),
             "a foreign key"
         );
+        assert_eq!(open(&next_path, &mut w, &h2, &d2), Err(Refused::Forged));
         let mut bent = d2.clone();
         *bent.last_mut().unwrap() ^= 1;
         assert_eq!(open(&to_server, &mut w, &h2, &bent), Err(Refused::Forged));

@@ -418,7 +418,13 @@ pub enum ServerBody {
         online: bool,
     },
     /// You were added to a group conversation.
-    GroupAdded { group: GroupInfo, by: String },
+    GroupAdded {
+        group: GroupInfo,
+        by: String,
+        /// You see its log after this seq (the entry that added you is next).
+        #[serde(default)]
+        from_seq: Seq,
+    },
     /// Server heartbeat: answer with `pong`.
     Ping {},
     /// Your connection fell behind and some events were dropped. Nothing is
@@ -534,6 +540,14 @@ pub struct ConvSummary {
     pub name: String,
     /// Newest sequence number in the conversation (0 when empty).
     pub last_seq: Seq,
+    /// You see the log after this seq: 0, or for someone added to a group
+    /// later, the entry before the one that added them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub from_seq: Seq,
+}
+
+fn is_zero(n: &Seq) -> bool {
+    *n == 0
 }
 
 /// A channel as a user may see it.
@@ -568,6 +582,9 @@ pub struct SyncedConv {
     pub messages: Vec<Message>,
     /// More remain: fetch them with `history` `after` the last one here.
     pub more: bool,
+    /// As in [`ConvSummary`]: nothing at or before this seq is yours to see.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub from_seq: Seq,
 }
 
 /// Where you stand with another user.

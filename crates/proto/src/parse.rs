@@ -74,7 +74,7 @@ pub fn parse_client_frame(payload: &[u8]) -> Result<ClientFrame, ParseError> {
             ErrorCode::UnknownType,
             format!(
                 "unknown message type `{}`",
-                crate::limits::clip(&type_name, 64)
+                crate::limits::shown(&type_name)
             ),
         ));
     }
@@ -89,7 +89,10 @@ pub fn parse_client_frame(payload: &[u8]) -> Result<ClientFrame, ParseError> {
         ParseError::new(
             id,
             ErrorCode::BadRequest,
-            format!("invalid `{type_name}` request: {e}"),
+            format!(
+                "invalid `{type_name}` request: {}",
+                clip_quoted(&e.to_string())
+            ),
         )
     })?;
     Ok(ClientFrame { id, req })
@@ -108,6 +111,34 @@ fn take_id(map: &mut Map<String, Value>) -> Result<Option<u64>, ParseError> {
             ),
         )),
     }
+}
+
+/// serde's messages quote what they were given (an unknown field's name, a
+/// string of the wrong type): each quoted piece is cut to
+/// [`crate::limits::SHOWN_CHARS`], so a huge key is not sent back whole.
+fn clip_quoted(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len().min(512));
+    let mut quote: Option<char> = None;
+    let mut inside = String::new();
+    for c in msg.chars() {
+        match quote {
+            Some(q) if c == q => {
+                out.push_str(&crate::limits::shown(&inside));
+                out.push(c);
+                inside.clear();
+                quote = None;
+            }
+            Some(_) => inside.push(c),
+            None => {
+                out.push(c);
+                if c == '`' || c == '"' {
+                    quote = Some(c);
+                }
+            }
+        }
+    }
+    out.push_str(&crate::limits::shown(&inside));
+    out
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -238,6 +269,22 @@ mod tests {
             e.message
         );
         assert!(err(r#"{"id":1}"#).message.contains("missing field `type`"));
+    }
+
+    #[test]
+    fn errors_quote_little_of_what_they_were_given() {
+        let key = "k".repeat(5000);
+        let e = err(&format!(r#"{{"id":1,"type":"whoami","{key}":1}}"#));
+        assert!(e.message.contains("unknown field `kkkk"), "{}", e.message);
+        assert!(e.message.len() < 300, "{}", e.message.len());
+        let value = "v".repeat(5000);
+        let e = err(&format!(
+            r#"{{"id":1,"type":"send","conv":"{value}","text":"x"}}"#
+        ));
+        assert!(e.message.contains("invalid type"), "{}", e.message);
+        assert!(e.message.len() < 300, "{}", e.message.len());
+        let e = err(&format!(r#"{{"id":1,"type":"{value}"}}"#));
+        assert!(e.message.len() < 100, "{}", e.message);
     }
 
     #[test]

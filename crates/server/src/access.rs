@@ -195,7 +195,8 @@ pub(crate) fn can_be_added(
     user: UserId,
     name: &str,
 ) -> Result<(), ApiError> {
-    if user == actor.id || relations.are_friends(actor.id, user) {
+    let blocked = relations.blocks(actor.id, user) || relations.blocks(user, actor.id);
+    if user == actor.id || (relations.are_friends(actor.id, user) && !blocked) {
         Ok(())
     } else {
         Err(ApiError::forbidden(format!(
@@ -205,7 +206,8 @@ pub(crate) fn can_be_added(
     }
 }
 
-/// What becomes of a direct message from `sender` to `recipient`.
+/// What becomes of a direct message from `sender` to `recipient`, whether
+/// sent by name (`dm_send`) or to their conversation (`send`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Dm {
     Deliver,
@@ -213,31 +215,35 @@ pub(crate) enum Dm {
     /// told it was sent, as always: nothing reveals the block. The
     /// recipient reads it as withheld.
     Withhold,
+    /// Refused: to oneself.
+    ToSelf,
+    /// Refused: the sender blocks the recipient (their own block, so
+    /// saying so reveals nothing).
+    SenderBlocks,
 }
 
 /// Whether `sender` may write to `recipient`, and how it is delivered.
-pub(crate) fn dm(
-    relations: &Relations,
-    sender: UserId,
-    recipient: UserId,
-    recipient_name: &str,
-) -> Result<Dm, ApiError> {
+pub(crate) fn dm(relations: &Relations, sender: UserId, recipient: UserId) -> Dm {
     if sender == recipient {
-        return Err(ApiError::bad_request(
-            "you cannot send a direct message to yourself",
-        ));
-    }
-    if relations.blocks(sender, recipient) {
-        return Err(ApiError::forbidden(format!(
-            "you blocked `{}`: unblock them to write to them",
-            shown(recipient_name)
-        )));
-    }
-    Ok(if relations.blocks(recipient, sender) {
+        Dm::ToSelf
+    } else if relations.blocks(sender, recipient) {
+        Dm::SenderBlocks
+    } else if relations.blocks(recipient, sender) {
         Dm::Withhold
     } else {
         Dm::Deliver
-    })
+    }
+}
+
+/// Whether someone typing in a conversation is shown to `member`: not to
+/// someone who blocked them in a DM (in channels and groups they are seen
+/// anyway, as their messages are).
+pub(crate) fn typing_shown(
+    relations: &Relations,
+    typist: UserId,
+    dm_partner: Option<UserId>,
+) -> bool {
+    dm_partner.is_none_or(|p| !relations.blocks(p, typist))
 }
 
 /// Whether `from` may ask `to` to be friends, and whether `to` hears of it.

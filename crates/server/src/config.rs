@@ -42,6 +42,9 @@ pub struct Config {
     /// that a quick reconnect is not announced as leaving and coming back.
     /// Logging out takes effect at once.
     pub presence_grace: Duration,
+    /// At most one typing notice per user and conversation is passed on
+    /// this often (clients send one every few seconds while typing).
+    pub typing_every: Duration,
     pub limits: Limits,
 }
 
@@ -59,6 +62,7 @@ impl Config {
             tls_handshake_timeout: Duration::from_secs(10),
             outbox_bytes: 1024 * 1024,
             presence_grace: Duration::from_secs(5),
+            typing_every: Duration::from_secs(1),
             limits: Limits::default(),
         }
     }

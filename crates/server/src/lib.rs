@@ -241,6 +241,7 @@ pub async fn start_with_store(
         store: store.clone(),
         hub: hub.clone(),
         limits: config.limits.clone(),
+        typing_every: config.typing_every,
         poster: post_tx,
     });
     let shared = Arc::new(Shared {

@@ -72,6 +72,20 @@ impl Outbox {
         true
     }
 
+    /// Queues a frame nobody needs to catch up on (a typing notice) unless
+    /// the queue is full; dropping it does not mark the connection lagged.
+    pub(crate) fn push_lossy(&self, frame: Bytes) {
+        {
+            let mut s = self.lock();
+            if s.closed || s.bytes + frame.len() > self.cap {
+                return;
+            }
+            s.bytes += frame.len();
+            s.queue.push_back(frame);
+        }
+        self.ready.notify_one();
+    }
+
     /// Queues a reply whatever the queue holds.
     pub(crate) fn push_reply(&self, frame: Bytes) {
         {

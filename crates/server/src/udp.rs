@@ -30,7 +30,6 @@ const LIVE: Duration = Duration::from_secs(45);
 
 /// One connection's path.
 struct Path {
-    conn: ConnId,
     user: UserId,
     name: String,
     to_server: Key,
@@ -46,8 +45,16 @@ struct Path {
 
 pub(crate) struct Udp {
     socket: Arc<UdpSocket>,
-    paths: Mutex<HashMap<u64, Path>>,
+    paths: Mutex<Paths>,
     stats: Arc<Stats>,
+}
+
+/// The paths by session id, and each connection's session (a typing
+/// notice is sent to a connection: one lookup, not a scan).
+#[derive(Default)]
+struct Paths {
+    by_session: HashMap<u64, Path>,
+    by_conn: HashMap<ConnId, u64>,
 }
 
 /// A typing notice that came in by datagram, for the messages service.
@@ -61,7 +68,7 @@ impl Udp {
     pub(crate) fn new(socket: UdpSocket, stats: Arc<Stats>) -> Udp {
         Udp {
             socket: Arc::new(socket),
-            paths: Mutex::new(HashMap::new()),
+            paths: Mutex::new(Paths::default()),
             stats,
         }
     }
@@ -70,7 +77,7 @@ impl Udp {
         self.socket.local_addr()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Path>> {
+    fn lock(&self) -> MutexGuard<'_, Paths> {
         self.paths.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -83,20 +90,22 @@ impl Udp {
         name: &str,
         secret: &[u8; datagram::SECRET_LEN],
     ) -> u64 {
-        let (to_server, to_client) = datagram::keys(secret);
         let mut paths = self.lock();
         // One path per connection: asking again replaces it.
-        paths.retain(|_, p| p.conn != conn);
+        if let Some(old) = paths.by_conn.remove(&conn) {
+            paths.by_session.remove(&old);
+        }
         let session = loop {
             let id = rand::rng().next_u64();
-            if id != 0 && !paths.contains_key(&id) {
+            if id != 0 && !paths.by_session.contains_key(&id) {
                 break id;
             }
         };
-        paths.insert(
+        let (to_server, to_client) = datagram::keys(secret, session);
+        paths.by_conn.insert(conn, session);
+        paths.by_session.insert(
             session,
             Path {
-                conn,
                 user,
                 name: name.to_owned(),
                 to_server,
@@ -113,14 +122,20 @@ impl Udp {
 
     /// The connection closed or logged out.
     pub(crate) fn close(&self, conn: ConnId) {
-        self.lock().retain(|_, p| p.conn != conn);
+        let mut paths = self.lock();
+        if let Some(session) = paths.by_conn.remove(&conn) {
+            paths.by_session.remove(&session);
+        }
     }
 
     /// Sends `user`'s typing notice to `conn` over its path if that path
     /// is live; false if it must go over the stream.
     pub(crate) fn try_typing(&self, conn: ConnId, conv: ConvId, user: &str) -> bool {
         let mut paths = self.lock();
-        let Some((session, path)) = paths.iter_mut().find(|(_, p)| p.conn == conn) else {
+        let Some(&session) = paths.by_conn.get(&conn) else {
+            return false;
+        };
+        let Some(path) = paths.by_session.get_mut(&session) else {
             return false;
         };
         let live = path.rx_ok && path.last_seen.is_some_and(|t| t.elapsed() < LIVE);
@@ -131,7 +146,7 @@ impl Udp {
         let bytes = datagram::seal(
             &path.to_client,
             Direction::ToClient,
-            *session,
+            session,
             path.counter,
             &Payload::Typing {
                 conv,
@@ -154,7 +169,10 @@ impl Udp {
             return Err(Refused::Malformed);
         }
         let mut paths = self.lock();
-        let path = paths.get_mut(&h.session).ok_or(Refused::UnknownSession)?;
+        let path = paths
+            .by_session
+            .get_mut(&h.session)
+            .ok_or(Refused::UnknownSession)?;
         let payload = datagram::open(&path.to_server, &mut path.window, &h, bytes)?;
         path.peer = Some(from);
         path.last_seen = Some(Instant::now());
@@ -188,8 +206,14 @@ impl Udp {
             let (n, from) = tokio::select! {
                 r = self.socket.recv_from(&mut buf) => match r {
                     Ok(x) => x,
-                    // ICMP errors surface here on some systems: not ours to fix.
-                    Err(_) => continue,
+                    Err(e) => {
+                        // An ICMP error from an earlier send shows up here on
+                        // some systems; anything else, back off a moment
+                        // rather than spin.
+                        tracing::debug!(error = %e, "UDP receive failed");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
                 },
                 _ = shutdown.cancelled() => return,
             };

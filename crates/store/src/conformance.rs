@@ -194,9 +194,12 @@ pub async fn channels_members_and_dms(s: &dyn Store) {
     let dm = s.dm_conv(a.id, b.id).await.unwrap().unwrap();
     assert_eq!((dm.id, dm.kind), (first.message.conv, ConvKind::Dm));
     let convs = s.convs_of(b.id).await.unwrap();
-    let dms: Vec<_> = convs.iter().filter(|c| c.kind == ConvKind::Dm).collect();
+    let dms: Vec<_> = convs
+        .iter()
+        .filter(|c| c.conv.kind == ConvKind::Dm)
+        .collect();
     assert_eq!(dms.len(), 1);
-    assert_eq!(dms[0].name, "alice");
+    assert_eq!((dms[0].conv.name.as_str(), dms[0].from_seq), ("alice", 0));
 
     s.delete_conv(secret.id).await.unwrap();
     assert_eq!(s.conv(secret.id).await.unwrap(), None);
@@ -329,18 +332,45 @@ pub async fn groups(s: &dyn Store) {
         .unwrap();
     assert_eq!(seen.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![3, 4]);
 
-    s.append(vec![
-        to(
+    let dans_view = s
+        .convs_of(dan)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.conv.id == g)
+        .unwrap();
+    assert_eq!(dans_view.from_seq, 2);
+    // The owner leaves: whoever has been in longest (bob, then cat, who
+    // came with him; dan came later) owns it, and the entry says so.
+    let left = s
+        .append(vec![to(
             Dest::Conv(g),
             ann,
             "ann",
-            Body::System(SystemEvent::Left {
-                owner: Some("bob".into()),
-            }),
-            Some(Effect::Leave {
-                new_owner: Some(bob),
-            }),
-        ),
+            Body::System(SystemEvent::Left { owner: None }),
+            Some(Effect::Leave),
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        stored(&left[0]).message.body,
+        Body::System(SystemEvent::Left {
+            owner: Some("bob".into())
+        })
+    );
+    // Leaving twice (two devices at once) records it once.
+    let again = s
+        .append(vec![to(
+            Dest::Conv(g),
+            ann,
+            "ann",
+            Body::System(SystemEvent::Left { owner: None }),
+            Some(Effect::Leave),
+        )])
+        .await
+        .unwrap();
+    assert!(matches!(again[0], Err(StoreError::NotFound(_))));
+    s.append(vec![
         to(
             Dest::Conv(g),
             bob,
@@ -388,7 +418,11 @@ pub async fn groups(s: &dyn Store) {
         Body::System(SystemEvent::AddPolicy { owner_only: true })
     );
     assert!(
-        s.convs_of(ann).await.unwrap().iter().all(|c| c.id != g),
+        s.convs_of(ann)
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.conv.id != g),
         "ann left"
     );
 }
@@ -404,7 +438,7 @@ pub async fn friends_and_blocks(s: &dyn Store) {
     let rb = s.relations_of(b).await.unwrap();
     assert_eq!(names(&rb.incoming), ["alice"]);
     assert_eq!(names(&s.relations_of(a).await.unwrap().outgoing), ["bob"]);
-    s.make_friends(a, b).await.unwrap();
+    assert!(s.make_friends(a, b).await.unwrap());
     let ra = s.relations_of(a).await.unwrap();
     assert_eq!(
         (names(&ra.friends), ra.outgoing.len()),
@@ -423,11 +457,15 @@ pub async fn friends_and_blocks(s: &dyn Store) {
     assert!(rb.incoming.is_empty());
     assert_eq!(names(&rb.blocked), ["carol"]);
     assert_eq!(names(&s.relations_of(c).await.unwrap().outgoing), ["bob"]);
-    // Blocking a friend ends the friendship.
+    // Blocking a friend ends the friendship, and no friendship begins
+    // across a block.
     s.block(a, b).await.unwrap();
     assert!(s.relations_of(b).await.unwrap().friends.is_empty());
+    assert!(!s.make_friends(b, a).await.unwrap());
+    assert!(s.relations_of(a).await.unwrap().friends.is_empty());
+    // Unblocked, carol's request (made meanwhile) shows.
     assert!(s.unblock(b, c).await.unwrap());
-    assert!(s.relations_of(c).await.unwrap().outgoing.is_empty());
-    assert!(s.remove_friend_request(c, b).await.is_ok());
+    assert_eq!(names(&s.relations_of(b).await.unwrap().incoming), ["carol"]);
+    assert!(s.remove_friend_request(c, b).await.unwrap());
     assert!(!s.remove_friends(a, b).await.unwrap());
 }

@@ -73,6 +73,14 @@ pub struct ConvRecord {
     pub last_seq: Seq,
 }
 
+/// A conversation a user is in, and where their view of its log starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberConv {
+    pub conv: ConvRecord,
+    /// See [`Membership::from_seq`].
+    pub from_seq: Seq,
+}
+
 /// A channel with what a listing shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelRow {
@@ -85,6 +93,8 @@ pub struct ChannelRow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Membership {
     pub conv: ConvId,
+    /// The conversation's kind (a DM's rules differ).
+    pub kind: ConvKind,
     pub user: UserId,
     /// The member sees the log after this seq: 0, or for someone added to
     /// a group later, the seq just before the entry that added them.
@@ -114,10 +124,12 @@ pub enum Effect {
     /// These users become members, seeing the log from this entry on.
     /// Those already members are left as they are.
     AddMembers(Vec<UserId>),
-    /// The sender leaves; when they owned it, `new_owner` owns it now.
-    Leave {
-        new_owner: Option<UserId>,
-    },
+    /// The sender leaves. When they owned it, whoever has been in it
+    /// longest owns it now, and a [`SystemEvent::Left`] body is given that
+    /// owner's name. Fails (`NotFound`) if the sender is not a member.
+    ///
+    /// [`SystemEvent::Left`]: confab_proto::SystemEvent::Left
+    Leave,
     Rename(String),
     /// Groups: whether only the owner may add people.
     AddPolicy(bool),
@@ -254,8 +266,9 @@ pub trait Convs: Send + Sync {
     /// The DM conversation of two users, if they have one. (The first
     /// message between them creates it: [`Dest::Dm`].)
     async fn dm_conv(&self, a: UserId, b: UserId) -> Result<Option<ConvRecord>>;
-    /// Conversations `user` is in; for DMs `name` is the other user's name.
-    async fn convs_of(&self, user: UserId) -> Result<Vec<ConvRecord>>;
+    /// Conversations `user` is in, with where their view of each starts;
+    /// for DMs `name` is the other user's name.
+    async fn convs_of(&self, user: UserId) -> Result<Vec<MemberConv>>;
 }
 
 #[async_trait]
@@ -283,8 +296,9 @@ pub trait Social: Send + Sync {
     async fn add_friend_request(&self, from: UserId, to: UserId) -> Result<bool>;
     /// Removes `from`'s request to `to`; false if there was none.
     async fn remove_friend_request(&self, from: UserId, to: UserId) -> Result<bool>;
-    /// Makes `a` and `b` friends and removes the requests between them.
-    async fn make_friends(&self, a: UserId, b: UserId) -> Result<()>;
+    /// Makes `a` and `b` friends and removes the requests between them;
+    /// false (and nothing changes) if either blocks the other.
+    async fn make_friends(&self, a: UserId, b: UserId) -> Result<bool>;
     /// Ends a friendship; false if there was none.
     async fn remove_friends(&self, a: UserId, b: UserId) -> Result<bool>;
     /// `user` blocks `other`: their friendship and `user`'s request to
@@ -292,7 +306,7 @@ pub trait Social: Send + Sync {
     /// must not learn of the block, and `user` never sees it.) False if
     /// already blocked.
     async fn block(&self, user: UserId, other: UserId) -> Result<bool>;
-    /// Ends a block, and drops `other`'s request to `user` made meanwhile.
+    /// Ends a block. A request `other` made meanwhile shows from now on.
     async fn unblock(&self, user: UserId, other: UserId) -> Result<bool>;
     async fn relations_of(&self, user: UserId) -> Result<Relations>;
     /// Every friendship and block: the server mirrors them in memory.

@@ -137,7 +137,7 @@ async fn a_database_made_by_the_previous_version_opens_with_everything_in_it() {
         .await
         .unwrap()
         .iter()
-        .map(|c| c.kind)
+        .map(|c| c.conv.kind)
         .collect();
     assert_eq!(kinds, [ConvKind::Channel, ConvKind::Channel, ConvKind::Dm]);
     // New tables are there and empty.

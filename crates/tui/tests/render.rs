@@ -123,6 +123,7 @@ impl FakeServer {
                             name: name.clone(),
                             messages: msgs.iter().filter(|m| m.seq > from).cloned().collect(),
                             more: false,
+                            from_seq: 0,
                         }
                     })
                     .collect(),
@@ -226,6 +227,7 @@ impl FakeServer {
                     kind: ConvKind::Channel,
                     name: name.clone(),
                     last_seq: msgs.len() as u64,
+                    from_seq: 0,
                 })
                 .collect(),
         }

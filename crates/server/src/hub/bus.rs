@@ -69,7 +69,8 @@ pub(crate) trait Bus: Send + Sync {
 
     /// `user`'s typing notice to a conversation's audience: by datagram to
     /// each connection whose UDP path is live, else as `frame` on its
-    /// stream (dropped, not queued, for a connection that is behind).
+    /// stream (dropped for a connection that is behind, without marking it
+    /// lagged: a stale typing notice is not worth catching up on).
     fn typing(&self, conv: ConvId, user: &str, frame: &Bytes, except: Except);
 }
 
@@ -129,27 +130,44 @@ impl Bus for LocalBus {
     }
 
     fn typing(&self, conv: ConvId, user: &str, frame: &Bytes, except: Except) {
-        let Some(udp) = &self.udp else {
-            return self.publish(Audience::Conv(conv), frame, except);
-        };
-        // Lock order: members, connections, then the UDP paths.
-        let members = self.members.lock();
-        let Some(c) = members.conv(conv) else { return };
-        let conns = self.conns.lock();
-        for m in c.members.keys() {
-            if Some(*m) == except.user {
-                continue;
-            }
-            for (id, out) in conns.of(*m) {
-                if Some(*id) != except.conn && !udp.try_typing(*id, conv, user) {
-                    out.push_event(frame.clone());
+        // Who hears it, gathered under the locks (members, then
+        // connections); the datagrams go out after they are released.
+        let mut members_conns: Vec<(ConnId, Arc<Outbox>)> = Vec::new();
+        let mut watchers: Vec<Arc<Outbox>> = Vec::new();
+        {
+            let members = self.members.lock();
+            let Some(c) = members.conv(conv) else { return };
+            let conns = self.conns.lock();
+            for m in c.members.keys() {
+                if Some(*m) == except.user {
+                    continue;
                 }
+                members_conns.extend(
+                    conns
+                        .of(*m)
+                        .iter()
+                        .filter(|(id, _)| Some(*id) != except.conn)
+                        .cloned(),
+                );
+            }
+            watchers.extend(
+                c.watchers
+                    .iter()
+                    .filter(|(id, _)| Some(**id) != except.conn)
+                    .map(|(_, out)| out.clone()),
+            );
+        }
+        for (id, out) in members_conns {
+            let by_datagram = self
+                .udp
+                .as_ref()
+                .is_some_and(|udp| udp.try_typing(id, conv, user));
+            if !by_datagram {
+                out.push_lossy(frame.clone());
             }
         }
-        for (id, out) in &c.watchers {
-            if Some(*id) != except.conn {
-                out.push_event(frame.clone());
-            }
+        for out in watchers {
+            out.push_lossy(frame.clone());
         }
     }
 }

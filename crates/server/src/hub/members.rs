@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use confab_proto::{ConvId, Seq};
+use confab_proto::{ConvId, ConvKind, Seq};
 use confab_store::{Membership, UserId};
 
 use super::conns::ConnId;
@@ -30,6 +30,9 @@ pub(crate) struct State {
 
 #[derive(Default)]
 pub(crate) struct Conv {
+    /// Channel unless told otherwise (a DM's and a group's kinds are set
+    /// when the store says so or when they are created).
+    pub(crate) kind: Option<ConvKind>,
     /// Each member and the seq after which they see the log.
     pub(crate) members: HashMap<UserId, Seq>,
     /// Visitors' connections watching a public channel.
@@ -50,12 +53,9 @@ impl Members {
     pub(crate) fn new(memberships: Vec<Membership>) -> Self {
         let mut state = State::default();
         for m in memberships {
-            state
-                .convs
-                .entry(m.conv)
-                .or_default()
-                .members
-                .insert(m.user, m.from_seq);
+            let c = state.convs.entry(m.conv).or_default();
+            c.kind = Some(m.kind);
+            c.members.insert(m.user, m.from_seq);
             state.user_convs.entry(m.user).or_default().insert(m.conv);
         }
         Members {
@@ -80,17 +80,24 @@ impl Members {
             .and_then(|c| c.members.get(&user).copied())
     }
 
-    pub(crate) fn count(&self, conv: ConvId) -> usize {
-        self.lock().convs.get(&conv).map_or(0, |c| c.members.len())
+    /// Records a conversation's kind (a DM or a group, created just now).
+    pub(crate) fn set_kind(&self, conv: ConvId, kind: ConvKind) {
+        self.lock().convs.entry(conv).or_default().kind = Some(kind);
     }
 
-    /// Members of `conv`, unordered.
-    pub(crate) fn members(&self, conv: ConvId) -> Vec<UserId> {
-        self.lock()
-            .convs
-            .get(&conv)
-            .map(|c| c.members.keys().copied().collect())
-            .unwrap_or_default()
+    /// The other member of a DM conversation `user` is in; `None` for any
+    /// other kind of conversation (or a DM they are not in).
+    pub(crate) fn dm_partner(&self, conv: ConvId, user: UserId) -> Option<UserId> {
+        let s = self.lock();
+        let c = s.convs.get(&conv)?;
+        if c.kind != Some(ConvKind::Dm) || !c.members.contains_key(&user) {
+            return None;
+        }
+        c.members.keys().copied().find(|m| *m != user)
+    }
+
+    pub(crate) fn count(&self, conv: ConvId) -> usize {
+        self.lock().convs.get(&conv).map_or(0, |c| c.members.len())
     }
 
     pub(crate) fn add(&self, conv: ConvId, user: UserId, from_seq: Seq) {

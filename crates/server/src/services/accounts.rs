@@ -214,11 +214,12 @@ impl Accounts {
             .convs_of(user)
             .await?
             .into_iter()
-            .map(|c| ConvSummary {
-                conv: c.id,
-                kind: c.kind,
-                name: c.name,
-                last_seq: c.last_seq,
+            .map(|m| ConvSummary {
+                conv: m.conv.id,
+                kind: m.conv.kind,
+                name: m.conv.name,
+                last_seq: m.conv.last_seq,
+                from_seq: m.from_seq,
             })
             .collect())
     }

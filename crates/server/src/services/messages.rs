@@ -2,11 +2,12 @@
 //! that each conversation has one order), history, sync and typing.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use confab_proto::limits::shown;
 use confab_proto::{Body, ConvId, ErrorCode, Message, Seq, ServerBody, SyncPos, SyncedConv};
-use confab_store::{Appended, ConvRecord, Dest, NewMessage, Page, Reader};
+use confab_store::{Appended, ConvRecord, Dest, MemberConv, NewMessage, Page, Reader};
 use tokio::sync::oneshot;
 
 use super::poster::{Post, ReplyTo};
@@ -33,13 +34,22 @@ fn shutting_down() -> ApiError {
     )
 }
 
+/// Typing times kept before old ones are swept out.
+const TYPING_KEPT: usize = 10_000;
+
 pub(crate) struct Messages {
     ctx: Arc<Ctx>,
+    /// When each (user, conversation) last had a typing notice passed on
+    /// (for [`Ctx::typing_every`]).
+    last_typing: Mutex<HashMap<(confab_store::UserId, ConvId), Instant>>,
 }
 
 impl Messages {
     pub(crate) fn new(ctx: Arc<Ctx>) -> Self {
-        Messages { ctx }
+        Messages {
+            ctx,
+            last_typing: Mutex::new(HashMap::new()),
+        }
     }
 
     fn check_text(&self, text: &str, nonce: &Option<String>) -> Result<(), ApiError> {
@@ -81,8 +91,9 @@ impl Messages {
         rx.await.map_err(|_| shutting_down())?
     }
 
-    /// A text message to a conversation the actor is in. The poster
-    /// answers `reply` once it is stored.
+    /// A text message to a conversation the actor is in (by its id). The
+    /// poster answers `reply` once it is stored. A DM conversation keeps
+    /// the rules of a DM however it is addressed.
     pub(crate) async fn send(
         &self,
         actor: &Actor,
@@ -92,14 +103,16 @@ impl Messages {
         nonce: Option<String>,
     ) -> Result<(), ApiError> {
         self.check_text(&text, &nonce)?;
-        if !access::can_post(self.ctx.hub.members.is_member(conv, actor.id)) {
+        let members = &self.ctx.hub.members;
+        if !access::can_post(members.is_member(conv, actor.id)) {
             return Err(no_conv(conv));
         }
-        let msg = NewMessage {
-            nonce,
-            ..NewMessage::text(conv, actor.id, &actor.name, &text, now_ms())
+        let hidden_for = match members.dm_partner(conv, actor.id) {
+            Some(partner) => self.dm_rule(actor, partner, None).await?,
+            None => None,
         };
-        self.post(msg, reply).await
+        self.post_text(actor, reply, Dest::Conv(conv), text, nonce, hidden_for)
+            .await
     }
 
     /// A direct message to `user`, creating their conversation with the
@@ -114,8 +127,8 @@ impl Messages {
         nonce: Option<String>,
     ) -> Result<(), ApiError> {
         self.check_text(&text, &nonce)?;
+        let hidden_for = self.dm_rule(actor, target, Some(target_name)).await?;
         let hub = &self.ctx.hub;
-        let rule = access::dm(&hub.relations, actor.id, target, target_name)?;
         let dest = match hub.members.dm(actor.id, target) {
             Some(conv) => Dest::Conv(conv),
             None => match self.ctx.store.dm_conv(actor.id, target).await? {
@@ -126,6 +139,52 @@ impl Messages {
                 None => Dest::Dm(actor.id, target),
             },
         };
+        self.post_text(actor, reply, dest, text, nonce, hidden_for)
+            .await
+    }
+
+    /// The rule for a direct message from `actor` to `recipient`: who, if
+    /// anyone, reads it as withheld, or why it is refused.
+    async fn dm_rule(
+        &self,
+        actor: &Actor,
+        recipient: confab_store::UserId,
+        name: Option<&str>,
+    ) -> Result<Option<confab_store::UserId>, ApiError> {
+        match access::dm(&self.ctx.hub.relations, actor.id, recipient) {
+            Dm::Deliver => Ok(None),
+            Dm::Withhold => Ok(Some(recipient)),
+            Dm::ToSelf => Err(ApiError::bad_request(
+                "you cannot send a direct message to yourself",
+            )),
+            Dm::SenderBlocks => {
+                let name = match name {
+                    Some(n) => n.to_owned(),
+                    None => self
+                        .ctx
+                        .store
+                        .user_by_id(recipient)
+                        .await?
+                        .map(|u| u.name)
+                        .unwrap_or_default(),
+                };
+                Err(ApiError::forbidden(format!(
+                    "you blocked `{}`: unblock them to write to them",
+                    shown(&name)
+                )))
+            }
+        }
+    }
+
+    async fn post_text(
+        &self,
+        actor: &Actor,
+        reply: ReplyTo,
+        dest: Dest,
+        text: String,
+        nonce: Option<String>,
+        hidden_for: Option<confab_store::UserId>,
+    ) -> Result<(), ApiError> {
         let msg = NewMessage {
             dest,
             sender: actor.id,
@@ -133,7 +192,7 @@ impl Messages {
             body: Body::text(text),
             nonce,
             ts: now_ms(),
-            hidden_for: (rule == Dm::Withhold).then_some(target),
+            hidden_for,
             effect: None,
         };
         self.post(msg, reply).await
@@ -208,21 +267,26 @@ impl Messages {
         let limit = self.page_limit(limit.or(Some(self.ctx.limits.max_page)))?;
         let positions: HashMap<ConvId, u64> = since.iter().map(|p| (p.conv, p.seq)).collect();
         let store = &self.ctx.store;
-        let mut convs = if actor.role == confab_proto::Role::Visitor {
+        // Where each conversation's log starts for the actor comes from the
+        // store, with the membership: the mirror may not have caught up
+        // with a member added by a commit this moment.
+        let mut convs: Vec<MemberConv> = if actor.role == confab_proto::Role::Visitor {
             let mut v = Vec::new();
             for conv in watching {
                 if let Some(c) = store.conv(*conv).await? {
-                    v.push(c);
+                    v.push(MemberConv {
+                        conv: c,
+                        from_seq: 0,
+                    });
                 }
             }
             v
         } else {
             store.convs_of(actor.id).await?
         };
-        convs.sort_by_key(|c| c.id);
+        convs.sort_by_key(|c| c.conv.id);
         let mut out = Vec::new();
-        for c in convs {
-            let from_seq = self.ctx.hub.members.view_start(c.id, actor.id).unwrap_or(0);
+        for MemberConv { conv: c, from_seq } in convs {
             let after = positions.get(&c.id).copied().unwrap_or(0);
             let (messages, more) = if c.last_seq > after.max(from_seq) {
                 let reader = Reader {
@@ -241,6 +305,7 @@ impl Messages {
                 name: c.name,
                 messages,
                 more,
+                from_seq,
             });
         }
         Ok(out)
@@ -248,29 +313,46 @@ impl Messages {
 
     /// Tells the other members that the actor is typing (unless that would
     /// give an invisible user away). The presence tracker holds the user's
-    /// current status, which another connection may have changed.
+    /// current status, which another connection may have changed. At most
+    /// one notice per second per user and conversation goes out, however
+    /// many come in (by request or datagram).
     pub(crate) fn typing(&self, actor: &Actor, conv: ConvId) -> Result<(), ApiError> {
         let hub = &self.ctx.hub;
         if !hub.members.is_member(conv, actor.id) {
             return Err(no_conv(conv));
         }
-        if hub.presence.is_visible(actor.id) {
-            let frame = event(ServerBody::Typing {
-                conv,
-                user: actor.name.clone(),
-            });
-            // In a DM, someone who blocked the actor is not told they type.
-            let members = hub.members.members(conv);
-            if members.len() == 2
-                && members
-                    .iter()
-                    .any(|m| *m != actor.id && hub.relations.blocks(*m, actor.id))
-            {
-                return Ok(());
-            }
-            hub.bus
-                .typing(conv, &actor.name, &frame, Except::user(actor.id));
+        if !hub.presence.is_visible(actor.id) || !self.typing_due(actor.id, conv) {
+            return Ok(());
         }
+        let partner = hub.members.dm_partner(conv, actor.id);
+        if !access::typing_shown(&hub.relations, actor.id, partner) {
+            return Ok(());
+        }
+        let frame = event(ServerBody::Typing {
+            conv,
+            user: actor.name.clone(),
+        });
+        hub.bus
+            .typing(conv, &actor.name, &frame, Except::user(actor.id));
         Ok(())
+    }
+
+    /// Whether a typing notice from `user` in `conv` may go out now.
+    fn typing_due(&self, user: confab_store::UserId, conv: ConvId) -> bool {
+        let now = Instant::now();
+        let mut last = self.last_typing.lock().unwrap_or_else(|p| p.into_inner());
+        if last
+            .get(&(user, conv))
+            .is_some_and(|t| now.duration_since(*t) < self.ctx.typing_every)
+        {
+            return false;
+        }
+        if last.len() >= TYPING_KEPT {
+            // Bounded: what is older than the interval no longer matters.
+            let every = self.ctx.typing_every;
+            last.retain(|_, t| now.duration_since(*t) < every);
+        }
+        last.insert((user, conv), now);
+        true
     }
 }

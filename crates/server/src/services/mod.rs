@@ -33,6 +33,8 @@ pub(crate) struct Ctx {
     pub store: Arc<dyn Store>,
     pub hub: Arc<Hub>,
     pub limits: Limits,
+    /// See [`crate::Config::typing_every`].
+    pub typing_every: std::time::Duration,
     pub poster: mpsc::Sender<poster::Post>,
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use confab_proto::{Body, ErrorCode, ServerBody, ServerFrame};
+use confab_proto::{Body, ConvKind, ErrorCode, ServerBody, ServerFrame};
 use confab_store::{Appended, Dest, Effect, NewMessage, Store, UserId};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -149,11 +149,13 @@ fn deliver(hub: &Hub, result: Result<Appended, ApiError>, meta: Meta) {
     if appended.created {
         match &meta.dest {
             Dest::Dm(a, b) => {
+                hub.members.set_kind(conv, ConvKind::Dm);
                 hub.members.add(conv, *a, 0);
                 hub.members.add(conv, *b, 0);
                 hub.members.remember_dm(*a, *b, conv);
             }
             Dest::NewGroup { members, .. } => {
+                hub.members.set_kind(conv, ConvKind::Group);
                 hub.members.add(conv, meta.sender, 0);
                 for m in members {
                     hub.members.add(conv, *m, 0);
@@ -186,7 +188,7 @@ fn deliver(hub: &Hub, result: Result<Appended, ApiError>, meta: Meta) {
             .publish(Audience::User(hidden), &withheld, Except::NONE);
     }
     hub.bus.publish(Audience::Conv(conv), &frame, except);
-    if let Some(Effect::Leave { .. }) = &meta.effect {
+    if let Some(Effect::Leave) = &meta.effect {
         // After the event, so that the leaver's other devices hear it.
         hub.members.remove(conv, meta.sender);
     }

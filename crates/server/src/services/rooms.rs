@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use confab_proto::{
-    Body, ChannelInfo, ConvId, ConvKind, ErrorCode, GroupInfo, MemberInfo, Role, ServerBody,
+    Body, ChannelInfo, ConvId, ConvKind, ErrorCode, GroupInfo, MemberInfo, Role, Seq, ServerBody,
     SystemEvent, limits::shown,
 };
 use confab_store::{ConvRecord, Dest, Effect, NewMessage, StoreError, UserId};
@@ -426,17 +426,20 @@ impl Rooms {
         }
     }
 
-    /// Tells each newly added user about the group.
+    /// Tells each newly added user about the group; they see its log
+    /// after `from_seq`.
     async fn announce_added(
         &self,
         actor: &Actor,
         conv: ConvId,
+        from_seq: Seq,
         users: &[(UserId, String)],
     ) -> Result<GroupInfo, ApiError> {
         let info = self.group_info(conv).await?;
         let frame = event(ServerBody::GroupAdded {
             group: info.clone(),
             by: actor.name.clone(),
+            from_seq,
         });
         for (id, _) in users {
             self.ctx
@@ -457,8 +460,9 @@ impl Rooms {
     ) -> Result<GroupInfo, ApiError> {
         self.check_group_name(name)?;
         let name = name.trim();
+        // Before looking anyone up: a list far too long is refused at once.
+        self.check_size(distinct_others(actor, members) + 1)?;
         let users = self.addable(actor, members).await?;
-        self.check_size(users.len() + 1)?;
         let created = messages
             .post_and_wait(Self::system(
                 actor,
@@ -474,7 +478,7 @@ impl Rooms {
                 None,
             ))
             .await?;
-        self.announce_added(actor, created.message.conv, &users)
+        self.announce_added(actor, created.message.conv, 0, &users)
             .await
     }
 
@@ -491,6 +495,9 @@ impl Rooms {
             return Err(ApiError::bad_request("name at least one user to add"));
         }
         let members = &self.ctx.hub.members;
+        // Some named may be members already; this only refuses at once a
+        // list that could never fit.
+        self.check_size(distinct_others(actor, names))?;
         let mut users = self.addable(actor, names).await?;
         users.retain(|(id, _)| !members.is_member(conv, *id));
         if users.is_empty() {
@@ -500,7 +507,7 @@ impl Rooms {
             ));
         }
         self.check_size(members.count(conv) + users.len())?;
-        messages
+        let added = messages
             .post_and_wait(Self::system(
                 actor,
                 Dest::Conv(conv),
@@ -512,7 +519,8 @@ impl Rooms {
                 )),
             ))
             .await?;
-        self.announce_added(actor, conv, &users).await?;
+        self.announce_added(actor, conv, added.message.seq - 1, &users)
+            .await?;
         Ok(())
     }
 
@@ -522,33 +530,25 @@ impl Rooms {
         messages: &Messages,
         conv: ConvId,
     ) -> Result<(), ApiError> {
-        let group = self.group_of(actor, conv).await?;
+        self.group_of(actor, conv).await?;
         let hub = &self.ctx.hub;
-        // The owner's role passes to whoever has been in the group longest.
-        let new_owner = if group.owner == Some(actor.id) {
-            let mirror = hub.members.lock();
-            mirror.conv(conv).and_then(|c| {
-                c.members
-                    .iter()
-                    .filter(|(m, _)| **m != actor.id)
-                    .min_by_key(|(m, from)| (**from, **m))
-                    .map(|(m, _)| *m)
-            })
-        } else {
-            None
-        };
-        let owner_name = match new_owner {
-            Some(id) => self.ctx.store.user_by_id(id).await?.map(|u| u.name),
-            None => None,
-        };
+        // The store passes the owner's role on (to whoever has been in the
+        // group longest) and names them in the entry.
         messages
             .post_and_wait(Self::system(
                 actor,
                 Dest::Conv(conv),
-                SystemEvent::Left { owner: owner_name },
-                Some(Effect::Leave { new_owner }),
+                SystemEvent::Left { owner: None },
+                Some(Effect::Leave),
             ))
-            .await?;
+            .await
+            .map_err(|e| {
+                if e.code == ErrorCode::NotFound {
+                    no_conv(conv)
+                } else {
+                    e
+                }
+            })?;
         if hub.members.count(conv) == 0 {
             // The last one out: nobody can read it any more.
             self.ctx.store.delete_conv(conv).await?;
@@ -637,4 +637,13 @@ impl Rooms {
             last_seq: record.last_seq,
         })
     }
+}
+
+/// How many different users `names` names, the actor aside.
+fn distinct_others(actor: &Actor, names: &[String]) -> usize {
+    names
+        .iter()
+        .filter(|n| **n != actor.name)
+        .collect::<HashSet<_>>()
+        .len()
 }

@@ -73,8 +73,10 @@ impl Social {
             .incoming
             .iter()
             .any(|(id, _)| *id == target.id);
-        if asked_us {
-            return self.befriend(actor, conn, &target).await;
+        // (A block made meanwhile stops the friendship: then this is a
+        // request like any other.)
+        if asked_us && let Some(state) = self.befriend(actor, conn, &target).await? {
+            return Ok(state);
         }
         if self
             .ctx
@@ -101,13 +103,17 @@ impl Social {
         Ok(FriendState::Outgoing)
     }
 
+    /// Makes them friends; `None` if a block between them stood in the way
+    /// (the store checks, so a block made meanwhile wins).
     async fn befriend(
         &self,
         actor: &Actor,
         conn: &ConnRef,
         target: &UserRecord,
-    ) -> Result<FriendState, ApiError> {
-        self.ctx.store.make_friends(actor.id, target.id).await?;
+    ) -> Result<Option<FriendState>, ApiError> {
+        if !self.ctx.store.make_friends(actor.id, target.id).await? {
+            return Ok(None);
+        }
         self.ctx.hub.relations.befriend(actor.id, target.id);
         self.tell(
             target.id,
@@ -123,7 +129,7 @@ impl Social {
             self.visible(target.id),
             Except::conn(conn.id),
         );
-        Ok(FriendState::Friends)
+        Ok(Some(FriendState::Friends))
     }
 
     pub(crate) async fn accept(
@@ -136,11 +142,17 @@ impl Social {
         if self.ctx.hub.relations.are_friends(actor.id, target.id) {
             return Ok(FriendState::Friends);
         }
+        // A blocked user's request is not shown, so it cannot be accepted;
+        // one whose maker blocks us meanwhile looks withdrawn.
         let incoming = self.ctx.store.relations_of(actor.id).await?.incoming;
-        if !incoming.iter().any(|(id, _)| *id == target.id) {
+        if self.ctx.hub.relations.blocks(actor.id, target.id)
+            || !incoming.iter().any(|(id, _)| *id == target.id)
+        {
             return Err(no_request_from(name));
         }
-        self.befriend(actor, conn, &target).await
+        self.befriend(actor, conn, &target)
+            .await?
+            .ok_or_else(|| no_request_from(name))
     }
 
     pub(crate) async fn decline(
@@ -303,14 +315,22 @@ impl Social {
             )));
         }
         self.ctx.hub.relations.unblock(actor.id, target.id);
-        self.tell(
-            actor.id,
-            &target.name,
-            FriendState::None,
-            false,
-            Except::conn(conn.id),
-        );
-        Ok(FriendState::None)
+        // A request they made while blocked shows from now on.
+        let asked = self
+            .ctx
+            .store
+            .relations_of(actor.id)
+            .await?
+            .incoming
+            .iter()
+            .any(|(id, _)| *id == target.id);
+        let state = if asked {
+            FriendState::Incoming
+        } else {
+            FriendState::None
+        };
+        self.tell(actor.id, &target.name, state, false, Except::conn(conn.id));
+        Ok(state)
     }
 
     /// The actor's friends (with presence), requests and blocks.

@@ -307,6 +307,35 @@ async fn a_private_channel_is_invisible_to_non_members() {
 }
 
 #[tokio::test]
+async fn typing_notices_are_passed_on_at_most_once_per_interval() {
+    // An interval no test outlasts: a second notice is always inside it.
+    let server = TestServer::start_with(|c| c.typing_every = Duration::from_secs(3600)).await;
+    let mut ann = server.user(Transport::Tls, "ann").await;
+    let mut bob = server.user(Transport::Ws, "bob").await;
+    let conv = ann.create("plans", false).await;
+    bob.join("plans").await;
+    for _ in 0..5 {
+        ann.ok(json!({"type": "typing", "conv": conv})).await;
+    }
+    ann.say(conv, "done").await;
+    assert_eq!(bob.event("message").await["message"]["text"], "done");
+    assert_eq!(
+        bob.drain("typing").await.len(),
+        1,
+        "five notices in a row reach him once"
+    );
+    // The interval is per conversation: another one is not held back.
+    let dm = ann
+        .ok(json!({"type": "dm_send", "user": "bob", "text": "psst"}))
+        .await["message"]["conv"]
+        .as_u64()
+        .unwrap();
+    bob.event("message").await;
+    ann.ok(json!({"type": "typing", "conv": dm})).await;
+    assert_eq!(bob.event("typing").await["conv"], dm);
+}
+
+#[tokio::test]
 async fn a_dm_to_an_offline_user_arrives_on_connect() {
     for t in TRANSPORTS {
         let server = TestServer::start().await;

@@ -95,6 +95,7 @@ async fn a_group_of_four_with_one_joining_late_and_one_offline() {
         added["group"]["members"],
         json!(["ann", "bob", "cat", "dan"])
     );
+    assert_eq!(added["from_seq"], 3, "his view starts after entry 3");
     let (code, _) = bob
         .err(json!({"type": "group_add", "conv": conv, "users": ["dan"]}))
         .await;
@@ -113,7 +114,26 @@ async fn a_group_of_four_with_one_joining_late_and_one_offline() {
         json!([]),
         "nothing from before he came"
     );
+    // His sync from nothing starts there too, and says so.
+    let synced = dan
+        .ok(json!({"type": "sync", "since": [{"conv": conv, "seq": 0}]}))
+        .await;
+    let mine = &synced["convs"][0];
+    assert_eq!(
+        (mine["conv"].as_u64(), mine["from_seq"].as_u64()),
+        (Some(conv), Some(3))
+    );
+    assert_eq!(seqs(&mine["messages"]), [4]);
     dan.say(conv, "hi all").await;
+    let (_dan2, session) = server.login(Transport::Ws, "dan").await;
+    let summary = session["convs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["conv"] == conv)
+        .unwrap()
+        .clone();
+    assert_eq!(summary["from_seq"], 3);
 
     // Renamed by a member; the member list is live.
     bob.ok(json!({"type": "group_update", "conv": conv, "name": "Lyon 🚲"}))
@@ -216,6 +236,12 @@ async fn groups_refuse_strangers_bad_names_and_non_members() {
         .await;
     assert_eq!(code, "too_long");
     assert!(!msg.contains("xxxxxxxxxx"), "the name is not echoed: {msg}");
+    // A member list that could never fit is refused before anyone is looked up.
+    let crowd: Vec<String> = (0..300).map(|i| format!("nobody{i}")).collect();
+    let (code, msg) = ann
+        .err(json!({"type": "group_create", "name": "Crowd", "members": crowd}))
+        .await;
+    assert_eq!(code, "too_long", "{msg}");
     let r = ann
         .ok(json!({"type": "group_create", "name": "Notes to self", "members": []}))
         .await;

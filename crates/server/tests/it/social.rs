@@ -210,9 +210,11 @@ async fn a_blocked_user_cannot_reach_you_and_is_told_nothing() {
     assert_eq!(code, "forbidden");
     assert!(msg.contains("you blocked `erin`"), "{msg}");
 
-    // Unblocked: they can talk again; the old hidden request is gone.
-    dave.ok(json!({"type": "unblock", "user": "erin"})).await;
-    assert_eq!(friends(&mut dave).await["incoming"], json!([]));
+    // Unblocked: they can talk again, and the request she made meanwhile
+    // shows now.
+    let r = dave.ok(json!({"type": "unblock", "user": "erin"})).await;
+    assert_eq!(r["state"], "incoming");
+    assert_eq!(names(&friends(&mut dave).await["incoming"]), ["erin"]);
     erin.ok(json!({"type": "dm_send", "user": "dave", "text": "hello again"}))
         .await;
     assert_eq!(

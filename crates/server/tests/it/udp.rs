@@ -25,7 +25,7 @@ impl Path {
     async fn open(c: &mut Client, server: &TestServer) -> Path {
         let r = c.ok(json!({"type": "udp_open"})).await;
         let session = u64::from_str_radix(r["session"].as_str().unwrap(), 16).unwrap();
-        let (send, recv) = datagram::keys(&c.udp_secret.expect("a TLS client"));
+        let (send, recv) = datagram::keys(&c.udp_secret.expect("a TLS client"), session);
         Path {
             socket: UdpSocket::bind("127.0.0.1:0").await.unwrap(),
             server: server.udp.expect("the server listens on UDP"),
@@ -116,7 +116,7 @@ async fn typing_goes_over_sealed_datagrams_and_bad_ones_are_refused_and_counted(
     let mut bent = path.seal(&Payload::Typing { conv, user: None });
     *bent.last_mut().unwrap() ^= 0x55;
     path.send(&bent).await;
-    let (mallory_key, _) = datagram::keys(&[9u8; 64]);
+    let (mallory_key, _) = datagram::keys(&[9u8; 64], path.session);
     let foreign = datagram::seal(
         &mallory_key,
         Direction::ToServer,

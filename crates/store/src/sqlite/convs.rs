@@ -13,7 +13,8 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::users::user_row;
 use super::{SqliteStore, backend, now_ms};
 use crate::{
-    ChannelRow, ConvRecord, Convs, Membership, Result, StoreError, UserId, UserRecord, dm_key,
+    ChannelRow, ConvRecord, Convs, MemberConv, Membership, Result, StoreError, UserId, UserRecord,
+    dm_key,
 };
 
 pub(super) const CONV_COLS: &str = "convs.id, convs.kind, coalesce(convs.title, convs.name), \
@@ -264,7 +265,10 @@ impl Convs for SqliteStore {
     async fn all_memberships(&self) -> Result<Vec<Membership>> {
         self.read(|c| {
             let mut s = c
-                .prepare("SELECT conv, user_id, from_seq FROM members")
+                .prepare(
+                    "SELECT m.conv, m.user_id, m.from_seq, c.kind
+                     FROM members m JOIN convs c ON c.id = m.conv",
+                )
                 .map_err(backend)?;
             let rows = s
                 .query_map([], |r| {
@@ -272,6 +276,7 @@ impl Convs for SqliteStore {
                         conv: r.get::<_, i64>(0)? as ConvId,
                         user: r.get(1)?,
                         from_seq: r.get::<_, i64>(2)? as u64,
+                        kind: ConvKind::parse(&r.get::<_, String>(3)?).unwrap_or(ConvKind::Channel),
                     })
                 })
                 .map_err(backend)?;
@@ -284,14 +289,15 @@ impl Convs for SqliteStore {
         self.read(move |c| find_dm(c, a, b)).await
     }
 
-    async fn convs_of(&self, user: UserId) -> Result<Vec<ConvRecord>> {
+    async fn convs_of(&self, user: UserId) -> Result<Vec<MemberConv>> {
         self.read(move |c| {
             // For a DM pair, show the other member's name instead of the key.
             let mut s = c
                 .prepare_cached(&format!(
                     "SELECT {CONV_COLS},
                         (SELECT u.name FROM members o JOIN users u ON u.id = o.user_id
-                         WHERE o.conv = convs.id AND o.user_id != ?1)
+                         WHERE o.conv = convs.id AND o.user_id != ?1),
+                        m.from_seq
                      FROM members m JOIN convs ON convs.id = m.conv
                      WHERE m.user_id = ?1 ORDER BY convs.id"
                 ))
@@ -302,7 +308,10 @@ impl Convs for SqliteStore {
                     if conv.kind == ConvKind::Dm {
                         conv.name = r.get::<_, Option<String>>(AFTER_CONV)?.unwrap_or_default();
                     }
-                    Ok(conv)
+                    Ok(MemberConv {
+                        conv,
+                        from_seq: r.get::<_, i64>(AFTER_CONV + 1)? as u64,
+                    })
                 })
                 .map_err(backend)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)

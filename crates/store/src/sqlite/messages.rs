@@ -7,7 +7,7 @@
 //! savepoint as the entry.
 
 use async_trait::async_trait;
-use confab_proto::{Body, ConvId, ConvKind, Message};
+use confab_proto::{Body, ConvId, ConvKind, Message, SystemEvent};
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::convs::{find_dm, insert_conv, insert_member};
@@ -83,15 +83,17 @@ fn resolve(tx: &rusqlite::Transaction, m: &NewMessage) -> Result<(ConvId, bool)>
     }
 }
 
-/// Applies what the entry at `seq` records.
+/// Applies what the entry at `seq` records. May return the body the entry
+/// is stored with instead of the one given (a leaving owner's successor).
 fn apply(
     tx: &rusqlite::Transaction,
     conv: ConvId,
     seq: u64,
-    sender: UserId,
+    m: &NewMessage,
     effect: &Effect,
-) -> Result<()> {
+) -> Result<Option<Body>> {
     let conv_i = conv as i64;
+    let sender = m.sender;
     match effect {
         Effect::AddMembers(users) => {
             for user in users {
@@ -99,18 +101,38 @@ fn apply(
                 insert_member(tx, conv, *user, seq - 1)?;
             }
         }
-        Effect::Leave { new_owner } => {
-            tx.execute(
-                "DELETE FROM members WHERE conv = ?1 AND user_id = ?2",
-                params![conv_i, sender],
-            )
-            .map_err(backend)?;
-            if let Some(owner) = new_owner {
+        Effect::Leave => {
+            let left = tx
+                .execute(
+                    "DELETE FROM members WHERE conv = ?1 AND user_id = ?2",
+                    params![conv_i, sender],
+                )
+                .map_err(backend)?;
+            if left == 0 {
+                // Already gone (two devices leaving at once).
+                return Err(StoreError::NotFound("member"));
+            }
+            // The owner's role passes to whoever has been in it longest,
+            // chosen here so that it is a member at this moment.
+            let next: Option<(UserId, String)> = tx
+                .query_row(
+                    "SELECT m.user_id, u.name FROM members m JOIN users u ON u.id = m.user_id
+                     WHERE m.conv = ?1 AND (SELECT owner FROM convs WHERE id = ?1) = ?2
+                     ORDER BY m.joined_ms, m.user_id LIMIT 1",
+                    params![conv_i, sender],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(backend)?;
+            if let Some((owner, name)) = next {
                 tx.execute(
                     "UPDATE convs SET owner = ?2 WHERE id = ?1",
                     params![conv_i, owner],
                 )
                 .map_err(backend)?;
+                if let Body::System(SystemEvent::Left { .. }) = m.body {
+                    return Ok(Some(Body::System(SystemEvent::Left { owner: Some(name) })));
+                }
             }
         }
         Effect::Rename(name) => {
@@ -128,7 +150,7 @@ fn apply(
             .map_err(backend)?;
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 fn append_one(tx: &rusqlite::Transaction, m: &NewMessage) -> Result<Appended> {
@@ -161,9 +183,11 @@ fn append_one(tx: &rusqlite::Transaction, m: &NewMessage) -> Result<Appended> {
     let Some(seq) = seq else {
         return Err(StoreError::NotFound("conversation"));
     };
-    if let Some(effect) = &m.effect {
-        apply(tx, conv, seq as u64, m.sender, effect)?;
-    }
+    let replaced = match &m.effect {
+        Some(effect) => apply(tx, conv, seq as u64, m, effect)?,
+        None => None,
+    };
+    let body = replaced.as_ref().unwrap_or(&m.body);
     tx.prepare_cached(
         "INSERT INTO messages (conv, seq, sender, text, nonce, ts_ms, kind, data, hidden_for)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -173,11 +197,11 @@ fn append_one(tx: &rusqlite::Transaction, m: &NewMessage) -> Result<Appended> {
             conv as i64,
             seq,
             m.sender,
-            m.body.as_text().unwrap_or_default(),
+            body.as_text().unwrap_or_default(),
             m.nonce,
             m.ts,
-            m.body.kind(),
-            m.body.data(),
+            body.kind(),
+            body.data(),
             m.hidden_for,
         ])
     })
@@ -190,7 +214,7 @@ fn append_one(tx: &rusqlite::Transaction, m: &NewMessage) -> Result<Appended> {
             sender: m.sender_name.clone(),
             ts: m.ts,
             nonce: m.nonce.clone(),
-            body: m.body.clone(),
+            body: replaced.unwrap_or_else(|| m.body.clone()),
         },
         duplicate: false,
         created,

@@ -50,8 +50,19 @@ impl Social for SqliteStore {
         .await
     }
 
-    async fn make_friends(&self, a: UserId, b: UserId) -> Result<()> {
+    async fn make_friends(&self, a: UserId, b: UserId) -> Result<bool> {
         self.write(move |tx| {
+            let blocked: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM blocks WHERE (user_id = ?1 AND blocked_id = ?2)
+                                                           OR (user_id = ?2 AND blocked_id = ?1))",
+                    params![a, b],
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            if blocked {
+                return Ok(false);
+            }
             tx.execute(
                 "DELETE FROM friend_requests WHERE (from_user = ?1 AND to_user = ?2) OR (from_user = ?2 AND to_user = ?1)",
                 params![a, b],
@@ -65,7 +76,7 @@ impl Social for SqliteStore {
                 )
                 .map_err(backend)?;
             }
-            Ok(())
+            Ok(true)
         })
         .await
     }
@@ -94,11 +105,6 @@ impl Social for SqliteStore {
 
     async fn unblock(&self, user: UserId, other: UserId) -> Result<bool> {
         self.write(move |tx| {
-            tx.execute(
-                "DELETE FROM friend_requests WHERE from_user = ?2 AND to_user = ?1",
-                params![user, other],
-            )
-            .map_err(backend)?;
             tx.execute(
                 "DELETE FROM blocks WHERE user_id = ?1 AND blocked_id = ?2",
                 params![user, other],
