@@ -152,6 +152,11 @@ for run in $(seq "$REPEATS"); do
   done
   if [ -n "${BEFORE:-}" ]; then
     # Its own data dir: an older binary does not open a newer database.
+    want idle && for n in $IDLE_CLIENTS; do
+      start_confab "$BEFORE" "$WORK/confab-before"
+      bench --label confab-before --target "confab-tls://$TCP" --tls-ca "$WORK/confab-before/tls/cert.pem" --scenario idle --clients "$n"
+      stop_server
+    done
     start_confab "$BEFORE" "$WORK/confab-before"
     scenarios confab-before "confab-tls://$TCP" --tls-ca "$WORK/confab-before/tls/cert.pem" \
       --token-cache "$WORK/tokens-before.json"

@@ -49,12 +49,17 @@ pub(crate) struct Session {
     pub user: Option<Authed>,
     /// Public channels a visitor watches.
     pub watching: HashSet<ConvId>,
-    /// The TLS session's exporter output, for `udp_open` (TLS only).
-    pub udp_secret: Option<[u8; 64]>,
+    /// The TLS session's exporter output, for `udp_open` (TLS only; boxed
+    /// so that every connection does not carry 64 bytes in its task).
+    pub udp_secret: Option<Box<[u8; 64]>>,
 }
 
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared>, conn: ConnRef, udp_secret: Option<[u8; 64]>) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        conn: ConnRef,
+        udp_secret: Option<Box<[u8; 64]>>,
+    ) -> Self {
         Session {
             shared,
             conn,

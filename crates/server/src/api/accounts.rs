@@ -125,7 +125,7 @@ pub(super) fn udp_open(s: &mut Session) -> Reply {
             "this server has no UDP path: typing notices go over the connection",
         ));
     };
-    let Some(secret) = s.udp_secret else {
+    let Some(secret) = s.udp_secret.as_deref().copied() else {
         return Err(ApiError::forbidden(
             "the UDP path is for native clients over TLS; a WebSocket keeps typing notices on itself",
         ));

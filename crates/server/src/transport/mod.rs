@@ -50,7 +50,7 @@ pub(crate) async fn serve<S, K>(
     shared: Arc<Shared>,
     mut inbound: S,
     sink: K,
-    udp_secret: Option<[u8; 64]>,
+    udp_secret: Option<Box<[u8; 64]>>,
 ) where
     S: Stream<Item = io::Result<Inbound>> + Unpin + Send,
     K: FrameSink,

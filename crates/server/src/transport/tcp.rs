@@ -13,6 +13,8 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::task::TaskTracker;
 
 use super::{FrameSink, Inbound};
+
+type Tls = TlsStream<TcpStream>;
 use crate::Shared;
 
 /// Reads frames off the TLS stream, holding no buffer of its own while the
@@ -21,7 +23,7 @@ use crate::Shared;
 /// (A `FramedRead` and a `BufWriter` kept 16 KiB per idle connection,
 /// bench/RESULTS.md.)
 struct FrameReader {
-    r: ReadHalf<TlsStream<TcpStream>>,
+    r: ReadHalf<Tls>,
     buf: BytesMut,
     max: usize,
 }
@@ -73,7 +75,7 @@ impl FrameReader {
 /// Writes each batch of frames as one buffer, so that it becomes as few TLS
 /// records as possible, and frees the buffer afterwards.
 struct TcpSink {
-    w: WriteHalf<TlsStream<TcpStream>>,
+    w: WriteHalf<Tls>,
 }
 
 impl FrameSink for TcpSink {
@@ -91,6 +93,25 @@ impl FrameSink for TcpSink {
     async fn close(&mut self) {
         let _ = self.w.shutdown().await;
     }
+}
+
+/// The TLS session's exporter output: the UDP path's keying material.
+type UdpSecret = Box<[u8; datagram::SECRET_LEN]>;
+
+/// The exporter output and the stream's halves. A function of its own so
+/// that the connection's task never borrows the stream: a borrowed local
+/// stays in an async task's state until the end of its scope, and the
+/// stream is 1 KiB that every idle connection would carry for its whole
+/// life.
+fn split_with_secret(tls: Tls) -> (Option<UdpSecret>, ReadHalf<Tls>, WriteHalf<Tls>) {
+    let secret = tls
+        .get_ref()
+        .1
+        .export_keying_material([0u8; datagram::SECRET_LEN], datagram::EXPORTER_LABEL, None)
+        .ok()
+        .map(Box::new);
+    let (r, w) = tokio::io::split(tls);
+    (secret, r, w)
 }
 
 /// Accepts connections until shutdown. Each TLS handshake runs in the
@@ -128,12 +149,7 @@ pub(crate) async fn accept_loop(
                 Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
             };
-            let udp_secret = tls
-                .get_ref()
-                .1
-                .export_keying_material([0u8; datagram::SECRET_LEN], datagram::EXPORTER_LABEL, None)
-                .ok();
-            let (r, w) = tokio::io::split(tls);
+            let (udp_secret, r, w) = split_with_secret(tls);
             let reader = FrameReader {
                 r,
                 buf: BytesMut::new(),
