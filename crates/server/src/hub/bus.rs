@@ -83,6 +83,32 @@ pub(crate) struct LocalBus {
     pub(crate) udp: Option<Arc<Udp>>,
 }
 
+impl LocalBus {
+    /// Calls `f` under the locks (members, then connections) with each
+    /// connection of each member of `conv` but `except_user`, then each
+    /// visitor's connection watching it (`true` for those).
+    fn each_conn(
+        &self,
+        conv: ConvId,
+        except_user: Option<UserId>,
+        mut f: impl FnMut(ConnId, &Arc<Outbox>, bool),
+    ) {
+        let members = self.members.lock();
+        let Some(c) = members.conv(conv) else { return };
+        let conns = self.conns.lock();
+        for m in c.members.keys() {
+            if Some(*m) != except_user {
+                for (id, out) in conns.of(*m) {
+                    f(*id, out, false);
+                }
+            }
+        }
+        for (id, out) in &c.watchers {
+            f(*id, out, true);
+        }
+    }
+}
+
 impl Bus for LocalBus {
     fn publish(&self, to: Audience, frame: &Bytes, except: Except) {
         let mut dropped = 0u64;
@@ -92,23 +118,7 @@ impl Bus for LocalBus {
             }
         };
         match to {
-            Audience::Conv(conv) => {
-                // Lock order: members, then connections.
-                let members = self.members.lock();
-                let Some(c) = members.conv(conv) else { return };
-                let conns = self.conns.lock();
-                for m in c.members.keys() {
-                    if Some(*m) == except.user {
-                        continue;
-                    }
-                    for (id, out) in conns.of(*m) {
-                        push(*id, out);
-                    }
-                }
-                for (id, out) in &c.watchers {
-                    push(*id, out);
-                }
-            }
+            Audience::Conv(conv) => self.each_conn(conv, except.user, |id, out, _| push(id, out)),
             Audience::User(user) => {
                 if Some(user) == except.user {
                     return;
@@ -130,33 +140,19 @@ impl Bus for LocalBus {
     }
 
     fn typing(&self, conv: ConvId, user: &str, frame: &Bytes, except: Except) {
-        // Who hears it, gathered under the locks (members, then
-        // connections); the datagrams go out after they are released.
+        // Who hears it, gathered under the locks; the datagrams go out
+        // after they are released.
         let mut members_conns: Vec<(ConnId, Arc<Outbox>)> = Vec::new();
         let mut watchers: Vec<Arc<Outbox>> = Vec::new();
-        {
-            let members = self.members.lock();
-            let Some(c) = members.conv(conv) else { return };
-            let conns = self.conns.lock();
-            for m in c.members.keys() {
-                if Some(*m) == except.user {
-                    continue;
+        self.each_conn(conv, except.user, |id, out, watcher| {
+            if Some(id) != except.conn {
+                if watcher {
+                    watchers.push(out.clone());
+                } else {
+                    members_conns.push((id, out.clone()));
                 }
-                members_conns.extend(
-                    conns
-                        .of(*m)
-                        .iter()
-                        .filter(|(id, _)| Some(*id) != except.conn)
-                        .cloned(),
-                );
             }
-            watchers.extend(
-                c.watchers
-                    .iter()
-                    .filter(|(id, _)| Some(**id) != except.conn)
-                    .map(|(_, out)| out.clone()),
-            );
-        }
+        });
         for (id, out) in members_conns {
             let by_datagram = self
                 .udp

@@ -165,12 +165,7 @@ impl Accounts {
 
     /// The user named `name`.
     pub(crate) async fn user_named(&self, name: &str) -> Result<UserRecord, ApiError> {
-        let user = self
-            .ctx
-            .store
-            .user_by_name(name)
-            .await?
-            .ok_or_else(|| no_user(name))?;
+        let user = self.ctx.user_named(name).await?;
         self.ids
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -160,13 +160,7 @@ impl Messages {
             Dm::SenderBlocks => {
                 let name = match name {
                     Some(n) => n.to_owned(),
-                    None => self
-                        .ctx
-                        .store
-                        .user_by_id(recipient)
-                        .await?
-                        .map(|u| u.name)
-                        .unwrap_or_default(),
+                    None => self.ctx.name_of(recipient).await?,
                 };
                 Err(ApiError::forbidden(format!(
                     "you blocked `{}`: unblock them to write to them",

@@ -21,10 +21,11 @@ pub(crate) mod social;
 use std::sync::Arc;
 
 use confab_proto::Limits;
-use confab_store::Store;
+use confab_store::{Store, UserId, UserRecord};
 use tokio::sync::mpsc;
 
 pub(crate) use crate::access::Actor;
+use crate::error::ApiError;
 use crate::hub::{ConnId, Hub};
 use crate::outbox::Outbox;
 
@@ -36,6 +37,26 @@ pub(crate) struct Ctx {
     /// See [`crate::Config::typing_every`].
     pub typing_every: std::time::Duration,
     pub poster: mpsc::Sender<poster::Post>,
+}
+
+impl Ctx {
+    /// The user named `name` (`not_found`, naming them, if none).
+    pub(crate) async fn user_named(&self, name: &str) -> Result<UserRecord, ApiError> {
+        self.store
+            .user_by_name(name)
+            .await?
+            .ok_or_else(|| accounts::no_user(name))
+    }
+
+    /// A user's name; empty for an account deleted meanwhile.
+    pub(crate) async fn name_of(&self, id: UserId) -> Result<String, ApiError> {
+        Ok(self
+            .store
+            .user_by_id(id)
+            .await?
+            .map(|u| u.name)
+            .unwrap_or_default())
+    }
 }
 
 /// One connection, as services need it: to leave it out of an event it

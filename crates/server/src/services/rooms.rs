@@ -78,13 +78,7 @@ impl Rooms {
 
     async fn owner_name(&self, conv: &ConvRecord) -> Result<String, ApiError> {
         Ok(match conv.owner {
-            Some(id) => self
-                .ctx
-                .store
-                .user_by_id(id)
-                .await?
-                .map(|u| u.name)
-                .unwrap_or_default(),
+            Some(id) => self.ctx.name_of(id).await?,
             None => String::new(),
         })
     }
@@ -253,12 +247,7 @@ impl Rooms {
                 "only the owner of `{name}` or an admin can invite to it"
             )));
         }
-        let target = self
-            .ctx
-            .store
-            .user_by_name(user)
-            .await?
-            .ok_or_else(|| super::accounts::no_user(user))?;
+        let target = self.ctx.user_named(user).await?;
         if !self.ctx.store.add_member(conv.id, target.id).await? {
             return Err(ApiError::new(
                 ErrorCode::AlreadyMember,
@@ -390,12 +379,7 @@ impl Rooms {
             if name == &actor.name || out.iter().any(|(_, n)| n == name) {
                 continue;
             }
-            let user = self
-                .ctx
-                .store
-                .user_by_name(name)
-                .await?
-                .ok_or_else(|| super::accounts::no_user(name))?;
+            let user = self.ctx.user_named(name).await?;
             access::can_be_added(&self.ctx.hub.relations, actor, user.id, name)?;
             out.push((user.id, user.name));
         }

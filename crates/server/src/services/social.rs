@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use confab_proto::{FriendInfo, FriendState, ServerBody, limits::shown};
-use confab_store::UserRecord;
+use confab_store::{UserId, UserRecord};
 
 use super::{Actor, ConnRef, Ctx};
 use crate::access;
@@ -26,12 +26,7 @@ impl Social {
     }
 
     async fn target(&self, actor: &Actor, name: &str) -> Result<UserRecord, ApiError> {
-        let user = self
-            .ctx
-            .store
-            .user_by_name(name)
-            .await?
-            .ok_or_else(|| super::accounts::no_user(name))?;
+        let user = self.ctx.user_named(name).await?;
         if user.id == actor.id {
             return Err(ApiError::bad_request("that is you"));
         }
@@ -52,6 +47,32 @@ impl Social {
         self.ctx.hub.presence.is_visible(user)
     }
 
+    /// Whether `from` has a request to `to` waiting (shown or not).
+    async fn has_asked(&self, from: UserId, to: UserId) -> Result<bool, ApiError> {
+        let outgoing = self.ctx.store.relations_of(from).await?.outgoing;
+        Ok(outgoing.iter().any(|(id, _)| *id == to))
+    }
+
+    /// Tells both sides where they now stand: the target `theirs` (if they
+    /// are to hear of it), the actor's other connections `mine` (the one
+    /// that asked gets the reply). Returns `mine`.
+    fn settle(
+        &self,
+        actor: &Actor,
+        conn: &ConnRef,
+        target: &UserRecord,
+        theirs: Option<FriendState>,
+        mine: FriendState,
+    ) -> FriendState {
+        if let Some(state) = theirs {
+            let online = self.visible(actor.id);
+            self.tell(target.id, &actor.name, state, online, Except::NONE);
+        }
+        let online = self.visible(target.id);
+        self.tell(actor.id, &target.name, mine, online, Except::conn(conn.id));
+        mine
+    }
+
     /// Asks `name` to be friends; if they had asked first, accepts.
     pub(crate) async fn request(
         &self,
@@ -65,42 +86,19 @@ impl Social {
             return Ok(FriendState::Friends);
         }
         let they_hear = access::befriend(relations, actor.id, target.id, name)?;
-        let asked_us = self
-            .ctx
-            .store
-            .relations_of(actor.id)
-            .await?
-            .incoming
-            .iter()
-            .any(|(id, _)| *id == target.id);
+        let asked_us = self.has_asked(target.id, actor.id).await?;
         // (A block made meanwhile stops the friendship: then this is a
         // request like any other.)
         if asked_us && let Some(state) = self.befriend(actor, conn, &target).await? {
             return Ok(state);
         }
-        if self
+        let new = self
             .ctx
             .store
             .add_friend_request(actor.id, target.id)
-            .await?
-            && they_hear
-        {
-            self.tell(
-                target.id,
-                &actor.name,
-                FriendState::Incoming,
-                false,
-                Except::NONE,
-            );
-        }
-        self.tell(
-            actor.id,
-            &target.name,
-            FriendState::Outgoing,
-            false,
-            Except::conn(conn.id),
-        );
-        Ok(FriendState::Outgoing)
+            .await?;
+        let theirs = (new && they_hear).then_some(FriendState::Incoming);
+        Ok(self.settle(actor, conn, &target, theirs, FriendState::Outgoing))
     }
 
     /// Makes them friends; `None` if a block between them stood in the way
@@ -115,21 +113,14 @@ impl Social {
             return Ok(None);
         }
         self.ctx.hub.relations.befriend(actor.id, target.id);
-        self.tell(
-            target.id,
-            &actor.name,
+        let friends = Some(FriendState::Friends);
+        Ok(Some(self.settle(
+            actor,
+            conn,
+            target,
+            friends,
             FriendState::Friends,
-            self.visible(actor.id),
-            Except::NONE,
-        );
-        self.tell(
-            actor.id,
-            &target.name,
-            FriendState::Friends,
-            self.visible(target.id),
-            Except::conn(conn.id),
-        );
-        Ok(Some(FriendState::Friends))
+        )))
     }
 
     pub(crate) async fn accept(
@@ -144,9 +135,8 @@ impl Social {
         }
         // A blocked user's request is not shown, so it cannot be accepted;
         // one whose maker blocks us meanwhile looks withdrawn.
-        let incoming = self.ctx.store.relations_of(actor.id).await?.incoming;
         if self.ctx.hub.relations.blocks(actor.id, target.id)
-            || !incoming.iter().any(|(id, _)| *id == target.id)
+            || !self.has_asked(target.id, actor.id).await?
         {
             return Err(no_request_from(name));
         }
@@ -172,21 +162,8 @@ impl Social {
         {
             return Err(no_request_from(name));
         }
-        self.tell(
-            target.id,
-            &actor.name,
-            FriendState::None,
-            false,
-            Except::NONE,
-        );
-        self.tell(
-            actor.id,
-            &target.name,
-            FriendState::None,
-            false,
-            Except::conn(conn.id),
-        );
-        Ok(FriendState::None)
+        let none = Some(FriendState::None);
+        Ok(self.settle(actor, conn, &target, none, FriendState::None))
     }
 
     pub(crate) async fn cancel(
@@ -208,23 +185,9 @@ impl Social {
             )));
         }
         // They never saw it if they block us.
-        if !self.ctx.hub.relations.blocks(target.id, actor.id) {
-            self.tell(
-                target.id,
-                &actor.name,
-                FriendState::None,
-                false,
-                Except::NONE,
-            );
-        }
-        self.tell(
-            actor.id,
-            &target.name,
-            FriendState::None,
-            false,
-            Except::conn(conn.id),
-        );
-        Ok(FriendState::None)
+        let theirs =
+            (!self.ctx.hub.relations.blocks(target.id, actor.id)).then_some(FriendState::None);
+        Ok(self.settle(actor, conn, &target, theirs, FriendState::None))
     }
 
     pub(crate) async fn remove(
@@ -241,21 +204,8 @@ impl Social {
             )));
         }
         self.ctx.hub.relations.unfriend(actor.id, target.id);
-        self.tell(
-            target.id,
-            &actor.name,
-            FriendState::None,
-            false,
-            Except::NONE,
-        );
-        self.tell(
-            actor.id,
-            &target.name,
-            FriendState::None,
-            false,
-            Except::conn(conn.id),
-        );
-        Ok(FriendState::None)
+        let none = Some(FriendState::None);
+        Ok(self.settle(actor, conn, &target, none, FriendState::None))
     }
 
     pub(crate) async fn block(
@@ -270,35 +220,13 @@ impl Social {
             return Ok(FriendState::Blocked);
         }
         let were_friends = relations.are_friends(actor.id, target.id);
-        let had_asked = self
-            .ctx
-            .store
-            .relations_of(actor.id)
-            .await?
-            .outgoing
-            .iter()
-            .any(|(id, _)| *id == target.id);
+        let had_asked = self.has_asked(actor.id, target.id).await?;
         self.ctx.store.block(actor.id, target.id).await?;
         relations.block(actor.id, target.id);
-        if were_friends || had_asked {
-            // To them this is an ended friendship or a withdrawn request,
-            // as if removed or cancelled: nothing says "blocked".
-            self.tell(
-                target.id,
-                &actor.name,
-                FriendState::None,
-                false,
-                Except::NONE,
-            );
-        }
-        self.tell(
-            actor.id,
-            &target.name,
-            FriendState::Blocked,
-            false,
-            Except::conn(conn.id),
-        );
-        Ok(FriendState::Blocked)
+        // To them this is an ended friendship or a withdrawn request, as
+        // if removed or cancelled: nothing says "blocked".
+        let theirs = (were_friends || had_asked).then_some(FriendState::None);
+        Ok(self.settle(actor, conn, &target, theirs, FriendState::Blocked))
     }
 
     pub(crate) async fn unblock(
@@ -316,21 +244,13 @@ impl Social {
         }
         self.ctx.hub.relations.unblock(actor.id, target.id);
         // A request they made while blocked shows from now on.
-        let asked = self
-            .ctx
-            .store
-            .relations_of(actor.id)
-            .await?
-            .incoming
-            .iter()
-            .any(|(id, _)| *id == target.id);
+        let asked = self.has_asked(target.id, actor.id).await?;
         let state = if asked {
             FriendState::Incoming
         } else {
             FriendState::None
         };
-        self.tell(actor.id, &target.name, state, false, Except::conn(conn.id));
-        Ok(state)
+        Ok(self.settle(actor, conn, &target, None, state))
     }
 
     /// The actor's friends (with presence), requests and blocks.
