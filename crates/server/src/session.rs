@@ -1,10 +1,8 @@
 //! One connection's conversation with the server, whatever the transport.
 //!
-//! [`Session::handle`] takes one frame's bytes, parses it strictly, asks
-//! [`access::check`] whether the caller may make the request at all, hands
-//! it to its handler in [`crate::api`] and queues the reply. The session
-//! holds only what belongs to the connection: whether the handshake is
-//! done, who is logged in, which channels a visitor watches.
+//! The session holds only what belongs to the connection: whether the
+//! handshake is done, who is logged in, which channels a visitor watches.
+//! [`crate::api::handle`] runs each frame against it.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -12,11 +10,11 @@ use std::sync::Arc;
 use confab_proto::{ConvId, ErrorCode, Role, ServerBody, ServerFrame, UserInfo};
 use confab_store::UserId;
 
-use crate::access::{self, Actor, Caller};
+use crate::Shared;
+use crate::access::{Actor, Caller};
 use crate::error::ApiError;
 use crate::hub::encode;
 use crate::services::{ConnRef, Services};
-use crate::{Shared, api};
 
 /// What a handler answers: a reply body, nothing (someone else replies,
 /// as the poster does for sends), or an error.
@@ -70,6 +68,14 @@ impl Session {
         }
     }
 
+    /// Who is asking, as [`crate::access::check`] needs it.
+    pub(crate) fn caller(&self) -> Caller<'_> {
+        Caller {
+            handshaken: self.handshaken,
+            user: self.user.as_ref().map(|u| (u.name.as_str(), u.role)),
+        }
+    }
+
     pub(crate) fn services(&self) -> &Services {
         &self.shared.services
     }
@@ -94,34 +100,6 @@ impl Session {
         self.conn
             .outbox
             .push_reply(encode(&ServerFrame::error(id, code, message)));
-    }
-
-    /// Handles one frame's payload.
-    pub(crate) async fn handle(&mut self, payload: &[u8]) {
-        let frame = match confab_proto::parse_client_frame(payload) {
-            Ok(f) => f,
-            Err(e) => return self.send_error(e.id, e.code, e.message),
-        };
-        let Some(id) = frame.id else {
-            // Only `pong` may come without an id; the read itself was the point.
-            return;
-        };
-        let caller = Caller {
-            handshaken: self.handshaken,
-            user: self.user.as_ref().map(|u| (u.name.as_str(), u.role)),
-        };
-        let result = match access::check(&frame.req, &caller) {
-            Ok(()) => api::dispatch(self, id, frame.req).await,
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(Some(body)) => self
-                .conn
-                .outbox
-                .push_reply(encode(&ServerFrame::reply(id, body))),
-            Ok(None) => {}
-            Err(e) => self.send_error(Some(id), e.code, e.message),
-        }
     }
 
     /// The connection is going away: leave presence and watches.

@@ -14,15 +14,43 @@ mod groups;
 mod messages;
 mod social;
 
-use confab_proto::{Request, ServerBody};
+use confab_proto::{Request, ServerBody, ServerFrame};
 
+use crate::access;
+use crate::hub::encode;
 use crate::session::{Reply, Session};
+
+/// Handles one frame's payload: parses it strictly, asks
+/// [`access::check`] whether the caller may make the request at all, hands
+/// it to its handler and queues the reply.
+pub(crate) async fn handle(s: &mut Session, payload: &[u8]) {
+    let frame = match confab_proto::parse_client_frame(payload) {
+        Ok(f) => f,
+        Err(e) => return s.send_error(e.id, e.code, e.message),
+    };
+    let Some(id) = frame.id else {
+        // Only `pong` may come without an id; the read itself was the point.
+        return;
+    };
+    let result = match access::check(&frame.req, &s.caller()) {
+        Ok(()) => dispatch(s, id, frame.req).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(Some(body)) => s
+            .conn
+            .outbox
+            .push_reply(encode(&ServerFrame::reply(id, body))),
+        Ok(None) => {}
+        Err(e) => s.send_error(Some(id), e.code, e.message),
+    }
+}
 
 fn ok() -> Reply {
     Ok(Some(ServerBody::Ok {}))
 }
 
-pub(crate) async fn dispatch(s: &mut Session, id: u64, req: Request) -> Reply {
+async fn dispatch(s: &mut Session, id: u64, req: Request) -> Reply {
     use Request::*;
     match req {
         Hello { protocol, client } => accounts::hello(s, protocol, client),

@@ -12,11 +12,11 @@ use bytes::Bytes;
 use confab_proto::ConvId;
 use confab_store::UserId;
 
-use super::Stats;
 use super::conns::{ConnId, Connections};
 use super::members::Members;
+use super::udp::Udp;
 use crate::outbox::Outbox;
-use crate::udp::Udp;
+use crate::stats::Stats;
 
 /// Who receives an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

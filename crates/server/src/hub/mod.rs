@@ -9,7 +9,8 @@
 //! - [`presence`]: who is online or invisible, and telling those who can
 //!   see them;
 //!
-//! and [`bus`], through which every event is published. Services change
+//! and [`bus`], through which every event is published, with [`udp`], the
+//! typing datagrams' paths it sends on. Services change
 //! these after the store commits; the store stays the truth.
 
 pub(crate) mod bus;
@@ -17,40 +18,20 @@ pub(crate) mod conns;
 pub(crate) mod members;
 pub(crate) mod presence;
 pub(crate) mod relations;
+pub(crate) mod udp;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use bytes::Bytes;
 use confab_proto::{ServerBody, ServerFrame};
 use confab_store::{AllRelations, Membership};
 
-use crate::udp::Udp;
+use crate::stats::Stats;
 
 pub(crate) use bus::{Audience, Bus, Except};
 pub(crate) use conns::ConnId;
-
-/// Counters for the console and, later, `/metrics`.
-#[derive(Default)]
-pub struct Stats {
-    pub connections_total: AtomicU64,
-    pub messages: AtomicU64,
-    pub events_dropped: AtomicU64,
-    pub bytes_in: AtomicU64,
-    pub bytes_out: AtomicU64,
-    /// Datagrams accepted on the UDP path, and typing notices sent on it.
-    pub udp_in: AtomicU64,
-    pub udp_out: AtomicU64,
-    /// Of `udp_in`, typing notices.
-    pub udp_typing_in: AtomicU64,
-    /// Datagrams refused: sealed with another key or bent in transit,
-    /// seen before, for no known session, not ours at all.
-    pub udp_forged: AtomicU64,
-    pub udp_replayed: AtomicU64,
-    pub udp_unknown: AtomicU64,
-    pub udp_malformed: AtomicU64,
-}
+use udp::Udp;
 
 /// The parts, together.
 pub(crate) struct Hub {

@@ -110,7 +110,7 @@ pub(crate) async fn serve<S, K>(
                     .fetch_add(payload.len() as u64, Ordering::Relaxed);
                 // Boxed: the handler's state exists only while it runs,
                 // not in every idle connection's task.
-                Box::pin(session.handle(&payload)).await;
+                Box::pin(crate::api::handle(&mut session, &payload)).await;
             }
             Ok(Some(Ok(Inbound::TooLarge { len, fatal }))) => {
                 let max = shared.config.limits.max_frame_bytes;

@@ -22,7 +22,8 @@ use rand::RngCore;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::{ConnId, Stats};
+use super::conns::ConnId;
+use crate::stats::Stats;
 
 /// A path counts as live this long after its last authentic datagram
 /// (clients ping every 15 s).
