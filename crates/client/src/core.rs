@@ -884,6 +884,14 @@ impl<C: Cache> Client<C> {
             if c.synced < from_seq {
                 c.synced = from_seq;
                 c.read = c.read.max(from_seq);
+                // What arrived ahead of the old position and is now at or
+                // before the new one is behind us; what follows it is next.
+                if let Some(live) = self.live.get_mut(&conv) {
+                    live.ahead.retain(|&s| s > from_seq);
+                    while live.ahead.remove(&(c.synced + 1)) {
+                        c.synced += 1;
+                    }
+                }
                 changed = true;
             }
             if changed {
@@ -944,7 +952,14 @@ impl<C: Cache> Client<C> {
             let live = self.live.entry(m.conv).or_default();
             // Whoever wrote has stopped typing.
             live.typing.retain(|(u, _)| *u != m.sender);
-            if m.seq <= c.synced || live.ahead.contains(&m.seq) {
+            if m.seq <= c.synced {
+                continue;
+            }
+            if live.ahead.contains(&m.seq) {
+                // Had already; if it is next in line, move on through it.
+                while live.ahead.remove(&(c.synced + 1)) {
+                    c.synced += 1;
+                }
                 continue;
             }
             let counts = matches!(m.body, Body::Text { .. } | Body::Unknown { .. });
@@ -1130,8 +1145,12 @@ impl<C: Cache> Client<C> {
                 }
             }
             (Waiting::Newer(conv), ServerBody::Messages { messages, more, .. }) => {
+                let before = self.convs.get(&conv).map(|c| c.synced);
                 self.take_messages(&messages, false, now_ms)?;
-                if more && !messages.is_empty() {
+                let after = self.convs.get(&conv).map(|c| c.synced);
+                // Only while it moves us on: a page that does not is not
+                // asked for again.
+                if more && after > before {
                     self.fetch_newer(conv);
                 }
             }

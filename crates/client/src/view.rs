@@ -282,12 +282,13 @@ impl<C: Cache> Client<C> {
         let more_cached = self.messages(conv, None, want + 1).map_or(0, |m| m.len()) > want;
         let live = self.live.entry(conv).or_default();
         live.want = want;
-        if live.complete {
-            return;
-        }
         if more_cached {
+            // (Even when the beginning is known: a reopened conversation
+            // shows only its newest page of what is cached.)
             live.want += PAGE;
             self.event(Event::Older(conv));
+        } else if live.complete {
+            // The beginning is shown.
         } else if oldest == Some(1) {
             live.complete = true;
             self.event(Event::Older(conv));

@@ -1197,3 +1197,85 @@ fn someone_added_to_a_group_late_syncs_from_where_their_view_starts_and_no_earli
     let pos = sync_since(&after[0]).into_iter().find(|p| p.conv == 7);
     assert_eq!(pos.map(|p| p.seq), Some(280));
 }
+
+#[test]
+fn a_view_start_that_moves_past_a_message_already_held_ahead_does_not_stall_sync() {
+    // Ann was in the group, left from another device unheard (she was
+    // behind), and was added again: her position is old, one live entry
+    // came ahead of it, and the sync says her view now starts at 119.
+    let mut h = online_in_general(0);
+    h.event(ServerBody::GroupAdded {
+        group: confab_proto::GroupInfo {
+            conv: 7,
+            name: "Trip".into(),
+            owner: "bob".into(),
+            owner_only_add: false,
+            members: vec!["ann".into(), "bob".into()],
+            last_seq: 5,
+        },
+        by: "bob".into(),
+        from_seq: 0,
+    });
+    let sync = h.one();
+    let first: Vec<Message> = (1..=5).map(|s| msg(7, s, "bob", "x")).collect();
+    h.reply(
+        &sync,
+        ServerBody::Synced {
+            convs: vec![SyncedConv {
+                conv: 7,
+                kind: ConvKind::Group,
+                name: "Trip".into(),
+                messages: first,
+                more: false,
+                from_seq: 0,
+            }],
+        },
+    );
+    h.answer_side_requests();
+    h.event(ServerBody::Message {
+        message: msg(7, 120, "bob", "welcome back"),
+    });
+    let sync = h.one();
+    assert!(matches!(sync.req, Request::Sync { .. }), "a gap: {sync:?}");
+    h.reply(
+        &sync,
+        ServerBody::Synced {
+            convs: vec![SyncedConv {
+                conv: 7,
+                kind: ConvKind::Group,
+                name: "Trip".into(),
+                messages: vec![msg(7, 120, "bob", "welcome back")],
+                more: false,
+                from_seq: 119,
+            }],
+        },
+    );
+    assert_eq!(h.client.conv(7).unwrap().synced, 120);
+    assert!(h.frames().is_empty(), "nothing left to wait for");
+    h.event(ServerBody::Message {
+        message: msg(7, 121, "bob", "and again"),
+    });
+    assert!(h.frames().is_empty(), "the next entry is in line, not a gap");
+    assert_eq!(h.client.conv(7).unwrap().synced, 121);
+}
+
+#[test]
+fn a_reopened_conversation_scrolls_back_through_the_cache_after_reaching_the_beginning() {
+    let mut h = online_in_general(150);
+    h.client.open(Target::Conv(GENERAL), h.now);
+    h.answer_side_requests();
+    let offset = chrono::FixedOffset::east_opt(0).unwrap();
+    h.client.scroll_back();
+    h.client.scroll_back();
+    assert!(h.client.timeline(offset).at_beginning);
+    h.client.open(Target::User("bob".into()), h.now);
+    h.answer_side_requests();
+    h.client.open(Target::Conv(GENERAL), h.now);
+    h.answer_side_requests();
+    assert_eq!(h.client.timeline(offset).loaded, 100);
+    h.client.scroll_back();
+    assert!(h.frames().is_empty(), "all of it is cached");
+    let timeline = h.client.timeline(offset);
+    assert_eq!(timeline.loaded, 150);
+    assert!(timeline.at_beginning);
+}

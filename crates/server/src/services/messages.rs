@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use confab_proto::limits::shown;
 use confab_proto::{Body, ConvId, ErrorCode, Message, Seq, ServerBody, SyncPos, SyncedConv};
@@ -41,14 +41,14 @@ pub(crate) struct Messages {
     ctx: Arc<Ctx>,
     /// When each (user, conversation) last had a typing notice passed on
     /// (for [`Ctx::typing_every`]).
-    last_typing: Mutex<HashMap<(confab_store::UserId, ConvId), Instant>>,
+    last_typing: Mutex<TypingTimes>,
 }
 
 impl Messages {
     pub(crate) fn new(ctx: Arc<Ctx>) -> Self {
         Messages {
             ctx,
-            last_typing: Mutex::new(HashMap::new()),
+            last_typing: Mutex::new(TypingTimes::new()),
         }
     }
 
@@ -333,20 +333,71 @@ impl Messages {
 
     /// Whether a typing notice from `user` in `conv` may go out now.
     fn typing_due(&self, user: confab_store::UserId, conv: ConvId) -> bool {
-        let now = Instant::now();
-        let mut last = self.last_typing.lock().unwrap_or_else(|p| p.into_inner());
-        if last
-            .get(&(user, conv))
-            .is_some_and(|t| now.duration_since(*t) < self.ctx.typing_every)
-        {
+        let mut times = self.last_typing.lock().unwrap_or_else(|p| p.into_inner());
+        times.due((user, conv), Instant::now(), self.ctx.typing_every)
+    }
+}
+
+/// When each (user, conversation) last had a typing notice passed on, in
+/// two generations of at most [`TYPING_KEPT`] each: every `every` the
+/// current one becomes the previous and the previous is dropped, so what
+/// is younger than `every` is always at hand, the memory is bounded, and
+/// no call scans the lot.
+struct TypingTimes {
+    current: HashMap<(confab_store::UserId, ConvId), Instant>,
+    previous: HashMap<(confab_store::UserId, ConvId), Instant>,
+    since: Instant,
+}
+
+impl TypingTimes {
+    fn new() -> Self {
+        TypingTimes {
+            current: HashMap::new(),
+            previous: HashMap::new(),
+            since: Instant::now(),
+        }
+    }
+
+    fn due(&mut self, key: (confab_store::UserId, ConvId), now: Instant, every: Duration) -> bool {
+        if now.duration_since(self.since) >= every {
+            self.previous = std::mem::take(&mut self.current);
+            self.since = now;
+        }
+        let last = self.current.get(&key).or_else(|| self.previous.get(&key));
+        if last.is_some_and(|t| now.duration_since(*t) < every) {
             return false;
         }
-        if last.len() >= TYPING_KEPT {
-            // Bounded: what is older than the interval no longer matters.
-            let every = self.ctx.typing_every;
-            last.retain(|_, t| now.duration_since(*t) < every);
+        // Full (more typists at once than it keeps): let it through unrecorded.
+        if self.current.len() < TYPING_KEPT {
+            self.current.insert(key, now);
         }
-        last.insert((user, conv), now);
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typing_is_due_once_per_interval_and_the_record_stays_bounded() {
+        let every = Duration::from_secs(1);
+        let start = Instant::now();
+        let mut t = TypingTimes::new();
+        let at = |ms| start + Duration::from_millis(ms);
+        assert!(t.due((1, 7), at(0), every));
+        assert!(!t.due((1, 7), at(500), every));
+        assert!(t.due((2, 7), at(500), every), "another user");
+        assert!(t.due((1, 8), at(500), every), "another conversation");
+        // Across a generation change the recent notice is still known.
+        assert!(!t.due((2, 7), at(1_200), every));
+        assert!(t.due((1, 7), at(1_200), every));
+        // Two intervals on, everything is due again and old records are gone.
+        assert!(t.due((2, 7), at(3_500), every));
+        assert!(t.current.len() + t.previous.len() <= 3);
+        for user in 0..(TYPING_KEPT as i64 + 10) {
+            t.due((user, 9), at(3_600), every);
+        }
+        assert_eq!(t.current.len(), TYPING_KEPT);
     }
 }

@@ -503,8 +503,11 @@ impl Rooms {
                 )),
             ))
             .await?;
-        self.announce_added(actor, conv, added.message.seq - 1, &users)
-            .await?;
+        // Someone added at the same moment by another member's entry keeps
+        // the view that entry gave them, and has heard of it already.
+        let from_seq = added.message.seq - 1;
+        users.retain(|(id, _)| members.view_start(conv, *id) == Some(from_seq));
+        self.announce_added(actor, conv, from_seq, &users).await?;
         Ok(())
     }
 
@@ -534,8 +537,12 @@ impl Rooms {
                 }
             })?;
         if hub.members.count(conv) == 0 {
-            // The last one out: nobody can read it any more.
-            self.ctx.store.delete_conv(conv).await?;
+            // The last one out: nobody can read it any more. (The last two
+            // leaving at once may both get here; gone is gone.)
+            match self.ctx.store.delete_conv(conv).await {
+                Ok(_) | Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
             hub.members.remove_conv(conv);
         }
         Ok(())

@@ -18,11 +18,19 @@ use crate::hub::{Audience, Except, event};
 
 pub(crate) struct Social {
     ctx: Arc<Ctx>,
+    /// Held by every change, from its reads through the store write and
+    /// the mirror update, so that changes never interleave: the store and
+    /// the relations mirror agree, and what a change decided (is there a
+    /// block? a request?) still holds when it writes.
+    changing: tokio::sync::Mutex<()>,
 }
 
 impl Social {
     pub(crate) fn new(ctx: Arc<Ctx>) -> Self {
-        Social { ctx }
+        Social {
+            ctx,
+            changing: tokio::sync::Mutex::new(()),
+        }
     }
 
     async fn target(&self, actor: &Actor, name: &str) -> Result<UserRecord, ApiError> {
@@ -81,14 +89,15 @@ impl Social {
         name: &str,
     ) -> Result<FriendState, ApiError> {
         let target = self.target(actor, name).await?;
+        let _changing = self.changing.lock().await;
         let relations = &self.ctx.hub.relations;
         if relations.are_friends(actor.id, target.id) {
             return Ok(FriendState::Friends);
         }
         let they_hear = access::befriend(relations, actor.id, target.id, name)?;
         let asked_us = self.has_asked(target.id, actor.id).await?;
-        // (A block made meanwhile stops the friendship: then this is a
-        // request like any other.)
+        // (The store refuses a friendship across a block; then this stays
+        // a request.)
         if asked_us && let Some(state) = self.befriend(actor, conn, &target).await? {
             return Ok(state);
         }
@@ -130,6 +139,7 @@ impl Social {
         name: &str,
     ) -> Result<FriendState, ApiError> {
         let target = self.target(actor, name).await?;
+        let _changing = self.changing.lock().await;
         if self.ctx.hub.relations.are_friends(actor.id, target.id) {
             return Ok(FriendState::Friends);
         }
@@ -152,6 +162,7 @@ impl Social {
         name: &str,
     ) -> Result<FriendState, ApiError> {
         let target = self.target(actor, name).await?;
+        let _changing = self.changing.lock().await;
         // A blocked user's request is not shown, so it cannot be declined.
         if self.ctx.hub.relations.blocks(actor.id, target.id)
             || !self
@@ -173,6 +184,7 @@ impl Social {
         name: &str,
     ) -> Result<FriendState, ApiError> {
         let target = self.target(actor, name).await?;
+        let _changing = self.changing.lock().await;
         if !self
             .ctx
             .store
@@ -197,6 +209,7 @@ impl Social {
         name: &str,
     ) -> Result<FriendState, ApiError> {
         let target = self.target(actor, name).await?;
+        let _changing = self.changing.lock().await;
         if !self.ctx.store.remove_friends(actor.id, target.id).await? {
             return Err(ApiError::not_found(format!(
                 "`{}` is not your friend",
@@ -215,6 +228,7 @@ impl Social {
         name: &str,
     ) -> Result<FriendState, ApiError> {
         let target = self.target(actor, name).await?;
+        let _changing = self.changing.lock().await;
         let relations = &self.ctx.hub.relations;
         if relations.blocks(actor.id, target.id) {
             return Ok(FriendState::Blocked);
@@ -236,6 +250,7 @@ impl Social {
         name: &str,
     ) -> Result<FriendState, ApiError> {
         let target = self.target(actor, name).await?;
+        let _changing = self.changing.lock().await;
         if !self.ctx.store.unblock(actor.id, target.id).await? {
             return Err(ApiError::not_found(format!(
                 "you have not blocked `{}`",

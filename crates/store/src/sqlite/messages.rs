@@ -118,7 +118,7 @@ fn apply(
                 .query_row(
                     "SELECT m.user_id, u.name FROM members m JOIN users u ON u.id = m.user_id
                      WHERE m.conv = ?1 AND (SELECT owner FROM convs WHERE id = ?1) = ?2
-                     ORDER BY m.joined_ms, m.user_id LIMIT 1",
+                     ORDER BY m.from_seq, m.joined_ms, m.user_id LIMIT 1",
                     params![conv_i, sender],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
