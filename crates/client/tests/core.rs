@@ -1255,7 +1255,10 @@ fn a_view_start_that_moves_past_a_message_already_held_ahead_does_not_stall_sync
     h.event(ServerBody::Message {
         message: msg(7, 121, "bob", "and again"),
     });
-    assert!(h.frames().is_empty(), "the next entry is in line, not a gap");
+    assert!(
+        h.frames().is_empty(),
+        "the next entry is in line, not a gap"
+    );
     assert_eq!(h.client.conv(7).unwrap().synced, 121);
 }
 
