@@ -3,8 +3,8 @@
 //! OUT_DIR, which `include_bytes!`s every file the server serves at `/`.
 //!
 //! `CONFAB_SKIP_WEB=1` embeds a placeholder page instead, for quick
-//! server-only builds. See ../shared/notes/wasm-build.md for why each step
-//! is the way it is.
+//! server-only builds. docs/ARCHITECTURE.md ("Crates") says
+//! why each step is the way it is.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -131,6 +131,45 @@ fn fail(message: &str) -> ! {
     std::process::exit(1);
 }
 
+/// Makes sure the toolchain has the wasm32 target. rust-toolchain.toml
+/// names it, but rustup adds a listed target only when it installs the
+/// toolchain, not to one that is already there; so when it is missing and
+/// rustup is at hand, the build adds it itself (and says so). Without rustup
+/// it stops with what to do.
+fn ensure_wasm_target(sysroot: &str) {
+    let installed = || {
+        Path::new(sysroot)
+            .join("lib/rustlib/wasm32-unknown-unknown")
+            .exists()
+    };
+    if installed() {
+        return;
+    }
+    let mut rustup = Command::new("rustup");
+    rustup.args(["target", "add", "wasm32-unknown-unknown"]);
+    // The toolchain this build runs with (set by rustup's cargo proxy), so
+    // the target lands where this rustc looks for it.
+    if let Ok(toolchain) = std::env::var("RUSTUP_TOOLCHAIN") {
+        rustup.args(["--toolchain", &toolchain]);
+    }
+    eprintln!("confab: the browser client needs the wasm32 target; adding it with `rustup target add wasm32-unknown-unknown`");
+    println!(
+        "cargo:warning=added the wasm32-unknown-unknown target to this toolchain (rustup target add wasm32-unknown-unknown) to build the browser client"
+    );
+    let added = rustup
+        .stdout(Stdio::from(std::io::stderr()))
+        .status()
+        .is_ok_and(|s| s.success());
+    if !added || !installed() {
+        fail(
+            "the browser client needs the wasm32 target, which this Rust toolchain lacks, \
+             and it could not be added with rustup. Add it with:\n\n    \
+             rustup target add wasm32-unknown-unknown\n\n\
+             (or build with CONFAB_SKIP_WEB=1 to leave the browser client out)",
+        );
+    }
+}
+
 /// The wasm32 build and wasm-bindgen; returns the folder of generated files.
 fn build_web(workspace: &Path, out: &Path) -> PathBuf {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
@@ -141,16 +180,7 @@ fn build_web(workspace: &Path, out: &Path) -> PathBuf {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_else(|| fail("cannot ask rustc for its sysroot"));
-    if !Path::new(&sysroot)
-        .join("lib/rustlib/wasm32-unknown-unknown")
-        .exists()
-    {
-        fail(
-            "the browser client needs the wasm32 target, which this Rust toolchain lacks. Add it with:\n\n    \
-             rustup target add wasm32-unknown-unknown\n\n\
-             (or build with CONFAB_SKIP_WEB=1 to leave the browser client out)",
-        );
-    }
+    ensure_wasm_target(&sysroot);
 
     // A target dir of its own, so the nested build never waits on the lock
     // of the build that runs this script.

@@ -312,6 +312,25 @@ impl Client {
         Ok(())
     }
 
+    /// Sends `payload` as a WebSocket *text* message even when it is not
+    /// UTF-8 (which a well-behaved client never does). WebSocket only.
+    pub async fn send_ws_text_unchecked(&mut self, payload: &[u8]) -> Result<()> {
+        use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+        match &mut self.writer {
+            Writer::Ws(w) => {
+                let frame = Frame::message(
+                    Bytes::copy_from_slice(payload),
+                    OpCode::Data(Data::Text),
+                    true,
+                );
+                w.send(WsMessage::Frame(frame)).await?;
+                Ok(())
+            }
+            Writer::Tls(_) => bail!("send_ws_text_unchecked is for WebSocket clients"),
+        }
+    }
+
     /// Writes bytes straight onto the TLS stream, no framing (for garbage tests).
     pub async fn send_bytes(&mut self, bytes: &[u8]) -> Result<()> {
         match &mut self.writer {

@@ -31,24 +31,34 @@ impl Profile {
     }
 
     /// The profile `name` (default: named after the server) under `root`.
+    /// A name is a name, never a path: letters, digits, `.`, `-` and `_`,
+    /// not starting with a dot. The folders are made private to their
+    /// owner (the cache holds a live session token).
     pub fn open(root: &Path, name: Option<&str>, server: &str) -> std::io::Result<Profile> {
-        let name = name.map_or_else(
-            || {
-                server
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect()
-            },
-            str::to_owned,
-        );
-        let dir = root.join("profiles").join(name);
+        let name = match name {
+            Some(n) => check_name(n)?.to_owned(),
+            None => server
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect(),
+        };
+        let fresh_root = !root.exists();
+        let profiles = root.join("profiles");
+        let dir = profiles.join(&name);
         std::fs::create_dir_all(&dir)?;
+        // The root only if we made it: it may be a folder of the user's.
+        if fresh_root {
+            private_dir(root)?;
+        }
+        for d in [&profiles, &dir] {
+            private_dir(d)?;
+        }
         Ok(Profile {
             dir,
             server: server.to_owned(),
@@ -69,4 +79,37 @@ impl Profile {
     pub fn pin(cache: &mut dyn Cache, fingerprint: Option<&str>) -> Result<(), CacheError> {
         cache.set(KEY_PIN, fingerprint)
     }
+}
+
+/// Longest profile name.
+const MAX_NAME: usize = 64;
+
+fn check_name(name: &str) -> std::io::Result<&str> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if ok {
+        Ok(name)
+    } else {
+        let shown: String = name.chars().take(40).collect();
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "a profile name has 1 to {MAX_NAME} letters, digits, `.`, `-` or `_` and does not start with `.` (got `{shown}`)"
+            ),
+        ))
+    }
+}
+
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let _ = dir;
+    Ok(())
 }

@@ -50,9 +50,15 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE messages ADD COLUMN data TEXT;",
 ];
 
+/// Creates or upgrades the schema in one IMMEDIATE transaction: a second
+/// process opening the same fresh profile waits for it (busy timeout) and
+/// then finds the work done, instead of failing half-way.
 fn migrate(db: &mut Connection) -> Result<(), CacheError> {
-    db.execute_batch(SCHEMA).map_err(err)?;
-    let done: usize = db
+    let tx = db
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(err)?;
+    tx.execute_batch(SCHEMA).map_err(err)?;
+    let done: usize = tx
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(err)?;
     if done > MIGRATIONS.len() {
@@ -61,12 +67,45 @@ fn migrate(db: &mut Connection) -> Result<(), CacheError> {
         )));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
-        let tx = db.transaction().map_err(err)?;
         tx.execute_batch(sql).map_err(err)?;
         tx.pragma_update(None, "user_version", i + 1).map_err(err)?;
-        tx.commit().map_err(err)?;
     }
-    Ok(())
+    tx.commit().map_err(err)
+}
+
+/// Switches to WAL. Changing the journal mode needs the file to itself and
+/// does not wait on the busy timeout, so a process that meets another one
+/// opening the same fresh file tries again for a while.
+fn use_wal(db: &Connection) -> Result<(), CacheError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match db.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => return Err(err(e)),
+        }
+    }
+}
+
+/// Creates the file readable by its owner alone (it holds a session token),
+/// and tightens an older one.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        opts.mode(0o600);
+        opts.open(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    }
+    #[cfg(not(unix))]
+    opts.open(path).map(drop)
 }
 
 /// A cache in one SQLite file.
@@ -81,11 +120,12 @@ fn err(e: impl std::fmt::Display) -> CacheError {
 impl SqliteCache {
     /// Opens (or creates) the cache at `path`.
     pub fn open(path: &Path) -> Result<SqliteCache, CacheError> {
+        create_private(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
         let mut db = Connection::open(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
         db.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err)?;
-        db.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
-            .map_err(err)?;
+        use_wal(&db)?;
+        db.execute_batch("PRAGMA synchronous=FULL;").map_err(err)?;
         migrate(&mut db)?;
         Ok(SqliteCache { db })
     }

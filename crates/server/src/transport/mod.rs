@@ -31,6 +31,9 @@ pub(crate) enum Inbound {
     TooLarge { len: usize, fatal: bool },
     /// A WebSocket binary message: not our protocol.
     Binary,
+    /// A WebSocket text message that is not UTF-8: the WebSocket stream
+    /// ends after it.
+    NotUtf8,
     /// Transport-level liveness (a WebSocket ping) with nothing to handle.
     Alive,
 }
@@ -133,6 +136,16 @@ pub(crate) async fn serve<S, K>(
                 ErrorCode::BadFrame,
                 "binary WebSocket messages are not part of the protocol; send JSON as text",
             ),
+            Ok(Some(Ok(Inbound::NotUtf8))) => {
+                // The WebSocket layer reads nothing more after it (RFC 6455
+                // fails the connection), so say why, then close.
+                session.send_error(
+                    None,
+                    ErrorCode::BadFrame,
+                    "the text message is not UTF-8; closing the connection",
+                );
+                break;
+            }
             Ok(Some(Ok(Inbound::Alive))) => {}
         }
     }

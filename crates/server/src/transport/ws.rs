@@ -116,7 +116,13 @@ async fn serve(shared: Arc<Shared>, socket: WebSocket) {
             Ok(Message::Text(t)) => Ok(Inbound::Frame(Bytes::from(t))),
             Ok(Message::Binary(_)) => Ok(Inbound::Binary),
             Ok(_) => Ok(Inbound::Alive),
-            Err(e) => Err(io::Error::other(e)),
+            // A text message that is not UTF-8 was read whole and dropped by
+            // tungstenite; the connection can go on.
+            Err(e) => match e.into_inner().downcast::<tungstenite::Error>() {
+                Ok(e) if matches!(*e, tungstenite::Error::Utf8(_)) => Ok(Inbound::NotUtf8),
+                Ok(e) => Err(io::Error::other(e)),
+                Err(e) => Err(io::Error::other(e)),
+            },
         });
     // Boxed so that the connection's task is not sized for the upgrade's
     // state as well.

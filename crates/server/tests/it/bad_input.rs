@@ -109,6 +109,34 @@ async fn every_bad_input_over_websocket_gets_a_precise_error() {
     check_all(Transport::Ws).await;
 }
 
+/// A text message that is not UTF-8 ends a WebSocket (RFC 6455 says the
+/// endpoint fails the connection), but not before an error says why; the
+/// others in the channel notice nothing.
+#[tokio::test]
+async fn a_websocket_text_message_that_is_not_utf8_is_named_before_the_close() {
+    let server = TestServer::start().await;
+    let mut alice = server.user(Transport::Tls, "alice").await;
+    let conv = alice.create("general", false).await;
+    let mut m = server.user(Transport::Ws, "mallory").await;
+    m.join("general").await;
+    m.send_ws_text_unchecked(&[b'{', 0xff, 0xfe, b'}'])
+        .await
+        .unwrap();
+    let got = m.closed().await;
+    let e = got
+        .iter()
+        .find(|v| v["type"] == "error")
+        .unwrap_or_else(|| panic!("no error before the close: {got:?}"));
+    assert_eq!(e["code"], "bad_frame", "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("not UTF-8"),
+        "{e}"
+    );
+    alice.say(conv, "still here").await;
+    let hist = alice.ok(serde_json::json!({"type": "history", "conv": conv})).await;
+    assert_eq!(hist["messages"].as_array().unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn an_over_limit_length_prefix_closes_the_connection_after_an_error() {
     let server = TestServer::start().await;
