@@ -152,7 +152,9 @@ fn ensure_wasm_target(sysroot: &str) {
     if let Ok(toolchain) = std::env::var("RUSTUP_TOOLCHAIN") {
         rustup.args(["--toolchain", &toolchain]);
     }
-    eprintln!("confab: the browser client needs the wasm32 target; adding it with `rustup target add wasm32-unknown-unknown`");
+    eprintln!(
+        "confab: the browser client needs the wasm32 target; adding it with `rustup target add wasm32-unknown-unknown`"
+    );
     println!(
         "cargo:warning=added the wasm32-unknown-unknown target to this toolchain (rustup target add wasm32-unknown-unknown) to build the browser client"
     );

@@ -24,8 +24,7 @@ enum Command {
     /// Run the server (TLS for native clients, HTTP + WebSocket for browsers).
     Serve(serve::ServeArgs),
     /// Administration on a server's data directory.
-    #[command(subcommand)]
-    Admin(admin::AdminCommand),
+    Admin(admin::AdminArgs),
     /// Measure a chat server (Confab or IRC) under load.
     Bench(confab_bench::Args),
     /// The terminal client: chat in this terminal [default server: localhost:7070].

@@ -162,10 +162,22 @@ impl Handle {
     }
 }
 
+/// Makes the data directory (if needed) private to its owner: it holds the
+/// database and the TLS key.
+pub fn make_data_dir(dir: &std::path::Path) -> Result<(), StartError> {
+    let io = |e: std::io::Error| StartError::Io(format!("creating {}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+    }
+    Ok(())
+}
+
 /// Opens the store in `config.data_dir`, binds the listeners and starts serving.
 pub async fn start(config: Config) -> Result<Running, StartError> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| StartError::Io(format!("creating {}: {e}", config.data_dir.display())))?;
+    make_data_dir(&config.data_dir)?;
     let store = SqliteStore::open(config.db_path())?;
     start_with_store(config, Arc::new(store)).await
 }

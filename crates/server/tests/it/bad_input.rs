@@ -128,12 +128,11 @@ async fn a_websocket_text_message_that_is_not_utf8_is_named_before_the_close() {
         .find(|v| v["type"] == "error")
         .unwrap_or_else(|| panic!("no error before the close: {got:?}"));
     assert_eq!(e["code"], "bad_frame", "{e}");
-    assert!(
-        e["message"].as_str().unwrap().contains("not UTF-8"),
-        "{e}"
-    );
+    assert!(e["message"].as_str().unwrap().contains("not UTF-8"), "{e}");
     alice.say(conv, "still here").await;
-    let hist = alice.ok(serde_json::json!({"type": "history", "conv": conv})).await;
+    let hist = alice
+        .ok(serde_json::json!({"type": "history", "conv": conv}))
+        .await;
     assert_eq!(hist["messages"].as_array().unwrap().len(), 1);
 }
 
