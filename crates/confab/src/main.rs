@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(
     name = "confab",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("CONFAB_COMMIT"), ")"),
     about = "Confab: self-hosted chat. `confab serve` runs the server."
 )]
 struct Cli {
