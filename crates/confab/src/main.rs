@@ -15,8 +15,26 @@ use clap::{Parser, Subcommand};
     about = "Confab: self-hosted chat. `confab serve` runs the server."
 )]
 struct Cli {
+    /// Log lines as `text` or `json` (one object per line)
+    #[arg(
+        long,
+        global = true,
+        env = "CONFAB_LOG_FORMAT",
+        value_name = "FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+    /// Append log lines to FILE instead of standard error
+    #[arg(long, global = true, env = "CONFAB_LOG_FILE", value_name = "FILE")]
+    log_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -54,7 +72,7 @@ fn main() -> Result<()> {
     // In `chat`, log lines would scribble over the screen; the terminal
     // client reports its troubles in its status line instead.
     if !matches!(cli.command, Command::Chat(_)) {
-        init_logging();
+        init_logging(cli.log_format, cli.log_file.as_deref())?;
     }
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
@@ -83,14 +101,37 @@ fn main() -> Result<()> {
     }
 }
 
-fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CONFAB_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+/// Logs go to stderr or a file, as text (coloured only on a terminal) or
+/// JSON; `CONFAB_LOG` filters them (`info` by default).
+fn init_logging(format: LogFormat, file: Option<&std::path::Path>) -> Result<()> {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CONFAB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, ansi) = match file {
+        Some(path) => {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| anyhow::anyhow!("opening the log file {}: {e}", path.display()))?;
+            (
+                tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::sync::Mutex::new(f)),
+                false,
+            )
+        }
+        None => (
+            tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
+            std::io::stderr().is_terminal(),
+        ),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.with_ansi(ansi).init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    Ok(())
 }
 
 #[cfg(test)]

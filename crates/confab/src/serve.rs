@@ -14,7 +14,8 @@ use serde::Deserialize;
 #[derive(Args, Debug, Default)]
 pub struct ServeArgs {
     /// TOML file with any of: data_dir, tcp, http, udp, tls_cert, tls_key,
-    /// heartbeat_secs, outbox_bytes. Flags and variables override it.
+    /// heartbeat_secs, outbox_bytes, http_plain, http_idle_secs,
+    /// allowed_origins, trusted_proxies. Flags and variables override it.
     #[arg(long, env = "CONFAB_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Where the database and TLS key live [default: ./confab-data]
@@ -48,6 +49,27 @@ pub struct ServeArgs {
     /// Seconds between heartbeats; a client silent for 3 heartbeats is dropped [default: 15]
     #[arg(long, env = "CONFAB_HEARTBEAT_SECS", value_name = "SECS")]
     pub heartbeat_secs: Option<f64>,
+    /// Serve plain HTTP on the web listener even beyond loopback: only
+    /// behind a reverse proxy that terminates TLS [default: HTTPS whenever a
+    /// certificate is given or the address is not loopback]
+    #[arg(long, env = "CONFAB_HTTP_PLAIN")]
+    pub http_plain: bool,
+    /// An origin whose pages may open /ws besides the server's own (repeat, or comma-separated)
+    #[arg(
+        long = "allowed-origin",
+        env = "CONFAB_ALLOWED_ORIGINS",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+    /// A reverse proxy whose X-Forwarded-For names the client (repeat, or comma-separated)
+    #[arg(
+        long = "trusted-proxy",
+        env = "CONFAB_TRUSTED_PROXIES",
+        value_name = "IP",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Do not read console commands from the terminal
     #[arg(long, env = "CONFAB_NO_CONSOLE")]
     pub no_console: bool,
@@ -65,6 +87,10 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     pub heartbeat_secs: Option<f64>,
     pub outbox_bytes: Option<usize>,
+    pub http_plain: Option<bool>,
+    pub http_idle_secs: Option<f64>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
 }
 
 fn read_file_config(path: &Path) -> Result<FileConfig> {
@@ -112,6 +138,24 @@ pub fn resolve(args: &ServeArgs) -> Result<Config> {
         );
         config.heartbeat = Duration::from_secs_f64(secs);
     }
+    config.http_plain = args.http_plain || file.http_plain.unwrap_or(false);
+    if let Some(secs) = file.http_idle_secs {
+        anyhow::ensure!(
+            secs > 0.0 && secs <= 3600.0,
+            "http_idle_secs must be between 0 and 3600 seconds, got {secs}"
+        );
+        config.http_idle = Duration::from_secs_f64(secs);
+    }
+    config.allowed_origins = if args.allowed_origins.is_empty() {
+        file.allowed_origins.unwrap_or_default()
+    } else {
+        args.allowed_origins.clone()
+    };
+    config.trusted_proxies = if args.trusted_proxies.is_empty() {
+        file.trusted_proxies.unwrap_or_default()
+    } else {
+        args.trusted_proxies.clone()
+    };
     if let Some(b) = file.outbox_bytes {
         anyhow::ensure!(
             b >= 64 * 1024,
@@ -132,14 +176,16 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     // Tools and tests read this line to learn the bound ports; clients show
     // the fingerprint when first meeting a self-signed certificate. One line,
     // one write: a reader that stops after it must not break a second write.
+    let scheme = if running.web_tls { "https" } else { "http" };
     println!(
-        "confab listening tcp={} http={} udp={} tls-sha256={}",
+        "confab listening tcp={} http={} udp={} tls-sha256={} web={scheme}://{}/",
         running.tcp_addr,
         running.http_addr,
         running
             .udp_addr
             .map_or_else(|| "off".to_owned(), |a| a.to_string()),
-        running.cert_fingerprint
+        running.cert_fingerprint,
+        running.http_addr,
     );
     std::io::stdout().flush()?;
 
@@ -157,9 +203,17 @@ async fn on_signal(handle: Handle) {
     {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => handle.shutdown("the server received SIGINT"),
-            _ = term.recv() => handle.shutdown("the server received SIGTERM"),
+        let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return handle.shutdown("the server received SIGINT"),
+                _ = term.recv() => return handle.shutdown("the server received SIGTERM"),
+                // SIGHUP: read the certificate files again.
+                _ = hup.recv() => match handle.reload_tls() {
+                    Ok(fp) => tracing::info!(fingerprint = %fp, "TLS certificate reloaded (SIGHUP)"),
+                    Err(e) => tracing::warn!(error = %e, "SIGHUP: the TLS certificate could not be reloaded; keeping the old one"),
+                },
+            }
         }
     }
     #[cfg(not(unix))]

@@ -393,3 +393,150 @@ async fn a_backup_taken_under_load_restores_every_acknowledged_message() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// With a certificate the web address is https://, and SIGHUP makes the
+/// server read the certificate files again.
+#[cfg(unix)]
+#[tokio::test]
+async fn sighup_reloads_the_certificate() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pair = |name: &str| {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let (c, k) = (
+            dir.path().join(format!("{name}.pem")),
+            dir.path().join(format!("{name}.key")),
+        );
+        std::fs::write(&c, made.cert.pem()).unwrap();
+        std::fs::write(&k, made.signing_key.serialize_pem()).unwrap();
+        (c, k)
+    };
+    let (cert, key) = pair("live");
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args([
+            "serve",
+            "--no-console",
+            "--tcp",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--udp",
+            "off",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .env("CONFAB_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let line = out.next_line().await.unwrap().unwrap();
+    let http = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http="))
+        .unwrap();
+    assert!(line.contains(&format!("web=https://{http}/")), "{line}");
+    let fp = |line: &str| {
+        line.split_whitespace()
+            .find_map(|w| {
+                w.strip_prefix("tls-sha256=")
+                    .or_else(|| w.strip_prefix("fingerprint="))
+            })
+            .map(str::to_owned)
+    };
+    let first = fp(&line).unwrap();
+
+    let (new_cert, new_key) = pair("next");
+    std::fs::rename(&new_cert, &cert).unwrap();
+    std::fs::rename(&new_key, &key).unwrap();
+    let status = Command::new("kill")
+        .args(["-HUP", &server.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut err = tokio::io::BufReader::new(server.stderr.take().unwrap()).lines();
+    let reloaded = tokio::time::timeout(confab_testkit::DEADLINE, async {
+        while let Some(l) = err.next_line().await.unwrap() {
+            if l.contains("TLS certificate reloaded") {
+                return l;
+            }
+        }
+        panic!("the server ended without reloading");
+    })
+    .await
+    .expect("the reload is logged");
+    let now = fp(&reloaded).unwrap_or_else(|| panic!("{reloaded}"));
+    assert_ne!(now, first, "{reloaded}");
+    server.kill().await.unwrap();
+}
+
+/// Logs as JSON into a file, with every failed login and its client
+/// address, as fail2ban needs.
+#[tokio::test]
+async fn failed_logins_are_logged_with_the_client_address_as_json_in_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("confab.log");
+    let mut server = confab()
+        .args([
+            "serve",
+            "--no-console",
+            "--tcp",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--udp",
+            "off",
+            "--log-format",
+            "json",
+            "--log-file",
+        ])
+        .arg(&log)
+        .arg("--data-dir")
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let tcp: std::net::SocketAddr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("tcp="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut c = Client::tls(tcp, &data).await.unwrap();
+    c.ok(json!({"type": "hello", "protocol": 1, "client": "log-test"}))
+        .await;
+    let (code, _) = c
+        .err(json!({"type": "login", "username": "mallory", "password": "guess-guess"}))
+        .await;
+    assert_eq!(code, "bad_credentials");
+    let entry = confab_testkit::poll(
+        "the failed login in the log",
+        std::time::Duration::from_millis(20),
+        async || {
+            std::fs::read_to_string(&log)
+                .ok()?
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("every line is JSON"))
+                .find(|v| v["fields"]["message"] == "login failed")
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(entry["level"], "WARN", "{entry}");
+    assert_eq!(entry["fields"]["client"], "127.0.0.1", "{entry}");
+    assert_eq!(entry["fields"]["user"], "mallory", "{entry}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

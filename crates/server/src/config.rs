@@ -36,6 +36,21 @@ pub struct Config {
     pub heartbeat: Duration,
     /// A TLS handshake must finish within this.
     pub tls_handshake_timeout: Duration,
+    /// Serve the web listener over plain HTTP even beyond loopback or with
+    /// a certificate: only behind a reverse proxy that terminates TLS.
+    pub http_plain: bool,
+    /// An HTTP connection that sends no complete request head within this
+    /// (a new one, or one idle between requests) is closed.
+    pub http_idle: Duration,
+    /// How often the certificate files are checked for changes.
+    pub tls_watch_every: Duration,
+    /// Origins (`https://chat.example.org`) whose pages may open `/ws`,
+    /// besides the server's own (an Origin naming the Host the request came
+    /// to). Requests without an Origin (non-browser clients) are allowed.
+    pub allowed_origins: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` names the real client
+    /// address; from anyone else the header is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Per-connection outgoing queue, in bytes (see `outbox`).
     pub outbox_bytes: usize,
     /// A user whose last connection drops still shows online this long, so
@@ -60,11 +75,23 @@ impl Config {
             tls_key: None,
             heartbeat: Duration::from_secs(15),
             tls_handshake_timeout: Duration::from_secs(10),
+            http_plain: false,
+            http_idle: Duration::from_secs(30),
+            tls_watch_every: Duration::from_secs(5),
+            allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
             outbox_bytes: 1024 * 1024,
             presence_grace: Duration::from_secs(5),
             typing_every: Duration::from_secs(1),
             limits: Limits::default(),
         }
+    }
+
+    /// Whether the web listener speaks HTTPS: whenever a certificate is
+    /// configured or it listens beyond loopback, unless plain HTTP was
+    /// asked for (behind a TLS-terminating proxy).
+    pub fn web_tls(&self) -> bool {
+        !self.http_plain && (self.tls_cert.is_some() || !self.http.ip().is_loopback())
     }
 
     pub fn db_path(&self) -> PathBuf {

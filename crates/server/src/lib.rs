@@ -76,6 +76,8 @@ pub(crate) struct Shared {
     pub udp: Option<Arc<udp::Udp>>,
     pub shutdown: CancellationToken,
     pub started: Instant,
+    /// The certificate both listeners present.
+    pub certs: Arc<tls::Certs>,
     next_visitor: AtomicI64,
 }
 
@@ -90,8 +92,10 @@ impl Shared {
 pub struct Running {
     /// Where native (TLS) clients connect.
     pub tcp_addr: SocketAddr,
-    /// Where browsers connect (HTTP; WebSocket at `/ws`).
+    /// Where browsers connect (HTTP or HTTPS; WebSocket at `/ws`).
     pub http_addr: SocketAddr,
+    /// Whether that listener speaks HTTPS (see [`Config::web_tls`]).
+    pub web_tls: bool,
     /// Where typing datagrams go, if the server listens for them.
     pub udp_addr: Option<SocketAddr>,
     /// SHA-256 fingerprint of the TLS certificate, for clients to check on first use.
@@ -155,6 +159,18 @@ impl Handle {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.shared.store
+    }
+
+    /// Reads the certificate files again (SIGHUP): new connections get the
+    /// new certificate, open ones keep theirs. Returns its fingerprint; on
+    /// failure the old certificate stays.
+    pub fn reload_tls(&self) -> Result<String, String> {
+        self.shared.certs.reload()
+    }
+
+    /// The SHA-256 fingerprint of the certificate presented now.
+    pub fn cert_fingerprint(&self) -> String {
+        self.shared.certs.fingerprint()
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -224,7 +240,17 @@ pub async fn start_with_store(
     config: Config,
     store: Arc<dyn Store>,
 ) -> Result<Running, StartError> {
-    let (tls, cert_fingerprint) = tls::server_config(&config)?;
+    let certs = tls::Certs::load(&config)?;
+    let cert_fingerprint = certs.fingerprint();
+    let native_tls = certs.server_config(&[])?;
+    let web_tls = config.web_tls();
+    let web_acceptor = if web_tls {
+        Some(tokio_rustls::TlsAcceptor::from(
+            certs.server_config(&[b"http/1.1"])?,
+        ))
+    } else {
+        None
+    };
     let tcp = bind(config.tcp)?;
     let http = bind(config.http)?;
     let local = |l: &TcpListener| l.local_addr().map_err(|e| StartError::Io(e.to_string()));
@@ -265,6 +291,7 @@ pub async fn start_with_store(
         udp: udp.clone(),
         shutdown: shutdown.clone(),
         started: Instant::now(),
+        certs: certs.clone(),
         next_visitor: AtomicI64::new(-1),
     });
 
@@ -284,26 +311,31 @@ pub async fn start_with_store(
     }
     tasks.spawn(transport::tcp::accept_loop(
         tcp,
-        tokio_rustls::TlsAcceptor::from(tls),
+        tokio_rustls::TlsAcceptor::from(native_tls),
         shared.clone(),
         tasks.clone(),
     ));
     let app = transport::ws::router(shared.clone(), tasks.clone());
-    // axum leaves Nagle on; every small WebSocket frame would then wait for
-    // the previous one's delayed ACK.
-    let http = axum::serve::ListenerExt::tap_io(http, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    tasks.spawn(async move {
-        let serve = axum::serve(http, app).with_graceful_shutdown(shutdown.cancelled_owned());
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "HTTP server failed");
-        }
-    });
-    tracing::info!(%tcp_addr, %http_addr, ?udp_addr, "listening");
+    tasks.spawn(transport::http::accept_loop(
+        http,
+        web_acceptor,
+        app,
+        shared.clone(),
+        tasks.clone(),
+    ));
+    tasks.spawn(
+        certs
+            .clone()
+            .watch(shared.config.tls_watch_every, shutdown.clone()),
+    );
+    if !web_tls && !http_addr.ip().is_loopback() {
+        tracing::warn!(%http_addr, "the web listener speaks plain HTTP beyond loopback (http_plain): only behind a reverse proxy that terminates TLS");
+    }
+    tracing::info!(%tcp_addr, %http_addr, web_tls, ?udp_addr, "listening");
     Ok(Running {
         tcp_addr,
         http_addr,
+        web_tls,
         udp_addr,
         cert_fingerprint,
         handle: Handle { shared },

@@ -50,6 +50,8 @@ pub(crate) struct Session {
     /// The TLS session's exporter output, for `udp_open` (TLS only; boxed
     /// so that every connection does not carry 64 bytes in its task).
     pub udp_secret: Option<Box<[u8; 64]>>,
+    /// The client's address (behind a trusted proxy, the one it forwarded).
+    pub peer: std::net::IpAddr,
 }
 
 impl Session {
@@ -57,6 +59,7 @@ impl Session {
         shared: Arc<Shared>,
         conn: ConnRef,
         udp_secret: Option<Box<[u8; 64]>>,
+        peer: std::net::IpAddr,
     ) -> Self {
         Session {
             shared,
@@ -65,6 +68,7 @@ impl Session {
             user: None,
             watching: HashSet::new(),
             udp_secret,
+            peer,
         }
     }
 

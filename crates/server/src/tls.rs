@@ -1,12 +1,18 @@
-//! TLS for the native transport: a real certificate when configured,
-//! otherwise a self-signed one made on first run and kept in the data dir.
+//! TLS for both listeners: a real certificate when configured, otherwise a
+//! self-signed one made on first run and kept in the data dir; reloaded
+//! without a restart.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
 
 use rustls::ServerConfig;
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_util::sync::CancellationToken;
 
 use crate::{Config, StartError};
 
@@ -14,52 +20,178 @@ use crate::{Config, StartError};
 pub const SELF_SIGNED_CERT: &str = "tls/cert.pem";
 pub const SELF_SIGNED_KEY: &str = "tls/key.pem";
 
-/// The TLS configuration, and the SHA-256 fingerprint of the certificate
-/// it presents (see [`confab_proto::cert_fingerprint`]).
-pub(crate) fn server_config(config: &Config) -> Result<(Arc<ServerConfig>, String), StartError> {
-    let (cert_path, key_path) = match (&config.tls_cert, &config.tls_key) {
-        (Some(c), Some(k)) => (c.clone(), k.clone()),
-        (None, None) => {
-            let cert = config.data_dir.join(SELF_SIGNED_CERT);
-            let key = config.data_dir.join(SELF_SIGNED_KEY);
-            if !cert.exists() || !key.exists() {
-                make_self_signed(&cert, &key)?;
-            }
-            (cert, key)
-        }
-        _ => {
-            return Err(StartError::Tls(
-                "give both --tls-cert and --tls-key, or neither".into(),
-            ));
-        }
-    };
-    let certs = CertificateDer::pem_file_iter(&cert_path)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| {
-            StartError::Tls(format!(
-                "reading certificates from {}: {e}",
-                cert_path.display()
-            ))
-        })?;
-    if certs.is_empty() {
-        return Err(StartError::Tls(format!(
-            "no certificate found in {}",
-            cert_path.display()
-        )));
+/// The server's certificate, shared by both listeners and replaceable while
+/// they run: a reload (SIGHUP, or the files changing) swaps what new
+/// handshakes get; open connections keep the session they have.
+pub(crate) struct Certs {
+    cert_path: PathBuf,
+    key_path: PathBuf,
+    current: RwLock<Loaded>,
+    provider: Arc<CryptoProvider>,
+}
+
+#[derive(Clone)]
+struct Loaded {
+    key: Arc<CertifiedKey>,
+    fingerprint: String,
+    /// The files' modification times when they were read.
+    stamp: Option<(SystemTime, SystemTime)>,
+}
+
+impl std::fmt::Debug for Certs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Certs")
+            .field("cert_path", &self.cert_path)
+            .finish_non_exhaustive()
     }
-    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| {
-        StartError::Tls(format!(
-            "reading private key from {}: {e}",
-            key_path.display()
-        ))
-    })?;
+}
+
+impl ResolvesServerCert for Certs {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.read().key.clone())
+    }
+}
+
+fn stamp(cert: &Path, key: &Path) -> Option<(SystemTime, SystemTime)> {
+    let m = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    Some((m(cert)?, m(key)?))
+}
+
+impl Certs {
+    /// The configured certificate, else the self-signed one in the data
+    /// dir (made on first run).
+    pub(crate) fn load(config: &Config) -> Result<Arc<Certs>, StartError> {
+        let (cert_path, key_path) = match (&config.tls_cert, &config.tls_key) {
+            (Some(c), Some(k)) => (c.clone(), k.clone()),
+            (None, None) => {
+                let cert = config.data_dir.join(SELF_SIGNED_CERT);
+                let key = config.data_dir.join(SELF_SIGNED_KEY);
+                if !cert.exists() || !key.exists() {
+                    make_self_signed(&cert, &key)?;
+                }
+                (cert, key)
+            }
+            _ => {
+                return Err(StartError::Tls(
+                    "give both --tls-cert and --tls-key, or neither".into(),
+                ));
+            }
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let loaded = read_pair(&provider, &cert_path, &key_path).map_err(StartError::Tls)?;
+        Ok(Arc::new(Certs {
+            cert_path,
+            key_path,
+            current: RwLock::new(loaded),
+            provider,
+        }))
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Loaded> {
+        self.current.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The SHA-256 fingerprint of the certificate now presented.
+    pub(crate) fn fingerprint(&self) -> String {
+        self.read().fingerprint.clone()
+    }
+
+    /// Reads the files again. On success new handshakes present the new
+    /// certificate and its fingerprint is returned; on failure (a
+    /// half-written file, a key that does not match) the old one stays.
+    pub(crate) fn reload(&self) -> Result<String, String> {
+        let loaded = read_pair(&self.provider, &self.cert_path, &self.key_path)?;
+        let fingerprint = loaded.fingerprint.clone();
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = loaded;
+        Ok(fingerprint)
+    }
+
+    /// Reloads if either file changed since it was read.
+    pub(crate) fn reload_if_changed(&self) -> Option<Result<String, String>> {
+        let now = stamp(&self.cert_path, &self.key_path)?;
+        if self.read().stamp == Some(now) {
+            return None;
+        }
+        let r = self.reload();
+        if r.is_err() {
+            // Not again until the files change again.
+            self.current
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .stamp = Some(now);
+        }
+        Some(r)
+    }
+
+    /// A rustls configuration that presents the current certificate;
+    /// `alpn` lists the application protocols offered (none for the
+    /// native protocol).
+    pub(crate) fn server_config(
+        self: &Arc<Self>,
+        alpn: &[&[u8]],
+    ) -> Result<Arc<ServerConfig>, StartError> {
+        let mut tls = ServerConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| StartError::Tls(format!("building TLS config: {e}")))?
+            .with_no_client_auth()
+            .with_cert_resolver(self.clone());
+        tls.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Ok(Arc::new(tls))
+    }
+
+    /// Checks the files every `every` and reloads them when they change,
+    /// until `stop`.
+    pub(crate) async fn watch(self: Arc<Self>, every: Duration, stop: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.cancelled() => return,
+            }
+            match self.reload_if_changed() {
+                None => {}
+                Some(Ok(fp)) => {
+                    tracing::info!(cert = %self.cert_path.display(), fingerprint = %fp, "TLS certificate reloaded (the files changed)")
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "TLS certificate files changed but could not be loaded; keeping the old certificate")
+                }
+            }
+        }
+    }
+}
+
+fn read_pair(
+    provider: &CryptoProvider,
+    cert_path: &Path,
+    key_path: &Path,
+) -> Result<Loaded, String> {
+    let stamp = stamp(cert_path, key_path);
+    let certs = CertificateDer::pem_file_iter(cert_path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("reading certificates from {}: {e}", cert_path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("no certificate found in {}", cert_path.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key_path)
+        .map_err(|e| format!("reading private key from {}: {e}", key_path.display()))?;
     let fingerprint = confab_proto::cert_fingerprint(&certs[0]);
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
-        .map_err(|e| StartError::Tls(format!("building TLS config: {e}")))?;
-    Ok((Arc::new(tls), fingerprint))
+    let signer = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| format!("loading private key from {}: {e}", key_path.display()))?;
+    let key = CertifiedKey::new(certs, signer);
+    key.keys_match().map_err(|e| {
+        format!(
+            "the key in {} does not belong to the certificate in {}: {e}",
+            key_path.display(),
+            cert_path.display()
+        )
+    })?;
+    Ok(Loaded {
+        key: Arc::new(key),
+        fingerprint,
+        stamp,
+    })
 }
 
 fn make_self_signed(cert_path: &Path, key_path: &Path) -> Result<(), StartError> {

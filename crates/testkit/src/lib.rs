@@ -180,14 +180,18 @@ impl TestServer {
     }
 }
 
+/// A WebSocket's sending half, over plain TCP or TLS.
+type WsSink = std::pin::Pin<
+    Box<
+        dyn futures_util::Sink<WsMessage, Error = tokio_tungstenite::tungstenite::Error>
+            + Send
+            + Unpin,
+    >,
+>;
+
 enum Writer {
     Tls(WriteHalf<TlsStream<TcpStream>>),
-    Ws(
-        futures_util::stream::SplitSink<
-            tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>,
-            WsMessage,
-        >,
-    ),
+    Ws(WsSink),
 }
 
 /// A protocol client that keeps every frame it has not yet been asked about.
@@ -208,10 +212,16 @@ pub struct Client {
 
 /// A rustls client config that trusts the server's self-signed certificate.
 pub fn client_tls_config(data_dir: &Path) -> Result<Arc<rustls::ClientConfig>> {
+    trusting(&[&data_dir.join(confab_server::tls::SELF_SIGNED_CERT)])
+}
+
+/// A rustls client config that trusts the certificates in these PEM files.
+pub fn trusting(pems: &[&Path]) -> Result<Arc<rustls::ClientConfig>> {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(data_dir.join(confab_server::tls::SELF_SIGNED_CERT))?
-    {
-        roots.add(cert?)?;
+    for pem in pems {
+        for cert in CertificateDer::pem_file_iter(pem)? {
+            roots.add(cert?)?;
+        }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Ok(Arc::new(
@@ -230,7 +240,12 @@ impl Client {
 
     /// Like [`Client::tls`] over an already connected socket (to set socket options).
     pub async fn tls_with_socket(tcp: TcpStream, data_dir: &Path) -> Result<Client> {
-        let connector = tokio_rustls::TlsConnector::from(client_tls_config(data_dir)?);
+        Self::tls_with(tcp, client_tls_config(data_dir)?).await
+    }
+
+    /// Over TLS with a client config of the caller's (see [`trusting`]).
+    pub async fn tls_with(tcp: TcpStream, config: Arc<rustls::ClientConfig>) -> Result<Client> {
+        let connector = tokio_rustls::TlsConnector::from(config);
         let tls = connector
             .connect(ServerName::try_from("localhost")?, tcp)
             .await
@@ -257,6 +272,28 @@ impl Client {
 
     pub async fn ws(addr: SocketAddr) -> Result<Client> {
         let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await?;
+        Ok(Self::over_ws(ws))
+    }
+
+    /// A WebSocket over HTTPS (`wss://localhost/ws`), trusting what
+    /// `config` trusts.
+    pub async fn wss(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> Result<Client> {
+        let mut config = (*config).clone();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let tcp = TcpStream::connect(addr).await?;
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(ServerName::try_from("localhost")?, tcp)
+            .await
+            .context("TLS handshake")?;
+        let url = format!("wss://localhost:{}/ws", addr.port());
+        let (ws, _) = tokio_tungstenite::client_async(url, tls).await?;
+        Ok(Self::over_ws(ws))
+    }
+
+    fn over_ws<S>(ws: tokio_tungstenite::WebSocketStream<S>) -> Client
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let (w, mut r) = ws.split();
         let (tx, rx) = mpsc::channel(100_000);
         tokio::spawn(async move {
@@ -277,15 +314,15 @@ impl Client {
             }
         });
         let (reading, _) = tokio::sync::watch::channel(true);
-        Ok(Client {
-            writer: Writer::Ws(w),
+        Client {
+            writer: Writer::Ws(Box::pin(w)),
             incoming: rx,
             pending: VecDeque::new(),
             next_id: 1,
             token: None,
             reading,
             udp_secret: None,
-        })
+        }
     }
 
     /// Stops (false) or restarts (true) reading from the socket. TLS only.

@@ -38,19 +38,52 @@ pub(super) fn hello(s: &mut Session, protocol: u32, client: String) -> Reply {
     }))
 }
 
+// Successes and failures are logged with the client's address, one line
+// each in a fixed form (`login failed client=ADDR user=NAME`), so that
+// fail2ban and the like can act on them.
+
 pub(super) async fn register(s: &mut Session, username: String, password: String) -> Reply {
-    let login = s.services().accounts.register(&username, password).await?;
+    let login = match s.services().accounts.register(&username, password).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::info!(target: "confab::auth", client = %s.peer, user = %shown(&username), reason = %e.message, "registration refused");
+            return Err(e);
+        }
+    };
+    tracing::info!(target: "confab::auth", client = %s.peer, user = %login.user.name, "registered");
     log_in(s, login).await
 }
 
 pub(super) async fn login(s: &mut Session, username: String, password: String) -> Reply {
-    let login = s.services().accounts.login(&username, password).await?;
+    let login = match s.services().accounts.login(&username, password).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(target: "confab::auth", client = %s.peer, user = %shown(&username), reason = %e.message, "login failed");
+            return Err(e);
+        }
+    };
+    tracing::info!(target: "confab::auth", client = %s.peer, user = %login.user.name, "login");
     log_in(s, login).await
 }
 
 pub(super) async fn resume(s: &mut Session, token: String) -> Reply {
-    let login = s.services().accounts.resume(&token).await?;
+    let login = match s.services().accounts.resume(&token).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(target: "confab::auth", client = %s.peer, reason = %e.message, "resume failed");
+            return Err(e);
+        }
+    };
+    tracing::info!(target: "confab::auth", client = %s.peer, user = %login.user.name, "resumed");
     log_in(s, login).await
+}
+
+/// A user name as logged: clipped, and with no way to forge a log line.
+fn shown(name: &str) -> String {
+    name.chars()
+        .take(40)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 async fn log_in(s: &mut Session, login: Login) -> Reply {

@@ -3,6 +3,7 @@
 //! [`serve`], which runs the session, the heartbeat and the writer the same
 //! way for every transport. To add a transport, write those two adapters.
 
+pub(crate) mod http;
 pub(crate) mod tcp;
 pub(crate) mod ws;
 
@@ -47,10 +48,12 @@ pub(crate) trait FrameSink: Send + 'static {
 }
 
 /// Runs one connection until it closes, the peer goes silent, or the server
-/// shuts down. `udp_secret`: the TLS session's exporter output, which keys
+/// shuts down. `peer`: the client's address (for logs and rate limits).
+/// `udp_secret`: the TLS session's exporter output, which keys
 /// the connection's typing datagrams (TLS connections only).
 pub(crate) async fn serve<S, K>(
     shared: Arc<Shared>,
+    peer: std::net::IpAddr,
     mut inbound: S,
     sink: K,
     udp_secret: Option<Box<[u8; 64]>>,
@@ -79,6 +82,7 @@ pub(crate) async fn serve<S, K>(
             outbox: outbox.clone(),
         },
         udp_secret,
+        peer,
     );
     let idle = shared.config.heartbeat * 3;
 

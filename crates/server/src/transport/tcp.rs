@@ -163,6 +163,7 @@ pub(crate) async fn accept_loop(
             // for the larger of the two.
             Box::pin(super::serve(
                 shared,
+                peer.ip(),
                 Box::pin(inbound),
                 TcpSink { w },
                 udp_secret,

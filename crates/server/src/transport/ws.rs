@@ -3,11 +3,12 @@
 //! `/`.
 
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -85,8 +86,20 @@ async fn asset(uri: Uri, headers: HeaderMap) -> Response {
     }
 }
 
-async fn upgrade(ws: WebSocketUpgrade, State(app): State<AppState>) -> impl IntoResponse {
-    let max = app.shared.config.limits.max_frame_bytes;
+async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let config = &app.shared.config;
+    // A page of another site must not act with a visitor's cookies or
+    // network position (cross-site WebSocket hijacking).
+    if let Err(why) = super::http::origin_allowed(&headers, &config.allowed_origins) {
+        return (StatusCode::FORBIDDEN, why).into_response();
+    }
+    let client = super::http::client_ip(peer.ip(), &headers, &config.trusted_proxies);
+    let max = config.limits.max_frame_bytes;
     // Messages up to 4x the limit are read and refused with an error, and the
     // connection lives on; beyond that the WebSocket layer closes it.
     ws.max_message_size(max * 4)
@@ -99,11 +112,12 @@ async fn upgrade(ws: WebSocketUpgrade, State(app): State<AppState>) -> impl Into
         .read_buffer_size(1024)
         .on_upgrade(move |socket| {
             let AppState { shared, tasks } = app;
-            tasks.track_future(serve(shared, socket))
+            tasks.track_future(serve(shared, client, socket))
         })
+        .into_response()
 }
 
-async fn serve(shared: Arc<Shared>, socket: WebSocket) {
+async fn serve(shared: Arc<Shared>, client: IpAddr, socket: WebSocket) {
     let max = shared.config.limits.max_frame_bytes;
     let (sink, stream) = socket.split();
     let inbound = stream
@@ -128,6 +142,7 @@ async fn serve(shared: Arc<Shared>, socket: WebSocket) {
     // state as well.
     Box::pin(super::serve(
         shared,
+        client,
         Box::pin(inbound),
         WsSink { sink },
         None,

@@ -5,6 +5,7 @@ mod accounts;
 mod bad_input;
 mod chat;
 mod groups;
+mod https;
 mod lifecycle;
 mod load;
 mod social;
