@@ -247,6 +247,9 @@ pub struct Client<C: Cache> {
     pub(crate) udp: Option<crate::udp::Path>,
     /// Datagrams for the driver (UDP path).
     pub(crate) datagrams: VecDeque<(u16, Vec<u8>)>,
+    /// Sends the server refused as too many (`rate_limited`): kept in the
+    /// outbox and sent again at the time given (ms, the driver's clock).
+    resend: Vec<(u64, String)>,
 }
 
 impl<C: Cache> Client<C> {
@@ -296,6 +299,7 @@ impl<C: Cache> Client<C> {
             #[cfg(feature = "udp")]
             udp: None,
             datagrams: VecDeque::new(),
+            resend: Vec::new(),
         };
         if client.cache.get(KEY_CLIENT_ID)?.is_none() {
             let id = format!("{seed:016x}");
@@ -509,6 +513,16 @@ impl<C: Cache> Client<C> {
                 req: Request::Ping {},
             });
         }
+        if self.state == ConnState::Online && self.resend.iter().any(|(at, _)| *at <= now_ms) {
+            let (due, later): (Vec<_>, Vec<_>) =
+                self.resend.drain(..).partition(|(at, _)| *at <= now_ms);
+            self.resend = later;
+            for (_, nonce) in due {
+                if let Some(p) = self.outbox.iter().find(|p| p.nonce == nonce).cloned() {
+                    self.push_send(&p);
+                }
+            }
+        }
         if let Some(f) = self.frames.pop_front() {
             return Some(Output::Send(f));
         }
@@ -545,12 +559,20 @@ impl<C: Cache> Client<C> {
             ConnState::Offline { retry_at_ms } => retry_at_ms.filter(|_| self.auth.is_some()),
             _ => None,
         };
-        [typing, conn].into_iter().flatten().min()
+        let resend = self
+            .resend
+            .iter()
+            .map(|(at, _)| *at)
+            .min()
+            .filter(|_| self.conn_open);
+        [typing, conn, resend].into_iter().flatten().min()
     }
 
     fn connected(&mut self, udp_secret: Option<[u8; 64]>, now_ms: u64) {
         self.frames.clear();
         self.waiting.clear();
+        // The whole outbox is sent again after logging in.
+        self.resend.clear();
         self.conn_open = true;
         self.closing = None;
         self.closed_because = None;
@@ -626,7 +648,22 @@ impl<C: Cache> Client<C> {
                 self.on_done(action, body, now_ms);
                 Ok(())
             }
-            (Some(w), ServerBody::Error { code, message }) => self.on_error(w, code, message),
+            (
+                Some(w),
+                ServerBody::Error {
+                    code,
+                    message,
+                    retry_after_ms,
+                },
+            ) => match (w, code) {
+                (Waiting::Send(nonce), ErrorCode::RateLimited) => {
+                    // Kept, and sent again when the server says.
+                    let at = now_ms + retry_after_ms.unwrap_or(1000);
+                    self.resend.push((at, nonce));
+                    Ok(())
+                }
+                (w, _) => self.on_error(w, code, message),
+            },
             (Some(w), body) => self.on_reply(w, body, now_ms),
         };
         if let Err(e) = result {
@@ -1251,7 +1288,7 @@ impl<C: Cache> Client<C> {
             self.auth = Some(Auth::Token(token.clone()));
         }
         let result = match body {
-            ServerBody::Error { code, message } => Err(Refusal {
+            ServerBody::Error { code, message, .. } => Err(Refusal {
                 code: Some(code),
                 message,
             }),
@@ -1357,7 +1394,10 @@ impl<C: Cache> Client<C> {
     ) -> Result<(), CacheError> {
         match waiting {
             Waiting::Hello | Waiting::Login
-                if matches!(code, ErrorCode::Internal | ErrorCode::ShuttingDown) =>
+                if matches!(
+                    code,
+                    ErrorCode::Internal | ErrorCode::ShuttingDown | ErrorCode::RateLimited
+                ) =>
             {
                 // The server's trouble, not the login's: try again later.
                 self.closing = Some(message);

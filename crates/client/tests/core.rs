@@ -1282,3 +1282,47 @@ fn a_reopened_conversation_scrolls_back_through_the_cache_after_reaching_the_beg
     assert_eq!(timeline.loaded, 150);
     assert!(timeline.at_beginning);
 }
+
+/// A send the server refuses as too many (`rate_limited`) is not lost: it
+/// stays pending, and is sent again, with its nonce, when the server said.
+#[test]
+fn a_rate_limited_send_stays_pending_and_is_sent_again_when_the_server_says() {
+    let mut h = Harness::new(MemoryCache::default());
+    h.client.set_auth(Auth::Token("t".into()), h.now);
+    let after = h.log_in("ann", vec![general(0)]);
+    h.reply(&after[0], synced(GENERAL, vec![]));
+    let nonce = h.client.send(Target::Conv(GENERAL), "hello", 5).unwrap();
+    let send = h.one();
+    h.input(ServerFrame {
+        id: send.id,
+        body: ServerBody::Error {
+            code: ErrorCode::RateLimited,
+            message: "too many messages; try again in 1.5 s".into(),
+            retry_after_ms: Some(1500),
+        },
+    });
+    assert_eq!(h.client.pending_in(GENERAL).len(), 1, "still pending");
+    assert!(h.frames().is_empty(), "not before the time");
+    assert_eq!(h.client.poll_timeout(), Some(h.now + 1500));
+    h.now += 1500;
+    let again = h.one();
+    match &again.req {
+        Request::Send { text, nonce: n, .. } => {
+            assert_eq!(
+                (text.as_str(), n.as_deref()),
+                ("hello", Some(nonce.as_str()))
+            )
+        }
+        other => panic!("expected the send again, got {other:?}"),
+    }
+    let mut m = msg(GENERAL, 1, "ann", "hello");
+    m.nonce = Some(nonce);
+    h.reply(
+        &again,
+        ServerBody::Sent {
+            message: m,
+            duplicate: false,
+        },
+    );
+    assert!(h.client.outbox().is_empty());
+}

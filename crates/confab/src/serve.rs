@@ -15,7 +15,8 @@ use serde::Deserialize;
 pub struct ServeArgs {
     /// TOML file with any of: data_dir, tcp, http, udp, tls_cert, tls_key,
     /// heartbeat_secs, outbox_bytes, http_plain, http_idle_secs,
-    /// allowed_origins, trusted_proxies. Flags and variables override it.
+    /// allowed_origins, trusted_proxies, rate_limits, metrics_token. Flags
+    /// and variables override it.
     #[arg(long, env = "CONFAB_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Where the database and TLS key live [default: ./confab-data]
@@ -70,6 +71,13 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// A token that lets Prometheus read /metrics from elsewhere
+    /// (`Authorization: Bearer TOKEN`) [default: /metrics only from this machine]
+    #[arg(long, env = "CONFAB_METRICS_TOKEN", value_name = "TOKEN")]
+    pub metrics_token: Option<String>,
+    /// Turn the rate limits off (for benchmarks: thousands of clients from one address)
+    #[arg(long, env = "CONFAB_NO_RATE_LIMITS")]
+    pub no_rate_limits: bool,
     /// Do not read console commands from the terminal
     #[arg(long, env = "CONFAB_NO_CONSOLE")]
     pub no_console: bool,
@@ -91,6 +99,8 @@ pub struct FileConfig {
     pub http_idle_secs: Option<f64>,
     pub allowed_origins: Option<Vec<String>>,
     pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
+    pub rate_limits: Option<bool>,
+    pub metrics_token: Option<String>,
 }
 
 fn read_file_config(path: &Path) -> Result<FileConfig> {
@@ -156,6 +166,8 @@ pub fn resolve(args: &ServeArgs) -> Result<Config> {
     } else {
         args.trusted_proxies.clone()
     };
+    config.metrics_token = args.metrics_token.clone().or(file.metrics_token);
+    config.rates.enabled = !args.no_rate_limits && file.rate_limits.unwrap_or(true);
     if let Some(b) = file.outbox_bytes {
         anyhow::ensure!(
             b >= 64 * 1024,

@@ -49,6 +49,9 @@ pub enum ErrorCode {
     AlreadyMember,
     /// Not a member of that channel.
     NotMember,
+    /// Too many requests of this kind: `retry_after_ms` says when to try
+    /// again (a send refused so is kept and sent again then).
+    RateLimited,
     /// The server is shutting down.
     ShuttingDown,
     /// Something broke on the server; the request may be retried.

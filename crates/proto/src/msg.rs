@@ -290,6 +290,20 @@ impl ServerFrame {
             body: ServerBody::Error {
                 code,
                 message: message.into(),
+                retry_after_ms: None,
+            },
+        }
+    }
+
+    /// A `rate_limited` error: try again after `wait`.
+    pub fn rate_limited(id: Option<u64>, what: &str, wait: std::time::Duration) -> Self {
+        let ms = wait.as_millis().max(1) as u64;
+        ServerFrame {
+            id,
+            body: ServerBody::Error {
+                code: ErrorCode::RateLimited,
+                message: format!("too many {what}; try again in {:.1} s", ms as f64 / 1000.0),
+                retry_after_ms: Some(ms),
             },
         }
     }
@@ -382,8 +396,14 @@ pub enum ServerBody {
     /// Reply to `udp_open`: the session id that this connection's datagrams
     /// carry (16 hex digits). The key comes from the TLS session.
     Udp { session: String },
-    /// A request failed. `message` says what was wrong, for people.
-    Error { code: ErrorCode, message: String },
+    /// A request failed. `message` says what was wrong, for people;
+    /// `retry_after_ms` (with `rate_limited`) when to try again.
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
+    },
 
     // ---- events ----
     /// A new message in a conversation you are in (or watching).

@@ -84,23 +84,67 @@ fn hashing_slots() -> &'static tokio::sync::Semaphore {
     })
 }
 
-async fn run_hashing<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+/// Password checks that may wait for a slot (`RateConfig::password_line`;
+/// like the slots, one line for the process). Beyond that a check is
+/// refused at once (`rate_limited`) rather than queued without bound: the
+/// rate limits keep any one address to a few, so this bounds a flood from
+/// many addresses, and a person's login waits behind at most this many.
+static MAX_WAITING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(64);
+
+pub(crate) fn set_password_line(max_waiting: usize) {
+    MAX_WAITING.store(max_waiting, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Checks waiting for or holding a slot.
+static IN_LINE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Too many password checks are already waiting.
+pub(crate) struct Busy;
+
+impl From<Busy> for crate::ApiError {
+    fn from(_: Busy) -> Self {
+        crate::ApiError::rate_limited(
+            "the server is busy checking passwords; try again in a second",
+            std::time::Duration::from_secs(1),
+        )
+    }
+}
+
+async fn run_hashing<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Busy> {
+    use std::sync::atomic::Ordering;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let max = cores.saturating_add(MAX_WAITING.load(Ordering::Relaxed));
+    if IN_LINE.fetch_add(1, Ordering::AcqRel) >= max {
+        IN_LINE.fetch_sub(1, Ordering::AcqRel);
+        return Err(Busy);
+    }
+    // Leaves the line however this ends (a dropped future included).
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            IN_LINE.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+    let _leave = Leave;
     let _slot = hashing_slots()
         .acquire()
         .await
         .expect("the semaphore is never closed");
-    tokio::task::spawn_blocking(f)
+    Ok(tokio::task::spawn_blocking(f)
         .await
-        .expect("hashing does not panic")
+        .expect("hashing does not panic"))
 }
 
-pub(crate) async fn hash_password_async(password: String) -> String {
+pub(crate) async fn hash_password_async(password: String) -> Result<String, Busy> {
     run_hashing(move || hash_password(&password)).await
 }
 
 /// Checks `password` against `hash`; with no hash (an unknown user) it checks
 /// against a fixed one and fails, taking as long as a real check.
-pub(crate) async fn verify_password_async(password: String, hash: Option<String>) -> bool {
+pub(crate) async fn verify_password_async(
+    password: String,
+    hash: Option<String>,
+) -> Result<bool, Busy> {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     run_hashing(move || match hash {
         Some(hash) => verify_password(&password, &hash),

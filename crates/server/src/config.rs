@@ -61,6 +61,12 @@ pub struct Config {
     /// this often (clients send one every few seconds while typing).
     pub typing_every: Duration,
     pub limits: Limits,
+    /// `/metrics` answers requests carrying `Authorization: Bearer TOKEN`;
+    /// without a token, only requests from this machine (not through a
+    /// trusted proxy).
+    pub metrics_token: Option<String>,
+    /// Rate limits per address and per user.
+    pub rates: crate::rates::RateConfig,
 }
 
 impl Config {
@@ -84,6 +90,8 @@ impl Config {
             presence_grace: Duration::from_secs(5),
             typing_every: Duration::from_secs(1),
             limits: Limits::default(),
+            metrics_token: None,
+            rates: crate::rates::RateConfig::default(),
         }
     }
 

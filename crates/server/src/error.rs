@@ -10,6 +10,8 @@ use confab_store::StoreError;
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// With `rate_limited`: when to try again.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -17,7 +19,26 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// A `rate_limited` error saying when to try again.
+    pub fn rate_limited(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        ApiError {
+            code: ErrorCode::RateLimited,
+            message: message.into(),
+            retry_after: Some(retry_after),
+        }
+    }
+
+    /// The wire frame for this error.
+    pub(crate) fn frame(&self, id: Option<u64>) -> confab_proto::ServerFrame {
+        let mut f = confab_proto::ServerFrame::error(id, self.code, self.message.clone());
+        if let confab_proto::ServerBody::Error { retry_after_ms, .. } = &mut f.body {
+            *retry_after_ms = self.retry_after.map(|d| d.as_millis().max(1) as u64);
+        }
+        f
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {

@@ -28,7 +28,9 @@ mod config;
 pub mod console;
 mod error;
 mod hub;
+mod metrics;
 mod outbox;
+pub mod rates;
 pub mod services;
 mod session;
 mod stats;
@@ -47,6 +49,7 @@ pub use config::{Config, Udp};
 pub use error::ApiError;
 use hub::udp;
 use hub::{Audience, Except};
+pub use rates::{Limit, RateClock, RateConfig};
 pub use stats::Stats;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::mpsc;
@@ -78,6 +81,7 @@ pub(crate) struct Shared {
     pub started: Instant,
     /// The certificate both listeners present.
     pub certs: Arc<tls::Certs>,
+    pub rates: rates::Rates,
     next_visitor: AtomicI64,
 }
 
@@ -283,6 +287,8 @@ pub async fn start_with_store(
         typing_every: config.typing_every,
         poster: post_tx,
     });
+    let config_rates = config.rates.clone();
+    auth::set_password_line(config_rates.password_line);
     let shared = Arc::new(Shared {
         config,
         store,
@@ -292,6 +298,7 @@ pub async fn start_with_store(
         shutdown: shutdown.clone(),
         started: Instant::now(),
         certs: certs.clone(),
+        rates: rates::Rates::new(config_rates),
         next_visitor: AtomicI64::new(-1),
     });
 
@@ -323,6 +330,19 @@ pub async fn start_with_store(
         shared.clone(),
         tasks.clone(),
     ));
+    tasks.spawn({
+        // Buckets nobody used lately allow what a new one would: drop them,
+        // so the tables hold only the clients of the last minutes.
+        let (shared, shutdown) = (shared.clone(), shutdown.clone());
+        async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(60)) => shared.rates.forget_idle(),
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+        }
+    });
     tasks.spawn(
         certs
             .clone()

@@ -86,6 +86,10 @@ impl TestServer {
         let mut config = Config::new(dir.path());
         config.tcp = "127.0.0.1:0".parse().unwrap();
         config.http = "127.0.0.1:0".parse().unwrap();
+        // Tests register many users from one address; the rate limits'
+        // own tests turn them on.
+        config.rates.enabled = false;
+        config.rates.password_line = 100_000;
         tune(&mut config);
         let running = confab_server::start(config).await.expect("server starts");
         TestServer {
@@ -272,6 +276,21 @@ impl Client {
 
     pub async fn ws(addr: SocketAddr) -> Result<Client> {
         let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await?;
+        Ok(Self::over_ws(ws))
+    }
+
+    /// A WebSocket with extra request headers (e.g. `X-Forwarded-For`, as
+    /// a reverse proxy would add).
+    pub async fn ws_with_headers(addr: SocketAddr, headers: &[(&str, &str)]) -> Result<Client> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = format!("ws://{addr}/ws").into_client_request()?;
+        for (k, v) in headers {
+            req.headers_mut().append(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes())?,
+                v.parse()?,
+            );
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(req).await?;
         Ok(Self::over_ws(ws))
     }
 

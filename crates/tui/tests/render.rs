@@ -196,6 +196,7 @@ impl FakeServer {
                     None => ServerBody::Error {
                         code: confab_proto::ErrorCode::NotFound,
                         message: format!("no channel #{name}"),
+                        retry_after_ms: None,
                     },
                 }
             }

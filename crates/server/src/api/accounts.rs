@@ -2,6 +2,8 @@
 
 use confab_proto::{ErrorCode, PROTOCOL_VERSION, Role, ServerBody, limits::VISITOR_PREFIX};
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use super::ok;
 use crate::error::ApiError;
 use crate::services::accounts::Login;
@@ -51,6 +53,7 @@ pub(super) async fn register(s: &mut Session, username: String, password: String
         }
     };
     tracing::info!(target: "confab::auth", client = %s.peer, user = %login.user.name, "registered");
+    s.shared.hub.stats.registrations.fetch_add(1, Relaxed);
     log_in(s, login).await
 }
 
@@ -59,10 +62,12 @@ pub(super) async fn login(s: &mut Session, username: String, password: String) -
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(target: "confab::auth", client = %s.peer, user = %shown(&username), reason = %e.message, "login failed");
+            s.shared.hub.stats.login_failures.fetch_add(1, Relaxed);
             return Err(e);
         }
     };
     tracing::info!(target: "confab::auth", client = %s.peer, user = %login.user.name, "login");
+    s.shared.hub.stats.logins.fetch_add(1, Relaxed);
     log_in(s, login).await
 }
 
@@ -71,10 +76,12 @@ pub(super) async fn resume(s: &mut Session, token: String) -> Reply {
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(target: "confab::auth", client = %s.peer, reason = %e.message, "resume failed");
+            s.shared.hub.stats.login_failures.fetch_add(1, Relaxed);
             return Err(e);
         }
     };
     tracing::info!(target: "confab::auth", client = %s.peer, user = %login.user.name, "resumed");
+    s.shared.hub.stats.logins.fetch_add(1, Relaxed);
     log_in(s, login).await
 }
 

@@ -21,8 +21,9 @@ use crate::hub::encode;
 use crate::session::{Reply, Session};
 
 /// Handles one frame's payload: parses it strictly, asks
-/// [`access::check`] whether the caller may make the request at all, hands
-/// it to its handler and queues the reply.
+/// [`access::check`] whether the caller may make the request at all and
+/// the rate limits whether now, hands it to its handler and queues the
+/// reply.
 pub(crate) async fn handle(s: &mut Session, payload: &[u8]) {
     let frame = match confab_proto::parse_client_frame(payload) {
         Ok(f) => f,
@@ -32,17 +33,44 @@ pub(crate) async fn handle(s: &mut Session, payload: &[u8]) {
         // Only `pong` may come without an id; the read itself was the point.
         return;
     };
-    let result = match access::check(&frame.req, &s.caller()) {
-        Ok(()) => dispatch(s, id, frame.req).await,
-        Err(e) => Err(e),
-    };
+    if let Err(e) = access::check(&frame.req, &s.caller()) {
+        return s.send_error(Some(id), e.code, e.message);
+    }
+    let rate = access::spec(&frame.req).rate;
+    let register = matches!(frame.req, Request::Register { .. });
+    let user = s.user.as_ref().map(|u| u.id);
+    if let Err(wait) = s.shared.rates.check(rate, register, s.peer, user) {
+        s.shared
+            .hub
+            .stats
+            .rate_limited
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let what = match rate {
+            access::Rate::Login if register => "new accounts from your address",
+            access::Rate::Login => "password checks from your address",
+            access::Rate::Post => "messages",
+            _ => "requests",
+        };
+        let frame = ServerFrame::rate_limited(Some(id), what, wait);
+        return s.conn.outbox.push_reply(encode(&frame));
+    }
+    let result = dispatch(s, id, frame.req).await;
     match result {
         Ok(Some(body)) => s
             .conn
             .outbox
             .push_reply(encode(&ServerFrame::reply(id, body))),
         Ok(None) => {}
-        Err(e) => s.send_error(Some(id), e.code, e.message),
+        Err(e) => {
+            if e.code == confab_proto::ErrorCode::RateLimited {
+                s.shared
+                    .hub
+                    .stats
+                    .rate_limited
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            s.conn.outbox.push_reply(encode(&e.frame(Some(id))))
+        }
     }
 }
 

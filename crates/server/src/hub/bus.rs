@@ -111,10 +111,14 @@ impl LocalBus {
 
 impl Bus for LocalBus {
     fn publish(&self, to: Audience, frame: &Bytes, except: Except) {
-        let mut dropped = 0u64;
+        let (mut queued, mut dropped) = (0u64, 0u64);
         let mut push = |id: ConnId, out: &Arc<Outbox>| {
-            if Some(id) != except.conn && !out.push_event(frame.clone()) {
-                dropped += 1;
+            if Some(id) != except.conn {
+                if out.push_event(frame.clone()) {
+                    queued += 1;
+                } else {
+                    dropped += 1;
+                }
             }
         };
         match to {
@@ -131,9 +135,11 @@ impl Bus for LocalBus {
             Audience::Everyone => {
                 for out in self.conns.lock().all() {
                     out.push_reply(frame.clone());
+                    queued += 1;
                 }
             }
         }
+        self.stats.events.fetch_add(queued, Ordering::Relaxed);
         self.stats
             .events_dropped
             .fetch_add(dropped, Ordering::Relaxed);

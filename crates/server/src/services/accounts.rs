@@ -28,7 +28,7 @@ pub async fn create_user(
     limits
         .check_password(&password)
         .map_err(|m| ApiError::new(ErrorCode::InvalidPassword, m))?;
-    let hash = auth::hash_password_async(password).await;
+    let hash = auth::hash_password_async(password).await?;
     store
         .create_user(name, &hash, role)
         .await
@@ -83,7 +83,7 @@ impl Accounts {
         // which names exist.
         let ok =
             auth::verify_password_async(password, user.as_ref().map(|u| u.password_hash.clone()))
-                .await;
+                .await?;
         match user {
             Some(user) if ok => self.new_token(user).await,
             _ => Err(ApiError::new(
@@ -136,7 +136,7 @@ impl Accounts {
             .user_by_id(user)
             .await?
             .ok_or_else(|| ApiError::not_found("your account no longer exists"))?;
-        if !auth::verify_password_async(old, Some(record.password_hash)).await {
+        if !auth::verify_password_async(old, Some(record.password_hash)).await? {
             return Err(ApiError::new(
                 ErrorCode::BadCredentials,
                 "the old password is wrong",
@@ -146,7 +146,7 @@ impl Accounts {
             .limits
             .check_password(&new)
             .map_err(|m| ApiError::new(ErrorCode::InvalidPassword, m))?;
-        let hash = auth::hash_password_async(new).await;
+        let hash = auth::hash_password_async(new).await?;
         store.set_password(record.id, &hash).await?;
         let (token, token_hash) = auth::new_token();
         store.add_token(record.id, &token_hash).await?;

@@ -78,7 +78,11 @@ impl Messages {
     async fn post(&self, msg: NewMessage, reply: ReplyTo) -> Result<(), ApiError> {
         self.ctx
             .poster
-            .send(Post { msg, reply })
+            .send(Post {
+                msg,
+                reply,
+                received: tokio::time::Instant::now(),
+            })
             .await
             .map_err(|_| shutting_down())
     }

@@ -38,6 +38,8 @@ const MIN_COMMIT_INTERVAL: Duration = Duration::from_millis(5);
 pub(crate) struct Post {
     pub msg: NewMessage,
     pub reply: ReplyTo,
+    /// When the request arrived (for the delivery-latency histogram).
+    pub received: Instant,
 }
 
 pub(crate) enum ReplyTo {
@@ -60,6 +62,7 @@ struct Meta {
     effect: Option<Effect>,
     hidden_for: Option<UserId>,
     reply: ReplyTo,
+    received: Instant,
 }
 
 pub(crate) async fn run(
@@ -116,11 +119,15 @@ pub(crate) async fn run(
                     effect: p.msg.effect.clone(),
                     hidden_for: p.msg.hidden_for,
                     reply: p.reply,
+                    received: p.received,
                 };
                 (p.msg, meta)
             })
             .unzip();
-        match store.append(msgs).await {
+        let commit = Instant::now();
+        let stored = store.append(msgs).await;
+        hub.stats.commit.observe(commit.elapsed().as_secs_f64());
+        match stored {
             Ok(results) => {
                 for (result, meta) in results.into_iter().zip(metas) {
                     deliver(&hub, result.map_err(ApiError::from), meta);
@@ -188,6 +195,9 @@ fn deliver(hub: &Hub, result: Result<Appended, ApiError>, meta: Meta) {
             .publish(Audience::User(hidden), &withheld, Except::NONE);
     }
     hub.bus.publish(Audience::Conv(conv), &frame, except);
+    hub.stats
+        .delivery
+        .observe(meta.received.elapsed().as_secs_f64());
     if let Some(Effect::Leave) = &meta.effect {
         // After the event, so that the leaver's other devices hear it.
         hub.members.remove(conv, meta.sender);

@@ -63,11 +63,15 @@ pub(crate) async fn serve<S, K>(
 {
     let outbox = Arc::new(Outbox::new(shared.config.outbox_bytes));
     let conn = shared.hub.conns.register(outbox.clone());
-    shared
-        .hub
-        .stats
-        .connections_total
-        .fetch_add(1, Ordering::Relaxed);
+    let stats = &shared.hub.stats;
+    stats.connections_total.fetch_add(1, Ordering::Relaxed);
+    // TLS connections carry the UDP path's secret; WebSockets never do.
+    let open = if udp_secret.is_some() {
+        &stats.open_tls
+    } else {
+        &stats.open_ws
+    };
+    open.fetch_add(1, Ordering::Relaxed);
     let dead = CancellationToken::new();
     let mut writer = tokio::spawn(write_loop(
         shared.clone(),
@@ -156,6 +160,7 @@ pub(crate) async fn serve<S, K>(
 
     session.finish();
     shared.hub.conns.unregister(conn);
+    open.fetch_sub(1, Ordering::Relaxed);
     outbox.close();
     // Let the writer flush what is queued (a final error, the shutdown
     // notice), but never wait long on a peer that does not read.
@@ -187,6 +192,7 @@ async fn write_loop<K: FrameSink>(
                 Batch::Frames { lagged: was_lagged } => {
                     if was_lagged {
                         batch.push(LAGGED.clone());
+                        shared.hub.stats.lagged.fetch_add(1, Ordering::Relaxed);
                     }
                     let bytes: usize = batch.iter().map(Bytes::len).sum();
                     shared.hub.stats.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);

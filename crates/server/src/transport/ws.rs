@@ -29,6 +29,8 @@ struct AppState {
 pub(crate) fn router(shared: Arc<Shared>, tasks: TaskTracker) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/ws", get(upgrade))
         .fallback(asset)
         .with_state(AppState { shared, tasks })
@@ -84,6 +86,43 @@ async fn asset(uri: Uri, headers: HeaderMap) -> Response {
             .into_response(),
         None => (common, [(header::CONTENT_TYPE, a.mime)], a.body).into_response(),
     }
+}
+
+/// Ready to serve: not shutting down, and the database answers.
+async fn readyz(State(app): State<AppState>) -> Response {
+    if app.shared.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    match app.shared.store.user_by_id(0).await {
+        Ok(_) => "ready\n".into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the database does not answer: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !crate::metrics::allowed(&app.shared, peer.ip(), auth) {
+        return (
+            StatusCode::FORBIDDEN,
+            "metrics are served to this machine, or with the configured metrics token\n",
+        )
+            .into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        crate::metrics::render(&app.shared),
+    )
+        .into_response()
 }
 
 async fn upgrade(

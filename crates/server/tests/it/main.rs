@@ -8,6 +8,8 @@ mod groups;
 mod https;
 mod lifecycle;
 mod load;
+mod metrics;
+mod rates;
 mod social;
 mod udp;
 mod web;
