@@ -70,6 +70,8 @@ pub enum Action {
         conv: ConvId,
         owner_only: bool,
     },
+    /// An `admin_*` request (admins only), as is.
+    Admin(Box<Request>),
 }
 
 /// What came of an action.
@@ -100,6 +102,9 @@ pub enum Outcome {
         users: Vec<String>,
     },
     GroupLeft(ConvId),
+    /// The answer to an [`Action::Admin`]: the reply's JSON (a
+    /// `ServerBody`), for the admin tools to show.
+    Admin(serde_json::Value),
 }
 
 /// The server's "no", or why the action could not be sent.
@@ -167,6 +172,7 @@ impl Action {
                 name: None,
                 owner_only_add: Some(owner_only),
             },
+            Admin(req) => *req,
         }
     }
 
@@ -203,6 +209,7 @@ impl Action {
                 users: users.clone(),
             },
             (GroupLeave(conv), ServerBody::Ok {}) => Outcome::GroupLeft(*conv),
+            (Admin(_), body) => Outcome::Admin(serde_json::to_value(&body).ok()?),
             _ => return None,
         })
     }
@@ -294,6 +301,7 @@ impl Outcome {
             ),
             Outcome::GroupAdded { users, .. } => format!("Added {}", list(users)),
             Outcome::GroupLeft(_) => "You left the group".into(),
+            Outcome::Admin(_) => "Done".into(),
         }
     }
 }

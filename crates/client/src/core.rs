@@ -46,6 +46,8 @@ pub enum Auth {
     Register {
         username: String,
         password: String,
+        /// An invitation token, where registration is by invitation.
+        invite: Option<String>,
     },
     /// Resume with a token from an earlier session (the usual case).
     Token(String),
@@ -866,9 +868,14 @@ impl<C: Cache> Client<C> {
                 username: username.clone(),
                 password: password.clone(),
             },
-            Auth::Register { username, password } => Request::Register {
+            Auth::Register {
+                username,
+                password,
+                invite,
+            } => Request::Register {
                 username: username.clone(),
                 password: password.clone(),
+                invite: invite.clone(),
             },
             Auth::Token(token) => Request::Resume {
                 token: token.clone(),
@@ -1366,6 +1373,7 @@ impl<C: Cache> Client<C> {
                 }
             }
             Outcome::GroupLeft(conv) => self.forget_conv(*conv)?,
+            Outcome::Admin(_) => {}
             Outcome::PasswordChanged
             | Outcome::Invited { .. }
             | Outcome::Channels(_)

@@ -90,6 +90,7 @@ fn register(name: &str) -> Option<Auth> {
     Some(Auth::Register {
         username: name.into(),
         password: format!("password-{name}"),
+        invite: None,
     })
 }
 

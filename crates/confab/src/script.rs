@@ -66,6 +66,9 @@ pub struct LoginArgs {
     /// Create the account first. The password comes from CONFAB_PASSWORD, or a prompt.
     #[arg(long)]
     pub register: bool,
+    /// An invitation token (where registration is by invitation)
+    #[arg(long, requires = "register", value_name = "TOKEN")]
+    pub invite: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -263,6 +266,7 @@ pub async fn login(args: LoginArgs) -> Result<()> {
         Auth::Register {
             username: args.user.clone(),
             password,
+            invite: args.invite.clone(),
         }
     } else {
         Auth::Login {
@@ -460,6 +464,25 @@ pub async fn tail(args: TailArgs) -> Result<()> {
 /// Does one action and prints what came of it; fails with the server's
 /// refusal.
 async fn act(at: &ProfileArgs, action: Action) -> Result<Outcome> {
+    let outcome = run_action(at, action).await?;
+    println!("{}", outcome.sentence());
+    Ok(outcome)
+}
+
+/// An `admin_*` request on the profile's session (an admin's login); the
+/// reply.
+pub async fn admin_request(
+    at: &ProfileArgs,
+    req: confab_proto::Request,
+) -> Result<confab_proto::ServerBody> {
+    match run_action(at, Action::Admin(Box::new(req))).await? {
+        Outcome::Admin(v) => Ok(serde_json::from_value(v)?),
+        other => bail!("unexpected answer: {other:?}"),
+    }
+}
+
+/// Does `action` on the profile's session and waits for its outcome.
+async fn run_action(at: &ProfileArgs, action: Action) -> Result<Outcome> {
     let s = Session::open(at, None)?;
     let wait = Duration::from_secs(30);
     s.online(wait).await?;
@@ -472,9 +495,7 @@ async fn act(at: &ProfileArgs, action: Action) -> Result<Outcome> {
             if let Event::Done { action: a, result } = e
                 && a == action
             {
-                let outcome = result.map_err(|r| anyhow::anyhow!(r.message))?;
-                println!("{}", outcome.sentence());
-                return Ok(outcome);
+                return result.map_err(|r| anyhow::anyhow!(r.message));
             }
         }
         if tokio::time::timeout_at(deadline, changed).await.is_err() {

@@ -15,8 +15,9 @@ use serde::Deserialize;
 pub struct ServeArgs {
     /// TOML file with any of: data_dir, tcp, http, udp, tls_cert, tls_key,
     /// heartbeat_secs, outbox_bytes, http_plain, http_idle_secs,
-    /// allowed_origins, trusted_proxies, rate_limits, metrics_token. Flags
-    /// and variables override it.
+    /// allowed_origins, trusted_proxies, rate_limits, metrics_token,
+    /// registration, visitors, token_max_age_days. Flags and variables
+    /// override it.
     #[arg(long, env = "CONFAB_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Where the database and TLS key live [default: ./confab-data]
@@ -75,6 +76,16 @@ pub struct ServeArgs {
     /// (`Authorization: Bearer TOKEN`) [default: /metrics only from this machine]
     #[arg(long, env = "CONFAB_METRICS_TOKEN", value_name = "TOKEN")]
     pub metrics_token: Option<String>,
+    /// Who may register: open, invite (with a token from `confab admin
+    /// invite`) or closed (admins make accounts) [default: open]
+    #[arg(long, env = "CONFAB_REGISTRATION", value_name = "MODE", value_parser = ["open", "invite", "closed"])]
+    pub registration: Option<String>,
+    /// Do not let visitors in
+    #[arg(long, env = "CONFAB_NO_VISITORS")]
+    pub no_visitors: bool,
+    /// Session tokens older than this many days no longer log in [default: no expiry]
+    #[arg(long, env = "CONFAB_TOKEN_MAX_AGE_DAYS", value_name = "DAYS")]
+    pub token_max_age_days: Option<f64>,
     /// Turn the rate limits off (for benchmarks: thousands of clients from one address)
     #[arg(long, env = "CONFAB_NO_RATE_LIMITS")]
     pub no_rate_limits: bool,
@@ -101,6 +112,9 @@ pub struct FileConfig {
     pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
     pub rate_limits: Option<bool>,
     pub metrics_token: Option<String>,
+    pub registration: Option<String>,
+    pub visitors: Option<bool>,
+    pub token_max_age_days: Option<f64>,
 }
 
 fn read_file_config(path: &Path) -> Result<FileConfig> {
@@ -167,6 +181,22 @@ pub fn resolve(args: &ServeArgs) -> Result<Config> {
         args.trusted_proxies.clone()
     };
     config.metrics_token = args.metrics_token.clone().or(file.metrics_token);
+    if let Some(mode) = args.registration.clone().or(file.registration) {
+        config.registration = match mode.as_str() {
+            "open" => confab_server::Registration::Open,
+            "invite" => confab_server::Registration::Invite,
+            "closed" => confab_server::Registration::Closed,
+            other => anyhow::bail!("registration is open, invite or closed, got `{other}`"),
+        };
+    }
+    config.visitors = !args.no_visitors && file.visitors.unwrap_or(true);
+    if let Some(days) = args.token_max_age_days.or(file.token_max_age_days) {
+        anyhow::ensure!(
+            days > 0.0 && days <= 3650.0,
+            "token_max_age_days must be between 0 and 3650, got {days}"
+        );
+        config.token_max_age = Some(Duration::from_secs_f64(days * 86_400.0));
+    }
     config.rates.enabled = !args.no_rate_limits && file.rate_limits.unwrap_or(true);
     if let Some(b) = file.outbox_bytes {
         anyhow::ensure!(

@@ -541,3 +541,137 @@ async fn failed_logins_are_logged_with_the_client_address_as_json_in_a_file() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// `confab admin` against a running server over the protocol (as the
+/// admin logged in on a profile), then the same commands on the stopped
+/// server's data directory; both record in one audit log.
+#[tokio::test]
+async fn confab_admin_over_the_protocol_and_on_a_stopped_servers_data_dir() {
+    use confab_testkit::{TestServer, Transport};
+    let server = TestServer::start().await;
+    let addr = server.tcp.to_string();
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    confab_server::services::accounts::create_user(
+        &**server.handle.store(),
+        &confab_proto::Limits::default(),
+        "root",
+        "password-for-tests".into(),
+        confab_proto::Role::Admin,
+    )
+    .await
+    .unwrap();
+    let mut ann = server.user(Transport::Tls, "ann").await;
+    ann.create("lobby", false).await;
+    let fp = server.fingerprint.clone();
+    let (code, _, err) = client_cmd(home, &addr, &["login", "root", "--trust", &fp]).await;
+    assert_eq!(code, 0, "{err}");
+
+    let admin = |args: &'static [&'static str]| {
+        let mut all = vec!["admin", "--server", &addr];
+        all.extend_from_slice(args);
+        let all: Vec<String> = all.into_iter().map(str::to_owned).collect();
+        async move {
+            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+            client_cmd(home, "unused:1", &refs).await
+        }
+    };
+    let (code, out, err) = admin(&["users", "--json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let users: Vec<&str> = v["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, ["ann", "root"]);
+    let (code, out, err) = admin(&["user", "ann", "--disable"]).await;
+    assert_eq!((code, out.trim()), (0, "done"), "{err}");
+    assert!(!ann.closed().await.is_empty(), "ann is disconnected");
+    let (code, out, _) = admin(&["stats"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("\"messages\": 0"), "{out}");
+    let (code, out, _) = admin(&["channels"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("lobby") && out.contains("ann"), "{out}");
+    let dir = server.stop().await;
+
+    // Stopped: the same on its data directory (no --server).
+    let data = dir.path();
+    let local = |args: &[&str]| {
+        confab()
+            .arg("admin")
+            .args(args)
+            .arg("--data-dir")
+            .arg(data)
+            .env("CONFAB_PASSWORD", "a new password")
+            .output()
+            .unwrap()
+    };
+    let out = local(&["users"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("ann") && l.contains("disabled")),
+        "{text}"
+    );
+    let out = local(&["user", "ann", "--enable"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = local(&["reset-password", "ann"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = local(&["stats"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--server"));
+    let out = local(&["audit", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let actions: Vec<(String, String)> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] != "login" && e["action"] != "register")
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["actor"].as_str().unwrap().to_owned(),
+            )
+        })
+        .rev()
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("user_disable".to_owned(), "root".to_owned()),
+            ("user_enable".to_owned(), "(local admin)".to_owned()),
+            ("user_password".to_owned(), "(local admin)".to_owned()),
+        ]
+    );
+    // A data dir with no database is named, not silently created.
+    let empty = tempfile::tempdir().unwrap();
+    let out = confab()
+        .args(["admin", "users", "--data-dir"])
+        .arg(empty.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no Confab database"));
+
+    // Back up: ann's new password works.
+    let server = TestServer::start_in(dir, |_| {}).await;
+    let mut c = server.hello(Transport::Ws).await;
+    c.ok(serde_json::json!({"type": "login", "username": "ann", "password": "a new password"}))
+        .await;
+}

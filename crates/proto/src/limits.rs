@@ -86,6 +86,10 @@ pub fn clip(s: &str, max: usize) -> String {
 /// Prefix of the temporary names given to visitors; registered names may not use it.
 pub const VISITOR_PREFIX: &str = "visitor-";
 
+/// Prefix of the names deleted accounts keep (`deleted-<id>`), under which
+/// their messages stay; registered names may not use it.
+pub const DELETED_PREFIX: &str = "deleted-";
+
 impl Limits {
     /// Checks a user name: lowercase ASCII letters, digits, `_` and `-`,
     /// starting with a letter, within the length limits. The error says which
@@ -100,6 +104,11 @@ impl Limits {
         if name.starts_with(VISITOR_PREFIX) {
             return Err(format!(
                 "user name must not start with `{VISITOR_PREFIX}` (reserved for visitors)"
+            ));
+        }
+        if name.starts_with(DELETED_PREFIX) {
+            return Err(format!(
+                "user name must not start with `{DELETED_PREFIX}` (reserved for deleted accounts)"
             ));
         }
         Ok(())

@@ -30,13 +30,19 @@ pub struct ClientFrame {
 
 /// What a client can ask. Each variant's fields are exactly the JSON fields
 /// allowed beside `id` and `type`; anything else is refused with `bad_request`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
     /// First frame on every connection. Answered with [`ServerBody::Hello`].
     Hello { protocol: u32, client: String },
-    /// Create an account and log in. Answered with `session`.
-    Register { username: String, password: String },
+    /// Create an account and log in. Answered with `session`. `invite`: an
+    /// invitation token, needed when registration is by invitation.
+    Register {
+        username: String,
+        password: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        invite: Option<String>,
+    },
     /// Log in with a password. Answered with `session`, which holds a token.
     Login { username: String, password: String },
     /// Log in again with a token from an earlier `session`. Answered with `session`.
@@ -166,6 +172,66 @@ pub enum Request {
     /// Open this connection's UDP path for typing notices (native clients,
     /// over TLS). Answered with `udp`.
     UdpOpen {},
+
+    // ---- administration: admins only; each is recorded in the audit log ----
+    /// Accounts whose name contains `query` (all for ""), at most `limit`
+    /// (default 100). Answered with `admin_users`.
+    AdminUsers {
+        #[serde(default)]
+        query: String,
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// Create an account (role `member` unless given). Answered with `ok`.
+    AdminUserCreate {
+        name: String,
+        password: String,
+        #[serde(default)]
+        role: Option<Role>,
+    },
+    /// Change an account's role, or disable (ban) or enable it; disabling
+    /// ends its sessions and connections. Answered with `ok`.
+    AdminUserUpdate {
+        name: String,
+        #[serde(default)]
+        role: Option<Role>,
+        #[serde(default)]
+        disabled: Option<bool>,
+    },
+    /// Delete an account: its messages stay, under `deleted-<id>`. Answered with `ok`.
+    AdminUserDelete { name: String },
+    /// Set a new password; ends the account's sessions. Answered with `ok`.
+    AdminUserPassword { name: String, password: String },
+    /// End every session of an account (tokens and connections). Answered with `ok`.
+    AdminUserRevoke { name: String },
+    /// Every channel, private ones included. Answered with `admin_channels`.
+    AdminChannels {},
+    /// Delete any channel. Answered with `ok`.
+    AdminChannelDelete { conv: ConvId },
+    /// Give a channel a new owner. Answered with `ok`.
+    AdminChannelOwner { conv: ConvId, user: String },
+    /// The server's counters now. Answered with `admin_stats`.
+    AdminStats {},
+    /// The newest audit entries below id `before`, newest first (default
+    /// 100). Answered with `admin_audit`.
+    AdminAudit {
+        #[serde(default)]
+        before: Option<i64>,
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// A notice to everyone connected. Answered with `ok`.
+    AdminBroadcast { text: String },
+    /// Stop the server (everyone is told `reason`). Answered with `ok`.
+    AdminShutdown { reason: String },
+    /// An invitation for `uses` registrations (default 1) valid `hours`
+    /// (default 168). Answered with `admin_invite`.
+    AdminInvite {
+        #[serde(default)]
+        uses: Option<u32>,
+        #[serde(default)]
+        hours: Option<u32>,
+    },
 }
 
 impl Request {
@@ -210,6 +276,20 @@ impl Request {
         "group",
         "group_update",
         "udp_open",
+        "admin_users",
+        "admin_user_create",
+        "admin_user_update",
+        "admin_user_delete",
+        "admin_user_password",
+        "admin_user_revoke",
+        "admin_channels",
+        "admin_channel_delete",
+        "admin_channel_owner",
+        "admin_stats",
+        "admin_audit",
+        "admin_broadcast",
+        "admin_shutdown",
+        "admin_invite",
     ];
 
     /// This request's `type` on the wire.
@@ -254,6 +334,20 @@ impl Request {
             Request::Group { .. } => "group",
             Request::GroupUpdate { .. } => "group_update",
             Request::UdpOpen {} => "udp_open",
+            Request::AdminUsers { .. } => "admin_users",
+            Request::AdminUserCreate { .. } => "admin_user_create",
+            Request::AdminUserUpdate { .. } => "admin_user_update",
+            Request::AdminUserDelete { .. } => "admin_user_delete",
+            Request::AdminUserPassword { .. } => "admin_user_password",
+            Request::AdminUserRevoke { .. } => "admin_user_revoke",
+            Request::AdminChannels {} => "admin_channels",
+            Request::AdminChannelDelete { .. } => "admin_channel_delete",
+            Request::AdminChannelOwner { .. } => "admin_channel_owner",
+            Request::AdminStats {} => "admin_stats",
+            Request::AdminAudit { .. } => "admin_audit",
+            Request::AdminBroadcast { .. } => "admin_broadcast",
+            Request::AdminShutdown { .. } => "admin_shutdown",
+            Request::AdminInvite { .. } => "admin_invite",
         }
     }
 }
@@ -396,6 +490,16 @@ pub enum ServerBody {
     /// Reply to `udp_open`: the session id that this connection's datagrams
     /// carry (16 hex digits). The key comes from the TLS session.
     Udp { session: String },
+    /// Reply to `admin_users`.
+    AdminUsers { users: Vec<AdminUser> },
+    /// Reply to `admin_channels`.
+    AdminChannels { channels: Vec<AdminChannel> },
+    /// Reply to `admin_stats`.
+    AdminStats { stats: ServerStats },
+    /// Reply to `admin_audit`.
+    AdminAudit { entries: Vec<AuditEntry> },
+    /// Reply to `admin_invite`: the token to pass to `register` as `invite`.
+    AdminInvite { token: String, expires_ms: i64 },
     /// A request failed. `message` says what was wrong, for people;
     /// `retry_after_ms` (with `rate_limited`) when to try again.
     Error {
@@ -454,6 +558,60 @@ pub enum ServerBody {
     Notice { text: String },
     /// The server is shutting down; reconnect later.
     Shutdown { reason: String },
+}
+
+/// An account as an admin sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AdminUser {
+    pub name: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub online: bool,
+    pub created_ms: i64,
+    /// Session tokens in force.
+    pub sessions: u64,
+}
+
+/// A channel as an admin sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AdminChannel {
+    pub conv: ConvId,
+    pub name: String,
+    pub private: bool,
+    pub owner: Option<String>,
+    pub members: u64,
+    pub last_seq: Seq,
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub ts_ms: i64,
+    pub actor: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub client: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// The server's counters at one moment (cumulative ones since the start):
+/// what the admin panel charts by sampling.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ServerStats {
+    pub uptime_secs: u64,
+    pub connections: u64,
+    pub users_online: u64,
+    pub messages: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub rate_limited: u64,
+    pub login_failures: u64,
+    /// Delivery latency percentiles since the start, in milliseconds
+    /// (from the histogram's buckets: an upper bound).
+    pub delivery_p50_ms: f64,
+    pub delivery_p99_ms: f64,
+    pub memory_bytes: u64,
 }
 
 /// Who a user is.

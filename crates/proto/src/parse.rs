@@ -218,6 +218,20 @@ mod tests {
             r#""type":"group","conv":1"#,
             r#""type":"group_update","conv":1,"name":"h""#,
             r#""type":"udp_open""#,
+            r#""type":"admin_users","query":"a""#,
+            r#""type":"admin_user_create","name":"u","password":"p""#,
+            r#""type":"admin_user_update","name":"u","disabled":true"#,
+            r#""type":"admin_user_delete","name":"u""#,
+            r#""type":"admin_user_password","name":"u","password":"p""#,
+            r#""type":"admin_user_revoke","name":"u""#,
+            r#""type":"admin_channels""#,
+            r#""type":"admin_channel_delete","conv":1"#,
+            r#""type":"admin_channel_owner","conv":1,"user":"u""#,
+            r#""type":"admin_stats""#,
+            r#""type":"admin_audit","limit":5"#,
+            r#""type":"admin_broadcast","text":"t""#,
+            r#""type":"admin_shutdown","reason":"r""#,
+            r#""type":"admin_invite","uses":2"#,
         ];
         assert_eq!(samples.len(), Request::TYPES.len());
         for (s, name) in samples.iter().zip(Request::TYPES) {

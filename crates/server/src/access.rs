@@ -29,6 +29,8 @@ pub(crate) enum Who {
     Reader,
     /// Logged-in users who are not visitors: writing.
     Writer,
+    /// Admins.
+    Admin,
 }
 
 /// How a request counts against rate limits (which come with the admin
@@ -97,6 +99,20 @@ pub(crate) fn spec(req: &Request) -> Spec {
         | GroupLeave { .. }
         | GroupUpdate { .. } => s(Writer, Rate::Post),
         Typing { .. } => s(Writer, Rate::Typing),
+        AdminUsers { .. }
+        | AdminUserCreate { .. }
+        | AdminUserUpdate { .. }
+        | AdminUserDelete { .. }
+        | AdminUserPassword { .. }
+        | AdminUserRevoke { .. }
+        | AdminChannels {}
+        | AdminChannelDelete { .. }
+        | AdminChannelOwner { .. }
+        | AdminStats {}
+        | AdminAudit { .. }
+        | AdminBroadcast { .. }
+        | AdminShutdown { .. }
+        | AdminInvite { .. } => s(Admin, Rate::Change),
     }
 }
 
@@ -140,6 +156,10 @@ pub(crate) fn check(req: &Request, caller: &Caller) -> Result<(), ApiError> {
             ),
         )),
         (Who::Writer, Some((_, Role::Visitor))) => Err(visitor_read_only(req.type_name())),
+        (Who::Admin, Some((_, role))) if role != Role::Admin => Err(ApiError::forbidden(format!(
+            "`{}` is for admins",
+            req.type_name()
+        ))),
         _ => Ok(()),
     }
 }

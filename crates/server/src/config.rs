@@ -18,6 +18,17 @@ pub enum Udp {
     Off,
 }
 
+/// Who may make an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// Anyone.
+    Open,
+    /// With an invitation token from an admin (`admin_invite`).
+    Invite,
+    /// Nobody: admins make the accounts.
+    Closed,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Holds `confab.db` and `tls/`.
@@ -65,6 +76,13 @@ pub struct Config {
     /// without a token, only requests from this machine (not through a
     /// trusted proxy).
     pub metrics_token: Option<String>,
+    /// Who may register.
+    pub registration: Registration,
+    /// Whether visitors may enter (read-only, public channels).
+    pub visitors: bool,
+    /// Session tokens older than this no longer log in (None: they last
+    /// until logout or revocation).
+    pub token_max_age: Option<Duration>,
     /// Rate limits per address and per user.
     pub rates: crate::rates::RateConfig,
 }
@@ -91,6 +109,9 @@ impl Config {
             typing_every: Duration::from_secs(1),
             limits: Limits::default(),
             metrics_token: None,
+            registration: Registration::Open,
+            visitors: true,
+            token_max_age: None,
             rates: crate::rates::RateConfig::default(),
         }
     }

@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 pub use auth::{hash_password, verify_password};
 use confab_proto::ServerBody;
 use confab_store::{SqliteStore, Store, UserId};
-pub use config::{Config, Udp};
+pub use config::{Config, Registration, Udp};
 pub use error::ApiError;
 use hub::udp;
 use hub::{Audience, Except};
@@ -285,6 +285,8 @@ pub async fn start_with_store(
         hub: hub.clone(),
         limits: config.limits.clone(),
         typing_every: config.typing_every,
+        registration: config.registration,
+        token_max_age: config.token_max_age,
         poster: post_tx,
     });
     let config_rates = config.rates.clone();

@@ -183,3 +183,44 @@ pub(crate) fn resident_bytes() -> Option<u64> {
         .ok()?;
     Some(kib * 1024)
 }
+
+/// The delivery histogram's 50th and 99th percentiles in seconds (the
+/// upper bound of the bucket each falls in; 0 before any delivery).
+pub(crate) fn delivery_percentiles(stats: &crate::Stats) -> (f64, f64) {
+    use prometheus_client::encoding::text::encode;
+    // The histogram's buckets are read back from its own encoding: the
+    // crate keeps them private.
+    let mut r = Registry::default();
+    r.register("d", "", stats.delivery.clone());
+    let mut text = String::new();
+    if encode(&mut text, &r).is_err() {
+        return (0.0, 0.0);
+    }
+    let mut buckets: Vec<(f64, f64)> = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("d_bucket{le=\"") else {
+            continue;
+        };
+        let Some((le, count)) = rest.split_once("\"} ") else {
+            continue;
+        };
+        let le = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            le.parse().unwrap_or(0.0)
+        };
+        buckets.push((le, count.trim().parse().unwrap_or(0.0)));
+    }
+    let total = buckets.last().map_or(0.0, |b| b.1);
+    if total == 0.0 {
+        return (0.0, 0.0);
+    }
+    let at = |q: f64| {
+        let want = q * total;
+        buckets
+            .iter()
+            .find(|(_, c)| *c >= want)
+            .map_or(0.0, |(le, _)| if le.is_finite() { *le } else { 60.0 })
+    };
+    (at(0.50), at(0.99))
+}

@@ -43,12 +43,15 @@ pub async fn users_and_tokens(s: &dyn Store) {
     assert_eq!(s.user_by_name("nobody").await.unwrap(), None);
     s.add_token(a.id, "t1").await.unwrap();
     s.add_token(a.id, "t2").await.unwrap();
-    assert_eq!(s.user_by_token("t1").await.unwrap().unwrap().name, "alice");
+    assert_eq!(
+        s.user_by_token("t1", 0).await.unwrap().unwrap().name,
+        "alice"
+    );
     s.revoke_token("t1").await.unwrap();
-    assert_eq!(s.user_by_token("t1").await.unwrap(), None);
+    assert_eq!(s.user_by_token("t1", 0).await.unwrap(), None);
     s.set_password(a.id, "h3").await.unwrap();
     assert_eq!(
-        s.user_by_token("t2").await.unwrap(),
+        s.user_by_token("t2", 0).await.unwrap(),
         None,
         "password change revokes every token"
     );
@@ -468,4 +471,131 @@ pub async fn friends_and_blocks(s: &dyn Store) {
     assert_eq!(names(&s.relations_of(b).await.unwrap().incoming), ["carol"]);
     assert!(s.remove_friend_request(c, b).await.unwrap());
     assert!(!s.remove_friends(a, b).await.unwrap());
+}
+
+/// Accounts and channels as an admin sees them, disabling, deleting, the
+/// audit log and invitations.
+pub async fn administration(s: &dyn Store) {
+    use crate::NewAudit;
+    let root = s.create_user("root", "h", Role::Admin).await.unwrap();
+    let ann = s.create_user("ann", "h", Role::Member).await.unwrap();
+    let bob = s.create_user("bob_100%", "h", Role::Member).await.unwrap();
+    s.add_token(ann.id, "ta1").await.unwrap();
+    s.add_token(ann.id, "ta2").await.unwrap();
+    let all = s.list_users("", 10).await.unwrap();
+    let names: Vec<&str> = all.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["ann", "bob_100%", "root"]);
+    assert_eq!(all[0].sessions, 2);
+    // LIKE's wildcards are plain characters in a query.
+    let found = s.list_users("_100%", 10).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, bob.id);
+    assert!(s.list_users("%", 10).await.unwrap().len() == 1);
+    assert_eq!(s.list_users("", 2).await.unwrap().len(), 2);
+
+    s.set_role(ann.id, Role::Admin).await.unwrap();
+    assert_eq!(
+        s.user_by_id(ann.id).await.unwrap().unwrap().role,
+        Role::Admin
+    );
+    s.set_disabled(ann.id, true).await.unwrap();
+    let a = s.user_by_id(ann.id).await.unwrap().unwrap();
+    assert!(a.disabled);
+    assert_eq!(
+        s.user_by_token("ta1", 0).await.unwrap(),
+        None,
+        "disabling ends sessions"
+    );
+    s.set_disabled(ann.id, false).await.unwrap();
+    assert!(!s.user_by_name("ann").await.unwrap().unwrap().disabled);
+    s.add_token(ann.id, "ta3").await.unwrap();
+    assert_eq!(s.revoke_tokens(ann.id).await.unwrap(), 1);
+    assert!(matches!(
+        s.set_role(9999, Role::Member).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Tokens older than the cut-off have expired.
+    s.add_token(bob.id, "tb").await.unwrap();
+    assert!(s.user_by_token("tb", 0).await.unwrap().is_some());
+    assert!(s.user_by_token("tb", i64::MAX).await.unwrap().is_none());
+
+    let general = s
+        .create_channel("general", false, "", root.id)
+        .await
+        .unwrap();
+    let secret = s.create_channel("secret", true, "", ann.id).await.unwrap();
+    s.add_member(general.id, bob.id).await.unwrap();
+    let chans = s.all_channels().await.unwrap();
+    let seen: Vec<(&str, bool, Option<&str>, u64)> = chans
+        .iter()
+        .map(|c| (c.name.as_str(), c.private, c.owner.as_deref(), c.members))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("general", false, Some("root"), 2),
+            ("secret", true, Some("ann"), 1)
+        ]
+    );
+    s.set_owner(secret.id, root.id).await.unwrap();
+    let chans = s.all_channels().await.unwrap();
+    assert_eq!(chans[1].owner.as_deref(), Some("root"));
+    assert_eq!(chans[1].members, 2, "the new owner is a member");
+
+    // Deleting an account keeps its messages under a name no one can use.
+    let appended = s
+        .append(vec![NewMessage::text(
+            general.id, bob.id, "bob_100%", "hi", 1,
+        )])
+        .await
+        .unwrap();
+    assert!(appended[0].is_ok());
+    s.delete_user(bob.id).await.unwrap();
+    assert_eq!(s.user_by_name("bob_100%").await.unwrap(), None);
+    let gone = s.user_by_id(bob.id).await.unwrap().unwrap();
+    assert_eq!(gone.name, format!("deleted-{}", bob.id));
+    assert!(gone.disabled);
+    let (h, _) = s
+        .history(general.id, Page::Latest, 10, reader(root.id))
+        .await
+        .unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0].sender, format!("deleted-{}", bob.id));
+    assert_eq!(s.members(general.id).await.unwrap().len(), 1);
+    assert!(
+        s.list_users("", 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|u| u.id != bob.id),
+        "deleted accounts are not listed"
+    );
+
+    for (i, action) in ["login", "user_disable", "user_delete"].iter().enumerate() {
+        s.add_audit(NewAudit {
+            actor: Some("root".into()),
+            action: (*action).into(),
+            target: Some(format!("t{i}")),
+            client: Some("127.0.0.1".into()),
+            detail: None,
+        })
+        .await
+        .unwrap();
+    }
+    let log = s.audit(None, 2).await.unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["user_delete", "user_disable"], "newest first");
+    let older = s.audit(Some(log[1].id), 10).await.unwrap();
+    assert_eq!(older.len(), 1);
+    assert_eq!(older[0].action, "login");
+
+    s.create_invite("inv", Some(root.id), 1_000, 2)
+        .await
+        .unwrap();
+    assert!(s.use_invite("inv", 10).await.unwrap());
+    assert!(!s.use_invite("inv", 1_000).await.unwrap(), "expired");
+    assert!(s.use_invite("inv", 20).await.unwrap());
+    assert!(!s.use_invite("inv", 30).await.unwrap(), "used up");
+    assert!(!s.use_invite("nope", 30).await.unwrap());
 }

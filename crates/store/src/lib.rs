@@ -50,6 +50,8 @@ pub struct UserRecord {
     pub invisible: bool,
     /// argon2id PHC string.
     pub password_hash: String,
+    /// Disabled (or banned) by an admin: may not log in.
+    pub disabled: bool,
 }
 
 /// A conversation: a channel, the direct-message pair of two users, or a
@@ -227,7 +229,13 @@ pub trait Users: Send + Sync {
     async fn set_invisible(&self, id: UserId, invisible: bool) -> Result<()>;
     /// Stores a session token (already hashed by the caller).
     async fn add_token(&self, user: UserId, token_hash: &str) -> Result<()>;
-    async fn user_by_token(&self, token_hash: &str) -> Result<Option<UserRecord>>;
+    /// The user of a token made at or after `not_before_ms` (tokens older
+    /// than that have expired; 0 for no expiry).
+    async fn user_by_token(
+        &self,
+        token_hash: &str,
+        not_before_ms: i64,
+    ) -> Result<Option<UserRecord>>;
     async fn revoke_token(&self, token_hash: &str) -> Result<()>;
     async fn count_users(&self) -> Result<u64>;
 }
@@ -314,8 +322,90 @@ pub trait Social: Send + Sync {
 }
 
 /// Everything the server needs from storage.
-pub trait Store: Users + Convs + Messages + Social {}
-impl<T: Users + Convs + Messages + Social> Store for T {}
+/// An account as an admin sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSummary {
+    pub id: UserId,
+    pub name: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_ms: i64,
+    /// Session tokens in force.
+    pub sessions: u64,
+}
+
+/// A channel as an admin sees it (private ones included, by their title).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelSummary {
+    pub id: ConvId,
+    pub name: String,
+    pub private: bool,
+    pub owner: Option<String>,
+    pub members: u64,
+    pub last_seq: Seq,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub ts_ms: i64,
+    /// Who did it (a user name), if anyone was logged in.
+    pub actor: Option<String>,
+    /// What: `login`, `login_failed`, `register`, `user_disable`, ...
+    pub action: String,
+    /// Whom or what it was done to.
+    pub target: Option<String>,
+    /// The client's address.
+    pub client: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// What an admin or the server records; the store adds the id and time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewAudit {
+    pub actor: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub client: Option<String>,
+    pub detail: Option<String>,
+}
+
+#[async_trait]
+pub trait Admin: Send + Sync {
+    /// Accounts whose name contains `query` (all for ""), by name.
+    async fn list_users(&self, query: &str, limit: u32) -> Result<Vec<UserSummary>>;
+    async fn set_role(&self, id: UserId, role: Role) -> Result<()>;
+    /// Disabling also revokes every session token of the user.
+    async fn set_disabled(&self, id: UserId, disabled: bool) -> Result<()>;
+    /// Revokes every session token of the user; how many there were.
+    async fn revoke_tokens(&self, id: UserId) -> Result<u64>;
+    /// Deletes an account. Its messages stay in their logs (a log has no
+    /// holes), under a name no one can log in with or take:
+    /// `deleted-<id>`. Memberships, friendships, requests, blocks and
+    /// tokens go.
+    async fn delete_user(&self, id: UserId) -> Result<()>;
+    /// Every channel, private ones included.
+    async fn all_channels(&self) -> Result<Vec<ChannelSummary>>;
+    /// Makes `user` the owner of a channel (and a member).
+    async fn set_owner(&self, conv: ConvId, user: UserId) -> Result<()>;
+    async fn add_audit(&self, entry: NewAudit) -> Result<()>;
+    /// The newest `limit` entries below id `before` (all if None), newest first.
+    async fn audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>>;
+    /// Stores an invitation (its hash) good for `uses` registrations until `expires_ms`.
+    async fn create_invite(
+        &self,
+        hash: &str,
+        by: Option<UserId>,
+        expires_ms: i64,
+        uses: u32,
+    ) -> Result<()>;
+    /// Uses an invitation once; false if unknown, used up or expired.
+    async fn use_invite(&self, hash: &str, now_ms: i64) -> Result<bool>;
+}
+
+pub trait Store: Users + Convs + Messages + Social + Admin {}
+impl<T: Users + Convs + Messages + Social + Admin> Store for T {}
 
 /// The key that names the DM pair of two users, whatever their order.
 pub fn dm_key(a: UserId, b: UserId) -> String {

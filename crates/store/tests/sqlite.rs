@@ -31,6 +31,7 @@ conformance_tests!(
     withheld_entries,
     groups,
     friends_and_blocks,
+    administration,
 );
 
 #[tokio::test]

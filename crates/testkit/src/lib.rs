@@ -173,6 +173,21 @@ impl TestServer {
         .await
     }
 
+    /// An admin named `name` (password `password-<name>`), made as
+    /// `confab admin create-user --admin` makes one, and logged in.
+    pub async fn admin(&self, t: Transport, name: &str) -> Client {
+        confab_server::services::accounts::create_user(
+            &**self.handle.store(),
+            &confab_proto::Limits::default(),
+            name,
+            format!("password-{name}"),
+            confab_proto::Role::Admin,
+        )
+        .await
+        .expect("the admin is created");
+        self.login(t, name).await.0
+    }
+
     /// A client logged in as an existing user.
     pub async fn login(&self, t: Transport, name: &str) -> (Client, Value) {
         let mut c = self.hello(t).await;

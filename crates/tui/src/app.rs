@@ -555,6 +555,7 @@ impl App {
                     LoginFocus::Register => Auth::Register {
                         username: user,
                         password,
+                        invite: None,
                     },
                     _ => Auth::Login {
                         username: user,

@@ -44,8 +44,18 @@ pub(super) fn hello(s: &mut Session, protocol: u32, client: String) -> Reply {
 // each in a fixed form (`login failed client=ADDR user=NAME`), so that
 // fail2ban and the like can act on them.
 
-pub(super) async fn register(s: &mut Session, username: String, password: String) -> Reply {
-    let login = match s.services().accounts.register(&username, password).await {
+pub(super) async fn register(
+    s: &mut Session,
+    username: String,
+    password: String,
+    invite: Option<String>,
+) -> Reply {
+    let result = s
+        .services()
+        .accounts
+        .register(&username, password, invite.as_deref())
+        .await;
+    let login = match result {
         Ok(l) => l,
         Err(e) => {
             tracing::info!(target: "confab::auth", client = %s.peer, user = %shown(&username), reason = %e.message, "registration refused");
@@ -53,6 +63,8 @@ pub(super) async fn register(s: &mut Session, username: String, password: String
         }
     };
     tracing::info!(target: "confab::auth", client = %s.peer, user = %login.user.name, "registered");
+    let detail = invite.is_some().then(|| "with an invitation".to_owned());
+    audit(s, "register", &login.user.name, detail).await;
     s.shared.hub.stats.registrations.fetch_add(1, Relaxed);
     log_in(s, login).await
 }
@@ -63,11 +75,21 @@ pub(super) async fn login(s: &mut Session, username: String, password: String) -
         Err(e) => {
             tracing::warn!(target: "confab::auth", client = %s.peer, user = %shown(&username), reason = %e.message, "login failed");
             s.shared.hub.stats.login_failures.fetch_add(1, Relaxed);
+            if e.code != confab_proto::ErrorCode::RateLimited {
+                audit(
+                    s,
+                    "login_failed",
+                    &shown(&username),
+                    Some(e.message.clone()),
+                )
+                .await;
+            }
             return Err(e);
         }
     };
     tracing::info!(target: "confab::auth", client = %s.peer, user = %login.user.name, "login");
     s.shared.hub.stats.logins.fetch_add(1, Relaxed);
+    audit(s, "login", &login.user.name, None).await;
     log_in(s, login).await
 }
 
@@ -83,6 +105,23 @@ pub(super) async fn resume(s: &mut Session, token: String) -> Reply {
     tracing::info!(target: "confab::auth", client = %s.peer, user = %login.user.name, "resumed");
     s.shared.hub.stats.logins.fetch_add(1, Relaxed);
     log_in(s, login).await
+}
+
+/// Records an account event in the audit log (the user is the actor).
+async fn audit(s: &Session, action: &str, user: &str, detail: Option<String>) {
+    let by = crate::services::admin::By {
+        name: user.to_owned(),
+        client: Some(s.peer),
+    };
+    crate::services::admin::record(
+        &*s.shared.store,
+        Some(&by),
+        action,
+        Some(user),
+        None,
+        detail,
+    )
+    .await;
 }
 
 /// A user name as logged: clipped, and with no way to forge a log line.
@@ -114,6 +153,11 @@ async fn log_in(s: &mut Session, login: Login) -> Reply {
 }
 
 pub(super) fn visitor(s: &mut Session) -> Reply {
+    if !s.shared.config.visitors {
+        return Err(ApiError::forbidden(
+            "this server does not let visitors in: register or log in",
+        ));
+    }
     let id = s.shared.next_visitor();
     // Unique while this server runs, which is as long as a visitor lives.
     let authed = Authed {

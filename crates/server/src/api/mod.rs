@@ -9,6 +9,7 @@
 //! area, calling a service.
 
 mod accounts;
+mod admin;
 mod channels;
 mod groups;
 mod messages;
@@ -82,7 +83,11 @@ async fn dispatch(s: &mut Session, id: u64, req: Request) -> Reply {
     use Request::*;
     match req {
         Hello { protocol, client } => accounts::hello(s, protocol, client),
-        Register { username, password } => accounts::register(s, username, password).await,
+        Register {
+            username,
+            password,
+            invite,
+        } => accounts::register(s, username, password, invite).await,
         Login { username, password } => accounts::login(s, username, password).await,
         Resume { token } => accounts::resume(s, token).await,
         Visitor {} => accounts::visitor(s),
@@ -144,5 +149,27 @@ async fn dispatch(s: &mut Session, id: u64, req: Request) -> Reply {
             owner_only_add,
         } => groups::update(s, conv, name, owner_only_add).await,
         UdpOpen {} => accounts::udp_open(s),
+        AdminUsers { query, limit } => admin::users(s, query, limit).await,
+        AdminUserCreate {
+            name,
+            password,
+            role,
+        } => admin::user_create(s, name, password, role).await,
+        AdminUserUpdate {
+            name,
+            role,
+            disabled,
+        } => admin::user_update(s, name, role, disabled).await,
+        AdminUserDelete { name } => admin::user_delete(s, name).await,
+        AdminUserPassword { name, password } => admin::user_password(s, name, password).await,
+        AdminUserRevoke { name } => admin::user_revoke(s, name).await,
+        AdminChannels {} => admin::channels(s).await,
+        AdminChannelDelete { conv } => admin::channel_delete(s, conv).await,
+        AdminChannelOwner { conv, user } => admin::channel_owner(s, conv, user).await,
+        AdminStats {} => admin::stats(s),
+        AdminAudit { before, limit } => admin::audit(s, before, limit).await,
+        AdminBroadcast { text } => admin::broadcast(s, text).await,
+        AdminShutdown { reason } => admin::shutdown(s, reason).await,
+        AdminInvite { uses, hours } => admin::invite(s, uses, hours).await,
     }
 }

@@ -65,7 +65,50 @@ impl Accounts {
         }
     }
 
-    pub(crate) async fn register(&self, name: &str, password: String) -> Result<Login, ApiError> {
+    pub(crate) async fn register(
+        &self,
+        name: &str,
+        password: String,
+        invite: Option<&str>,
+    ) -> Result<Login, ApiError> {
+        match (self.ctx.registration, invite) {
+            (crate::Registration::Open, _) => {}
+            (crate::Registration::Closed, _) => {
+                return Err(ApiError::forbidden(
+                    "registration is closed on this server: an admin makes accounts",
+                ));
+            }
+            (crate::Registration::Invite, None) => {
+                return Err(ApiError::forbidden(
+                    "registration on this server needs an invitation: ask an admin for one",
+                ));
+            }
+            (crate::Registration::Invite, Some(token)) => {
+                // The name first, so that a registration refused for its
+                // name does not use the invitation up.
+                self.ctx
+                    .limits
+                    .check_username(name)
+                    .map_err(|m| ApiError::new(ErrorCode::InvalidName, m))?;
+                if self.ctx.store.user_by_name(name).await?.is_some() {
+                    return Err(ApiError::new(
+                        ErrorCode::NameTaken,
+                        format!("a user named `{name}` already exists"),
+                    ));
+                }
+                let now = super::messages::now_ms();
+                if !self
+                    .ctx
+                    .store
+                    .use_invite(&auth::token_hash(token), now)
+                    .await?
+                {
+                    return Err(ApiError::forbidden(
+                        "that invitation is unknown, used up or expired",
+                    ));
+                }
+            }
+        }
         let user = create_user(
             &*self.ctx.store,
             &self.ctx.limits,
@@ -85,6 +128,9 @@ impl Accounts {
             auth::verify_password_async(password, user.as_ref().map(|u| u.password_hash.clone()))
                 .await?;
         match user {
+            Some(user) if ok && user.disabled => Err(ApiError::forbidden(
+                "this account is disabled; ask an admin",
+            )),
             Some(user) if ok => self.new_token(user).await,
             _ => Err(ApiError::new(
                 ErrorCode::BadCredentials,
@@ -95,15 +141,23 @@ impl Accounts {
 
     pub(crate) async fn resume(&self, token: &str) -> Result<Login, ApiError> {
         let token_hash = auth::token_hash(token);
-        match self.ctx.store.user_by_token(&token_hash).await? {
-            Some(user) => Ok(Login {
+        let not_before = self.ctx.token_max_age.map_or(0, |age| {
+            super::messages::now_ms().saturating_sub(age.as_millis() as i64)
+        });
+        match self
+            .ctx
+            .store
+            .user_by_token(&token_hash, not_before)
+            .await?
+        {
+            Some(user) if !user.disabled => Ok(Login {
                 user,
                 token: None,
                 token_hash,
             }),
-            None => Err(ApiError::new(
+            _ => Err(ApiError::new(
                 ErrorCode::BadToken,
-                "that session token is unknown or revoked; log in with your password",
+                "that session token is unknown, expired or revoked; log in with your password",
             )),
         }
     }
@@ -116,6 +170,14 @@ impl Accounts {
             token: Some(token),
             token_hash,
         })
+    }
+
+    /// Forgets a deleted account's name.
+    pub(crate) fn forget(&self, name: &str) {
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
     }
 
     /// Revokes the session's token.

@@ -8,11 +8,14 @@
 //! - [`messages`]: posting to conversation logs (through [`poster`], the
 //!   single writer), history, sync, typing.
 //! - [`social`]: friends, requests and blocks.
+//! - [`admin`]: accounts and channels as admins manage them, the audit
+//!   log, invitations (also without a running server).
 //!
 //! A new capability is a new service (or a method on one) taking an
 //! [`Actor`]; its handler in `api/` only parses and calls it.
 
 pub mod accounts;
+pub mod admin;
 pub(crate) mod messages;
 pub(crate) mod poster;
 pub(crate) mod rooms;
@@ -36,6 +39,10 @@ pub(crate) struct Ctx {
     pub limits: Limits,
     /// See [`crate::Config::typing_every`].
     pub typing_every: std::time::Duration,
+    /// See [`crate::Config::registration`].
+    pub registration: crate::Registration,
+    /// See [`crate::Config::token_max_age`].
+    pub token_max_age: Option<std::time::Duration>,
     pub poster: mpsc::Sender<poster::Post>,
 }
 

@@ -284,6 +284,12 @@ impl Rooms {
                 "only the owner of `{name}` or an admin can delete it"
             )));
         }
+        self.remove(conv).await
+    }
+
+    /// Deletes a channel and tells its members (the access check is the
+    /// caller's: the owner, or an admin through `admin`).
+    pub(crate) async fn remove(&self, conv: ConvRecord) -> Result<(), ApiError> {
         self.ctx.store.delete_conv(conv.id).await?;
         let hub = &self.ctx.hub;
         let frame = event(ServerBody::ChannelDeleted {

@@ -252,7 +252,7 @@ impl Convs for SqliteStore {
         self.read(move |c| {
             let mut s = c
                 .prepare_cached(
-                    "SELECT u.id, u.name, u.role, u.invisible, u.password_hash
+                    "SELECT u.id, u.name, u.role, u.invisible, u.password_hash, u.disabled
                      FROM members m JOIN users u ON u.id = m.user_id WHERE m.conv = ?1 ORDER BY u.name",
                 )
                 .map_err(backend)?;

@@ -16,6 +16,7 @@ use rusqlite::Connection;
 
 use crate::{Result, StoreError};
 
+mod admin;
 mod convs;
 mod messages;
 mod social;
@@ -98,6 +99,26 @@ CREATE TABLE blocks (
     created_ms INTEGER NOT NULL,
     PRIMARY KEY (user_id, blocked_id)
 ) WITHOUT ROWID;
+"#,
+    // 3: administration: disabled accounts, the audit log, invitations.
+    r#"
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE audit (
+    id     INTEGER PRIMARY KEY,
+    ts_ms  INTEGER NOT NULL,
+    actor  TEXT,
+    action TEXT NOT NULL,
+    target TEXT,
+    client TEXT,
+    detail TEXT
+);
+CREATE TABLE invites (
+    hash       TEXT PRIMARY KEY,
+    created_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    uses_left  INTEGER NOT NULL
+);
 "#,
 ];
 

@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::{SqliteStore, backend, now_ms};
 use crate::{Result, StoreError, UserId, UserRecord, Users};
 
-pub(super) const USER_COLS: &str = "id, name, role, invisible, password_hash";
+pub(super) const USER_COLS: &str = "id, name, role, invisible, password_hash, disabled";
 
 pub(super) fn user_row(r: &Row) -> rusqlite::Result<UserRecord> {
     let role: String = r.get(2)?;
@@ -17,6 +17,7 @@ pub(super) fn user_row(r: &Row) -> rusqlite::Result<UserRecord> {
         role: Role::parse(&role).unwrap_or(Role::Member),
         invisible: r.get(3)?,
         password_hash: r.get(4)?,
+        disabled: r.get(5)?,
     })
 }
 
@@ -42,6 +43,7 @@ impl Users for SqliteStore {
                     role,
                     invisible: false,
                     password_hash: hash,
+                    disabled: false,
                 }),
             }
         })
@@ -111,13 +113,21 @@ impl Users for SqliteStore {
         .await
     }
 
-    async fn user_by_token(&self, token_hash: &str) -> Result<Option<UserRecord>> {
+    async fn user_by_token(
+        &self,
+        token_hash: &str,
+        not_before_ms: i64,
+    ) -> Result<Option<UserRecord>> {
         let hash = token_hash.to_owned();
         self.read(move |c| {
             c.prepare_cached(&format!(
-                "SELECT {USER_COLS} FROM users WHERE id = (SELECT user_id FROM tokens WHERE hash = ?1)"
+                "SELECT {USER_COLS} FROM users WHERE id = \
+                 (SELECT user_id FROM tokens WHERE hash = ?1 AND created_ms >= ?2)"
             ))
-            .and_then(|mut s| s.query_row([hash], user_row).optional())
+            .and_then(|mut s| {
+                s.query_row(params![hash, not_before_ms], user_row)
+                    .optional()
+            })
             .map_err(backend)
         })
         .await

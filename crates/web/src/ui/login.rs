@@ -26,6 +26,7 @@ pub(super) fn Login(ui: Ui) -> impl IntoView {
             "register" => Auth::Register {
                 username: name.trim().to_owned(),
                 password: pass,
+                invite: None,
             },
             _ => Auth::Login {
                 username: name.trim().to_owned(),
