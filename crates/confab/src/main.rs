@@ -65,10 +65,26 @@ enum Command {
     Unblock(script::UserArgs),
     /// Print the protocol's JSON Schema.
     Schema,
+    /// Check the server's settings.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff), e.g. `confab man > confab.1`.
+    Man,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective settings of `confab serve` with the same flags,
+    /// variables and config file, and where each came from.
+    Check(serve::ServeArgs),
 }
 
 fn main() -> Result<()> {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches)?;
     // In `chat`, log lines would scribble over the screen; the terminal
     // client reports its troubles in its status line instead.
     if !matches!(cli.command, Command::Chat(_)) {
@@ -91,6 +107,24 @@ fn main() -> Result<()> {
         Command::Friend(args) => runtime.block_on(script::friend(args)),
         Command::Block(args) => runtime.block_on(script::block(args, true)),
         Command::Unblock(args) => runtime.block_on(script::block(args, false)),
+        Command::Config(ConfigCommand::Check(args)) => {
+            let sub = matches
+                .subcommand_matches("config")
+                .and_then(|m| m.subcommand_matches("check"))
+                .expect("parsed as config check");
+            print!("{}", serve::check(&args, sub)?);
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "confab", &mut out);
+            print_all(&out)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            print_all(&out)
+        }
         Command::Schema => {
             println!(
                 "{}",
@@ -98,6 +132,15 @@ fn main() -> Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+/// Writes to stdout; a reader that stopped early (`| head`) is not an error.
+fn print_all(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    match std::io::stdout().write_all(bytes) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
     }
 }
 

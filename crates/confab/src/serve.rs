@@ -208,6 +208,187 @@ pub fn resolve(args: &ServeArgs) -> Result<Config> {
     Ok(config)
 }
 
+/// `confab config check`: the effective settings and where each came from
+/// (a flag, a variable, the config file, or the default), after the same
+/// checks `serve` makes.
+pub fn check(args: &ServeArgs, matches: &clap::ArgMatches) -> Result<String> {
+    let config = resolve(args)?;
+    let in_file: toml::Table = match &args.config {
+        Some(path) => toml::from_str(&std::fs::read_to_string(path)?)?,
+        None => toml::Table::new(),
+    };
+    let source = |id: &str, key: &str, env: &str| -> String {
+        use clap::parser::ValueSource;
+        // Some settings are in the file only (no flag to ask about).
+        let given = if id.is_empty() {
+            None
+        } else {
+            matches.value_source(id)
+        };
+        match given {
+            Some(ValueSource::CommandLine) => format!("--{}", id.replace('_', "-")),
+            Some(ValueSource::EnvVariable) => format!("${env}"),
+            _ if in_file.contains_key(key) => format!(
+                "{} ({key})",
+                args.config
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            ),
+            _ => "default".into(),
+        }
+    };
+    let opt = |v: &Option<PathBuf>| {
+        v.as_ref()
+            .map_or("-".to_owned(), |p| p.display().to_string())
+    };
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_owned()
+        } else {
+            v.join(", ")
+        }
+    };
+    let rows: Vec<(&str, String, String)> = vec![
+        (
+            "data_dir",
+            config.data_dir.display().to_string(),
+            source("data_dir", "data_dir", "CONFAB_DATA_DIR"),
+        ),
+        (
+            "tcp",
+            config.tcp.to_string(),
+            source("tcp", "tcp", "CONFAB_TCP"),
+        ),
+        (
+            "http",
+            config.http.to_string(),
+            source("http", "http", "CONFAB_HTTP"),
+        ),
+        (
+            "web over",
+            if config.web_tls() {
+                "HTTPS".into()
+            } else {
+                "plain HTTP".into()
+            },
+            "(from http, tls_cert, http_plain)".into(),
+        ),
+        (
+            "udp",
+            match config.udp {
+                confab_server::Udp::SameAsTcp => "the TLS port's number".into(),
+                confab_server::Udp::At(a) => a.to_string(),
+                confab_server::Udp::Off => "off".into(),
+            },
+            source("udp", "udp", "CONFAB_UDP"),
+        ),
+        (
+            "tls_cert",
+            config
+                .tls_cert
+                .as_ref()
+                .map_or("self-signed, in the data dir".to_owned(), |p| {
+                    p.display().to_string()
+                }),
+            source("tls_cert", "tls_cert", "CONFAB_TLS_CERT"),
+        ),
+        (
+            "tls_key",
+            opt(&config.tls_key),
+            source("tls_key", "tls_key", "CONFAB_TLS_KEY"),
+        ),
+        (
+            "http_plain",
+            config.http_plain.to_string(),
+            source("http_plain", "http_plain", "CONFAB_HTTP_PLAIN"),
+        ),
+        (
+            "http_idle_secs",
+            config.http_idle.as_secs_f64().to_string(),
+            source("", "http_idle_secs", ""),
+        ),
+        (
+            "heartbeat_secs",
+            config.heartbeat.as_secs_f64().to_string(),
+            source("heartbeat_secs", "heartbeat_secs", "CONFAB_HEARTBEAT_SECS"),
+        ),
+        (
+            "outbox_bytes",
+            config.outbox_bytes.to_string(),
+            source("", "outbox_bytes", ""),
+        ),
+        (
+            "allowed_origins",
+            list(&config.allowed_origins),
+            source(
+                "allowed_origins",
+                "allowed_origins",
+                "CONFAB_ALLOWED_ORIGINS",
+            ),
+        ),
+        (
+            "trusted_proxies",
+            list(
+                &config
+                    .trusted_proxies
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>(),
+            ),
+            source(
+                "trusted_proxies",
+                "trusted_proxies",
+                "CONFAB_TRUSTED_PROXIES",
+            ),
+        ),
+        (
+            "registration",
+            format!("{:?}", config.registration).to_lowercase(),
+            source("registration", "registration", "CONFAB_REGISTRATION"),
+        ),
+        (
+            "visitors",
+            config.visitors.to_string(),
+            source("no_visitors", "visitors", "CONFAB_NO_VISITORS"),
+        ),
+        (
+            "token_max_age_days",
+            config.token_max_age.map_or("never expire".to_owned(), |d| {
+                (d.as_secs_f64() / 86_400.0).to_string()
+            }),
+            source(
+                "token_max_age_days",
+                "token_max_age_days",
+                "CONFAB_TOKEN_MAX_AGE_DAYS",
+            ),
+        ),
+        (
+            "rate_limits",
+            if config.rates.enabled {
+                "on".into()
+            } else {
+                "off".into()
+            },
+            source("no_rate_limits", "rate_limits", "CONFAB_NO_RATE_LIMITS"),
+        ),
+        (
+            "metrics_token",
+            if config.metrics_token.is_some() {
+                "set (hidden)".into()
+            } else {
+                "- (/metrics from this machine only)".into()
+            },
+            source("metrics_token", "metrics_token", "CONFAB_METRICS_TOKEN"),
+        ),
+    ];
+    let mut out = String::new();
+    for (key, value, from) in rows {
+        out.push_str(&format!("{key:<20} {value:<40} {from}\n"));
+    }
+    Ok(out)
+}
+
 pub async fn run(args: ServeArgs) -> Result<()> {
     let config = resolve(&args)?;
     // One file descriptor per connection: allow as many as the system lets us.

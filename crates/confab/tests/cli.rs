@@ -675,3 +675,66 @@ async fn confab_admin_over_the_protocol_and_on_a_stopped_servers_data_dir() {
     c.ok(serde_json::json!({"type": "login", "username": "ann", "password": "a new password"}))
         .await;
 }
+
+/// `confab config check` says what `serve` would use and where each came
+/// from; a bad value is named; completions and the man page are printed.
+#[test]
+fn config_check_completions_and_the_man_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("confab.toml");
+    std::fs::write(
+        &file,
+        "data_dir = \"/srv/chat\"\nregistration = \"invite\"\n",
+    )
+    .unwrap();
+    let out = confab()
+        .args(["config", "check", "--config"])
+        .arg(&file)
+        .args(["--http", "0.0.0.0:8443"])
+        .env("CONFAB_TCP", "0.0.0.0:7000")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = |key: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(key))
+            .unwrap_or_else(|| panic!("no {key} in {text}"))
+            .to_owned()
+    };
+    assert!(
+        row("data_dir").contains("/srv/chat") && row("data_dir").contains("confab.toml (data_dir)")
+    );
+    assert!(row("tcp").contains("0.0.0.0:7000") && row("tcp").ends_with("$CONFAB_TCP"));
+    assert!(row("http").contains("0.0.0.0:8443") && row("http").ends_with("--http"));
+    assert!(
+        row("web").contains("HTTPS"),
+        "beyond loopback: {}",
+        row("web")
+    );
+    assert!(row("registration").contains("invite"));
+    assert!(row("heartbeat_secs").ends_with("default"));
+    std::fs::write(&file, "registration = \"maybe\"\n").unwrap();
+    let out = confab()
+        .args(["config", "check", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("registration is open, invite or closed")
+    );
+
+    let bash = confab().args(["completions", "bash"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&bash.stdout).contains("complete -F _confab"));
+    let man = confab().arg("man").output().unwrap();
+    let man = String::from_utf8_lossy(&man.stdout);
+    assert!(
+        man.contains(".TH confab 1") && man.contains("commit"),
+        "{man}"
+    );
+}
