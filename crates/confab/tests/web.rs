@@ -678,3 +678,77 @@ async fn scrolling_back_works_after_a_burst_of_live_messages() {
     assert_eq!(all.len(), 300, "every message once");
     assert_eq!(all[0], "message 1");
 }
+
+/// The admin panel in a real browser: only an admin sees it; it lists
+/// accounts and disables one (who is disconnected); its message chart moves
+/// while messages flow; the audit log shows what was done.
+#[tokio::test]
+async fn the_admin_panel_manages_accounts_and_its_charts_move_when_messages_flow() {
+    let server = TestServer::start().await;
+    confab_server::services::accounts::create_user(
+        &**server.handle.store(),
+        &confab_proto::Limits::default(),
+        "root",
+        "root's password".into(),
+        confab_proto::Role::Admin,
+    )
+    .await
+    .unwrap();
+    let mut alice = server.user(Transport::Tls, "alice").await;
+    let mut bob = server.user(Transport::Ws, "bob").await;
+    let general = bob.create("general", false).await;
+
+    let driver = Chromedriver::start().await;
+    let b = Browser::open(&driver, 1280, 900).await;
+    // A member has no Admin button.
+    register(&b, &server, "carol").await;
+    assert!(
+        b.js("return document.querySelector('#admin') === null")
+            .await
+            == true
+    );
+    b.click("#logout").await;
+    b.wait_for("#login").await;
+    b.type_into("#username", "root").await;
+    b.type_into("#password", "root's password").await;
+    b.click("#login").await;
+    b.wait_text(".topbar .status", "Connected").await;
+
+    b.click("#admin").await;
+    b.wait_text("#admin-users", "alice").await;
+    let row = "#admin-users tr[data-user='alice']";
+    b.wait_text(row, "online").await;
+    b.click(&format!("{row} .disable")).await;
+    b.wait_text(row, "disabled").await;
+    let last = alice.closed().await;
+    assert!(
+        last.iter()
+            .any(|v| v["text"] == "an admin disabled your account"),
+        "{last:?}"
+    );
+
+    // Statistics: messages flow, and the messages-per-second chart moves.
+    b.click("#admin-tab-stats").await;
+    b.wait_for("#chart-messages").await;
+    let sender = tokio::spawn(async move {
+        for i in 0.. {
+            bob.say(general, &format!("tick {i}")).await;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    });
+    b.wait_js(
+        "the messages chart shows a rate above zero",
+        "const v = document.querySelector('#chart-messages .value');
+         const line = document.querySelector('#chart-messages polyline');
+         return !!v && parseFloat(v.textContent) > 0
+             && line.getAttribute('points').split(' ').length >= 2;",
+    )
+    .await;
+    sender.abort();
+    b.screenshot(&artifacts().join("admin-stats.png")).await;
+
+    b.click("#admin-tab-audit").await;
+    b.wait_text("#admin-audit", "user_disable").await;
+    let audit = b.text("#admin-audit").await;
+    assert!(audit.contains("root") && audit.contains("alice"), "{audit}");
+}

@@ -91,6 +91,9 @@ pub(super) fn UserMenu(ui: Ui) -> impl IntoView {
                 </label>
                 <button id="passwd" on:click=move |_| open_dialog(ui, Dialog::Passwd)>"Password"</button>
             </Show>
+            <Show when=move || me().is_some_and(|u| u.role == Role::Admin)>
+                <button id="admin" on:click=move |_| open_dialog(ui, Dialog::Admin)>"Admin"</button>
+            </Show>
             <button id="logout" on:click=move |_| ui.ask(Action::Logout)>"Log out"</button>
         </div>
     }

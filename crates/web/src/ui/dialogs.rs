@@ -36,10 +36,12 @@ pub(super) fn Dialogs(ui: Ui) -> impl IntoView {
                 Dialog::NewGroup => ("New group", view! { <NewGroupForm ui=ui/> }.into_any()),
                 Dialog::GroupAdd => ("Add people", view! { <GroupAddForm ui=ui/> }.into_any()),
                 Dialog::GroupRename => ("Rename the group", view! { <GroupRenameForm ui=ui/> }.into_any()),
+                Dialog::Admin => ("Administration", view! { <super::admin::AdminPanel ui=ui/> }.into_any()),
             };
+            let wide = d == Dialog::Admin;
             view! {
                 <div class="backdrop" on:click=move |_| ui.dialog.set(None)></div>
-                <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="dialog-title">
+                <div class="dialog" class:wide=wide id=if wide { "admin-panel" } else { "" } role="dialog" aria-modal="true" aria-labelledby="dialog-title">
                     <h2 id="dialog-title">{title}</h2>
                     {body}
                     <p class="error" role="alert">{move || ui.dialog_error.get()}</p>

@@ -8,7 +8,8 @@
 //! - [`state`]: [`Ui`] and what the client's events do to it.
 //! - `login`, `chat` (the frame: top bar, sidebar with channels, groups,
 //!   DMs and friends, members), `messages`, `composer` (with the emoji
-//!   picker) and `dialogs` (channels, groups, friends, password): the
+//!   picker), `dialogs` (channels, groups, friends, password) and `admin`
+//!   (the admin panel, with its charts): the
 //!   components. Behaviour is the client core's; these only render it and
 //!   call its actions.
 
@@ -27,6 +28,7 @@ use wasm_bindgen::JsCast;
 use crate::driver::{Core, drive, now_ms};
 use crate::idb::IdbCache;
 
+mod admin;
 mod chat;
 mod composer;
 mod dialogs;

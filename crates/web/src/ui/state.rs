@@ -26,7 +26,23 @@ pub(super) enum Dialog {
     NewGroup,
     GroupAdd,
     GroupRename,
+    /// Admins: accounts, channels, statistics, the audit log, the server.
+    Admin,
 }
+
+/// What the admin panel shows, as the server last answered.
+#[derive(Clone, Default, PartialEq, Debug)]
+pub(super) struct AdminView {
+    pub(super) users: Vec<confab_proto::AdminUser>,
+    pub(super) channels: Vec<confab_proto::AdminChannel>,
+    pub(super) audit: Vec<confab_proto::AuditEntry>,
+    /// Samples of the server's counters: (page time in ms, counters).
+    pub(super) samples: Vec<(u64, confab_proto::ServerStats)>,
+    pub(super) invite: Option<String>,
+}
+
+/// Samples kept for the charts (two seconds apart: four minutes).
+pub(super) const MAX_SAMPLES: usize = 120;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Theme {
@@ -83,6 +99,7 @@ pub(super) struct Ui {
     pub(super) sidebar_open: RwSignal<bool>,
     /// Before loading older messages: (scroll height, scroll top), to keep the place.
     pub(super) anchor: StoredValue<Option<(i32, i32)>>,
+    pub(super) admin: RwSignal<AdminView>,
 }
 
 /// Actions answered inside the dialog that asked them.
@@ -128,6 +145,7 @@ impl Ui {
             picker_open: RwSignal::new(false),
             sidebar_open: RwSignal::new(false),
             anchor: StoredValue::new(None),
+            admin: RwSignal::new(AdminView::default()),
         }
     }
 
@@ -209,11 +227,51 @@ impl Ui {
         }
         match &outcome {
             Outcome::Channels(channels) => self.channel_list.set(channels.clone()),
+            Outcome::Admin(reply) => self.admin_reply(&action, reply),
             Outcome::LoggedOut => self.logged_out(),
             _ => self.info(outcome.sentence()),
         }
         // What the outcome opened (a joined channel) may need its members.
         core().poke();
+    }
+
+    /// An admin request was answered: keep what it returned; after a
+    /// change, ask again for what it changed.
+    fn admin_reply(self, action: &Action, reply: &serde_json::Value) {
+        use confab_proto::{Request, ServerBody};
+        let Ok(body) = serde_json::from_value::<ServerBody>(reply.clone()) else {
+            return;
+        };
+        match body {
+            ServerBody::AdminUsers { users } => self.admin.update(|a| a.users = users),
+            ServerBody::AdminChannels { channels } => self.admin.update(|a| a.channels = channels),
+            ServerBody::AdminAudit { entries } => self.admin.update(|a| a.audit = entries),
+            ServerBody::AdminStats { stats } => self.admin.update(|a| {
+                a.samples.push((now_ms(), stats));
+                if a.samples.len() > MAX_SAMPLES {
+                    a.samples.remove(0);
+                }
+            }),
+            ServerBody::AdminInvite { token, .. } => self.admin.update(|a| a.invite = Some(token)),
+            _ => {
+                let Action::Admin(req) = action else { return };
+                let again = match **req {
+                    Request::AdminChannelDelete { .. } | Request::AdminChannelOwner { .. } => {
+                        Request::AdminChannels {}
+                    }
+                    _ => Request::AdminUsers {
+                        query: String::new(),
+                        limit: None,
+                    },
+                };
+                self.info("Done.");
+                self.ask(Action::Admin(Box::new(again)));
+                self.ask(Action::Admin(Box::new(Request::AdminAudit {
+                    before: None,
+                    limit: Some(50),
+                })));
+            }
+        }
     }
 
     pub(super) fn logged_out(self) {
