@@ -16,8 +16,8 @@ pub struct ServeArgs {
     /// TOML file with any of: data_dir, tcp, http, udp, tls_cert, tls_key,
     /// heartbeat_secs, outbox_bytes, http_plain, http_idle_secs,
     /// allowed_origins, trusted_proxies, rate_limits, metrics_token,
-    /// registration, visitors, token_max_age_days. Flags and variables
-    /// override it.
+    /// registration, visitors, token_max_age_days, domains, acme_directory,
+    /// acme_contact, acme_ca. Flags and variables override it.
     #[arg(long, env = "CONFAB_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Where the database and TLS key live [default: ./confab-data]
@@ -48,6 +48,24 @@ pub struct ServeArgs {
         requires = "tls_cert"
     )]
     pub tls_key: Option<PathBuf>,
+    /// Obtain and renew a trusted certificate for this name by ACME (repeat
+    /// for more names); the web listener must be reachable on port 443 of it
+    #[arg(
+        long = "domain",
+        env = "CONFAB_DOMAINS",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub domains: Vec<String>,
+    /// The ACME directory [default: Let's Encrypt]
+    #[arg(long, env = "CONFAB_ACME_DIRECTORY", value_name = "URL")]
+    pub acme_directory: Option<String>,
+    /// An e-mail address the certificate authority may write to
+    #[arg(long, env = "CONFAB_ACME_CONTACT", value_name = "EMAIL")]
+    pub acme_contact: Option<String>,
+    /// PEM certificates to trust for a private ACME server's own HTTPS
+    #[arg(long, env = "CONFAB_ACME_CA", value_name = "FILE")]
+    pub acme_ca: Option<PathBuf>,
     /// Seconds between heartbeats; a client silent for 3 heartbeats is dropped [default: 15]
     #[arg(long, env = "CONFAB_HEARTBEAT_SECS", value_name = "SECS")]
     pub heartbeat_secs: Option<f64>,
@@ -115,6 +133,10 @@ pub struct FileConfig {
     pub registration: Option<String>,
     pub visitors: Option<bool>,
     pub token_max_age_days: Option<f64>,
+    pub domains: Option<Vec<String>>,
+    pub acme_directory: Option<String>,
+    pub acme_contact: Option<String>,
+    pub acme_ca: Option<PathBuf>,
 }
 
 fn read_file_config(path: &Path) -> Result<FileConfig> {
@@ -154,6 +176,32 @@ pub fn resolve(args: &ServeArgs) -> Result<Config> {
     config.tls_key = args.tls_key.clone().or(file.tls_key);
     if config.tls_cert.is_some() != config.tls_key.is_some() {
         anyhow::bail!("give both tls_cert and tls_key, or neither");
+    }
+    let domains = if args.domains.is_empty() {
+        file.domains.clone().unwrap_or_default()
+    } else {
+        args.domains.clone()
+    };
+    if !domains.is_empty() {
+        anyhow::ensure!(
+            config.tls_cert.is_none(),
+            "give domains (a certificate by ACME) or tls_cert, not both"
+        );
+        config.acme = Some(confab_server::Acme {
+            domains,
+            directory: args
+                .acme_directory
+                .clone()
+                .or(file.acme_directory.clone())
+                .unwrap_or_else(|| confab_server::LETS_ENCRYPT.to_owned()),
+            contact: args
+                .acme_contact
+                .clone()
+                .or(file.acme_contact.clone())
+                .map(|c| vec![format!("mailto:{}", c.trim_start_matches("mailto:"))])
+                .unwrap_or_default(),
+            directory_ca: args.acme_ca.clone().or(file.acme_ca.clone()),
+        });
     }
     if let Some(secs) = args.heartbeat_secs.or(file.heartbeat_secs) {
         anyhow::ensure!(

@@ -85,6 +85,18 @@ pub fn parse_client_frame(payload: &[u8]) -> Result<ClientFrame, ParseError> {
             format!("missing field `id` (every `{type_name}` request carries one)"),
         ));
     }
+    // Every field of every request is a short snake_case name; anything
+    // else is named here, clipped, before serde would quote it whole.
+    if let Some(key) = map.keys().find(|k| !is_field_name(k)) {
+        return Err(ParseError::new(
+            id,
+            ErrorCode::BadRequest,
+            format!(
+                "invalid `{type_name}` request: unknown field `{}`",
+                crate::limits::shown(key)
+            ),
+        ));
+    }
     let req: Request = serde_json::from_value(Value::Object(map)).map_err(|e| {
         ParseError::new(
             id,
@@ -97,6 +109,17 @@ pub fn parse_client_frame(payload: &[u8]) -> Result<ClientFrame, ParseError> {
     })?;
     Ok(ClientFrame { id, req })
 }
+
+fn is_field_name(k: &str) -> bool {
+    (1..=32).contains(&k.len())
+        && k.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The longest error message, in characters: serde's message with its
+/// quotes clipped is far shorter, unless what it quotes holds quote marks
+/// of its own.
+const MAX_MESSAGE_CHARS: usize = 200;
 
 fn take_id(map: &mut Map<String, Value>) -> Result<Option<u64>, ParseError> {
     match map.remove("id") {
@@ -138,7 +161,7 @@ fn clip_quoted(msg: &str) -> String {
         }
     }
     out.push_str(&crate::limits::shown(&inside));
-    out
+    crate::limits::clip(&out, MAX_MESSAGE_CHARS)
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -241,6 +264,27 @@ mod tests {
             let back: Value = serde_json::to_value(&f).unwrap();
             assert_eq!(back["type"], *name);
         }
+    }
+
+    /// Found by fuzzing: a key or a string value holding quote marks of its
+    /// own made the clipping stop early and the rest came back whole.
+    #[test]
+    fn quote_marks_inside_what_was_given_do_not_defeat_the_clipping() {
+        let key = format!("y`{}`z", "y".repeat(2000));
+        let e = err(&format!("{{\"id\":1,\"type\":\"sync\",\"{key}\":1}}"));
+        assert_eq!(e.code, ErrorCode::BadRequest);
+        assert!(e.message.contains("unknown field"), "{}", e.message);
+        assert!(e.message.chars().count() < 120, "{}", e.message);
+        let value = format!("a\\\"{}", "b".repeat(2000));
+        let e = err(&format!(
+            "{{\"id\":1,\"type\":\"send\",\"conv\":\"{value}\",\"text\":\"x\"}}"
+        ));
+        assert_eq!(e.code, ErrorCode::BadRequest);
+        assert!(
+            e.message.chars().count() <= MAX_MESSAGE_CHARS + 40,
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -18,6 +18,23 @@ pub enum Udp {
     Off,
 }
 
+/// Certificates obtained and renewed by ACME (TLS-ALPN-01 on the web
+/// listener, which must then be reachable on port 443 of those names).
+#[derive(Debug, Clone)]
+pub struct Acme {
+    pub domains: Vec<String>,
+    /// The ACME directory URL (Let's Encrypt's by default).
+    pub directory: String,
+    /// `mailto:` addresses the CA may write to about the certificates.
+    pub contact: Vec<String>,
+    /// A PEM file of certificates to trust for the directory's own HTTPS
+    /// (a private ACME server); the system's web roots otherwise.
+    pub directory_ca: Option<PathBuf>,
+}
+
+/// Let's Encrypt's production directory.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
 /// Who may make an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Registration {
@@ -43,6 +60,8 @@ pub struct Config {
     /// pair is made in `data_dir/tls` on first run and reused after.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Certificates by ACME instead (exclusive with `tls_cert`).
+    pub acme: Option<Acme>,
     /// How often the server pings; a client silent for three times this is dropped.
     pub heartbeat: Duration,
     /// A TLS handshake must finish within this.
@@ -97,6 +116,7 @@ impl Config {
             udp: Udp::SameAsTcp,
             tls_cert: None,
             tls_key: None,
+            acme: None,
             heartbeat: Duration::from_secs(15),
             tls_handshake_timeout: Duration::from_secs(10),
             http_plain: false,
@@ -120,7 +140,8 @@ impl Config {
     /// configured or it listens beyond loopback, unless plain HTTP was
     /// asked for (behind a TLS-terminating proxy).
     pub fn web_tls(&self) -> bool {
-        !self.http_plain && (self.tls_cert.is_some() || !self.http.ip().is_loopback())
+        !self.http_plain
+            && (self.tls_cert.is_some() || self.acme.is_some() || !self.http.ip().is_loopback())
     }
 
     pub fn db_path(&self) -> PathBuf {

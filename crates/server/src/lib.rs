@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 pub use auth::{hash_password, verify_password};
 use confab_proto::ServerBody;
 use confab_store::{SqliteStore, Store, UserId};
-pub use config::{Config, Registration, Udp};
+pub use config::{Acme, Config, LETS_ENCRYPT, Registration, Udp};
 pub use error::ApiError;
 use hub::udp;
 use hub::{Audience, Except};
@@ -244,8 +244,12 @@ pub async fn start_with_store(
     config: Config,
     store: Arc<dyn Store>,
 ) -> Result<Running, StartError> {
-    let certs = tls::Certs::load(&config)?;
-    let cert_fingerprint = certs.fingerprint();
+    let (certs, acme) = tls::Certs::load(&config)?;
+    let cert_fingerprint = if certs.by_acme() {
+        "acme".to_owned()
+    } else {
+        certs.fingerprint()
+    };
     let native_tls = certs.server_config(&[])?;
     let web_tls = config.web_tls();
     let web_acceptor = if web_tls {
@@ -350,6 +354,9 @@ pub async fn start_with_store(
             .clone()
             .watch(shared.config.tls_watch_every, shutdown.clone()),
     );
+    if let Some(state) = acme {
+        tasks.spawn(tls::drive_acme(state, shutdown.clone()));
+    }
     if !web_tls && !http_addr.ip().is_loopback() {
         tracing::warn!(%http_addr, "the web listener speaks plain HTTP beyond loopback (http_plain): only behind a reverse proxy that terminates TLS");
     }

@@ -28,7 +28,13 @@ pub(crate) struct Certs {
     key_path: PathBuf,
     current: RwLock<Loaded>,
     provider: Arc<CryptoProvider>,
+    /// With `--domain`: ACME's resolver, which presents the certificate it
+    /// obtained (and the challenge certificate to the CA's validator).
+    acme: Option<Arc<rustls_acme::ResolvesServerCertAcme>>,
 }
+
+/// Drives ACME: obtains the certificate, renews it before it expires.
+pub(crate) type AcmeState = rustls_acme::AcmeState<std::io::Error, std::io::Error>;
 
 #[derive(Clone)]
 struct Loaded {
@@ -47,8 +53,11 @@ impl std::fmt::Debug for Certs {
 }
 
 impl ResolvesServerCert for Certs {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.read().key.clone())
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        match &self.acme {
+            Some(acme) => acme.resolve(hello),
+            None => Some(self.read().key.clone()),
+        }
     }
 }
 
@@ -60,7 +69,12 @@ fn stamp(cert: &Path, key: &Path) -> Option<(SystemTime, SystemTime)> {
 impl Certs {
     /// The configured certificate, else the self-signed one in the data
     /// dir (made on first run).
-    pub(crate) fn load(config: &Config) -> Result<Arc<Certs>, StartError> {
+    pub(crate) fn load(config: &Config) -> Result<(Arc<Certs>, Option<AcmeState>), StartError> {
+        if config.acme.is_some() && config.tls_cert.is_some() {
+            return Err(StartError::Tls(
+                "give --domain (ACME) or --tls-cert, not both".into(),
+            ));
+        }
         let (cert_path, key_path) = match (&config.tls_cert, &config.tls_key) {
             (Some(c), Some(k)) => (c.clone(), k.clone()),
             (None, None) => {
@@ -79,12 +93,23 @@ impl Certs {
         };
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let loaded = read_pair(&provider, &cert_path, &key_path).map_err(StartError::Tls)?;
-        Ok(Arc::new(Certs {
+        let state = match &config.acme {
+            Some(acme) => Some(acme_state(config, acme, &provider)?),
+            None => None,
+        };
+        let certs = Arc::new(Certs {
             cert_path,
             key_path,
             current: RwLock::new(loaded),
             provider,
-        }))
+            acme: state.as_ref().map(|s| s.resolver()),
+        });
+        Ok((certs, state))
+    }
+
+    /// Whether the certificates come by ACME.
+    pub(crate) fn by_acme(&self) -> bool {
+        self.acme.is_some()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Loaded> {
@@ -100,6 +125,12 @@ impl Certs {
     /// certificate and its fingerprint is returned; on failure (a
     /// half-written file, a key that does not match) the old one stays.
     pub(crate) fn reload(&self) -> Result<String, String> {
+        if self.acme.is_some() {
+            return Err(
+                "the certificate comes by ACME and renews itself; there are no files to reload"
+                    .into(),
+            );
+        }
         let loaded = read_pair(&self.provider, &self.cert_path, &self.key_path)?;
         let fingerprint = loaded.fingerprint.clone();
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = loaded;
@@ -108,6 +139,9 @@ impl Certs {
 
     /// Reloads if either file changed since it was read.
     pub(crate) fn reload_if_changed(&self) -> Option<Result<String, String>> {
+        if self.acme.is_some() {
+            return None;
+        }
         let now = stamp(&self.cert_path, &self.key_path)?;
         if self.read().stamp == Some(now) {
             return None;
@@ -136,6 +170,11 @@ impl Certs {
             .with_no_client_auth()
             .with_cert_resolver(self.clone());
         tls.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        if self.acme.is_some() && !alpn.is_empty() {
+            // The CA's validator asks for this protocol (TLS-ALPN-01).
+            tls.alpn_protocols
+                .push(rustls_acme::acme::ACME_TLS_ALPN_NAME.to_vec());
+        }
         Ok(Arc::new(tls))
     }
 
@@ -158,6 +197,60 @@ impl Certs {
             }
         }
     }
+}
+
+/// Runs ACME until shutdown: the first certificate (from the cache, or
+/// ordered), then renewals; each step is logged.
+pub(crate) async fn drive_acme(mut state: AcmeState, stop: CancellationToken) {
+    use futures_util::StreamExt;
+    loop {
+        let event = tokio::select! {
+            e = state.next() => e,
+            _ = stop.cancelled() => return,
+        };
+        match event {
+            Some(Ok(ok)) => tracing::info!(event = ?ok, "ACME"),
+            Some(Err(e)) => tracing::warn!(error = %e, "ACME: will try again"),
+            None => return,
+        }
+    }
+}
+
+/// The ACME client: the account and certificates cached under
+/// `DATA_DIR/acme`, the directory's HTTPS checked against `directory_ca`
+/// (else the web's roots).
+fn acme_state(
+    config: &Config,
+    acme: &crate::config::Acme,
+    provider: &Arc<CryptoProvider>,
+) -> Result<AcmeState, StartError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match &acme.directory_ca {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| StartError::Tls(format!("reading {}: {e}", path.display())))?;
+            for c in certs {
+                roots
+                    .add(c)
+                    .map_err(|e| StartError::Tls(format!("in {}: {e}", path.display())))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let client = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let cache = config.data_dir.join("acme");
+    Ok(
+        rustls_acme::AcmeConfig::new_with_client_config(&acme.domains, Arc::new(client))
+            .contact(&acme.contact)
+            .directory(&acme.directory)
+            .cache(rustls_acme::caches::DirCache::new(cache))
+            .state(),
+    )
 }
 
 fn read_pair(

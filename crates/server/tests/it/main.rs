@@ -2,6 +2,7 @@
 //! real SQLite. One binary with a module per area, to keep link time down.
 
 mod accounts;
+mod acme;
 mod admin;
 mod bad_input;
 mod chat;
