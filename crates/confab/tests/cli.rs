@@ -356,7 +356,7 @@ async fn a_backup_taken_under_load_restores_every_acknowledged_message() {
         .query_row(
             "SELECT COUNT(*), MAX(seq) FROM messages WHERE conv = ?1",
             [conv as i64],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
         )
         .unwrap();
     assert!(

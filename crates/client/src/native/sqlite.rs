@@ -58,8 +58,9 @@ fn migrate(db: &mut Connection) -> Result<(), CacheError> {
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(err)?;
     tx.execute_batch(SCHEMA).map_err(err)?;
-    let done: usize = tx
-        .pragma_query_value(None, "user_version", |r| r.get(0))
+    let done = tx
+        .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+        .map(|v| v as usize)
         .map_err(err)?;
     if done > MIGRATIONS.len() {
         return Err(CacheError(format!(
@@ -68,7 +69,7 @@ fn migrate(db: &mut Connection) -> Result<(), CacheError> {
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
         tx.execute_batch(sql).map_err(err)?;
-        tx.pragma_update(None, "user_version", i + 1).map_err(err)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(err)?;
     }
     tx.commit().map_err(err)
 }

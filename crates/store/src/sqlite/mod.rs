@@ -251,8 +251,9 @@ impl SqliteStore {
         create_private(&path)
             .map_err(|e| StoreError::Backend(format!("creating {}: {e}", path.display())))?;
         let mut conn = open_conn(&path).map_err(backend)?;
-        let done: usize = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
+        let done = conn
+            .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+            .map(|v| v as usize)
             .map_err(backend)?;
         if done > MIGRATIONS.len() {
             return Err(StoreError::Backend(format!(
@@ -263,7 +264,7 @@ impl SqliteStore {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
             let tx = conn.transaction().map_err(backend)?;
             tx.execute_batch(sql).map_err(backend)?;
-            tx.pragma_update(None, "user_version", i + 1)
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
                 .map_err(backend)?;
             tx.commit().map_err(backend)?;
         }
