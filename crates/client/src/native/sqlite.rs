@@ -69,7 +69,8 @@ fn migrate(db: &mut Connection) -> Result<(), CacheError> {
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
         tx.execute_batch(sql).map_err(err)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(err)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(err)?;
     }
     tx.commit().map_err(err)
 }
