@@ -444,6 +444,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         tracing::warn!(error = %e, "could not raise the open-file limit");
     }
     let running = confab_server::start(config).await?;
+    let signals = signals()?;
     // Tools and tests read this line to learn the bound ports; clients show
     // the fingerprint when first meeting a self-signed certificate. One line,
     // one write: a reader that stops after it must not break a second write.
@@ -461,7 +462,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     std::io::stdout().flush()?;
 
     let handle = running.handle();
-    tokio::spawn(on_signal(handle.clone()));
+    tokio::spawn(on_signal(handle.clone(), signals));
     if !args.no_console && std::io::stdin().is_terminal() {
         spawn_console(handle.clone());
     }
@@ -469,15 +470,45 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-async fn on_signal(handle: Handle) {
+/// The signals the server acts on, registered before the listening line
+/// is printed: a tool that reads the line and at once sends SIGHUP or
+/// SIGTERM must not meet the default action (which ends the process).
+#[cfg(unix)]
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+fn signals() -> Result<Signals> {
+    use tokio::signal::unix::{SignalKind, signal};
+    Ok(Signals {
+        int: signal(SignalKind::interrupt())?,
+        term: signal(SignalKind::terminate())?,
+        hup: signal(SignalKind::hangup())?,
+    })
+}
+
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+fn signals() -> Result<Signals> {
+    Ok(Signals)
+}
+
+async fn on_signal(handle: Handle, signals: Signals) {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+        let Signals {
+            mut int,
+            mut term,
+            mut hup,
+        } = signals;
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => return handle.shutdown("the server received SIGINT"),
+                _ = int.recv() => return handle.shutdown("the server received SIGINT"),
                 _ = term.recv() => return handle.shutdown("the server received SIGTERM"),
                 // SIGHUP: read the certificate files again.
                 _ = hup.recv() => match handle.reload_tls() {
@@ -489,6 +520,7 @@ async fn on_signal(handle: Handle) {
     }
     #[cfg(not(unix))]
     {
+        let _ = signals;
         let _ = tokio::signal::ctrl_c().await;
         handle.shutdown("the server was interrupted");
     }

@@ -25,21 +25,7 @@ pub(crate) async fn accept_loop(
     shared: Arc<Shared>,
     tasks: TaskTracker,
 ) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shared.shutdown.cancelled() => break,
-        };
-        // Nagle would hold every small WebSocket frame for the previous
-        // one's delayed ACK.
-        let _ = stream.set_nodelay(true);
+    while let Some((stream, peer)) = super::accept(&listener, &shared.shutdown).await {
         let (tls, app, shared) = (tls.clone(), app.clone(), shared.clone());
         tasks.spawn(async move {
             match tls {

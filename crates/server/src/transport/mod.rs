@@ -23,6 +23,31 @@ use crate::outbox::{Batch, Outbox};
 use crate::services::ConnRef;
 use crate::session::Session;
 
+/// The next connection of a listener, with Nagle off (every small frame
+/// would otherwise wait for the previous one's delayed ACK); `None` at
+/// shutdown. A failed accept (out of file descriptors and the like) is
+/// logged and retried after a pause instead of spinning.
+pub(crate) async fn accept(
+    listener: &tokio::net::TcpListener,
+    shutdown: &CancellationToken,
+) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    return Some((stream, peer));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.cancelled() => return None,
+        }
+    }
+}
+
 /// What a transport read.
 pub(crate) enum Inbound {
     /// One frame's payload.

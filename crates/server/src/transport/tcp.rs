@@ -123,21 +123,7 @@ pub(crate) async fn accept_loop(
     shared: Arc<Shared>,
     tasks: TaskTracker,
 ) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off briefly
-                    // instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shared.shutdown.cancelled() => break,
-        };
-        let _ = stream.set_nodelay(true);
+    while let Some((stream, peer)) = super::accept(&listener, &shared.shutdown).await {
         let (acceptor, shared) = (acceptor.clone(), shared.clone());
         tasks.spawn(async move {
             let deadline = shared.config.tls_handshake_timeout;
