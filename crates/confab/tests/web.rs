@@ -731,9 +731,10 @@ async fn the_admin_panel_manages_accounts_and_its_charts_move_when_messages_flow
     b.click("#admin-tab-stats").await;
     b.wait_for("#chart-messages").await;
     let sender = tokio::spawn(async move {
+        // Each send waits for its acknowledgement: a steady flow until
+        // the chart has seen it.
         for i in 0.. {
             bob.say(general, &format!("tick {i}")).await;
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     });
     b.wait_js(

@@ -122,9 +122,14 @@ pub(crate) struct Caller<'a> {
     pub user: Option<(&'a str, Role)>,
 }
 
-/// Whether the caller may make this request at all.
-pub(crate) fn check(req: &Request, caller: &Caller) -> Result<(), ApiError> {
-    let need = spec(req).who;
+/// Whether the caller may make this request at all; its spec if so (the
+/// rate limits want its class next).
+pub(crate) fn check(req: &Request, caller: &Caller) -> Result<Spec, ApiError> {
+    let spec = spec(req);
+    allowed(req, spec.who, caller).map(|()| spec)
+}
+
+fn allowed(req: &Request, need: Who, caller: &Caller) -> Result<(), ApiError> {
     match need {
         Who::Always => return Ok(()),
         Who::Handshake if caller.handshaken => {

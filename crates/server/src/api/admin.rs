@@ -99,12 +99,7 @@ pub(super) async fn channels(s: &mut Session) -> Reply {
 
 pub(super) async fn channel_delete(s: &mut Session, conv: u64) -> Reply {
     let shared = s.shared.clone();
-    let record = shared
-        .store
-        .conv(conv)
-        .await?
-        .filter(|c| c.kind == confab_proto::ConvKind::Channel)
-        .ok_or_else(|| ApiError::not_found(format!("no channel {conv}")))?;
+    let record = admin::channel(&*shared.store, conv).await?;
     let name = record.name.clone();
     shared.services.rooms.remove(record).await?;
     admin::record(

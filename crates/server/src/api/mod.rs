@@ -34,10 +34,10 @@ pub(crate) async fn handle(s: &mut Session, payload: &[u8]) {
         // Only `pong` may come without an id; the read itself was the point.
         return;
     };
-    if let Err(e) = access::check(&frame.req, &s.caller()) {
-        return s.send_error(Some(id), e.code, e.message);
-    }
-    let rate = access::spec(&frame.req).rate;
+    let rate = match access::check(&frame.req, &s.caller()) {
+        Ok(spec) => spec.rate,
+        Err(e) => return s.send_error(Some(id), e.code, e.message),
+    };
     let register = matches!(frame.req, Request::Register { .. });
     let user = s.user.as_ref().map(|u| u.id);
     if let Err(wait) = s.shared.rates.check(rate, register, s.peer, user) {

@@ -243,6 +243,18 @@ pub(crate) async fn revoke(
     Ok(n)
 }
 
+/// The channel with this id (`not_found` for none, or another kind).
+pub(crate) async fn channel(
+    store: &dyn Store,
+    conv: ConvId,
+) -> Result<confab_store::ConvRecord, ApiError> {
+    store
+        .conv(conv)
+        .await?
+        .filter(|c| c.kind == confab_proto::ConvKind::Channel)
+        .ok_or_else(|| ApiError::not_found(format!("no channel {conv}")))
+}
+
 pub(crate) async fn channels(store: &dyn Store) -> Result<Vec<AdminChannel>, ApiError> {
     Ok(store
         .all_channels()
@@ -381,12 +393,7 @@ impl Offline<'_> {
 
     /// Deletes a channel (nobody is connected to be told).
     pub async fn channel_delete(&self, conv: ConvId) -> Result<(), ApiError> {
-        let c = self
-            .store
-            .conv(conv)
-            .await?
-            .filter(|c| c.kind == confab_proto::ConvKind::Channel)
-            .ok_or_else(|| ApiError::not_found(format!("no channel {conv}")))?;
+        let c = channel(self.store, conv).await?;
         self.store.delete_conv(conv).await?;
         record(
             self.store,
