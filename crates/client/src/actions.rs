@@ -13,7 +13,8 @@
 //! in `core::apply_done`), its sentence.
 
 use confab_proto::{
-    ChannelInfo, ConvId, ErrorCode, FriendState, GroupInfo, Request, ServerBody, UserInfo,
+    ChannelInfo, ConvId, ErrorCode, FriendState, GroupInfo, Request, SearchHit, ServerBody,
+    UserInfo,
 };
 
 use crate::describe::list;
@@ -70,6 +71,16 @@ pub enum Action {
         conv: ConvId,
         owner_only: bool,
     },
+    /// Set a channel's topic ("" clears it).
+    SetTopic {
+        conv: ConvId,
+        topic: String,
+    },
+    /// Search what the user may read (in one conversation, or all).
+    Search {
+        query: String,
+        conv: Option<ConvId>,
+    },
     /// An `admin_*` request (admins only), as is.
     Admin(Box<Request>),
 }
@@ -102,6 +113,16 @@ pub enum Outcome {
         users: Vec<String>,
     },
     GroupLeft(ConvId),
+    TopicSet {
+        conv: ConvId,
+        topic: String,
+    },
+    /// Search results, newest first; `more`: there are older ones.
+    Found {
+        query: String,
+        hits: Vec<SearchHit>,
+        more: bool,
+    },
     /// The answer to an [`Action::Admin`]: the reply's JSON (a
     /// `ServerBody`), for the admin tools to show.
     Admin(serde_json::Value),
@@ -172,6 +193,13 @@ impl Action {
                 name: None,
                 owner_only_add: Some(owner_only),
             },
+            SetTopic { conv, topic } => Request::Topic { conv, topic },
+            Search { query, conv } => Request::Search {
+                query,
+                conv,
+                before: None,
+                limit: None,
+            },
             Admin(req) => *req,
         }
     }
@@ -209,6 +237,15 @@ impl Action {
                 users: users.clone(),
             },
             (GroupLeave(conv), ServerBody::Ok {}) => Outcome::GroupLeft(*conv),
+            (SetTopic { conv, topic }, ServerBody::Ok {}) => Outcome::TopicSet {
+                conv: *conv,
+                topic: topic.clone(),
+            },
+            (Search { query, .. }, ServerBody::SearchResults { hits, more }) => Outcome::Found {
+                query: query.clone(),
+                hits,
+                more,
+            },
             (Admin(_), body) => Outcome::Admin(serde_json::to_value(&body).ok()?),
             _ => return None,
         })
@@ -224,6 +261,7 @@ impl Action {
                 | Action::Users
                 | Action::Whoami
                 | Action::Logout
+                | Action::Search { .. }
         )
     }
 }
@@ -301,6 +339,19 @@ impl Outcome {
             ),
             Outcome::GroupAdded { users, .. } => format!("Added {}", list(users)),
             Outcome::GroupLeft(_) => "You left the group".into(),
+            Outcome::TopicSet { topic, .. } if topic.is_empty() => "Topic cleared".into(),
+            Outcome::TopicSet { topic, .. } => format!("Topic set to “{topic}”"),
+            Outcome::Found { query, hits, more } => format!(
+                "{}{} for “{query}”",
+                hits.len(),
+                if *more {
+                    "+ results"
+                } else if hits.len() == 1 {
+                    " result"
+                } else {
+                    " results"
+                }
+            ),
             Outcome::Admin(_) => "Done".into(),
         }
     }

@@ -30,6 +30,15 @@ pub struct CachedConv {
     pub read: Seq,
     /// Messages from others after `read`.
     pub unread: u32,
+    /// Of those, the ones that mention the user (`@name`).
+    #[serde(default)]
+    pub mentions: u32,
+    /// A channel's topic.
+    #[serde(default)]
+    pub topic: String,
+    /// No notifications from it (its unread count still shows).
+    #[serde(default)]
+    pub muted: bool,
 }
 
 /// Where a message goes.
@@ -42,15 +51,54 @@ pub enum Target {
     User(String),
 }
 
-/// A message written but not yet acknowledged by the server.
+/// A log entry written but not yet acknowledged by the server: a message,
+/// or a reaction, edit or delete (which wait in the outbox the same way).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pending {
     /// Sent with the message; the server stores it once however often it is sent.
     pub nonce: String,
     pub target: Target,
+    /// A message's text, or an edit's new text; empty for the others.
     pub text: String,
     /// Local time it was written, milliseconds since the Unix epoch.
     pub written_ms: i64,
+    #[serde(default)]
+    pub what: What,
+}
+
+/// What a pending entry is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum What {
+    /// A message, perhaps answering the message `reply_to`.
+    Text {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<Seq>,
+    },
+    /// A reaction to `target` added, or taken back.
+    React {
+        target: Seq,
+        emoji: String,
+        #[serde(default)]
+        remove: bool,
+    },
+    /// `text` replaces the text of the user's message `target`.
+    Edit { target: Seq },
+    /// The message `target` is deleted.
+    Delete { target: Seq },
+}
+
+impl Default for What {
+    fn default() -> Self {
+        What::Text { reply_to: None }
+    }
+}
+
+impl Pending {
+    /// A message to show as pending (not a change to another one).
+    pub fn is_message(&self) -> bool {
+        matches!(self.what, What::Text { .. })
+    }
 }
 
 /// Storage for one profile. Methods take `&mut self` where they write.
@@ -177,6 +225,9 @@ pub fn conformance(cache: &mut dyn Cache) {
         synced: 3,
         read: 1,
         unread: 2,
+        mentions: 1,
+        topic: "Plans".into(),
+        muted: true,
     };
     cache.put_conv(&conv).unwrap();
     assert_eq!(cache.convs().unwrap(), vec![conv.clone()]);
@@ -205,8 +256,23 @@ pub fn conformance(cache: &mut dyn Cache) {
         target,
         text: format!("text {n}"),
         written_ms: 5,
+        what: What::Text { reply_to: Some(2) },
     };
     cache.push_outbox(&p("b", Target::Conv(7))).unwrap();
+    let react = Pending {
+        nonce: "r".into(),
+        target: Target::Conv(7),
+        text: String::new(),
+        written_ms: 6,
+        what: What::React {
+            target: 1,
+            emoji: "👍".into(),
+            remove: true,
+        },
+    };
+    cache.push_outbox(&react).unwrap();
+    assert_eq!(cache.outbox().unwrap().last(), Some(&react));
+    cache.remove_outbox("r").unwrap();
     cache
         .push_outbox(&p("a", Target::User("bob".into())))
         .unwrap();

@@ -23,7 +23,7 @@
 //!   unknown conversation it syncs again, so the cache ends up with every
 //!   message exactly once.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use confab_proto::{
     Body, ClientFrame, ConvId, ConvKind, ErrorCode, FriendState, GroupInfo, Limits, MemberInfo,
@@ -33,7 +33,7 @@ use confab_proto::{
 
 use crate::actions::{Action, Outcome, Refusal};
 use crate::backoff::Backoff;
-use crate::cache::{Cache, CacheError, CachedConv, Pending, Target};
+use crate::cache::{Cache, CacheError, CachedConv, Pending, Target, What};
 use crate::social::Friends;
 
 /// How a session starts.
@@ -125,6 +125,12 @@ pub enum Event {
     /// The open conversation changed without the UI asking (the one open
     /// was left or deleted, or a new DM's conversation came into being).
     Opened,
+    /// The message asked for with `jump_to` is in the timeline now (or as
+    /// near as could be loaded): scroll to it.
+    Jumped {
+        conv: ConvId,
+        seq: Seq,
+    },
     /// An action finished.
     Done {
         action: Action,
@@ -159,6 +165,8 @@ pub enum ActionError {
     Cache(#[from] CacheError),
 }
 
+/// Read positions go to the server at most this often.
+const READ_EVERY_MS: u64 = 1_000;
 /// Messages fetched for a conversation met for the first time.
 pub(crate) const FIRST_PAGE: u64 = 50;
 /// Events kept for a UI that has not collected them; older ones are dropped.
@@ -190,6 +198,8 @@ pub(crate) enum Waiting {
     UdpOpen,
     /// A typing notice over the stream: its answer needs nothing.
     Typing,
+    /// A read position sent up: its answer needs nothing.
+    Read,
     /// Asked by the UI: the answer becomes an [`Event::Done`].
     Action(Action),
 }
@@ -209,6 +219,11 @@ pub(crate) struct Live {
     pub complete: bool,
     /// `/clear`: entries up to this seq are not shown (here only).
     pub cleared: Seq,
+    /// The read position when the view opened with unread messages: the
+    /// timeline marks where they begin.
+    pub unread_after: Option<Seq>,
+    /// A message to show once history is loaded back to it.
+    pub jump: Option<Seq>,
 }
 
 /// The client. `C` is where it keeps what survives a restart.
@@ -252,6 +267,11 @@ pub struct Client<C: Cache> {
     /// Sends the server refused as too many (`rate_limited`): kept in the
     /// outbox and sent again at the time given (ms, the driver's clock).
     resend: Vec<(u64, String)>,
+    /// Read positions for the server, sent together a moment after the
+    /// first (reading a busy channel does not send one per message).
+    read_up: BTreeMap<ConvId, Seq>,
+    /// When they go.
+    read_flush_ms: Option<u64>,
 }
 
 impl<C: Cache> Client<C> {
@@ -302,6 +322,8 @@ impl<C: Cache> Client<C> {
             udp: None,
             datagrams: VecDeque::new(),
             resend: Vec::new(),
+            read_up: BTreeMap::new(),
+            read_flush_ms: None,
         };
         if client.cache.get(KEY_CLIENT_ID)?.is_none() {
             let id = format!("{seed:016x}");
@@ -525,6 +547,18 @@ impl<C: Cache> Client<C> {
                 }
             }
         }
+        if self.state == ConnState::Online && !self.read_up.is_empty() {
+            match self.read_flush_ms {
+                None => self.read_flush_ms = Some(now_ms + READ_EVERY_MS),
+                Some(at) if at <= now_ms => {
+                    self.read_flush_ms = None;
+                    for (conv, seq) in std::mem::take(&mut self.read_up) {
+                        self.push(Waiting::Read, Request::Read { conv, seq });
+                    }
+                }
+                Some(_) => {}
+            }
+        }
         if let Some(f) = self.frames.pop_front() {
             return Some(Output::Send(f));
         }
@@ -565,6 +599,7 @@ impl<C: Cache> Client<C> {
             .resend
             .iter()
             .map(|(at, _)| *at)
+            .chain(self.read_flush_ms.filter(|_| self.conn_open))
             .min()
             .filter(|_| self.conn_open);
         [typing, conn, resend].into_iter().flatten().min()
@@ -717,15 +752,88 @@ impl<C: Cache> Client<C> {
     /// crash or a restart) and is sent now if connected, else on the next
     /// session. Returns its nonce.
     pub fn send(&mut self, target: Target, text: &str, now_ms: i64) -> Result<String, ActionError> {
+        self.post(target, text, What::Text { reply_to: None }, now_ms)
+    }
+
+    /// Writes a message answering the message `seq` of `conv`.
+    pub fn reply(
+        &mut self,
+        conv: ConvId,
+        seq: Seq,
+        text: &str,
+        now_ms: i64,
+    ) -> Result<String, ActionError> {
+        self.post(
+            Target::Conv(conv),
+            text,
+            What::Text {
+                reply_to: Some(seq),
+            },
+            now_ms,
+        )
+    }
+
+    /// Adds `emoji` to the message `seq` of `conv`, or takes it back if
+    /// the user has already reacted with it. Waits in the outbox like a
+    /// message.
+    pub fn react(
+        &mut self,
+        conv: ConvId,
+        seq: Seq,
+        emoji: &str,
+        now_ms: i64,
+    ) -> Result<String, ActionError> {
+        let me = self.me().map(|u| u.name.clone()).unwrap_or_default();
+        let remove = self
+            .reactions_to(conv, seq)
+            .iter()
+            .any(|r| r.emoji == emoji && r.users.contains(&me));
+        let what = What::React {
+            target: seq,
+            emoji: emoji.to_owned(),
+            remove,
+        };
+        self.post(Target::Conv(conv), "", what, now_ms)
+    }
+
+    /// Replaces the text of the user's own message `seq` of `conv`.
+    pub fn edit(
+        &mut self,
+        conv: ConvId,
+        seq: Seq,
+        text: &str,
+        now_ms: i64,
+    ) -> Result<String, ActionError> {
+        self.post(Target::Conv(conv), text, What::Edit { target: seq }, now_ms)
+    }
+
+    /// Deletes the message `seq` of `conv` (the user's own; as a channel's
+    /// owner or an admin, any there).
+    pub fn delete(&mut self, conv: ConvId, seq: Seq, now_ms: i64) -> Result<String, ActionError> {
+        self.post(Target::Conv(conv), "", What::Delete { target: seq }, now_ms)
+    }
+
+    /// Puts an entry in the outbox (it survives a crash or a restart) and
+    /// sends it now if connected, else on the next session. Returns its
+    /// nonce.
+    fn post(
+        &mut self,
+        target: Target,
+        text: &str,
+        what: What,
+        now_ms: i64,
+    ) -> Result<String, ActionError> {
         if self.is_visitor() {
             return Err(ActionError::Visitor);
         }
-        if text.trim().is_empty() {
-            return Err(ActionError::Empty);
-        }
-        let chars = text.chars().count();
-        if chars > self.limits.max_text_chars {
-            return Err(ActionError::TooLong(chars, self.limits.max_text_chars));
+        if matches!(what, What::Text { .. } | What::Edit { .. }) {
+            if text.trim().is_empty() {
+                return Err(ActionError::Empty);
+            }
+            let chars = text.chars().count();
+            if chars > self.limits.max_text_chars {
+                return Err(ActionError::TooLong(chars, self.limits.max_text_chars));
+            }
         }
         let nonce = self.next_nonce()?;
         let pending = Pending {
@@ -733,6 +841,7 @@ impl<C: Cache> Client<C> {
             target,
             text: text.to_owned(),
             written_ms: now_ms,
+            what,
         };
         self.cache.push_outbox(&pending)?;
         self.outbox.push(pending.clone());
@@ -789,13 +898,86 @@ impl<C: Cache> Client<C> {
         Ok(())
     }
 
-    /// The user has seen everything in `conv`.
+    /// The user has seen everything in `conv`. The server keeps the
+    /// position for the user's other devices (sent now, or when the next
+    /// session starts).
     pub fn mark_read(&mut self, conv: ConvId) -> Result<(), CacheError> {
         if let Some(c) = self.convs.get_mut(&conv)
-            && (c.unread != 0 || c.read != c.synced)
+            && (c.unread != 0 || c.mentions != 0 || c.read != c.synced)
         {
             c.unread = 0;
-            c.read = c.synced;
+            c.mentions = 0;
+            let moved = c.read < c.synced;
+            c.read = c.read.max(c.synced);
+            let c = c.clone();
+            self.cache.put_conv(&c)?;
+            self.event(Event::Convs);
+            if moved && self.state == ConnState::Online && !self.is_visitor() {
+                self.push(Waiting::Read, Request::Read { conv, seq: c.read });
+            }
+        }
+        Ok(())
+    }
+
+    /// The server says the user read `conv` up to `seq` (on another device,
+    /// or before this session): counts what is still unread from the
+    /// cache. A position behind ours is ours to send.
+    fn server_read(&mut self, conv: ConvId, seq: Seq) -> Result<(), CacheError> {
+        let me = self.me.as_ref().map(|u| u.name.clone()).unwrap_or_default();
+        let Some(c) = self.convs.get(&conv) else {
+            return Ok(());
+        };
+        if seq < c.read {
+            // Read here while offline: the server hears of it.
+            let read = c.read;
+            self.read_up.insert(conv, read);
+            return Ok(());
+        }
+        if seq == c.read {
+            return Ok(());
+        }
+        let unseen = c.synced.saturating_sub(seq) as usize;
+        let (mut unread, mut mentions) = (0, 0);
+        if unseen > 0 {
+            for m in self.cache.messages(conv, None, unseen)? {
+                if m.seq > seq && m.sender != me && m.body.is_readable() {
+                    unread += 1;
+                    if mentions_of(&m, &me) {
+                        mentions += 1;
+                    }
+                }
+            }
+        }
+        if let Some(c) = self.convs.get_mut(&conv) {
+            c.read = seq;
+            c.unread = unread;
+            c.mentions = mentions;
+            let c = c.clone();
+            self.cache.put_conv(&c)?;
+            self.event(Event::Convs);
+        }
+        Ok(())
+    }
+
+    /// Keeps a channel's topic as the server says it is.
+    fn set_topic(&mut self, conv: ConvId, topic: &str) -> Result<(), CacheError> {
+        if let Some(c) = self.convs.get_mut(&conv)
+            && c.topic != topic
+        {
+            c.topic = topic.to_owned();
+            let c = c.clone();
+            self.cache.put_conv(&c)?;
+            self.event(Event::Convs);
+        }
+        Ok(())
+    }
+
+    /// Mutes or unmutes notifications from `conv` (here only).
+    pub fn set_muted(&mut self, conv: ConvId, muted: bool) -> Result<(), CacheError> {
+        if let Some(c) = self.convs.get_mut(&conv)
+            && c.muted != muted
+        {
+            c.muted = muted;
             let c = c.clone();
             self.cache.put_conv(&c)?;
             self.event(Event::Convs);
@@ -820,17 +1002,47 @@ impl<C: Cache> Client<C> {
 
     fn push_send(&mut self, p: &Pending) {
         let nonce = Some(p.nonce.clone());
-        let req = match &p.target {
-            Target::Conv(conv) => Request::Send {
+        let text = p.text.clone();
+        let req = match (&p.target, p.what.clone()) {
+            (Target::Conv(conv), What::Text { reply_to }) => Request::Send {
                 conv: *conv,
-                text: p.text.clone(),
+                text,
                 nonce,
+                reply_to,
             },
-            Target::User(user) => Request::DmSend {
+            (Target::User(user), What::Text { reply_to }) => Request::DmSend {
                 user: user.clone(),
-                text: p.text.clone(),
+                text,
+                nonce,
+                reply_to,
+            },
+            (
+                Target::Conv(conv),
+                What::React {
+                    target,
+                    emoji,
+                    remove,
+                },
+            ) => Request::React {
+                conv: *conv,
+                target,
+                emoji,
+                remove,
                 nonce,
             },
+            (Target::Conv(conv), What::Edit { target }) => Request::Edit {
+                conv: *conv,
+                target,
+                text,
+                nonce,
+            },
+            (Target::Conv(conv), What::Delete { target }) => Request::Delete {
+                conv: *conv,
+                target,
+                nonce,
+            },
+            // Changes name a message, so a conversation: never made so.
+            (Target::User(_), _) => return,
         };
         self.push(Waiting::Send(p.nonce.clone()), req);
     }
@@ -953,6 +1165,9 @@ impl<C: Cache> Client<C> {
             synced: start,
             read: start,
             unread: 0,
+            mentions: 0,
+            topic: String::new(),
+            muted: false,
         };
         self.cache.put_conv(&c)?;
         self.convs.insert(conv, c);
@@ -987,6 +1202,7 @@ impl<C: Cache> Client<C> {
         let mut gap = false;
         let mut touched = BTreeSet::new();
         let mut applied = Vec::new();
+        let mut changes = Vec::new();
         for m in messages {
             let Some(c) = self.convs.get_mut(&m.conv) else {
                 gap = true;
@@ -1006,10 +1222,12 @@ impl<C: Cache> Client<C> {
                 }
                 continue;
             }
-            let counts = matches!(m.body, Body::Text { .. } | Body::Unknown { .. });
             if Some(&m.sender) != me.as_ref() {
-                if counts {
+                if m.body.is_readable() && m.seq > c.read {
                     c.unread += 1;
+                    if me.as_ref().is_some_and(|me| mentions_of(m, me)) {
+                        c.mentions += 1;
+                    }
                 }
             } else if c.read + 1 >= m.seq {
                 c.read = m.seq;
@@ -1026,6 +1244,14 @@ impl<C: Cache> Client<C> {
             if let Body::System(e) = &m.body {
                 applied.push((m.conv, m.sender.clone(), e.clone()));
             }
+            if matches!(m.body, Body::Edit { .. } | Body::Delete { .. }) {
+                changes.push(m.clone());
+            }
+        }
+        // What an edit or delete changes, the cache changes too (as the
+        // server did), so a deleted text is not kept here.
+        for m in changes {
+            self.apply_change(&m)?;
         }
         for conv in &touched {
             if let Some(c) = self.convs.get(conv) {
@@ -1044,6 +1270,31 @@ impl<C: Cache> Client<C> {
         Ok(gap)
     }
 
+    /// An edit or delete, applied to its target if cached.
+    fn apply_change(&mut self, m: &Message) -> Result<(), CacheError> {
+        let Some(target) = m.body.target() else {
+            return Ok(());
+        };
+        let Some(mut old) = self
+            .cache
+            .messages(m.conv, Some(target + 1), 1)?
+            .into_iter()
+            .find(|o| o.seq == target)
+        else {
+            return Ok(());
+        };
+        old.body = match (&m.body, old.body) {
+            (Body::Delete { .. }, _) => Body::Deleted,
+            (Body::Edit { text, .. }, Body::Text { reply_to, .. }) => Body::Text {
+                text: text.clone(),
+                reply_to,
+                edited: Some(m.ts),
+            },
+            _ => return Ok(()),
+        };
+        self.cache.put_messages(std::slice::from_ref(&old))
+    }
+
     /// What a group's log entry changes here: its name, members, owner.
     fn apply_system(
         &mut self,
@@ -1057,6 +1308,9 @@ impl<C: Cache> Client<C> {
         {
             // Left from another device.
             return self.forget_conv(conv);
+        }
+        if let SystemEvent::Topic { topic } = e {
+            self.set_topic(conv, topic)?;
         }
         if let SystemEvent::Renamed { name } = e
             && let Some(c) = self.convs.get(&conv)
@@ -1080,7 +1334,7 @@ impl<C: Cache> Client<C> {
                 }
                 SystemEvent::Renamed { name } => g.name = name.clone(),
                 SystemEvent::AddPolicy { owner_only } => g.owner_only_add = *owner_only,
-                SystemEvent::Created { .. } => {}
+                SystemEvent::Created { .. } | SystemEvent::Topic { .. } => {}
             }
         }
         if matches!(e, SystemEvent::Added { .. } | SystemEvent::Left { .. }) {
@@ -1144,6 +1398,7 @@ impl<C: Cache> Client<C> {
                 let known: BTreeSet<ConvId> = convs.iter().map(|c| c.conv).collect();
                 for c in &convs {
                     self.learn_conv(c.conv, c.kind, &c.name, c.last_seq, c.from_seq)?;
+                    self.set_topic(c.conv, &c.topic)?;
                 }
                 if user.role != Role::Visitor {
                     // Left or deleted while we were away.
@@ -1159,6 +1414,8 @@ impl<C: Cache> Client<C> {
                 }
                 self.set_state(ConnState::Online);
                 self.event(Event::LoggedIn(user.clone()));
+                // The sync's answer brings the read positions too (after
+                // the messages they cover).
                 self.sync();
                 for p in self.outbox.clone() {
                     self.push_send(&p);
@@ -1176,9 +1433,11 @@ impl<C: Cache> Client<C> {
             (Waiting::Sync, ServerBody::Synced { convs }) => {
                 for sc in &convs {
                     self.learn_conv(sc.conv, sc.kind, &sc.name, 0, sc.from_seq)?;
+                    self.set_topic(sc.conv, &sc.topic)?;
                 }
                 for sc in convs {
                     self.take_messages(&sc.messages, false, now_ms)?;
+                    self.server_read(sc.conv, sc.read)?;
                     if sc.more {
                         self.fetch_newer(sc.conv);
                     }
@@ -1254,7 +1513,7 @@ impl<C: Cache> Client<C> {
                 #[cfg(not(feature = "udp"))]
                 let _ = session;
             }
-            (Waiting::Typing, _) => {}
+            (Waiting::Typing | Waiting::Read, _) => {}
             (waiting, body) => {
                 self.event(Event::Error(format!(
                     "unexpected reply {:?} to {waiting:?}",
@@ -1374,7 +1633,9 @@ impl<C: Cache> Client<C> {
             }
             Outcome::GroupLeft(conv) => self.forget_conv(*conv)?,
             Outcome::Admin(_) => {}
-            Outcome::PasswordChanged
+            Outcome::TopicSet { conv, topic } => self.set_topic(*conv, topic)?,
+            Outcome::Found { .. }
+            | Outcome::PasswordChanged
             | Outcome::Invited { .. }
             | Outcome::Channels(_)
             | Outcome::Users(_)
@@ -1465,6 +1726,7 @@ impl<C: Cache> Client<C> {
                 req: Request::Pong {},
             }),
             ServerBody::Lagged {} => self.sync(),
+            ServerBody::Read { conv, seq } => self.server_read(conv, seq)?,
             // The answer to our own heartbeat `ping`; hearing it was the point.
             ServerBody::Pong {} => {}
             ServerBody::Presence { user, online } => {
@@ -1580,6 +1842,32 @@ impl<C: Cache> Client<C> {
 }
 
 /// The `type` of a server body, for messages.
+/// Whether `m` mentions `me` (`@me` as a word of its text).
+pub fn mentions_of(m: &Message, me: &str) -> bool {
+    m.body.as_text().is_some_and(|t| mentions(t, me))
+}
+
+/// Whether `text` holds `@name`, not as part of a longer name.
+pub fn mentions(text: &str, name: &str) -> bool {
+    if name.is_empty() {
+        return false;
+    }
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    text.match_indices('@').any(|(at, _)| {
+        let before_ok = text[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !is_name_char(c));
+        let rest = &text[at + 1..];
+        before_ok
+            && rest.starts_with(name)
+            && rest[name.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !is_name_char(c))
+    })
+}
+
 fn body_type(body: &ServerBody) -> String {
     serde_json::to_value(body)
         .ok()

@@ -16,6 +16,11 @@ pub enum Shown<'a> {
     Event(String),
     /// Nothing: withheld from this reader.
     Hidden,
+    /// A change to an earlier message (a reaction, an edit, a delete): a
+    /// timeline folds it into that message; a plain listing prints it.
+    Change(String),
+    /// A message that was deleted.
+    Deleted,
     /// A kind this version cannot show.
     Unknown(String),
 }
@@ -25,7 +30,8 @@ impl Shown<'_> {
     pub fn line(&self) -> Option<String> {
         match self {
             Shown::Text(t) => Some((*t).to_owned()),
-            Shown::Event(e) | Shown::Unknown(e) => Some(format!("* {e}")),
+            Shown::Event(e) | Shown::Unknown(e) | Shown::Change(e) => Some(format!("* {e}")),
+            Shown::Deleted => Some(format!("({DELETED})")),
             Shown::Hidden => None,
         }
     }
@@ -50,12 +56,30 @@ pub fn list(names: &[String]) -> String {
     }
 }
 
+/// What a deleted message reads as.
+pub const DELETED: &str = "message deleted";
+
 /// How `m` reads.
 pub fn shown(m: &Message) -> Shown<'_> {
     let who = &m.sender;
     match &m.body {
-        Body::Text { text } => Shown::Text(text),
+        Body::Text { text, .. } => Shown::Text(text),
         Body::Withheld => Shown::Hidden,
+        Body::Deleted => Shown::Deleted,
+        Body::Reaction {
+            target,
+            emoji,
+            remove: false,
+        } => Shown::Change(format!("{who} reacted {emoji} to message {target}")),
+        Body::Reaction {
+            target,
+            emoji,
+            remove: true,
+        } => Shown::Change(format!("{who} took back {emoji} from message {target}")),
+        Body::Edit { target, text } => {
+            Shown::Change(format!("{who} edited message {target}: {text}"))
+        }
+        Body::Delete { target } => Shown::Change(format!("{who} deleted message {target}")),
         Body::System(e) => Shown::Event(match e {
             SystemEvent::Created { name, members } if members.is_empty() => {
                 format!("{who} created “{name}”")
@@ -75,6 +99,8 @@ pub fn shown(m: &Message) -> Shown<'_> {
             SystemEvent::AddPolicy { owner_only: false } => {
                 format!("{who} let every member add people")
             }
+            SystemEvent::Topic { topic } if topic.is_empty() => format!("{who} cleared the topic"),
+            SystemEvent::Topic { topic } => format!("{who} set the topic to “{topic}”"),
         }),
         Body::Unknown { kind, .. } => Shown::Unknown(format!(
             "{who} sent a “{kind}” message, which this version of Confab cannot show"
@@ -122,5 +148,25 @@ mod tests {
             fields: Default::default(),
         });
         assert!(matches!(shown(&unknown), Shown::Unknown(t) if t.contains("“poll”")));
+        assert_eq!(
+            shown(&msg(Body::Reaction {
+                target: 3,
+                emoji: "🎉".into(),
+                remove: false
+            }))
+            .line()
+            .unwrap(),
+            "* ann reacted 🎉 to message 3"
+        );
+        assert_eq!(
+            shown(&msg(Body::Deleted)).line().unwrap(),
+            "(message deleted)"
+        );
+        assert_eq!(
+            shown(&msg(Body::System(SystemEvent::Topic {
+                topic: "Plans".into()
+            }))),
+            Shown::Event("ann set the topic to “Plans”".into())
+        );
     }
 }

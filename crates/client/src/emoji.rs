@@ -32,6 +32,11 @@ pub fn expand(text: &str) -> String {
     out
 }
 
+/// Whether `s` is exactly one emoji (what a reaction may be).
+pub fn is_one(s: &str) -> bool {
+    emojis::get(s).is_some()
+}
+
 fn is_shortcode_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-')
 }

@@ -11,17 +11,21 @@
 //! - [`timeline`]: the view model of a conversation (grouped by day and
 //!   sender, events as rows of their own), for every UI.
 //! - [`emoji`]: `:shortcode:` emoji, the same in every client.
+//! - [`commands`]: slash commands (`/join`, `/msg`, `/react`…), parsed
+//!   once for the terminal and the browser.
 //! - `native` (feature `native`): a tokio driver over TLS with trust on
 //!   first use, and a SQLite cache.
 
 pub mod actions;
 pub mod backoff;
 pub mod cache;
+pub mod commands;
 pub mod core;
 pub mod describe;
 pub mod emoji;
 #[cfg(feature = "native")]
 pub mod native;
+pub mod run;
 pub mod social;
 pub mod timeline;
 #[cfg(feature = "udp")]
@@ -29,7 +33,8 @@ mod udp;
 pub mod view;
 
 pub use actions::{Action, Outcome, Refusal};
-pub use cache::{Cache, CacheError, CachedConv, MemoryCache, Pending, Target};
+pub use cache::{Cache, CacheError, CachedConv, MemoryCache, Pending, Target, What};
 pub use core::{ActionError, Auth, Client, ConnState, Event, Input, Output};
+pub use run::Ran;
 pub use social::Friends;
 pub use view::Timeline;

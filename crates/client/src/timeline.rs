@@ -1,28 +1,74 @@
 //! The timeline view model: what a conversation's view shows, worked out
 //! once for every UI. Entries are grouped by day and by sender, with local
 //! times; system events and placeholders for unknown kinds are rows of
-//! their own; withheld entries are not shown. The UI supplies the time
-//! zone offset (the tests a fixed one) and only renders the rows.
+//! their own; withheld entries are not shown. Reactions, edits and deletes
+//! are folded into the messages they name (with the user's own pending
+//! ones applied already), a reply carries a quote of what it answers, and
+//! a "new messages" row marks where unread messages begin. The UI supplies
+//! the time zone offset (the tests a fixed one) and only renders the rows.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate};
-use confab_proto::Message;
+use confab_proto::limits::clip;
+use confab_proto::{Body, Message, Seq};
 
-use crate::describe::{Shown, shown};
+use crate::cache::What;
+use crate::core::mentions;
+use crate::describe::{DELETED, Shown, shown};
+
+/// A quote of a replied-to message is cut to this many characters.
+const QUOTE_CHARS: usize = 80;
 
 /// A new group starts when the sender changes, the day changes, or the
 /// sender paused this long.
 const GROUP_GAP_MS: i64 = 5 * 60 * 1000;
 
 /// One message in a group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Line {
     /// Stable across redraws: the message id, or the nonce while pending.
     pub key: String,
+    /// Its place in the conversation (`None` while pending).
+    pub seq: Option<Seq>,
+    /// As it reads now (edits applied); empty when deleted.
     pub text: String,
     /// `HH:MM`, shown on hover and to screen readers.
     pub time: String,
     /// Written here and not yet acknowledged by the server.
     pub pending: bool,
+    /// Edited since it was sent (or an edit of it is pending).
+    pub edited: bool,
+    /// Deleted: shown as "message deleted".
+    pub deleted: bool,
+    /// What it answers.
+    pub reply: Option<Quote>,
+    /// Reactions, in the order first given.
+    pub reactions: Vec<Reaction>,
+    /// It mentions the user (`@name`): highlighted.
+    pub mention: bool,
+}
+
+/// The message a reply answers, as the reply shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Quote {
+    pub seq: Seq,
+    /// Who wrote it (empty when it is not loaded).
+    pub sender: String,
+    /// The start of its text, "message deleted", or empty when it is not
+    /// loaded (the UI offers to jump to it, which loads it).
+    pub text: String,
+    pub loaded: bool,
+}
+
+/// One emoji on a message, with who gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Reaction {
+    pub emoji: String,
+    pub users: Vec<String>,
+    /// The user is among them.
+    pub mine: bool,
 }
 
 /// A row of the message view.
@@ -47,22 +93,83 @@ pub enum Item {
         time: String,
         unknown: bool,
     },
+    /// "New messages": what follows arrived since the user last read here.
+    Unread { key: String },
 }
 
 impl Item {
     pub fn key(&self) -> &str {
         match self {
-            Item::Day { key, .. } | Item::Group { key, .. } | Item::Event { key, .. } => key,
+            Item::Day { key, .. }
+            | Item::Group { key, .. }
+            | Item::Event { key, .. }
+            | Item::Unread { key } => key,
         }
     }
 }
 
-/// A message written here, not yet acknowledged.
+/// An entry written here, not yet acknowledged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingLine {
     pub nonce: String,
     pub text: String,
     pub written_ms: i64,
+    pub what: What,
+}
+
+/// Reactions to each message of `messages`, from the reaction entries
+/// among them (in log order) and then `me`'s pending ones.
+pub fn reactions(
+    messages: &[Message],
+    pending: &[PendingLine],
+    me: &str,
+) -> HashMap<Seq, Vec<Reaction>> {
+    let mut out: HashMap<Seq, Vec<Reaction>> = HashMap::new();
+    let mut apply = |target: Seq, emoji: &str, user: &str, remove: bool| {
+        let list = out.entry(target).or_default();
+        let i = match list.iter().position(|r| r.emoji == emoji) {
+            Some(i) => i,
+            None if remove => return,
+            None => {
+                list.push(Reaction {
+                    emoji: emoji.to_owned(),
+                    users: Vec::new(),
+                    mine: false,
+                });
+                list.len() - 1
+            }
+        };
+        let r = &mut list[i];
+        r.users.retain(|u| u != user);
+        if !remove {
+            r.users.push(user.to_owned());
+        }
+        r.mine = r.users.iter().any(|u| u == me);
+        if r.users.is_empty() {
+            list.remove(i);
+        }
+    };
+    for m in messages {
+        if let Body::Reaction {
+            target,
+            emoji,
+            remove,
+        } = &m.body
+        {
+            apply(*target, emoji, &m.sender, *remove);
+        }
+    }
+    for p in pending {
+        if let What::React {
+            target,
+            emoji,
+            remove,
+        } = &p.what
+        {
+            apply(*target, emoji, me, *remove);
+        }
+    }
+    out
 }
 
 fn local(ts: i64, offset: FixedOffset) -> Option<DateTime<FixedOffset>> {
@@ -85,34 +192,122 @@ pub fn clock(ts: i64, offset: FixedOffset) -> String {
     local(ts, offset).map_or_else(|| "--:--".into(), |t| t.format("%H:%M").to_string())
 }
 
-/// The view of `messages` (oldest first) followed by what `me` has pending.
+/// The view of `messages` (oldest first) followed by what `me` has
+/// pending. `unread_after`: the read position when the conversation was
+/// opened, to mark where new messages begin.
 pub fn items(
     messages: &[Message],
     pending: &[PendingLine],
     me: &str,
     offset: FixedOffset,
+    unread_after: Option<Seq>,
 ) -> Vec<Item> {
+    let mut reactions = reactions(messages, pending, me);
+    let mut edits: HashMap<Seq, &str> = HashMap::new();
+    let mut deletes: HashSet<Seq> = HashSet::new();
+    for p in pending {
+        match &p.what {
+            What::Edit { target } => {
+                edits.insert(*target, &p.text);
+            }
+            What::Delete { target } => {
+                deletes.insert(*target);
+            }
+            _ => {}
+        }
+    }
+    let by_seq: HashMap<Seq, &Message> = messages.iter().map(|m| (m.seq, m)).collect();
+    let quote = |seq: Seq| match by_seq.get(&seq) {
+        Some(m) => Quote {
+            seq,
+            sender: m.sender.clone(),
+            text: match (&m.body, deletes.contains(&seq)) {
+                (Body::Text { text, .. }, false) => {
+                    clip(edits.get(&seq).copied().unwrap_or(text), QUOTE_CHARS)
+                }
+                _ => DELETED.to_owned(),
+            },
+            loaded: true,
+        },
+        None => Quote {
+            seq,
+            sender: String::new(),
+            text: String::new(),
+            loaded: false,
+        },
+    };
+    struct Row<'a> {
+        sender: &'a str,
+        ts: i64,
+        key: String,
+        seq: Option<Seq>,
+        shown: Shown<'a>,
+        reply_to: Option<Seq>,
+        edited: bool,
+    }
     let rows = messages
         .iter()
-        .map(|m| (m.sender.as_str(), m.ts, m.id.to_string(), shown(m), false))
-        .chain(pending.iter().map(|p| {
-            (
-                me,
-                p.written_ms,
-                format!("p-{}", p.nonce),
-                Shown::Text(p.text.as_str()),
-                true,
-            )
+        .map(|m| {
+            let (reply_to, edited) = match &m.body {
+                Body::Text {
+                    reply_to, edited, ..
+                } => (*reply_to, edited.is_some()),
+                _ => (None, false),
+            };
+            Row {
+                sender: m.sender.as_str(),
+                ts: m.ts,
+                key: m.id.to_string(),
+                seq: Some(m.seq),
+                shown: shown(m),
+                reply_to,
+                edited,
+            }
+        })
+        .chain(pending.iter().filter_map(|p| match p.what {
+            What::Text { reply_to } => Some(Row {
+                sender: me,
+                ts: p.written_ms,
+                key: format!("p-{}", p.nonce),
+                seq: None,
+                shown: Shown::Text(p.text.as_str()),
+                reply_to,
+                edited: false,
+            }),
+            _ => None,
         }));
     let mut out: Vec<Item> = Vec::new();
     let mut day: Option<NaiveDate> = None;
     let mut last: Option<(&str, i64)> = None;
-    for (sender, ts, key, shown, pending) in rows {
+    let mut marked = unread_after.is_none();
+    for row in rows {
+        let Row {
+            sender,
+            ts,
+            key,
+            seq,
+            shown,
+            reply_to,
+            edited,
+        } = row;
+        let deleted = matches!(shown, Shown::Deleted) || seq.is_some_and(|s| deletes.contains(&s));
         let text = match shown {
-            Shown::Hidden => continue,
-            Shown::Text(t) => t,
-            Shown::Event(_) | Shown::Unknown(_) => "",
+            Shown::Hidden | Shown::Change(_) => continue,
+            _ if deleted => "",
+            Shown::Text(t) => seq.and_then(|s| edits.get(&s).copied()).unwrap_or(t),
+            Shown::Event(_) | Shown::Unknown(_) | Shown::Deleted => "",
         };
+        if !marked
+            && sender != me
+            && let (Some(s), Some(after)) = (seq, unread_after)
+            && s > after
+        {
+            marked = true;
+            out.push(Item::Unread {
+                key: format!("u-{s}"),
+            });
+            last = None;
+        }
         let t = local(ts, offset);
         if let Some(date) = t.map(|t| t.date_naive())
             && day != Some(date)
@@ -136,9 +331,15 @@ pub fn items(
         }
         let line = Line {
             key,
+            seq,
             text: text.to_owned(),
             time: clock(ts, offset),
-            pending,
+            pending: seq.is_none(),
+            edited: edited || seq.is_some_and(|s| edits.contains_key(&s)),
+            deleted,
+            reply: reply_to.map(quote),
+            reactions: seq.and_then(|s| reactions.remove(&s)).unwrap_or_default(),
+            mention: sender != me && mentions(text, me),
         };
         let joins = last.is_some_and(|(s, at)| s == sender && ts - at < GROUP_GAP_MS);
         match out.last_mut() {
@@ -154,8 +355,11 @@ pub fn items(
     }
     for item in &mut out {
         if let Item::Group { key, lines, .. } = item {
-            let pending = lines.iter().filter(|l| l.pending).count();
-            *key = format!("g-{}-{}-{pending}", lines[0].key, lines.len());
+            // Changes with anything shown: a new line, an acknowledgement,
+            // an edit, a reaction.
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            lines.hash(&mut h);
+            *key = format!("g-{}-{:x}", lines[0].key, h.finish());
         }
     }
     out
@@ -189,6 +393,7 @@ mod tests {
                 Item::Event { text, unknown, .. } => {
                     format!("{}{text}", if *unknown { "? " } else { "* " })
                 }
+                Item::Unread { .. } => "-- new messages --".into(),
                 Item::Group { sender, lines, .. } => format!(
                     "{sender}: {}",
                     lines
@@ -216,9 +421,10 @@ mod tests {
             nonce: "n1".into(),
             text: "on its way".into(),
             written_ms: T0 + 31 * MIN,
+            what: What::default(),
         }];
         assert_eq!(
-            shape(&items(&ms, &pending, "ann", utc)),
+            shape(&items(&ms, &pending, "ann", utc, None)),
             [
                 "day Friday 20 November 2026",
                 "ann: text 1, text 2",
@@ -232,7 +438,7 @@ mod tests {
 
         // Two hours east, everything is on the Saturday.
         let east = FixedOffset::east_opt(2 * 3600).unwrap();
-        let v = items(&ms, &[], "ann", east);
+        let v = items(&ms, &[], "ann", east, None);
         assert_eq!(
             shape(&v)[..3],
             [
@@ -250,12 +456,13 @@ mod tests {
     #[test]
     fn a_group_key_changes_when_its_content_does() {
         let utc = FixedOffset::east_opt(0).unwrap();
-        let one = items(&[msg(1, "ann", T0)], &[], "ann", utc);
+        let one = items(&[msg(1, "ann", T0)], &[], "ann", utc, None);
         let two = items(
             &[msg(1, "ann", T0), msg(2, "ann", T0 + MIN)],
             &[],
             "ann",
             utc,
+            None,
         );
         assert_eq!(one[0].key(), two[0].key(), "the day row stays");
         assert_ne!(one[1].key(), two[1].key(), "the grown group is redrawn");
@@ -263,14 +470,16 @@ mod tests {
             nonce: "n".into(),
             text: "x".into(),
             written_ms: T0 + MIN,
+            what: What::default(),
         }];
         let acked = items(
             &[msg(1, "ann", T0), msg(2, "ann", T0 + MIN)],
             &[],
             "ann",
             utc,
+            None,
         );
-        let waiting = items(&[msg(1, "ann", T0)], &pending, "ann", utc);
+        let waiting = items(&[msg(1, "ann", T0)], &pending, "ann", utc, None);
         assert_ne!(waiting[1].key(), acked[1].key());
     }
 }
@@ -316,6 +525,7 @@ mod events {
             &[],
             "ann",
             utc,
+            None,
         );
         let rows: Vec<String> = v
             .iter()
@@ -323,6 +533,7 @@ mod events {
                 Item::Day { .. } => "day".into(),
                 Item::Group { sender, lines, .. } => format!("{sender}: {}", lines.len()),
                 Item::Event { text, unknown, .. } => format!("{unknown} {text}"),
+                Item::Unread { .. } => "new".into(),
             })
             .collect();
         assert_eq!(

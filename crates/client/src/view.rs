@@ -7,7 +7,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::FixedOffset;
-use confab_proto::{ConvId, ConvKind, Request};
+use confab_proto::{ConvId, ConvKind, Request, Seq};
 
 use crate::cache::{Cache, CacheError, Pending, Target};
 use crate::core::{ActionError, Client, ConnState, Event, Waiting};
@@ -82,7 +82,11 @@ impl<C: Cache> Client<C> {
             }
             self.load_draft(&target);
             if let Target::Conv(c) = target {
-                self.live.entry(c).or_default().want = PAGE;
+                // Where new messages begin, kept while it stays open.
+                let unread_after = self.convs.get(&c).filter(|c| c.unread > 0).map(|c| c.read);
+                let live = self.live.entry(c).or_default();
+                live.want = PAGE;
+                live.unread_after = unread_after;
             }
             self.view.open = Some(target.clone());
         }
@@ -219,6 +223,7 @@ impl<C: Cache> Client<C> {
                     nonce: p.nonce.clone(),
                     text: p.text.clone(),
                     written_ms: p.written_ms,
+                    what: p.what.clone(),
                 })
                 .collect()
         };
@@ -232,7 +237,7 @@ impl<C: Cache> Client<C> {
                         .collect(),
                 );
                 Timeline {
-                    items: timeline::items(&[], &pending, &me, offset),
+                    items: timeline::items(&[], &pending, &me, offset, None),
                     at_beginning: true,
                     loaded: 0,
                 }
@@ -245,6 +250,7 @@ impl<C: Cache> Client<C> {
                 msgs.retain(|m| m.seq > cleared);
                 let pending = pending_lines(self.pending_in(*conv));
                 let complete = live.is_some_and(|l| l.complete);
+                let unread_after = live.and_then(|l| l.unread_after);
                 Timeline {
                     // `complete`: scrollback found nothing older (for
                     // someone added to a group later, its log starts
@@ -255,9 +261,64 @@ impl<C: Cache> Client<C> {
                                 && msgs.first().map(|m| m.seq)
                                     == self.cache.oldest(*conv).ok().flatten())),
                     loaded: msgs.len(),
-                    items: timeline::items(&msgs, &pending, &me, offset),
+                    items: timeline::items(&msgs, &pending, &me, offset, unread_after),
                 }
             }
+        }
+    }
+
+    /// Reactions to the message `seq` of `conv`, the user's pending ones
+    /// included.
+    pub fn reactions_to(&self, conv: ConvId, seq: Seq) -> Vec<timeline::Reaction> {
+        let me = self.me().map(|u| u.name.clone()).unwrap_or_default();
+        let newest = self.conv(conv).map_or(seq, |c| c.synced.max(seq));
+        let after = (newest - seq + 1) as usize;
+        let msgs = self
+            .messages(conv, None, after + 64)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| m.seq >= seq)
+            .collect::<Vec<_>>();
+        let pending: Vec<PendingLine> = self
+            .pending_in(conv)
+            .into_iter()
+            .map(|p| PendingLine {
+                nonce: p.nonce.clone(),
+                text: p.text.clone(),
+                written_ms: p.written_ms,
+                what: p.what.clone(),
+            })
+            .collect();
+        timeline::reactions(&msgs, &pending, &me)
+            .remove(&seq)
+            .unwrap_or_default()
+    }
+
+    /// Shows the message `seq` of `conv`: opens it and loads history back
+    /// to it. [`Event::Jumped`] says when it is in the timeline.
+    pub fn jump_to(&mut self, conv: ConvId, seq: Seq, now_ms: u64) {
+        self.open(Target::Conv(conv), now_ms);
+        self.live.entry(conv).or_default().jump = Some(seq);
+        self.continue_jump(conv);
+    }
+
+    /// Widens the view (or loads older pages) until the jump's target is in it.
+    pub(crate) fn continue_jump(&mut self, conv: ConvId) {
+        let Some(seq) = self.live.get(&conv).and_then(|l| l.jump) else {
+            return;
+        };
+        let oldest = self.cache.oldest(conv).ok().flatten();
+        let complete = self.live.get(&conv).is_some_and(|l| l.complete);
+        if oldest.is_some_and(|o| o <= seq) || complete {
+            let newest = self.conv(conv).map_or(seq, |c| c.synced.max(seq));
+            let live = self.live.entry(conv).or_default();
+            live.jump = None;
+            live.want = live.want.max((newest - seq) as usize + PAGE / 2);
+            self.event(Event::Jumped { conv, seq });
+        } else if self.fetch_older(conv).is_err() {
+            // Offline: as far back as is cached.
+            self.live.entry(conv).or_default().jump = None;
+            self.event(Event::Jumped { conv, seq });
         }
     }
 
@@ -305,6 +366,7 @@ impl<C: Cache> Client<C> {
             live.complete = true;
         }
         self.event(Event::Older(conv));
+        self.continue_jump(conv);
     }
 
     // ---- drafts ----

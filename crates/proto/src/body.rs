@@ -1,10 +1,19 @@
 //! What a message says: its typed [`Body`].
 //!
 //! Every conversation is one ordered log, and everything that happens in it
-//! is a message there: text, and system events ("alice added carol",
-//! "renamed to …"). Later kinds (reactions, edits, deletes, files,
-//! encrypted bytes, stream starts and ends) are new [`Body`] variants; they
-//! ride the same sequence numbers, history, sync and `lagged` recovery.
+//! is a message there: text (perhaps a reply to an earlier message), system
+//! events ("alice added carol", "renamed to …", a new topic), reactions,
+//! edits and deletes. Later kinds (files, encrypted bytes, stream starts and
+//! ends) are new [`Body`] variants; they ride the same sequence numbers,
+//! history, sync and `lagged` recovery.
+//!
+//! Reactions, edits and deletes name their `target`: the seq of a text
+//! message in the same conversation, always earlier in the log. A client
+//! holding the log from some seq on therefore holds every change to the
+//! messages it holds. The server also writes edits and deletes into the
+//! target itself (its text becomes the edited one with `edited` set; a
+//! deleted message becomes [`Body::Deleted`] and its text is gone), so a
+//! page of history read later shows each message as it is now.
 //!
 //! On the wire a body's fields sit beside the message's own, tagged by
 //! `kind`: `{"id":9,"conv":1,"seq":4,"sender":"ann","ts":…,"kind":"text","text":"hi"}`.
@@ -24,13 +33,35 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::Seq;
+
 /// The content of a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
     /// Text written by the sender.
-    Text { text: String },
+    Text {
+        text: String,
+        /// The message this one answers (its seq in this conversation).
+        reply_to: Option<Seq>,
+        /// When it was last edited (ms since the Unix epoch), if ever.
+        edited: Option<i64>,
+    },
     /// Something that happened to the conversation, done by the sender.
     System(SystemEvent),
+    /// The sender added (or, with `remove`, took back) a reaction to the
+    /// text message `target`.
+    Reaction {
+        target: Seq,
+        emoji: String,
+        remove: bool,
+    },
+    /// The sender changed the text of their message `target`.
+    Edit { target: Seq, text: String },
+    /// The sender deleted the message `target` (their own, or as a
+    /// channel's owner or an admin).
+    Delete { target: Seq },
+    /// A message that was deleted: shown as "message deleted".
+    Deleted,
     /// A message the reader does not get to see: its sender is someone the
     /// reader blocked. It keeps its place (its `seq`) so that logs stay
     /// gap-free; clients show nothing for it.
@@ -62,12 +93,43 @@ pub enum SystemEvent {
     Renamed { name: String },
     /// The owner decided who may add people: only the owner, or every member.
     AddPolicy { owner_only: bool },
+    /// The sender set the channel's topic ("" clears it).
+    Topic { topic: String },
 }
 
 impl Body {
     /// A text body.
     pub fn text(text: impl Into<String>) -> Body {
-        Body::Text { text: text.into() }
+        Body::Text {
+            text: text.into(),
+            reply_to: None,
+            edited: None,
+        }
+    }
+
+    /// A text body answering the message `reply_to`.
+    pub fn reply(text: impl Into<String>, reply_to: Option<Seq>) -> Body {
+        Body::Text {
+            text: text.into(),
+            reply_to,
+            edited: None,
+        }
+    }
+
+    /// The message this entry changes (a reaction, edit or delete).
+    pub fn target(&self) -> Option<Seq> {
+        match self {
+            Body::Reaction { target, .. } | Body::Edit { target, .. } | Body::Delete { target } => {
+                Some(*target)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether this entry is something people read (a message, or a kind
+    /// this version does not know), as opposed to a change to one.
+    pub fn is_readable(&self) -> bool {
+        matches!(self, Body::Text { .. } | Body::Unknown { .. })
     }
 
     /// The `kind` on the wire.
@@ -75,6 +137,10 @@ impl Body {
         match self {
             Body::Text { .. } => "text",
             Body::System(_) => "system",
+            Body::Reaction { .. } => "reaction",
+            Body::Edit { .. } => "edit",
+            Body::Delete { .. } => "delete",
+            Body::Deleted => "deleted",
             Body::Withheld => "withheld",
             Body::Unknown { kind, .. } => kind,
         }
@@ -83,35 +149,38 @@ impl Body {
     /// The text of a text message.
     pub fn as_text(&self) -> Option<&str> {
         match self {
-            Body::Text { text } => Some(text),
+            Body::Text { text, .. } => Some(text),
             _ => None,
         }
     }
 
-    /// The fields beside `kind`, as JSON (for storage: what is not the text
-    /// column). `None` for text, whose one field is stored on its own.
+    /// The fields beside `kind` and a text message's `text`, as JSON (for
+    /// storage: what is not the text column). `None` for plain text.
     pub fn data(&self) -> Option<String> {
-        match self {
-            Body::Text { .. } => None,
-            other => {
-                let mut v = serde_json::to_value(other).expect("bodies serialize");
-                if let Some(m) = v.as_object_mut() {
-                    m.remove("kind");
-                }
-                Some(v.to_string())
+        let mut v = serde_json::to_value(self).expect("bodies serialize");
+        let m = v.as_object_mut()?;
+        m.remove("kind");
+        if let Body::Text { .. } = self {
+            m.remove("text");
+            if m.is_empty() {
+                return None;
             }
         }
+        Some(v.to_string())
     }
 
     /// The body stored as `kind`, text and `data` (see [`Body::data`]).
     pub fn from_stored(kind: &str, text: String, data: Option<&str>) -> Body {
-        if kind == "text" {
-            return Body::Text { text };
+        if kind == "text" && data.is_none() {
+            return Body::text(text);
         }
         let mut fields = data
             .and_then(|d| serde_json::from_str::<Map<String, Value>>(d).ok())
             .unwrap_or_default();
         fields.insert("kind".into(), Value::String(kind.to_owned()));
+        if kind == "text" {
+            fields.insert("text".into(), Value::String(text));
+        }
         Body::from_fields(fields)
     }
 
@@ -128,8 +197,28 @@ impl Body {
         }
         fields.insert("kind".into(), Value::String(kind.clone()));
         match serde_json::from_value::<Known>(Value::Object(fields.clone())) {
-            Ok(Known::Text { text }) => Body::Text { text },
+            Ok(Known::Text {
+                text,
+                reply_to,
+                edited,
+            }) => Body::Text {
+                text,
+                reply_to,
+                edited,
+            },
             Ok(Known::System(e)) => Body::System(e),
+            Ok(Known::Reaction {
+                target,
+                emoji,
+                remove,
+            }) => Body::Reaction {
+                target,
+                emoji,
+                remove,
+            },
+            Ok(Known::Edit { target, text }) => Body::Edit { target, text },
+            Ok(Known::Delete { target }) => Body::Delete { target },
+            Ok(Known::Deleted {}) => Body::Deleted,
             Ok(Known::Withheld {}) => Body::Withheld,
             // A known kind with fields this version cannot read (a newer
             // variant of a system event): shown as unknown, kept as is.
@@ -145,32 +234,100 @@ impl Body {
 #[derive(Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Known {
-    /// Text written by the sender.
-    Text { text: String },
+    /// Text written by the sender; `reply_to`: the seq of the message it
+    /// answers; `edited`: when it was last edited (ms).
+    Text {
+        text: String,
+        #[serde(default)]
+        reply_to: Option<Seq>,
+        #[serde(default)]
+        edited: Option<i64>,
+    },
     /// A change to the conversation (see `event`).
     System(SystemEvent),
+    /// A reaction to the message `target` added (or taken back: `remove`).
+    Reaction {
+        target: Seq,
+        emoji: String,
+        #[serde(default)]
+        remove: bool,
+    },
+    /// The sender's message `target` now reads `text`.
+    Edit { target: Seq, text: String },
+    /// The message `target` was deleted.
+    Delete { target: Seq },
+    /// This message was deleted. Show "message deleted".
+    Deleted {},
     /// Withheld from you: its sender is someone you blocked. Show nothing.
     Withheld {},
 }
 
 impl Known {
-    const KINDS: &'static [&'static str] = &["text", "system", "withheld"];
+    const KINDS: &'static [&'static str] = &[
+        "text", "system", "reaction", "edit", "delete", "deleted", "withheld",
+    ];
 }
 
 /// The same, borrowed, for writing without copying.
 #[derive(Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum KnownRef<'a> {
-    Text { text: &'a str },
+    Text {
+        text: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reply_to: Option<Seq>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        edited: Option<i64>,
+    },
     System(&'a SystemEvent),
+    Reaction {
+        target: Seq,
+        emoji: &'a str,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        remove: bool,
+    },
+    Edit {
+        target: Seq,
+        text: &'a str,
+    },
+    Delete {
+        target: Seq,
+    },
+    Deleted {},
     Withheld {},
 }
 
 impl Serialize for Body {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
-            Body::Text { text } => KnownRef::Text { text }.serialize(s),
+            Body::Text {
+                text,
+                reply_to,
+                edited,
+            } => KnownRef::Text {
+                text,
+                reply_to: *reply_to,
+                edited: *edited,
+            }
+            .serialize(s),
             Body::System(e) => KnownRef::System(e).serialize(s),
+            Body::Reaction {
+                target,
+                emoji,
+                remove,
+            } => KnownRef::Reaction {
+                target: *target,
+                emoji,
+                remove: *remove,
+            }
+            .serialize(s),
+            Body::Edit { target, text } => KnownRef::Edit {
+                target: *target,
+                text,
+            }
+            .serialize(s),
+            Body::Delete { target } => KnownRef::Delete { target: *target }.serialize(s),
+            Body::Deleted => KnownRef::Deleted {}.serialize(s),
             Body::Withheld => KnownRef::Withheld {}.serialize(s),
             Body::Unknown { kind, fields } => {
                 use serde::ser::SerializeMap;
@@ -286,11 +443,38 @@ mod tests {
                 name: "Trip".into(),
             }),
             Body::System(SystemEvent::Left { owner: None }),
+            Body::System(SystemEvent::Topic {
+                topic: "Plans".into(),
+            }),
+            Body::reply("yes", Some(3)),
+            Body::Text {
+                text: "fixed".into(),
+                reply_to: None,
+                edited: Some(99),
+            },
+            Body::Reaction {
+                target: 2,
+                emoji: "👍".into(),
+                remove: false,
+            },
+            Body::Reaction {
+                target: 2,
+                emoji: "👍".into(),
+                remove: true,
+            },
+            Body::Edit {
+                target: 2,
+                text: "new".into(),
+            },
+            Body::Delete { target: 2 },
+            Body::Deleted,
             Body::Withheld,
         ] {
             let text = body.as_text().unwrap_or_default().to_owned();
             let back = Body::from_stored(body.kind(), text, body.data().as_deref());
             assert_eq!(back, body);
+            let wire = serde_json::to_string(&body).unwrap();
+            assert_eq!(serde_json::from_str::<Body>(&wire).unwrap(), body, "{wire}");
         }
     }
 }

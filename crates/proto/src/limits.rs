@@ -83,6 +83,12 @@ pub fn clip(s: &str, max: usize) -> String {
     }
 }
 
+/// Longest `search` query, in characters.
+pub const MAX_QUERY_CHARS: usize = 200;
+
+/// Longest reaction, in bytes (an emoji with its modifiers and joiners).
+pub const MAX_EMOJI_BYTES: usize = 64;
+
 /// Prefix of the temporary names given to visitors; registered names may not use it.
 pub const VISITOR_PREFIX: &str = "visitor-";
 

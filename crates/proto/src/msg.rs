@@ -92,6 +92,9 @@ pub enum Request {
         /// original message instead of storing a second one.
         #[serde(default)]
         nonce: Option<String>,
+        /// The seq of the message (in `conv`) this one answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<Seq>,
     },
     /// Send a direct message to a user. Answered with `sent`.
     DmSend {
@@ -99,7 +102,56 @@ pub enum Request {
         text: String,
         #[serde(default)]
         nonce: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<Seq>,
     },
+    /// Add a reaction (an emoji, e.g. "👍") to the text message `target`
+    /// of `conv`, or take yours back with `remove`. Answered with `sent`.
+    React {
+        conv: ConvId,
+        target: Seq,
+        emoji: String,
+        #[serde(default)]
+        remove: bool,
+        #[serde(default)]
+        nonce: Option<String>,
+    },
+    /// Change the text of your message `target`. Answered with `sent`.
+    Edit {
+        conv: ConvId,
+        target: Seq,
+        text: String,
+        #[serde(default)]
+        nonce: Option<String>,
+    },
+    /// Delete your message `target` (a channel's owner and admins: any
+    /// message in the channel). Answered with `sent`.
+    Delete {
+        conv: ConvId,
+        target: Seq,
+        #[serde(default)]
+        nonce: Option<String>,
+    },
+    /// You have read `conv` up to `seq`: kept by the server for all your
+    /// devices (it never moves back). Answered with `ok`; your other
+    /// connections get a `read` event.
+    Read { conv: ConvId, seq: Seq },
+    /// Full-text search of the messages you can read (every conversation
+    /// you are in and the public channels; `conv`: only that one), newest
+    /// first, below message id `before` when paging. Words match by
+    /// prefix; all must occur. Answered with `search_results`.
+    Search {
+        query: String,
+        #[serde(default)]
+        conv: Option<ConvId>,
+        #[serde(default)]
+        before: Option<u64>,
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// Set a channel's topic ("" clears it): its owner or an admin. It is
+    /// recorded in the channel's log. Answered with `ok`.
+    Topic { conv: ConvId, topic: String },
     /// A page of a conversation's history, newest last. Without `before` or
     /// `after`, the newest page. Answered with `messages`.
     History {
@@ -257,6 +309,12 @@ impl Request {
         "channel_members",
         "send",
         "dm_send",
+        "react",
+        "edit",
+        "delete",
+        "read",
+        "search",
+        "topic",
         "history",
         "sync",
         "typing",
@@ -315,6 +373,12 @@ impl Request {
             Request::ChannelMembers { .. } => "channel_members",
             Request::Send { .. } => "send",
             Request::DmSend { .. } => "dm_send",
+            Request::React { .. } => "react",
+            Request::Edit { .. } => "edit",
+            Request::Delete { .. } => "delete",
+            Request::Read { .. } => "read",
+            Request::Search { .. } => "search",
+            Request::Topic { .. } => "topic",
             Request::History { .. } => "history",
             Request::Sync { .. } => "sync",
             Request::Typing { .. } => "typing",
@@ -469,6 +533,12 @@ pub enum ServerBody {
     },
     /// Reply to `sync`.
     Synced { convs: Vec<SyncedConv> },
+    /// Reply to `search`: the matches, newest first.
+    SearchResults {
+        hits: Vec<SearchHit>,
+        /// More matches lie beyond: ask again with `before` the last id.
+        more: bool,
+    },
     /// Reply to `users`.
     Users { users: Vec<String> },
     /// Reply to `friends`.
@@ -549,6 +619,8 @@ pub enum ServerBody {
         #[serde(default)]
         from_seq: Seq,
     },
+    /// You read `conv` up to `seq` on another device.
+    Read { conv: ConvId, seq: Seq },
     /// Server heartbeat: answer with `pong`.
     Ping {},
     /// Your connection fell behind and some events were dropped. Nothing is
@@ -722,6 +794,21 @@ pub struct ConvSummary {
     /// later, the entry before the one that added them.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub from_seq: Seq,
+    /// You have read it up to here (on any device).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub read: Seq,
+    /// A channel's topic.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub topic: String,
+}
+
+/// One message found by `search`, with the conversation it is in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SearchHit {
+    pub kind: ConvKind,
+    /// The conversation's name as in [`ConvSummary`].
+    pub name: String,
+    pub message: Message,
 }
 
 fn is_zero(n: &Seq) -> bool {
@@ -763,6 +850,12 @@ pub struct SyncedConv {
     /// As in [`ConvSummary`]: nothing at or before this seq is yours to see.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub from_seq: Seq,
+    /// As in [`ConvSummary`]: read up to here.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub read: Seq,
+    /// A channel's topic.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub topic: String,
 }
 
 /// Where you stand with another user.

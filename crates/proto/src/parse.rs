@@ -192,7 +192,8 @@ mod tests {
             Request::Send {
                 conv: 1,
                 text: "hi".into(),
-                nonce: None
+                nonce: None,
+                reply_to: None,
             }
         );
     }
@@ -222,6 +223,12 @@ mod tests {
             r#""type":"channel_members","name":"x""#,
             r#""type":"send","conv":1,"text":"t""#,
             r#""type":"dm_send","user":"u","text":"t""#,
+            r#""type":"react","conv":1,"target":1,"emoji":"👍""#,
+            r#""type":"edit","conv":1,"target":1,"text":"t""#,
+            r#""type":"delete","conv":1,"target":1"#,
+            r#""type":"read","conv":1,"seq":1"#,
+            r#""type":"search","query":"q""#,
+            r#""type":"topic","conv":1,"topic":"t""#,
             r#""type":"history","conv":1"#,
             r#""type":"sync""#,
             r#""type":"typing","conv":1"#,

@@ -92,8 +92,14 @@ pub(crate) fn spec(req: &Request) -> Spec {
         | Unblock { .. }
         | UdpOpen {} => s(Writer, Rate::Change),
         Friends {} | Group { .. } => s(Writer, Rate::Read),
+        Search { .. } => s(Reader, Rate::Read),
+        Read { .. } => s(Writer, Rate::Change),
         Send { .. }
         | DmSend { .. }
+        | React { .. }
+        | Edit { .. }
+        | Delete { .. }
+        | Topic { .. }
         | GroupCreate { .. }
         | GroupAdd { .. }
         | GroupLeave { .. }
@@ -197,6 +203,22 @@ pub(crate) fn can_post(is_member: bool) -> bool {
 /// Owners manage their channels (invite, delete); admins manage every channel.
 pub(crate) fn can_manage(actor: &Actor, conv: &ConvRecord) -> bool {
     actor.role == Role::Admin || conv.owner == Some(actor.id)
+}
+
+/// Only the sender edits a message.
+pub(crate) fn can_edit(actor: &Actor, message: &confab_proto::Message) -> bool {
+    message.sender == actor.name
+}
+
+/// The sender deletes their message; in a channel its owner and admins
+/// delete any.
+pub(crate) fn can_delete(
+    actor: &Actor,
+    conv: &ConvRecord,
+    message: &confab_proto::Message,
+) -> bool {
+    message.sender == actor.name
+        || (conv.kind == confab_proto::ConvKind::Channel && can_manage(actor, conv))
 }
 
 /// Who may add people to a group: any member, or only the owner when the

@@ -599,3 +599,213 @@ pub async fn administration(s: &dyn Store) {
     assert!(!s.use_invite("inv", 30).await.unwrap(), "used up");
     assert!(!s.use_invite("nope", 30).await.unwrap());
 }
+
+/// Edits, deletes and topics change what they name in the same
+/// transaction as their entry; read positions only move forward.
+pub async fn edits_deletes_topics_and_read_positions(s: &dyn Store) {
+    let a = s.create_user("alice", "h", Role::Member).await.unwrap();
+    let b = s.create_user("bob", "h", Role::Member).await.unwrap();
+    let ch = s.create_channel("general", false, "", a.id).await.unwrap();
+    s.add_member(ch.id, b.id).await.unwrap();
+    let conv = Dest::Conv(ch.id);
+    let out = s
+        .append(vec![
+            msg(ch.id, a.id, "alice", "helo", None),
+            to(conv.clone(), b.id, "bob", Body::reply("hi", Some(1)), None),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(stored(&out[1]).message.body, Body::reply("hi", Some(1)));
+
+    // Bob may not edit alice's message: the entry is refused, nothing changes.
+    let edit = |by: i64, name: &str, target: u64, text: &str| {
+        to(
+            conv.clone(),
+            by,
+            name,
+            Body::Edit {
+                target,
+                text: text.into(),
+            },
+            Some(Effect::Edit {
+                target,
+                text: text.into(),
+            }),
+        )
+    };
+    let out = s
+        .append(vec![edit(b.id, "bob", 1, "hacked")])
+        .await
+        .unwrap();
+    assert!(matches!(out[0], Err(StoreError::NotFound("message"))));
+    let out = s
+        .append(vec![edit(a.id, "alice", 1, "hello")])
+        .await
+        .unwrap();
+    let at = stored(&out[0]).message.ts;
+    let first = s.message(ch.id, 1, reader(b.id)).await.unwrap().unwrap();
+    assert_eq!(
+        first.body,
+        Body::Text {
+            text: "hello".into(),
+            reply_to: None,
+            edited: Some(at)
+        }
+    );
+    // An edit keeps what the message answers.
+    let out = s.append(vec![edit(b.id, "bob", 2, "hi!")]).await.unwrap();
+    stored(&out[0]);
+    let second = s.message(ch.id, 2, reader(a.id)).await.unwrap().unwrap();
+    assert!(matches!(
+        second.body,
+        Body::Text {
+            reply_to: Some(1),
+            ..
+        }
+    ));
+
+    let delete = |target: u64| {
+        to(
+            conv.clone(),
+            a.id,
+            "alice",
+            Body::Delete { target },
+            Some(Effect::Delete { target }),
+        )
+    };
+    stored(&s.append(vec![delete(2)]).await.unwrap()[0]);
+    let gone = s.message(ch.id, 2, reader(a.id)).await.unwrap().unwrap();
+    assert_eq!(gone.body, Body::Deleted);
+    assert!(matches!(
+        s.append(vec![delete(2)]).await.unwrap()[0],
+        Err(StoreError::NotFound("message"))
+    ));
+    assert!(matches!(
+        s.append(vec![delete(99)]).await.unwrap()[0],
+        Err(StoreError::NotFound("message"))
+    ));
+
+    let topic = to(
+        conv.clone(),
+        a.id,
+        "alice",
+        Body::System(SystemEvent::Topic {
+            topic: "Plans".into(),
+        }),
+        Some(Effect::Topic("Plans".into())),
+    );
+    stored(&s.append(vec![topic]).await.unwrap()[0]);
+    assert_eq!(s.conv(ch.id).await.unwrap().unwrap().topic, "Plans");
+
+    assert_eq!(s.set_read(ch.id, b.id, 3).await.unwrap(), 3);
+    assert_eq!(s.set_read(ch.id, b.id, 2).await.unwrap(), 3, "never back");
+    let mine = s.convs_of(b.id).await.unwrap();
+    assert_eq!(mine[0].read, 3);
+    assert_eq!(s.convs_of(a.id).await.unwrap()[0].read, 0);
+    let c = s.create_user("carol", "h", Role::Member).await.unwrap();
+    assert!(matches!(
+        s.set_read(ch.id, c.id, 1).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+/// Search finds what a reader may read and nothing else: not a private
+/// channel they are not in, not what is withheld from them, not deleted or
+/// edited-away text.
+pub async fn search(s: &dyn Store) {
+    let a = s.create_user("alice", "h", Role::Member).await.unwrap();
+    let b = s.create_user("bob", "h", Role::Member).await.unwrap();
+    let public = s.create_channel("general", false, "", a.id).await.unwrap();
+    let secret = s.create_channel("secret", true, "", a.id).await.unwrap();
+    let out = s
+        .append(vec![
+            msg(public.id, a.id, "alice", "the Pancake recipe", None),
+            msg(secret.id, a.id, "alice", "secret pancakes", None),
+            msg(public.id, a.id, "alice", "pancake \"OR\" * NEAR(", None),
+            to(
+                Dest::Dm(a.id, b.id),
+                a.id,
+                "alice",
+                Body::text("pancakes for bob"),
+                None,
+            ),
+        ])
+        .await
+        .unwrap();
+    stored(&out[3]);
+    let find = |reader: i64, query: &str| crate::Search {
+        reader,
+        visitor: false,
+        query: query.into(),
+        conv: None,
+        before: None,
+        limit: 10,
+    };
+    let texts = |hits: Vec<crate::Hit>| {
+        hits.into_iter()
+            .map(|h| format!("{}:{}", h.name, h.message.body.as_text().unwrap()))
+            .collect::<Vec<_>>()
+    };
+    // Bob is in no channel: the public one is readable, the private one not.
+    let (hits, more) = s.search(find(b.id, "pancake")).await.unwrap();
+    assert!(!more);
+    assert_eq!(
+        texts(hits),
+        vec![
+            "alice:pancakes for bob",
+            "general:pancake \"OR\" * NEAR(",
+            "general:the Pancake recipe"
+        ]
+    );
+    let (hits, _) = s.search(find(a.id, "PANCAKES")).await.unwrap();
+    assert_eq!(
+        texts(hits),
+        vec!["bob:pancakes for bob", "secret:secret pancakes"]
+    );
+    // Operators are words like any other.
+    let (hits, _) = s.search(find(a.id, "\"OR\" NEAR(")).await.unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(s.search(find(a.id, " ** ")).await.unwrap().0, vec![]);
+    // One conversation, and paging.
+    let mut q = find(a.id, "pancake");
+    q.conv = Some(public.id);
+    q.limit = 1;
+    let (page, more) = s.search(q.clone()).await.unwrap();
+    assert!(more);
+    q.before = Some(page[0].message.id);
+    let (page2, more) = s.search(q).await.unwrap();
+    assert!(!more);
+    assert_eq!(texts(page2), vec!["general:the Pancake recipe"]);
+    // A visitor reads public channels only, also where a member would not.
+    let mut v = find(a.id, "pancakes");
+    v.visitor = true;
+    assert_eq!(texts(s.search(v).await.unwrap().0), Vec::<String>::new());
+    // Deleted and edited-away words are gone from the index.
+    let del = to(
+        Dest::Conv(public.id),
+        a.id,
+        "alice",
+        Body::Delete { target: 1 },
+        Some(Effect::Delete { target: 1 }),
+    );
+    let edit = to(
+        Dest::Conv(secret.id),
+        a.id,
+        "alice",
+        Body::Edit {
+            target: 1,
+            text: "waffles".into(),
+        },
+        Some(Effect::Edit {
+            target: 1,
+            text: "waffles".into(),
+        }),
+    );
+    for r in s.append(vec![del, edit]).await.unwrap() {
+        stored(&r);
+    }
+    let (hits, _) = s.search(find(a.id, "recipe")).await.unwrap();
+    assert!(hits.is_empty());
+    let (hits, _) = s.search(find(a.id, "waffles")).await.unwrap();
+    assert_eq!(texts(hits), vec!["secret:waffles"]);
+}

@@ -81,6 +81,8 @@ pub struct MemberConv {
     pub conv: ConvRecord,
     /// See [`Membership::from_seq`].
     pub from_seq: Seq,
+    /// The member has read it up to here (on any device).
+    pub read: Seq,
 }
 
 /// A channel with what a listing shows.
@@ -135,6 +137,20 @@ pub enum Effect {
     Rename(String),
     /// Groups: whether only the owner may add people.
     AddPolicy(bool),
+    /// Channels: the new topic.
+    Topic(String),
+    /// The sender's text message `target` now reads `text` (edited at the
+    /// entry's time). Fails (`NotFound`) unless `target` is a text message
+    /// of the sender's.
+    Edit {
+        target: Seq,
+        text: String,
+    },
+    /// The message `target` becomes [`Body::Deleted`], its text gone.
+    /// Fails (`NotFound`) unless it is a text message.
+    Delete {
+        target: Seq,
+    },
 }
 
 /// A log entry to append. The store assigns `id` and `seq`.
@@ -296,6 +312,49 @@ pub trait Messages: Send + Sync {
         reader: Reader,
     ) -> Result<(Vec<Message>, bool)>;
     async fn count_messages(&self) -> Result<u64>;
+    /// One entry as `reader` sees it.
+    async fn message(&self, conv: ConvId, seq: Seq, reader: Reader) -> Result<Option<Message>>;
+    /// Moves `user`'s read position in `conv` to `seq` unless it is already
+    /// further; returns the position now (`NotFound` if not a member).
+    async fn set_read(&self, conv: ConvId, user: UserId, seq: Seq) -> Result<Seq>;
+    /// Text messages matching every word of `query` (as prefixes) that
+    /// `reader` may read: in conversations they are in (from where their
+    /// view starts, never withheld from them) and in public channels.
+    /// Newest first, ids below `before`.
+    async fn search(&self, q: Search) -> Result<(Vec<Hit>, bool)>;
+}
+
+/// A search of messages (see [`Messages::search`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Search {
+    pub reader: UserId,
+    /// Visitors read public channels only.
+    pub visitor: bool,
+    pub query: String,
+    pub conv: Option<ConvId>,
+    pub before: Option<u64>,
+    pub limit: u32,
+}
+
+/// A message found, with its conversation's kind and name (a DM's: the
+/// other member's name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub kind: ConvKind,
+    pub name: String,
+    pub message: Message,
+}
+
+/// `query` as an FTS5 expression: every word quoted (so no word is read as
+/// an operator) and matched as a prefix. `None` when it has no word.
+pub fn fts_query(query: &str) -> Option<String> {
+    let words: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(|w| format!("\"{w}\"*"))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
 }
 
 #[async_trait]

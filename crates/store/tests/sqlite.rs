@@ -32,6 +32,8 @@ conformance_tests!(
     groups,
     friends_and_blocks,
     administration,
+    edits_deletes_topics_and_read_positions,
+    search,
 );
 
 #[tokio::test]

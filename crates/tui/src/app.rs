@@ -10,16 +10,15 @@
 
 use std::collections::BTreeSet;
 
-use confab_client::describe::list;
 use confab_client::native::TrustError;
-use confab_client::{Action, Auth, Cache, Client, ConnState, Event, Outcome, Target, emoji};
+use confab_client::{Action, Auth, Cache, Client, Event, Outcome, Ran, Target, emoji};
 use confab_proto::{ConvId, ConvKind, Role};
 use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
 use ratatui::layout::{Position, Rect};
 
-use crate::commands::{self, Command, FriendOp};
+use crate::commands::{self, Command};
 use crate::input::Input;
 
 /// Lines per mouse-wheel step.
@@ -135,6 +134,8 @@ pub struct App {
     pub overlay: Option<Overlay>,
     /// Lines scrolled up from the newest.
     pub scroll: usize,
+    /// A message to scroll to once it is drawn (`/jump`).
+    pub jump: Option<u64>,
     /// The line editor: the open conversation's draft, with a cursor.
     pub input: Input,
     pub notice: Option<Notice>,
@@ -170,6 +171,7 @@ impl App {
             screen,
             overlay: None,
             scroll: 0,
+            jump: None,
             input: Input::default(),
             notice: None,
             now_ms: 0,
@@ -319,6 +321,13 @@ impl App {
             }
             Event::Error(text) => self.error(text),
             Event::Notice(text) => self.info(text),
+            Event::Jumped { conv, seq } => {
+                // Scroll so that the message is in view: count the lines
+                // drawn after it.
+                if client.opened_conv() == Some(conv) {
+                    self.jump = Some(seq);
+                }
+            }
             Event::State(_)
             | Event::Messages(_)
             | Event::Older(_)
@@ -788,182 +797,36 @@ impl App {
         }
     }
 
-    /// Asks the core to do something for the user.
-    fn ask<C: Cache>(&mut self, client: &mut Client<C>, action: Action) {
-        match client.act(action) {
-            Ok(()) => self.effects.wake = true,
-            Err(confab_client::ActionError::Offline) => {
-                self.error("not connected: try again once connected")
-            }
-            Err(e) => self.error(e.to_string()),
-        }
-    }
-
-    /// The open conversation's channel name, for commands that default to it.
-    fn current_channel<C: Cache>(&self, client: &Client<C>) -> Option<String> {
-        client
-            .opened_conv()
-            .and_then(|c| client.conv(c))
-            .filter(|c| c.kind == ConvKind::Channel)
-            .map(|c| c.name.clone())
-    }
-
-    /// The open group, or an error saying a group must be open.
-    fn current_group<C: Cache>(&mut self, client: &Client<C>, what: &str) -> Option<ConvId> {
-        let group = client
-            .opened_conv()
-            .filter(|c| client.conv(*c).is_some_and(|c| c.kind == ConvKind::Group));
-        if group.is_none() {
-            self.error(format!("{what} works in a group: open one first"));
-        }
-        group
-    }
-
+    /// Carries out a command: the core does what it can; what is left is
+    /// this UI's (its help, the password form, the friends box, quitting).
     fn run<C: Cache>(&mut self, cmd: Command, client: &mut Client<C>) {
-        let now = self.now_ms;
-        match cmd {
-            Command::Join(name) => {
-                if let Some(c) = client.conv_named(ConvKind::Channel, &name) {
-                    let conv = c.conv;
-                    client.open(Target::Conv(conv), now);
-                    self.effects.wake = true;
-                } else {
-                    self.ask(client, Action::Join(name));
+        if let Command::Msg { user, .. } = &cmd {
+            self.users.insert(user.clone());
+        }
+        let jump = matches!(cmd, Command::Msg { .. } | Command::Join(_));
+        match client.run(cmd, self.now_ms) {
+            Ok(Ran::Done) => {
+                if jump {
+                    self.scroll = 0;
                 }
-            }
-            Command::Leave(name) => match name.or_else(|| self.current_channel(client)) {
-                Some(name) => self.ask(client, Action::Leave(name)),
-                None => match client
-                    .opened_conv()
-                    .filter(|c| client.conv(*c).is_some_and(|c| c.kind == ConvKind::Group))
-                {
-                    Some(group) => self.ask(client, Action::GroupLeave(group)),
-                    None => self.error("/leave works in a channel, or name one: /leave #channel"),
-                },
-            },
-            Command::Create {
-                name,
-                private,
-                topic,
-            } => self.ask(
-                client,
-                Action::CreateChannel {
-                    name,
-                    private,
-                    topic,
-                },
-            ),
-            Command::Invite { user, channel } => {
-                match channel.or_else(|| self.current_channel(client)) {
-                    Some(channel) => self.ask(client, Action::Invite { user, channel }),
-                    None => self.error("/invite needs a channel here: /invite USER #channel"),
-                }
-            }
-            Command::List => self.ask(client, Action::ListChannels),
-            Command::Users => self.ask(client, Action::Users),
-            Command::Msg { user, text } => {
-                self.users.insert(user.clone());
-                if let Some(text) = text {
-                    let text = emoji::expand(&text);
-                    if let Err(e) = client.send(Target::User(user.clone()), &text, now as i64) {
-                        self.error(format!("not sent: {e}"));
-                        return;
-                    }
-                }
-                client.open_dm(&user, now);
                 self.effects.wake = true;
             }
-            Command::Invisible(on) => {
-                let on = on.unwrap_or_else(|| !client.me().is_some_and(|u| u.invisible));
-                self.ask(client, Action::SetInvisible(on));
+            Ok(Ran::Info(text)) => {
+                self.effects.wake = true;
+                self.info(text);
             }
-            Command::Passwd => {
+            Ok(Ran::Ui(Command::Passwd)) => {
                 if client.me().is_some_and(|u| u.role == Role::Visitor) {
                     self.error("visitors have no password");
                 } else {
                     self.overlay = Some(Overlay::Passwd(PasswdForm::default()));
                 }
             }
-            Command::Whoami => {
-                if *client.state() == ConnState::Online {
-                    self.ask(client, Action::Whoami);
-                } else {
-                    let who = client
-                        .me()
-                        .map_or("nobody yet".to_owned(), |u| u.name.clone());
-                    self.info(format!("you are {who} on {} (offline)", self.server));
-                }
-            }
-            Command::Clear => {
-                client.clear_view();
-                self.scroll = 0;
-                self.info("cleared (only here: nothing was deleted)");
-            }
-            Command::Logout => self.ask(client, Action::Logout),
-            Command::Help => self.overlay = Some(Overlay::Help),
-            Command::Exit => self.effects.quit = true,
-            Command::Friends => self.overlay = Some(Overlay::Friends),
-            Command::Friend { op, user } => {
-                let action = match op {
-                    FriendOp::Add => Action::FriendRequest(user),
-                    FriendOp::Accept => Action::FriendAccept(user),
-                    FriendOp::Decline => Action::FriendDecline(user),
-                    FriendOp::Cancel => Action::FriendCancel(user),
-                    FriendOp::Remove => Action::FriendRemove(user),
-                };
-                self.ask(client, action);
-            }
-            Command::Block(user) => self.ask(client, Action::Block(user)),
-            Command::Unblock(user) => self.ask(client, Action::Unblock(user)),
-            Command::GroupNew { name, members } => self.ask(
-                client,
-                Action::CreateGroup {
-                    name,
-                    members,
-                    owner_only_add: false,
-                },
-            ),
-            Command::GroupAdd(users) => {
-                if let Some(conv) = self.current_group(client, "/group add") {
-                    self.ask(client, Action::GroupAdd { conv, users });
-                }
-            }
-            Command::GroupLeave => {
-                if let Some(conv) = self.current_group(client, "/group leave") {
-                    self.ask(client, Action::GroupLeave(conv));
-                }
-            }
-            Command::GroupRename(name) => {
-                if let Some(conv) = self.current_group(client, "/group rename") {
-                    self.ask(client, Action::GroupRename { conv, name });
-                }
-            }
-            Command::GroupOwnerAdds(owner_only) => {
-                if let Some(conv) = self.current_group(client, "/group owner-adds") {
-                    self.ask(client, Action::GroupAddPolicy { conv, owner_only });
-                }
-            }
-            Command::GroupInfo => {
-                if let Some(conv) = self.current_group(client, "/group") {
-                    match client.group(conv) {
-                        Some(g) => {
-                            let who = if g.owner_only_add {
-                                format!("only {} adds people", g.owner)
-                            } else {
-                                "every member adds people".into()
-                            };
-                            let text = format!(
-                                "“{}”: {} (owner {}; {who})",
-                                g.name,
-                                list(&g.members),
-                                g.owner
-                            );
-                            self.info(text);
-                        }
-                        None => self.info("not known yet: try again once connected"),
-                    }
-                }
-            }
+            Ok(Ran::Ui(Command::Help)) => self.overlay = Some(Overlay::Help),
+            Ok(Ran::Ui(Command::Exit)) => self.effects.quit = true,
+            Ok(Ran::Ui(Command::Friends)) => self.overlay = Some(Overlay::Friends),
+            Ok(Ran::Ui(_)) => {}
+            Err(e) => self.error(e),
         }
     }
 }

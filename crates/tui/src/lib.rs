@@ -5,14 +5,15 @@
 //! - [`ui`]: draws an [`app::App`] and its client with ratatui.
 //! - [`term`]: the real terminal and the event loop around the client
 //!   driver from `confab_client::native`.
-//! - [`commands`], [`input`]: slash commands and the line editor.
+//! - [`input`]: the line editor. Slash commands are parsed by
+//!   `confab_client::commands` (the browser uses the same parser) and
 //!   `:shortcode:` emoji come from `confab_client::emoji`.
 
 pub mod app;
-pub mod commands;
 pub mod input;
 pub mod term;
 pub mod ui;
 
 pub use app::App;
+pub use confab_client::commands;
 pub use term::{Options, run};

@@ -3,7 +3,7 @@
 //! records in `app.layout` where things went, for the mouse and scrolling.
 
 use chrono::Local;
-use confab_client::describe::label;
+use confab_client::describe::{DELETED, label};
 use confab_client::native::TrustError;
 use confab_client::timeline::Item;
 use confab_client::{Cache, Client, ConnState, Target};
@@ -219,7 +219,11 @@ fn conversations<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Cl
         let label = label(c.kind, &c.name);
         let selected = client.opened_conv();
         let unread = if c.unread > 0 && Some(c.conv) != selected {
-            format!(" {}", c.unread)
+            if c.mentions > 0 {
+                format!(" @{} {}", c.mentions, c.unread)
+            } else {
+                format!(" {}", c.unread)
+            }
         } else {
             String::new()
         };
@@ -309,7 +313,14 @@ fn members<C: Cache>(f: &mut Frame, area: Rect, _app: &App, client: &Client<C>) 
 fn messages<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Client<C>) {
     app.layout.messages = area;
     let title = match client.opened() {
-        Some(Target::Conv(c)) => client.conv(*c).map(|c| label(c.kind, &c.name)),
+        Some(Target::Conv(c)) => client.conv(*c).map(|c| {
+            let name = label(c.kind, &c.name);
+            let muted = if c.muted { " (muted)" } else { "" };
+            match c.topic.as_str() {
+                "" => format!("{name}{muted}"),
+                topic => format!("{name}{muted} · {topic}"),
+            }
+        }),
         Some(Target::User(u)) => Some(format!("@{u}")),
         None => None,
     };
@@ -351,14 +362,25 @@ fn messages<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Client<
     if view.at_beginning {
         lines.push(
             Line::styled(
-                format!("── the beginning of {} ──", title.trim()),
+                format!(
+                    "── the beginning of {} ──",
+                    title.trim().split(" · ").next().unwrap_or_default()
+                ),
                 Style::new().dim(),
             )
             .centered(),
         );
     }
+    let mut marks = Vec::new();
     for item in &view.items {
-        item_lines(&mut lines, item, width);
+        item_lines(&mut lines, &mut marks, item, width);
+    }
+    // A jump asked for: scroll so that its message is the top line.
+    if let Some(seq) = app.jump.take() {
+        match marks.iter().find(|(s, _)| *s >= seq) {
+            Some((_, at)) => app.scroll = lines.len().saturating_sub(at + height),
+            None => app.jump = Some(seq),
+        }
     }
     let typing = client
         .opened_conv()
@@ -406,7 +428,12 @@ fn name_colour(name: &str) -> Color {
 /// The lines of one row of the timeline: a day separator, an event, or a
 /// sender's messages, each `HH:MM sender text` with its wrapped rest
 /// indented under the text.
-fn item_lines(out: &mut Vec<Line<'static>>, item: &Item, width: usize) {
+fn item_lines(
+    out: &mut Vec<Line<'static>>,
+    marks: &mut Vec<(u64, usize)>,
+    item: &Item,
+    width: usize,
+) {
     match item {
         Item::Day { label, .. } => {
             out.push(Line::styled(format!("── {label} ──"), Style::new().dim()).centered())
@@ -425,26 +452,65 @@ fn item_lines(out: &mut Vec<Line<'static>>, item: &Item, width: usize) {
                 ));
             }
         }
+        Item::Unread { .. } => out.push(
+            Line::styled(
+                "── new messages ──",
+                Style::new().fg(Color::LightRed).bold(),
+            )
+            .centered(),
+        ),
         Item::Group { sender, lines, .. } => {
             for l in lines {
+                if let Some(seq) = l.seq {
+                    marks.push((seq, out.len()));
+                }
                 let prefix_width = l.time.width() + 1 + sender.width() + 1;
-                let text_style = if l.pending {
-                    Style::new()
-                        .fg(Color::DarkGray)
-                        .add_modifier(Modifier::ITALIC)
+                let indent = " ".repeat(prefix_width);
+                let dim = Style::new().fg(Color::DarkGray);
+                if let Some(q) = &l.reply {
+                    let quote = if q.loaded {
+                        format!("↳ {}: {}", q.sender, q.text)
+                    } else {
+                        format!("↳ message {} (/jump {} shows it)", q.seq, q.seq)
+                    };
+                    let room = width.saturating_sub(prefix_width).max(10);
+                    let first = wrap(&quote, room).into_iter().next().unwrap_or_default();
+                    out.push(Line::from(vec![
+                        Span::raw(indent.clone()),
+                        Span::styled(first, dim.italic()),
+                    ]));
+                }
+                let text_style = if l.pending || l.deleted {
+                    dim.add_modifier(Modifier::ITALIC)
+                } else if l.mention {
+                    Style::new().fg(Color::Yellow).bold()
                 } else {
                     Style::new()
                 };
-                let mut text = l.text.clone();
+                let mut text = if l.deleted {
+                    DELETED.to_owned()
+                } else {
+                    l.text.clone()
+                };
                 if l.pending {
                     text.push_str("  ");
                     text.push_str(PENDING);
                 }
+                // The message's number, for /reply, /react, /edit.
+                let mut tail = String::new();
+                if l.edited && !l.deleted {
+                    tail.push_str(" (edited)");
+                }
+                if let Some(seq) = l.seq {
+                    tail.push_str(&format!(" #{seq}"));
+                }
                 let room = width.saturating_sub(prefix_width).max(10);
-                for (i, chunk) in wrap(&text, room).into_iter().enumerate() {
+                let chunks = wrap(&text, room);
+                let last = chunks.len() - 1;
+                for (i, chunk) in chunks.into_iter().enumerate() {
                     let mut spans = if i == 0 {
                         vec![
-                            Span::styled(l.time.clone(), Style::new().fg(Color::DarkGray)),
+                            Span::styled(l.time.clone(), dim),
                             Span::raw(" "),
                             Span::styled(
                                 sender.clone(),
@@ -453,9 +519,35 @@ fn item_lines(out: &mut Vec<Line<'static>>, item: &Item, width: usize) {
                             Span::raw(" "),
                         ]
                     } else {
-                        vec![Span::raw(" ".repeat(prefix_width))]
+                        vec![Span::raw(indent.clone())]
                     };
+                    let fits = chunk.width() + tail.width() <= room;
                     spans.push(Span::styled(chunk, text_style));
+                    if i == last && fits {
+                        spans.push(Span::styled(std::mem::take(&mut tail), dim));
+                    }
+                    out.push(Line::from(spans));
+                }
+                if !tail.is_empty() {
+                    out.push(Line::from(vec![
+                        Span::raw(indent.clone()),
+                        Span::styled(tail.trim_start().to_owned(), dim),
+                    ]));
+                }
+                if !l.reactions.is_empty() {
+                    let mut spans = vec![Span::raw(indent.clone())];
+                    for r in &l.reactions {
+                        let style = if r.mine {
+                            Style::new().fg(Color::Cyan).bold()
+                        } else {
+                            Style::new()
+                        };
+                        spans.push(Span::styled(
+                            format!("{} {}", r.emoji, r.users.len()),
+                            style,
+                        ));
+                        spans.push(Span::raw("  "));
+                    }
                     out.push(Line::from(spans));
                 }
             }

@@ -124,6 +124,8 @@ impl FakeServer {
                             messages: msgs.iter().filter(|m| m.seq > from).cloned().collect(),
                             more: false,
                             from_seq: 0,
+                            read: 0,
+                            topic: String::new(),
                         }
                     })
                     .collect(),
@@ -165,7 +167,9 @@ impl FakeServer {
                 outgoing: vec![],
                 blocked: vec![],
             },
-            Request::Send { conv, text, nonce } => {
+            Request::Send {
+                conv, text, nonce, ..
+            } => {
                 let me = self.me.clone();
                 let mut m = self.post(conv, &me, &text, DAY1_0915 + 30 * HOUR);
                 m.nonce = nonce;
@@ -229,6 +233,8 @@ impl FakeServer {
                     name: name.clone(),
                     last_seq: msgs.len() as u64,
                     from_seq: 0,
+                    read: 0,
+                    topic: String::new(),
                 })
                 .collect(),
         }

@@ -7,7 +7,7 @@ use std::path::Path;
 use confab_proto::{Body, ConvId, ConvKind, Message, Seq};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::cache::{Cache, CacheError, CachedConv, Pending, Target};
+use crate::cache::{Cache, CacheError, CachedConv, Pending, Target, What};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS convs (
@@ -48,6 +48,12 @@ const MIGRATIONS: &[&str] = &[
     // kind but text's fields as JSON. Older rows are text.
     "ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'text';
      ALTER TABLE messages ADD COLUMN data TEXT;",
+    // 2: reactions, edits and deletes in the outbox (`what`, as JSON; none
+    // is a message), mentions, topics and muted conversations.
+    "ALTER TABLE outbox ADD COLUMN what TEXT;
+     ALTER TABLE convs ADD COLUMN mentions INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE convs ADD COLUMN topic TEXT NOT NULL DEFAULT '';
+     ALTER TABLE convs ADD COLUMN muted INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Creates or upgrades the schema in one IMMEDIATE transaction: a second
@@ -145,7 +151,7 @@ impl Cache for SqliteCache {
         let mut st = self
             .db
             .prepare_cached(
-                "SELECT conv, kind, name, synced, read, unread FROM convs ORDER BY conv",
+                "SELECT conv, kind, name, synced, read, unread, mentions, topic, muted FROM convs ORDER BY conv",
             )
             .map_err(err)?;
         let rows = st
@@ -157,6 +163,9 @@ impl Cache for SqliteCache {
                     synced: r.get::<_, i64>(3)? as Seq,
                     read: r.get::<_, i64>(4)? as Seq,
                     unread: r.get(5)?,
+                    mentions: r.get(6)?,
+                    topic: r.get(7)?,
+                    muted: r.get(8)?,
                 })
             })
             .map_err(err)?;
@@ -166,8 +175,9 @@ impl Cache for SqliteCache {
     fn put_conv(&mut self, c: &CachedConv) -> Result<(), CacheError> {
         self.db
             .prepare_cached(
-                "INSERT OR REPLACE INTO convs (conv, kind, name, synced, read, unread)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR REPLACE INTO convs
+                    (conv, kind, name, synced, read, unread, mentions, topic, muted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .and_then(|mut st| {
                 st.execute(params![
@@ -176,7 +186,10 @@ impl Cache for SqliteCache {
                     c.name,
                     c.synced as i64,
                     c.read as i64,
-                    c.unread
+                    c.unread,
+                    c.mentions,
+                    c.topic,
+                    c.muted
                 ])
             })
             .map(drop)
@@ -271,7 +284,7 @@ impl Cache for SqliteCache {
     fn outbox(&self) -> Result<Vec<Pending>, CacheError> {
         let mut st = self
             .db
-            .prepare_cached("SELECT nonce, target, text, written FROM outbox ORDER BY pos")
+            .prepare_cached("SELECT nonce, target, text, written, what FROM outbox ORDER BY pos")
             .map_err(err)?;
         let rows = st
             .query_map([], |r| {
@@ -280,18 +293,24 @@ impl Cache for SqliteCache {
                     r.get::<_, String>(1)?,
                     r.get(2)?,
                     r.get(3)?,
+                    r.get::<_, Option<String>>(4)?,
                 ))
             })
             .map_err(err)?;
         let mut out = Vec::new();
         for row in rows {
-            let (nonce, target, text, written_ms) = row.map_err(err)?;
+            let (nonce, target, text, written_ms, what) = row.map_err(err)?;
             let target: Target = serde_json::from_str(&target).map_err(err)?;
+            let what = match what {
+                Some(w) => serde_json::from_str(&w).map_err(err)?,
+                None => What::default(),
+            };
             out.push(Pending {
                 nonce,
                 target,
                 text,
                 written_ms,
+                what,
             });
         }
         Ok(out)
@@ -299,10 +318,14 @@ impl Cache for SqliteCache {
 
     fn push_outbox(&mut self, p: &Pending) -> Result<(), CacheError> {
         let target = serde_json::to_string(&p.target).map_err(err)?;
+        let what = match &p.what {
+            What::Text { reply_to: None } => None,
+            other => Some(serde_json::to_string(other).map_err(err)?),
+        };
         self.db
             .execute(
-                "INSERT INTO outbox (nonce, target, text, written) VALUES (?1, ?2, ?3, ?4)",
-                params![p.nonce, target, p.text, p.written_ms],
+                "INSERT INTO outbox (nonce, target, text, written, what) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![p.nonce, target, p.text, p.written_ms, what],
             )
             .map(drop)
             .map_err(err)
@@ -354,6 +377,7 @@ mod tests {
             target: Target::User("bob".into()),
             text: "kept".into(),
             written_ms: 1,
+            what: What::default(),
         })
         .unwrap();
         drop(c);

@@ -21,10 +21,11 @@ pub(super) async fn send(
     conv: ConvId,
     text: String,
     nonce: Option<String>,
+    reply_to_seq: Option<Seq>,
 ) -> Reply {
     s.services()
         .messages
-        .send(&s.actor(), reply_to(s, id), conv, text, nonce)
+        .send(&s.actor(), reply_to(s, id), conv, text, nonce, reply_to_seq)
         .await?;
     Ok(None)
 }
@@ -36,14 +37,100 @@ pub(super) async fn dm_send(
     user: String,
     text: String,
     nonce: Option<String>,
+    reply_to_seq: Option<Seq>,
 ) -> Reply {
     let services = s.services();
     let target = services.accounts.user_id(&user).await?;
+    let reply = reply_to(s, id);
     services
         .messages
-        .dm_send(&s.actor(), reply_to(s, id), target, &user, text, nonce)
+        .dm_send(&s.actor(), reply, target, &user, text, nonce, reply_to_seq)
         .await?;
     Ok(None)
+}
+
+/// Answered by the poster once stored.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn react(
+    s: &mut Session,
+    id: u64,
+    conv: ConvId,
+    target: Seq,
+    emoji: String,
+    remove: bool,
+    nonce: Option<String>,
+) -> Reply {
+    let reply = reply_to(s, id);
+    s.services()
+        .messages
+        .react(&s.actor(), reply, conv, target, emoji, remove, nonce)
+        .await?;
+    Ok(None)
+}
+
+/// Answered by the poster once stored.
+pub(super) async fn edit(
+    s: &mut Session,
+    id: u64,
+    conv: ConvId,
+    target: Seq,
+    text: String,
+    nonce: Option<String>,
+) -> Reply {
+    let reply = reply_to(s, id);
+    s.services()
+        .messages
+        .edit(&s.actor(), reply, conv, target, text, nonce)
+        .await?;
+    Ok(None)
+}
+
+/// Answered by the poster once stored.
+pub(super) async fn delete(
+    s: &mut Session,
+    id: u64,
+    conv: ConvId,
+    target: Seq,
+    nonce: Option<String>,
+) -> Reply {
+    let reply = reply_to(s, id);
+    s.services()
+        .messages
+        .delete(&s.actor(), reply, conv, target, nonce)
+        .await?;
+    Ok(None)
+}
+
+pub(super) async fn read(s: &mut Session, conv: ConvId, seq: Seq) -> Reply {
+    s.services()
+        .messages
+        .read(&s.actor(), s.conn.id, conv, seq)
+        .await?;
+    ok()
+}
+
+pub(super) async fn search(
+    s: &mut Session,
+    query: String,
+    conv: Option<ConvId>,
+    before: Option<u64>,
+    limit: Option<u32>,
+) -> Reply {
+    let (hits, more) = s
+        .services()
+        .messages
+        .search(&s.actor(), query, conv, before, limit)
+        .await?;
+    Ok(Some(ServerBody::SearchResults { hits, more }))
+}
+
+pub(super) async fn topic(s: &mut Session, conv: ConvId, topic: String) -> Reply {
+    let services = s.services();
+    services
+        .rooms
+        .set_topic(&s.actor(), &services.messages, conv, topic)
+        .await?;
+    ok()
 }
 
 pub(super) async fn history(

@@ -277,6 +277,8 @@ impl Accounts {
                 name: m.conv.name,
                 last_seq: m.conv.last_seq,
                 from_seq: m.from_seq,
+                read: m.read,
+                topic: m.conv.topic,
             })
             .collect())
     }

@@ -5,9 +5,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use confab_proto::limits::shown;
-use confab_proto::{Body, ConvId, ErrorCode, Message, Seq, ServerBody, SyncPos, SyncedConv};
-use confab_store::{Appended, ConvRecord, Dest, MemberConv, NewMessage, Page, Reader};
+use confab_proto::limits::{MAX_EMOJI_BYTES, MAX_QUERY_CHARS, shown};
+use confab_proto::{
+    Body, ConvId, ErrorCode, Message, SearchHit, Seq, ServerBody, SyncPos, SyncedConv,
+};
+use confab_store::{
+    Appended, ConvRecord, Dest, Effect, MemberConv, NewMessage, Page, Reader, Search,
+};
 use tokio::sync::oneshot;
 
 use super::poster::{Post, ReplyTo};
@@ -32,6 +36,18 @@ fn shutting_down() -> ApiError {
         ErrorCode::ShuttingDown,
         "the server is shutting down; send again after reconnecting",
     )
+}
+
+/// A reaction is one emoji as the `emojis` crate knows it (with its skin
+/// tone, if any).
+fn check_emoji(emoji: &str) -> Result<(), ApiError> {
+    if emoji.len() > MAX_EMOJI_BYTES || emojis::get(emoji).is_none() {
+        return Err(ApiError::bad_request(format!(
+            "`emoji` must be one emoji, such as \"👍\"; got \"{}\"",
+            shown(emoji)
+        )));
+    }
+    Ok(())
 }
 
 /// Typing times kept before old ones are swept out.
@@ -60,6 +76,11 @@ impl Messages {
         limits
             .check_text("text", text, limits.max_text_chars)
             .map_err(|m| ApiError::new(ErrorCode::TooLong, m))?;
+        self.check_nonce(nonce)
+    }
+
+    fn check_nonce(&self, nonce: &Option<String>) -> Result<(), ApiError> {
+        let limits = &self.ctx.limits;
         if let Some(n) = nonce
             && (n.is_empty() || n.len() > limits.max_nonce_bytes)
         {
@@ -105,22 +126,260 @@ impl Messages {
         conv: ConvId,
         text: String,
         nonce: Option<String>,
+        reply_to: Option<Seq>,
     ) -> Result<(), ApiError> {
         self.check_text(&text, &nonce)?;
+        let hidden_for = self.may_post(actor, conv).await?;
+        if let Some(target) = reply_to {
+            self.target(actor, conv, target).await?;
+        }
+        self.post_body(
+            actor,
+            reply,
+            Dest::Conv(conv),
+            Body::reply(text, reply_to),
+            nonce,
+            hidden_for,
+            None,
+        )
+        .await
+    }
+
+    /// Checks that `actor` may post in `conv`; returns who, if anyone,
+    /// reads what they post there as withheld (a DM partner who blocked
+    /// them). A DM conversation keeps the rules of a DM however it is
+    /// addressed.
+    async fn may_post(
+        &self,
+        actor: &Actor,
+        conv: ConvId,
+    ) -> Result<Option<confab_store::UserId>, ApiError> {
         let members = &self.ctx.hub.members;
         if !access::can_post(members.is_member(conv, actor.id)) {
             return Err(no_conv(conv));
         }
-        let hidden_for = match members.dm_partner(conv, actor.id) {
-            Some(partner) => self.dm_rule(actor, partner, None).await?,
-            None => None,
+        match members.dm_partner(conv, actor.id) {
+            Some(partner) => self.dm_rule(actor, partner, None).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The text message `seq` of `conv` as `actor` sees it: what a reply,
+    /// reaction, edit or delete may name.
+    async fn target(&self, actor: &Actor, conv: ConvId, seq: Seq) -> Result<Message, ApiError> {
+        let from_seq = self.ctx.hub.members.view_start(conv, actor.id).unwrap_or(0);
+        let reader = Reader {
+            user: actor.id,
+            from_seq,
         };
-        self.post_text(actor, reply, Dest::Conv(conv), text, nonce, hidden_for)
-            .await
+        let missing = || ApiError::not_found(format!("no message {seq} in conversation {conv}"));
+        let m = self
+            .ctx
+            .store
+            .message(conv, seq, reader)
+            .await?
+            .ok_or_else(missing)?;
+        match m.body {
+            Body::Text { .. } => Ok(m),
+            Body::Deleted => Err(ApiError::not_found(format!(
+                "message {seq} in conversation {conv} was deleted"
+            ))),
+            _ => Err(ApiError::bad_request(format!(
+                "message {seq} in conversation {conv} is not a text message"
+            ))),
+        }
+    }
+
+    /// A reaction to a message (or taking one's own back).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn react(
+        &self,
+        actor: &Actor,
+        reply: ReplyTo,
+        conv: ConvId,
+        target: Seq,
+        emoji: String,
+        remove: bool,
+        nonce: Option<String>,
+    ) -> Result<(), ApiError> {
+        self.check_nonce(&nonce)?;
+        check_emoji(&emoji)?;
+        let hidden_for = self.may_post(actor, conv).await?;
+        self.target(actor, conv, target).await?;
+        let body = Body::Reaction {
+            target,
+            emoji,
+            remove,
+        };
+        self.post_body(
+            actor,
+            reply,
+            Dest::Conv(conv),
+            body,
+            nonce,
+            hidden_for,
+            None,
+        )
+        .await
+    }
+
+    /// A new text for one of the actor's own messages.
+    pub(crate) async fn edit(
+        &self,
+        actor: &Actor,
+        reply: ReplyTo,
+        conv: ConvId,
+        target: Seq,
+        text: String,
+        nonce: Option<String>,
+    ) -> Result<(), ApiError> {
+        self.check_text(&text, &nonce)?;
+        let hidden_for = self.may_post(actor, conv).await?;
+        let m = self.target(actor, conv, target).await?;
+        if !access::can_edit(actor, &m) {
+            return Err(ApiError::forbidden(format!(
+                "message {target} is `{}`'s: you can edit only your own messages",
+                shown(&m.sender)
+            )));
+        }
+        let effect = Effect::Edit {
+            target,
+            text: text.clone(),
+        };
+        let body = Body::Edit { target, text };
+        self.post_body(
+            actor,
+            reply,
+            Dest::Conv(conv),
+            body,
+            nonce,
+            hidden_for,
+            Some(effect),
+        )
+        .await
+    }
+
+    /// Deletes a message: the actor's own, or as the channel's manager.
+    pub(crate) async fn delete(
+        &self,
+        actor: &Actor,
+        reply: ReplyTo,
+        conv: ConvId,
+        target: Seq,
+        nonce: Option<String>,
+    ) -> Result<(), ApiError> {
+        self.check_nonce(&nonce)?;
+        let hidden_for = self.may_post(actor, conv).await?;
+        let m = self.target(actor, conv, target).await?;
+        let record = self
+            .ctx
+            .store
+            .conv(conv)
+            .await?
+            .ok_or_else(|| no_conv(conv))?;
+        if !access::can_delete(actor, &record, &m) {
+            return Err(ApiError::forbidden(format!(
+                "message {target} is `{}`'s: only its sender, the channel's owner or an admin may delete it",
+                shown(&m.sender)
+            )));
+        }
+        self.post_body(
+            actor,
+            reply,
+            Dest::Conv(conv),
+            Body::Delete { target },
+            nonce,
+            hidden_for,
+            Some(Effect::Delete { target }),
+        )
+        .await
+    }
+
+    /// Moves the actor's read position in `conv` (never back) and tells
+    /// their other connections. Returns the position now.
+    pub(crate) async fn read(
+        &self,
+        actor: &Actor,
+        conn: crate::hub::ConnId,
+        conv: ConvId,
+        seq: Seq,
+    ) -> Result<Seq, ApiError> {
+        if !self.ctx.hub.members.is_member(conv, actor.id) {
+            return Err(no_conv(conv));
+        }
+        let record = self
+            .ctx
+            .store
+            .conv(conv)
+            .await?
+            .ok_or_else(|| no_conv(conv))?;
+        if seq > record.last_seq {
+            return Err(ApiError::bad_request(format!(
+                "`seq` {seq} is past the end of conversation {conv} (its last is {})",
+                record.last_seq
+            )));
+        }
+        let now = self.ctx.store.set_read(conv, actor.id, seq).await?;
+        let frame = event(ServerBody::Read { conv, seq: now });
+        self.ctx.hub.bus.publish(
+            crate::hub::Audience::User(actor.id),
+            &frame,
+            Except::conn(conn),
+        );
+        Ok(now)
+    }
+
+    /// Full-text search of what the actor may read.
+    pub(crate) async fn search(
+        &self,
+        actor: &Actor,
+        query: String,
+        conv: Option<ConvId>,
+        before: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<(Vec<SearchHit>, bool), ApiError> {
+        let chars = query.chars().count();
+        if chars > MAX_QUERY_CHARS {
+            return Err(ApiError::new(
+                ErrorCode::TooLong,
+                format!("`query` is {chars} characters long; the limit is {MAX_QUERY_CHARS}"),
+            ));
+        }
+        if confab_store::fts_query(&query).is_none() {
+            return Err(ApiError::bad_request(
+                "`query` has no words to search for (letters or digits)",
+            ));
+        }
+        if let Some(conv) = conv {
+            self.readable(actor, conv).await?;
+        }
+        let limit = self.page_limit(limit.or(Some(50)))?.min(100);
+        let (hits, more) = self
+            .ctx
+            .store
+            .search(Search {
+                reader: actor.id,
+                visitor: actor.role == confab_proto::Role::Visitor,
+                query,
+                conv,
+                before,
+                limit,
+            })
+            .await?;
+        let hits = hits
+            .into_iter()
+            .map(|h| SearchHit {
+                kind: h.kind,
+                name: h.name,
+                message: h.message,
+            })
+            .collect();
+        Ok((hits, more))
     }
 
     /// A direct message to `user`, creating their conversation with the
     /// first one (inside the poster's batch, not a transaction of its own).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn dm_send(
         &self,
         actor: &Actor,
@@ -129,6 +388,7 @@ impl Messages {
         target_name: &str,
         text: String,
         nonce: Option<String>,
+        reply_to: Option<Seq>,
     ) -> Result<(), ApiError> {
         self.check_text(&text, &nonce)?;
         let hidden_for = self.dm_rule(actor, target, Some(target_name)).await?;
@@ -143,8 +403,29 @@ impl Messages {
                 None => Dest::Dm(actor.id, target),
             },
         };
-        self.post_text(actor, reply, dest, text, nonce, hidden_for)
-            .await
+        if let Some(seq) = reply_to {
+            match dest {
+                Dest::Conv(conv) => {
+                    self.target(actor, conv, seq).await?;
+                }
+                _ => {
+                    return Err(ApiError::not_found(format!(
+                        "no message {seq} between you and `{}`",
+                        shown(target_name)
+                    )));
+                }
+            }
+        }
+        self.post_body(
+            actor,
+            reply,
+            dest,
+            Body::reply(text, reply_to),
+            nonce,
+            hidden_for,
+            None,
+        )
+        .await
     }
 
     /// The rule for a direct message from `actor` to `recipient`: who, if
@@ -174,24 +455,26 @@ impl Messages {
         }
     }
 
-    async fn post_text(
+    #[allow(clippy::too_many_arguments)]
+    async fn post_body(
         &self,
         actor: &Actor,
         reply: ReplyTo,
         dest: Dest,
-        text: String,
+        body: Body,
         nonce: Option<String>,
         hidden_for: Option<confab_store::UserId>,
+        effect: Option<Effect>,
     ) -> Result<(), ApiError> {
         let msg = NewMessage {
             dest,
             sender: actor.id,
             sender_name: actor.name.clone(),
-            body: Body::text(text),
+            body,
             nonce,
             ts: now_ms(),
             hidden_for,
-            effect: None,
+            effect,
         };
         self.post(msg, reply).await
     }
@@ -275,6 +558,7 @@ impl Messages {
                     v.push(MemberConv {
                         conv: c,
                         from_seq: 0,
+                        read: 0,
                     });
                 }
             }
@@ -284,7 +568,12 @@ impl Messages {
         };
         convs.sort_by_key(|c| c.conv.id);
         let mut out = Vec::new();
-        for MemberConv { conv: c, from_seq } in convs {
+        for MemberConv {
+            conv: c,
+            from_seq,
+            read,
+        } in convs
+        {
             let after = positions.get(&c.id).copied().unwrap_or(0);
             let (messages, more) = if c.last_seq > after.max(from_seq) {
                 let reader = Reader {
@@ -304,6 +593,8 @@ impl Messages {
                 messages,
                 more,
                 from_seq,
+                read,
+                topic: c.topic,
             });
         }
         Ok(out)

@@ -554,6 +554,47 @@ impl Rooms {
         Ok(())
     }
 
+    /// Sets a channel's topic: its owner or an admin. Recorded in its log.
+    pub(crate) async fn set_topic(
+        &self,
+        actor: &Actor,
+        messages: &Messages,
+        conv: ConvId,
+        topic: String,
+    ) -> Result<(), ApiError> {
+        let topic = topic.trim().to_owned();
+        let limits = &self.ctx.limits;
+        limits
+            .check_text("topic", &topic, limits.max_topic_chars)
+            .map_err(|m| ApiError::new(ErrorCode::TooLong, m))?;
+        let (record, _) = messages.readable(actor, conv).await?;
+        if record.kind != ConvKind::Channel {
+            return Err(ApiError::bad_request(format!(
+                "conversation {conv} is not a channel: only channels have topics"
+            )));
+        }
+        if !access::can_manage(actor, &record) {
+            return Err(ApiError::forbidden(format!(
+                "only the owner of #{} or an admin may change its topic",
+                shown(&record.name)
+            )));
+        }
+        if record.topic == topic {
+            return Ok(());
+        }
+        messages
+            .post_and_wait(Self::system(
+                actor,
+                Dest::Conv(conv),
+                SystemEvent::Topic {
+                    topic: topic.clone(),
+                },
+                Some(Effect::Topic(topic)),
+            ))
+            .await?;
+        Ok(())
+    }
+
     pub(crate) async fn group_update(
         &self,
         actor: &Actor,

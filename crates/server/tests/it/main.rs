@@ -6,6 +6,7 @@ mod acme;
 mod admin;
 mod bad_input;
 mod chat;
+mod features;
 mod groups;
 mod https;
 mod lifecycle;

@@ -20,19 +20,24 @@ use crate::{
 pub(super) const CONV_COLS: &str = "convs.id, convs.kind, coalesce(convs.title, convs.name), \
      convs.private, convs.topic, convs.owner, convs.last_seq, convs.owner_only_add";
 /// Columns after [`CONV_COLS`] start here.
-const AFTER_CONV: usize = 8;
+pub(super) const AFTER_CONV: usize = 8;
 
 pub(super) fn conv_row(r: &Row) -> rusqlite::Result<ConvRecord> {
-    let kind: String = r.get(1)?;
+    conv_row_at(r, 0)
+}
+
+/// A conversation from [`CONV_COLS`] starting at column `at`.
+pub(super) fn conv_row_at(r: &Row, at: usize) -> rusqlite::Result<ConvRecord> {
+    let kind: String = r.get(at + 1)?;
     Ok(ConvRecord {
-        id: r.get::<_, i64>(0)? as ConvId,
+        id: r.get::<_, i64>(at)? as ConvId,
         kind: ConvKind::parse(&kind).unwrap_or(ConvKind::Channel),
-        name: r.get(2)?,
-        private: r.get(3)?,
-        topic: r.get(4)?,
-        owner: r.get(5)?,
-        last_seq: r.get::<_, i64>(6)? as u64,
-        owner_only_add: r.get(7)?,
+        name: r.get(at + 2)?,
+        private: r.get(at + 3)?,
+        topic: r.get(at + 4)?,
+        owner: r.get(at + 5)?,
+        last_seq: r.get::<_, i64>(at + 6)? as u64,
+        owner_only_add: r.get(at + 7)?,
     })
 }
 
@@ -297,7 +302,7 @@ impl Convs for SqliteStore {
                     "SELECT {CONV_COLS},
                         (SELECT u.name FROM members o JOIN users u ON u.id = o.user_id
                          WHERE o.conv = convs.id AND o.user_id != ?1),
-                        m.from_seq
+                        m.from_seq, m.read_seq
                      FROM members m JOIN convs ON convs.id = m.conv
                      WHERE m.user_id = ?1 ORDER BY convs.id"
                 ))
@@ -311,6 +316,7 @@ impl Convs for SqliteStore {
                     Ok(MemberConv {
                         conv,
                         from_seq: r.get::<_, i64>(AFTER_CONV + 1)? as u64,
+                        read: r.get::<_, i64>(AFTER_CONV + 2)? as u64,
                     })
                 })
                 .map_err(backend)?;

@@ -7,17 +7,20 @@
 //! savepoint as the entry.
 
 use async_trait::async_trait;
-use confab_proto::{Body, ConvId, ConvKind, Message, SystemEvent};
+use confab_proto::{Body, ConvId, ConvKind, Message, Seq, SystemEvent};
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::convs::{find_dm, insert_conv, insert_member};
+use super::convs::{AFTER_CONV, CONV_COLS, conv_row_at, find_dm, insert_conv, insert_member};
 use super::{SqliteStore, backend};
 use crate::{
-    Appended, Dest, Effect, Messages, NewMessage, Page, Reader, Result, StoreError, UserId,
+    Appended, Dest, Effect, Hit, Messages, NewMessage, Page, Reader, Result, Search, StoreError,
+    UserId,
 };
 
 const MSG_COLS: &str =
     "m.id, m.conv, m.seq, u.name, m.text, m.ts_ms, m.nonce, m.kind, m.data, m.hidden_for";
+/// Columns in [`MSG_COLS`].
+const MSG_COL_COUNT: usize = 10;
 
 /// A row as `reader` sees it.
 fn message_row(r: &Row, reader: Option<UserId>) -> rusqlite::Result<Message> {
@@ -148,6 +151,53 @@ fn apply(
                 params![conv_i, owner_only],
             )
             .map_err(backend)?;
+        }
+        Effect::Topic(topic) => {
+            tx.execute(
+                "UPDATE convs SET topic = ?2 WHERE id = ?1",
+                params![conv_i, topic],
+            )
+            .map_err(backend)?;
+        }
+        Effect::Edit { target, text } => {
+            let data: Option<Option<String>> = tx
+                .query_row(
+                    "SELECT data FROM messages
+                     WHERE conv = ?1 AND seq = ?2 AND sender = ?3 AND kind = 'text'",
+                    params![conv_i, *target as i64, sender],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            let Some(data) = data else {
+                return Err(StoreError::NotFound("message"));
+            };
+            let reply_to = match Body::from_stored("text", String::new(), data.as_deref()) {
+                Body::Text { reply_to, .. } => reply_to,
+                _ => None,
+            };
+            let edited = Body::Text {
+                text: text.clone(),
+                reply_to,
+                edited: Some(m.ts),
+            };
+            tx.execute(
+                "UPDATE messages SET text = ?3, data = ?4 WHERE conv = ?1 AND seq = ?2",
+                params![conv_i, *target as i64, text, edited.data()],
+            )
+            .map_err(backend)?;
+        }
+        Effect::Delete { target } => {
+            let n = tx
+                .execute(
+                    "UPDATE messages SET kind = 'deleted', text = '', data = NULL
+                     WHERE conv = ?1 AND seq = ?2 AND kind = 'text'",
+                    params![conv_i, *target as i64],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::NotFound("message"));
+            }
         }
     }
     Ok(None)
@@ -296,6 +346,105 @@ impl Messages for SqliteStore {
                 rows.reverse();
             }
             Ok((rows, more))
+        })
+        .await
+    }
+
+    async fn message(&self, conv: ConvId, seq: Seq, reader: Reader) -> Result<Option<Message>> {
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {MSG_COLS} FROM messages m JOIN users u ON u.id = m.sender
+                 WHERE m.conv = ?1 AND m.seq = ?2 AND m.seq > ?3"
+            ))
+            .and_then(|mut s| {
+                s.query_row(
+                    params![conv as i64, seq as i64, reader.from_seq as i64],
+                    |r| message_row(r, Some(reader.user)),
+                )
+                .optional()
+            })
+            .map_err(backend)
+        })
+        .await
+    }
+
+    async fn set_read(&self, conv: ConvId, user: UserId, seq: Seq) -> Result<Seq> {
+        self.write(move |tx| {
+            tx.query_row(
+                "UPDATE members SET read_seq = max(read_seq, ?3)
+                 WHERE conv = ?1 AND user_id = ?2 RETURNING read_seq",
+                params![conv as i64, user, seq as i64],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map_err(backend)?
+            .map(|s| s as u64)
+            .ok_or(StoreError::NotFound("member"))
+        })
+        .await
+    }
+
+    async fn search(&self, q: Search) -> Result<(Vec<Hit>, bool)> {
+        let Some(expr) = crate::fts_query(&q.query) else {
+            return Ok((Vec::new(), false));
+        };
+        self.read(move |c| {
+            // Readable: a conversation the reader is in (after where their
+            // view starts), or a public channel. One extra row tells
+            // whether more remain.
+            let mut s = c
+                .prepare_cached(&format!(
+                    "SELECT {MSG_COLS}, {CONV_COLS},
+                        (SELECT ou.name FROM members o JOIN users ou ON ou.id = o.user_id
+                         WHERE o.conv = m.conv AND o.user_id != ?2)
+                     FROM messages_fts f
+                     JOIN messages m ON m.id = f.rowid
+                     JOIN users u ON u.id = m.sender
+                     JOIN convs ON convs.id = m.conv
+                     LEFT JOIN members me ON me.conv = m.conv AND me.user_id = ?2 AND NOT ?3
+                     WHERE messages_fts MATCH ?1
+                       AND m.kind = 'text'
+                       AND (m.hidden_for IS NULL OR m.hidden_for != ?2)
+                       AND ((me.user_id IS NOT NULL AND m.seq > me.from_seq)
+                            OR (convs.kind = 'channel' AND convs.private = 0))
+                       AND (?4 IS NULL OR m.conv = ?4)
+                       AND m.id < ?5
+                     ORDER BY m.id DESC LIMIT ?6"
+                ))
+                .map_err(backend)?;
+            let before = q.before.map(|b| b as i64).unwrap_or(i64::MAX);
+            let mut hits = s
+                .query_map(
+                    params![
+                        expr,
+                        q.reader,
+                        q.visitor,
+                        q.conv.map(|c| c as i64),
+                        before,
+                        q.limit as i64 + 1
+                    ],
+                    |r| {
+                        let message = message_row(r, Some(q.reader))?;
+                        let conv = conv_row_at(r, MSG_COL_COUNT)?;
+                        let name = if conv.kind == ConvKind::Dm {
+                            r.get::<_, Option<String>>(MSG_COL_COUNT + AFTER_CONV)?
+                                .unwrap_or_default()
+                        } else {
+                            conv.name
+                        };
+                        Ok(Hit {
+                            kind: conv.kind,
+                            name,
+                            message,
+                        })
+                    },
+                )
+                .map_err(backend)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(backend)?;
+            let more = hits.len() > q.limit as usize;
+            hits.truncate(q.limit as usize);
+            Ok((hits, more))
         })
         .await
     }

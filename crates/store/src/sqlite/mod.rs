@@ -120,6 +120,28 @@ CREATE TABLE invites (
     uses_left  INTEGER NOT NULL
 );
 "#,
+    // 4: read positions kept for every device, and full-text search of
+    // text messages (an external-content FTS5 index kept by triggers, so
+    // edits and deletes reach it in the same transaction).
+    r#"
+ALTER TABLE members ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0;
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+    text, content = 'messages', content_rowid = 'id',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+INSERT INTO messages_fts (rowid, text) SELECT id, text FROM messages WHERE kind = 'text';
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.kind = 'text' BEGIN
+    INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.kind = 'text' BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF text, kind ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, text)
+        SELECT 'delete', old.id, old.text WHERE old.kind = 'text';
+    INSERT INTO messages_fts (rowid, text) SELECT new.id, new.text WHERE new.kind = 'text';
+END;
+"#,
 ];
 
 /// Reader connections, and so concurrent reads.

@@ -31,11 +31,47 @@ pub(super) fn Chat(ui: Ui) -> impl IntoView {
             None => "Confab".into(),
         })
     };
+    let topic = move || {
+        ui.tick.track();
+        with_client(|c| {
+            c.opened_conv()
+                .and_then(|conv| c.conv(conv))
+                .map(|cv| cv.topic.clone())
+        })
+        .unwrap_or_default()
+    };
+    // The tab's title counts what is unread (mentions first).
+    Effect::new(move |_| {
+        ui.tick.track();
+        let (unread, mentions) = with_client(|c| {
+            c.convs()
+                .iter()
+                .filter(|cv| !cv.muted || cv.mentions > 0)
+                .fold((0, 0), |(u, m), cv| (u + cv.unread, m + cv.mentions))
+        });
+        let title = match (unread, mentions) {
+            (0, _) => "Confab".to_owned(),
+            (u, 0) => format!("({u}) Confab"),
+            (u, m) => format!("({u}, @{m}) Confab"),
+        };
+        document().set_title(&title);
+    });
+    let search: NodeRef<leptos::html::Input> = NodeRef::new();
     view! {
         <div class="chat" class:sidebar-open=move || ui.sidebar_open.get()>
             <header class="topbar">
                 <button class="icon only-narrow" aria-label="Conversations" on:click=move |_| ui.sidebar_open.update(|o| *o = !*o)>"☰"</button>
                 <h1 id="conv-title">{title}</h1>
+                <span class="topic" id="conv-topic" title=topic>{topic}</span>
+                <form class="search" role="search" on:submit=move |e: ev::SubmitEvent| {
+                    e.prevent_default();
+                    let query = search.get().map(|i| i.value()).unwrap_or_default();
+                    if !query.trim().is_empty() {
+                        ui.ask(Action::Search { query, conv: None });
+                    }
+                }>
+                    <input type="search" id="search" node_ref=search placeholder="Search" aria-label="Search messages"/>
+                </form>
                 <span class="status" role="status">{move || { ui.tick.track(); ui.now.track(); connection_text(ui) }}</span>
                 <UserMenu ui=ui/>
             </header>
@@ -107,20 +143,24 @@ pub(super) fn Sidebar(ui: Ui) -> impl IntoView {
             c.convs()
                 .into_iter()
                 .filter(|cv| cv.kind == kind)
-                .map(|cv| (cv.conv, cv.name.clone(), cv.unread))
+                .map(|cv| (cv.conv, cv.name.clone(), cv.unread, cv.mentions))
                 .collect::<Vec<_>>()
         })
     };
-    let item = move |(conv, name, unread): (ConvId, String, u32), kind: ConvKind| {
+    let item = move |(conv, name, unread, mentions): (ConvId, String, u32, u32), kind: ConvKind| {
         let current = move || ui.selected() == Some(conv);
         let text = label(kind, &name);
         let has_unread = unread != 0;
+        let mentioned = mentions != 0;
         view! {
             <li>
                 <button class="conv" aria-current=move || current().then_some("page")
                     class:unread=move || has_unread && !current()
                     on:click=move |_| ui.select(conv)>
                     <span class="name">{text}</span>
+                    <Show when=move || mentioned && !current()>
+                        <span class="badge mention" aria-label=format!("{mentions} mentioning you")>{format!("@{mentions}")}</span>
+                    </Show>
                     <Show when=move || has_unread && !current()>
                         <span class="badge" aria-label=format!("{unread} unread")>{unread}</span>
                     </Show>
@@ -217,8 +257,10 @@ pub(super) fn Sidebar(ui: Ui) -> impl IntoView {
 
 #[component]
 pub(super) fn Members(ui: Ui) -> impl IntoView {
-    // (kind, name, me, members (name, online, marker), am I the owner, group add policy)
-    let data = move || {
+    // (kind, name, me, members (name, online, marker), am I the owner, group add policy).
+    // A memo: redrawn when it changes, not on every tick (so that focus
+    // and a click in progress are not lost).
+    let data = Memo::new(move |_| {
         ui.tick.track();
         with_client(|c| {
             let me = c.me().map(|u| u.name.clone()).unwrap_or_default();
@@ -261,14 +303,14 @@ pub(super) fn Members(ui: Ui) -> impl IntoView {
                 }
             }
         })
-    };
+    });
     let visitor = move || {
         ui.tick.track();
         with_client(|c| c.me().is_some_and(|u| u.role == Role::Visitor))
     };
     view! {
         <aside class="members" aria-label="Members">
-            {move || data().map(|(kind, name, me, members, owner, owner_only)| {
+            {move || data.get().map(|(kind, name, me, members, owner, owner_only)| {
                 let leave_name = name.clone();
                 view! {
                     <div class="heading"><h2>"Members"</h2></div>

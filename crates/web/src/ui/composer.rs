@@ -104,6 +104,19 @@ pub(super) fn Composer(ui: Ui) -> impl IntoView {
                 accept(chosen.get_untracked());
             }
             "Escape" if open => suggestions.set(Vec::new()),
+            "Escape"
+                if ui.replying.get_untracked().is_some()
+                    || ui.editing.get_untracked().is_some() =>
+            {
+                ui.replying.set(None);
+                if ui.editing.get_untracked().is_some() {
+                    ui.editing.set(None);
+                    mutate(|c| c.set_draft(""));
+                    if let Some(el) = area.get_untracked() {
+                        el.set_value("");
+                    }
+                }
+            }
             "Enter" if !e.shift_key() => {
                 e.prevent_default();
                 // The draft clears once it is sent; one that cannot be
@@ -124,6 +137,26 @@ pub(super) fn Composer(ui: Ui) -> impl IntoView {
                 e.prevent_default();
                 ui.send();
             }>
+                {move || {
+                    let (what, seq) = match (ui.editing.get(), ui.replying.get()) {
+                        (Some((_, seq)), _) => ("Editing message", seq),
+                        (None, Some((_, seq))) => ("Replying to message", seq),
+                        _ => return None,
+                    };
+                    Some(view! {
+                        <div class="composing" id="composing" role="status">
+                            <span>{format!("{what} {seq}")}</span>
+                            <button type="button" class="icon" aria-label="Cancel" title="Cancel (Esc)"
+                                on:click=move |_| {
+                                    if ui.editing.get_untracked().is_some() {
+                                        act(|c| c.set_draft(""));
+                                    }
+                                    ui.replying.set(None);
+                                    ui.editing.set(None);
+                                }>"×"</button>
+                        </div>
+                    })
+                }}
                 <Show when=move || suggestions.with(|s| !s.is_empty())>
                     <ul class="suggestions" role="listbox" aria-label="Emoji suggestions" id="suggestions">
                         {move || suggestions.get().into_iter().enumerate().map(|(i, code)| {

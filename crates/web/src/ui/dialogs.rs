@@ -37,6 +37,8 @@ pub(super) fn Dialogs(ui: Ui) -> impl IntoView {
                 Dialog::GroupAdd => ("Add people", view! { <GroupAddForm ui=ui/> }.into_any()),
                 Dialog::GroupRename => ("Rename the group", view! { <GroupRenameForm ui=ui/> }.into_any()),
                 Dialog::Admin => ("Administration", view! { <super::admin::AdminPanel ui=ui/> }.into_any()),
+                Dialog::Search => ("Search", view! { <SearchResults ui=ui/> }.into_any()),
+                Dialog::Help => ("Commands", view! { <CommandHelp ui=ui/> }.into_any()),
             };
             let wide = d == Dialog::Admin;
             view! {
@@ -394,5 +396,67 @@ pub(super) fn GroupRenameForm(ui: Ui) -> impl IntoView {
                 {close(ui, "Cancel")}
             </div>
         </form>
+    }
+}
+
+/// The last search's results; each opens its message in its conversation.
+#[component]
+pub(super) fn SearchResults(ui: Ui) -> impl IntoView {
+    let offset = local_offset();
+    view! {
+        {move || {
+            let found = ui.found.get();
+            if found.hits.is_empty() {
+                return view! {
+                    <p id="search-none">{format!("Nothing found for “{}”.", found.query)}</p>
+                }
+                .into_any();
+            }
+            view! {
+                <p>{format!("For “{}”{}:", found.query, if found.more { " (the newest)" } else { "" })}</p>
+                <ul class="hits" id="search-results">
+                    {found.hits.into_iter().map(|h| {
+                        let conv = h.message.conv;
+                        let seq = h.message.seq;
+                        let place = label(h.kind, &h.name);
+                        let when = confab_client::timeline::clock(h.message.ts, offset);
+                        let text = h.message.body.as_text().unwrap_or_default().to_owned();
+                        view! {
+                            <li>
+                                <button class="hit" on:click=move |_| {
+                                    let known = with_client(|c| c.conv(conv).is_some());
+                                    if known {
+                                        ui.dialog.set(None);
+                                        act(|c| c.jump_to(conv, seq, now_ms()));
+                                    } else {
+                                        ui.dialog_error.set(Some(format!("Join {place} to read it in its place.")));
+                                    }
+                                }>
+                                    <span class="where">{label(h.kind, &h.name)}" · "{h.message.sender.clone()}" · "{when}</span>
+                                    <span class="text">{text}</span>
+                                </button>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            }
+            .into_any()
+        }}
+        <div class="buttons">{close(ui, "Close")}</div>
+    }
+}
+
+/// The slash commands, as in the terminal.
+#[component]
+pub(super) fn CommandHelp(ui: Ui) -> impl IntoView {
+    view! {
+        <p>"Type these in the message box (start with // to send a /):"</p>
+        <dl class="commands">
+            {confab_client::commands::HELP.iter().map(|(usage, what)| view! {
+                <dt><code>{*usage}</code></dt>
+                <dd>{*what}</dd>
+            }).collect_view()}
+        </dl>
+        <div class="buttons">{close(ui, "Close")}</div>
     }
 }

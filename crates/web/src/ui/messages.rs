@@ -4,7 +4,9 @@
 use leptos::html;
 
 use super::*;
-use confab_client::timeline::Item;
+use confab_client::describe::DELETED;
+use confab_client::timeline::{Item, Line};
+use confab_proto::Seq;
 
 #[component]
 pub(super) fn Messages(ui: Ui) -> impl IntoView {
@@ -76,17 +78,24 @@ pub(super) fn Messages(ui: Ui) -> impl IntoView {
                 <p class="beginning">"This is the beginning of the conversation."</p>
             </Show>
             <For each=move || data.get().items key=|item| item.key().to_owned() let(item)>
-                {render_item(item)}
+                {render_item(ui, item)}
             </For>
         </div>
         <p class="typing" aria-live="polite">{typing}</p>
     }
 }
 
-pub(super) fn render_item(item: Item) -> AnyView {
+/// Quick reactions offered first; the picker has the rest.
+const QUICK: [&str; 6] = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
+
+pub(super) fn render_item(ui: Ui, item: Item) -> AnyView {
     match item {
         Item::Day { label, .. } => view! {
             <div class="day" role="separator"><span>{label}</span></div>
+        }
+        .into_any(),
+        Item::Unread { .. } => view! {
+            <div class="unread-line" role="separator" id="unread-line"><span>"New messages"</span></div>
         }
         .into_any(),
         Item::Event {
@@ -103,28 +112,143 @@ pub(super) fn render_item(item: Item) -> AnyView {
             time,
             lines,
             ..
-        } => view! {
-            <article class="group">
-                <header>
-                    <span class="sender">{sender}</span>
-                    <time>{time}</time>
-                </header>
-                {lines
-                    .into_iter()
-                    .map(|l| {
-                        let pending = l.pending;
-                        view! {
-                            <p class="msg" class:pending=pending title=l.time.clone()>
-                                <span class="text">{l.text}</span>
-                                {pending.then(|| view! {
-                                    <span class="pending-mark" aria-label="pending: not yet sent" title="Not yet sent: waiting for the server">" ⧗"</span>
-                                })}
-                            </p>
-                        }
-                    })
-                    .collect_view()}
-            </article>
+        } => {
+            let mine = with_client(|c| c.me().is_some_and(|u| u.name == sender));
+            view! {
+                <article class="group">
+                    <header>
+                        <span class="sender">{sender.clone()}</span>
+                        <time>{time}</time>
+                    </header>
+                    {lines
+                        .into_iter()
+                        .map(|l| render_line(ui, l, &sender, mine))
+                        .collect_view()}
+                </article>
+            }
+            .into_any()
         }
-        .into_any(),
     }
+}
+
+fn render_line(ui: Ui, l: Line, sender: &str, mine: bool) -> impl IntoView {
+    let pending = l.pending;
+    let seq = l.seq;
+    let id = seq.map(|s| format!("m-{s}"));
+    let quote = l.reply.clone().map(|q| {
+        let text = if q.loaded {
+            format!("{}: {}", q.sender, q.text)
+        } else {
+            format!("message {} (not loaded: show it)", q.seq)
+        };
+        view! {
+            <button class="quote" title="Show the message this answers"
+                on:click=move |_| {
+                    if let Some(conv) = with_client(|c| c.opened_conv()) {
+                        act(|c| c.jump_to(conv, q.seq, now_ms()));
+                    }
+                }>{format!("↳ {text}")}</button>
+        }
+    });
+    let reactions = l
+        .reactions
+        .iter()
+        .map(|r| {
+            let emoji = r.emoji.clone();
+            let who = r.users.join(", ");
+            let label = format!("{} {}: {who}", r.emoji, r.users.len());
+            view! {
+                <button class="reaction" class:mine=r.mine title=who aria-label=label aria-pressed=r.mine.to_string()
+                    on:click=move |_| react(seq, &emoji)>
+                    {format!("{} {}", r.emoji, r.users.len())}
+                </button>
+            }
+        })
+        .collect_view();
+    let has_reactions = !l.reactions.is_empty();
+    let text = if l.deleted {
+        DELETED.to_owned()
+    } else {
+        l.text.clone()
+    };
+    let edit_text = l.text.clone();
+    let reply_to = format!("Reply to {sender}");
+    let actions = seq.filter(|_| !l.deleted).map(|seq| {
+        view! {
+            <span class="actions" role="toolbar" aria-label="Message actions">
+                <button class="icon react-button" aria-label="React" title="React"
+                    on:click=move |_| ui.reacting.update(|r| *r = if *r == Some(seq) { None } else { Some(seq) })>"☺"</button>
+                <button class="icon reply-button" aria-label=reply_to.clone() title="Reply"
+                    on:click=move |_| {
+                        if let Some(conv) = with_client(|c| c.opened_conv()) {
+                            ui.editing.set(None);
+                            ui.replying.set(Some((conv, seq)));
+                            focus_composer();
+                        }
+                    }>"↩"</button>
+                <Show when=move || mine>
+                    <button class="icon edit-button" aria-label="Edit" title="Edit"
+                        on:click={
+                            let text = edit_text.clone();
+                            move |_| {
+                                if let Some(conv) = with_client(|c| c.opened_conv()) {
+                                    ui.replying.set(None);
+                                    ui.editing.set(Some((conv, seq)));
+                                    act(|c| c.set_draft(&text));
+                                    focus_composer();
+                                }
+                            }
+                        }>"✎"</button>
+                </Show>
+                <button class="icon delete-button" aria-label="Delete" title="Delete"
+                    on:click=move |_| {
+                        let ok = web_sys::window()
+                            .and_then(|w| w.confirm_with_message("Delete this message for everyone?").ok())
+                            .unwrap_or(false);
+                        if ok
+                            && let Some(conv) = with_client(|c| c.opened_conv())
+                            && let Err(e) = act(|c| c.delete(conv, seq, now_ms() as i64))
+                        {
+                            ui.error(format!("Not deleted: {e}."));
+                        }
+                    }>"🗑"</button>
+            </span>
+            <Show when=move || ui.reacting.get() == Some(seq)>
+                <div class="react-bar" role="group" aria-label="Pick a reaction">
+                    {QUICK.iter().map(|e| view! {
+                        <button class="emoji" aria-label=*e on:click=move |_| { react(Some(seq), e); ui.reacting.set(None); }>{*e}</button>
+                    }).collect_view()}
+                    <super::composer::EmojiPicker ui=ui on_pick=move |e: &str| {
+                        react(Some(seq), e);
+                        super::composer::remember_emoji(e);
+                        ui.reacting.set(None);
+                    }/>
+                </div>
+            </Show>
+        }
+    });
+    view! {
+        <div class="msg" class:pending=pending class:mention=l.mention class:deleted=l.deleted
+            class:highlight=move || seq.is_some() && ui.highlight.get() == seq
+            id=id title=l.time.clone()>
+            {quote}
+            <p>
+                <span class="text">{text}</span>
+                {l.edited.then(|| view! { <span class="edited">" (edited)"</span> })}
+                {pending.then(|| view! {
+                    <span class="pending-mark" aria-label="pending: not yet sent" title="Not yet sent: waiting for the server">" ⧗"</span>
+                })}
+            </p>
+            {has_reactions.then(|| view! { <div class="reactions">{reactions}</div> })}
+            {actions}
+        </div>
+    }
+}
+
+/// Adds the emoji to the message, or takes it back (the core decides).
+fn react(seq: Option<Seq>, emoji: &str) {
+    let (Some(seq), Some(conv)) = (seq, with_client(|c| c.opened_conv())) else {
+        return;
+    };
+    let _ = act(|c| c.react(conv, seq, emoji, now_ms() as i64));
 }

@@ -3,8 +3,8 @@
 //! what an action's outcome says) is the client core's; this keeps only
 //! what a page has: the screen, dialogs, the notice, the theme.
 
-use confab_client::{Action, Event, Outcome, Refusal, Target};
-use confab_proto::{ChannelInfo, ConvId, Role};
+use confab_client::{Action, Event, Outcome, Ran, Refusal, Target, commands, emoji};
+use confab_proto::{ChannelInfo, ConvId, Role, Seq};
 use leptos::prelude::*;
 
 use super::*;
@@ -28,6 +28,18 @@ pub(super) enum Dialog {
     GroupRename,
     /// Admins: accounts, channels, statistics, the audit log, the server.
     Admin,
+    /// Search results (the last search's).
+    Search,
+    /// The slash commands.
+    Help,
+}
+
+/// The last search: its words, what it found, whether there is more.
+#[derive(Clone, Default, PartialEq, Debug)]
+pub(super) struct Found {
+    pub(super) query: String,
+    pub(super) hits: Vec<confab_proto::SearchHit>,
+    pub(super) more: bool,
 }
 
 /// What the admin panel shows, as the server last answered.
@@ -100,6 +112,15 @@ pub(super) struct Ui {
     /// Before loading older messages: (scroll height, scroll top), to keep the place.
     pub(super) anchor: StoredValue<Option<(i32, i32)>>,
     pub(super) admin: RwSignal<AdminView>,
+    /// The composer answers this message (conv, seq).
+    pub(super) replying: RwSignal<Option<(ConvId, Seq)>>,
+    /// The composer edits this message of the user's (conv, seq).
+    pub(super) editing: RwSignal<Option<(ConvId, Seq)>>,
+    /// The message whose reaction picker is open.
+    pub(super) reacting: RwSignal<Option<Seq>>,
+    /// A message jumped to, shown highlighted.
+    pub(super) highlight: RwSignal<Option<Seq>>,
+    pub(super) found: RwSignal<Found>,
 }
 
 /// Actions answered inside the dialog that asked them.
@@ -146,6 +167,11 @@ impl Ui {
             sidebar_open: RwSignal::new(false),
             anchor: StoredValue::new(None),
             admin: RwSignal::new(AdminView::default()),
+            replying: RwSignal::new(None),
+            editing: RwSignal::new(None),
+            reacting: RwSignal::new(None),
+            highlight: RwSignal::new(None),
+            found: RwSignal::new(Found::default()),
         }
     }
 
@@ -204,6 +230,15 @@ impl Ui {
             }
             Event::Error(text) => self.error(text),
             Event::Notice(text) => self.info(text),
+            Event::Jumped { seq, .. } => {
+                self.highlight.set(Some(seq));
+                // Once drawn: into view.
+                request_animation_frame(move || {
+                    if let Some(el) = document().get_element_by_id(&format!("m-{seq}")) {
+                        el.scroll_into_view();
+                    }
+                });
+            }
             Event::State(_)
             | Event::Convs
             | Event::Messages(_)
@@ -227,6 +262,15 @@ impl Ui {
         }
         match &outcome {
             Outcome::Channels(channels) => self.channel_list.set(channels.clone()),
+            Outcome::Found { query, hits, more } => {
+                self.found.set(Found {
+                    query: query.clone(),
+                    hits: hits.clone(),
+                    more: *more,
+                });
+                self.dialog_error.set(None);
+                self.dialog.set(Some(Dialog::Search));
+            }
             Outcome::Admin(reply) => self.admin_reply(&action, reply),
             Outcome::LoggedOut => self.logged_out(),
             _ => self.info(outcome.sentence()),
@@ -318,10 +362,69 @@ impl Ui {
         focus_composer();
     }
 
-    /// Sends the draft; one that cannot be sent stays, and the notice says why.
+    /// Sends the draft: a slash command is carried out (by the client
+    /// core, as in the terminal), a reply or an edit goes as one, anything
+    /// else as a message. One that cannot be sent stays, and the notice
+    /// says why.
     pub(super) fn send(self) {
-        if let Err(e) = act(|c| c.send_draft(now_ms())) {
-            self.error(format!("Not sent: {e}."));
+        let draft = with_client(|c| c.open_draft().to_owned());
+        if commands::is_command(&draft) {
+            let cmd = match commands::parse(&draft) {
+                Ok(cmd) => cmd,
+                Err(e) => return self.error(e),
+            };
+            act(|c| c.set_draft(""));
+            match act(|c| c.run(cmd, now_ms())) {
+                Ok(Ran::Done) => {}
+                Ok(Ran::Info(text)) => self.info(text),
+                Ok(Ran::Ui(commands::Command::Help)) => {
+                    self.dialog_error.set(None);
+                    self.dialog.set(Some(Dialog::Help));
+                }
+                Ok(Ran::Ui(commands::Command::Passwd)) => {
+                    self.dialog_error.set(None);
+                    self.dialog.set(Some(Dialog::Passwd));
+                }
+                Ok(Ran::Ui(commands::Command::Friends)) => {
+                    self.dialog_error.set(None);
+                    self.dialog.set(Some(Dialog::Friends));
+                }
+                Ok(Ran::Ui(_)) => self.info("To leave, close the tab (or log out)."),
+                Err(e) => {
+                    act(|c| c.set_draft(&draft));
+                    self.error(e);
+                }
+            }
+            return;
+        }
+        // `//text` sends `/text`.
+        let text = draft.strip_prefix('/').unwrap_or(&draft).to_owned();
+        let now = now_ms();
+        let sent = if let Some((conv, seq)) = self.editing.get_untracked() {
+            act(|c| c.edit(conv, seq, &emoji::expand(&text), now as i64))
+        } else if let Some((conv, seq)) = self.replying.get_untracked() {
+            act(|c| c.reply(conv, seq, &emoji::expand(&text), now as i64))
+        } else {
+            if text != draft {
+                mutate(|c| c.set_draft(&text));
+            }
+            act(|c| c.send_draft(now))
+        };
+        match sent {
+            Ok(_) => {
+                if self.editing.get_untracked().is_some() || self.replying.get_untracked().is_some()
+                {
+                    act(|c| c.set_draft(""));
+                }
+                self.editing.set(None);
+                self.replying.set(None);
+            }
+            Err(e) => {
+                if text != draft {
+                    mutate(|c| c.set_draft(&draft));
+                }
+                self.error(format!("Not sent: {e}."));
+            }
         }
     }
 

@@ -1,5 +1,10 @@
 //! Slash commands: what the input line means when it starts with `/` (or
-//! `\private`, for people used to it). Parsing only; [`crate::app`] acts.
+//! `\private`, for people used to it). Parsing only, the same for the
+//! terminal and the browser; each UI acts on the [`Command`].
+//!
+//! Messages are named by their number in the conversation (its `seq`,
+//! which both UIs show); `/react`, `/edit` and `/delete` without one mean
+//! the newest message (for `/edit` and `/delete`: your newest).
 
 /// A parsed command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +59,31 @@ pub enum Command {
     GroupOwnerAdds(bool),
     /// About the open group.
     GroupInfo,
+    /// An action ("/me waves"), sent as italic text.
+    Me(String),
+    /// Show the topic (`None`), or set it (`Some("")` clears it).
+    Topic(Option<String>),
+    /// React to message `seq` (`None`: the newest) with an emoji, or take
+    /// the reaction back if already given.
+    React {
+        seq: Option<u64>,
+        emoji: String,
+    },
+    Reply {
+        seq: u64,
+        text: String,
+    },
+    /// `seq` `None`: your newest message here.
+    Edit {
+        seq: Option<u64>,
+        text: String,
+    },
+    Delete(Option<u64>),
+    /// Show message `seq`, loading history back to it.
+    Jump(u64),
+    Search(String),
+    /// No notifications from this conversation (`false`: again).
+    Mute(bool),
 }
 
 /// What `/friend` does.
@@ -113,6 +143,27 @@ pub const HELP: &[(&str, &str)] = &[
         "/group add USER... | leave | rename NAME | owner-adds on|off",
         "change the open group; /group alone says who is in it",
     ),
+    ("/me ACTION", "say what you do, in italics"),
+    (
+        "/topic [TEXT | --clear]",
+        "show this channel's topic, or set it (owner or admin)",
+    ),
+    (
+        "/react [N] EMOJI",
+        "react to message N (or the newest); again to take it back",
+    ),
+    (
+        "/reply N TEXT, /edit [N] TEXT, /delete [N]",
+        "answer, change or delete a message (N: its number)",
+    ),
+    (
+        "/jump N, /search WORDS",
+        "show message N; search all you can read",
+    ),
+    (
+        "/mute, /unmute",
+        "notifications from this conversation off or on",
+    ),
     ("/help", "this list"),
     ("/exit", "quit (also /quit, Ctrl+C)"),
 ];
@@ -137,6 +188,16 @@ pub const NAMES: &[&str] = &[
     "/block",
     "/unblock",
     "/group",
+    "/me",
+    "/topic",
+    "/react",
+    "/reply",
+    "/edit",
+    "/delete",
+    "/jump",
+    "/search",
+    "/mute",
+    "/unmute",
     "/help",
     "/exit",
     "/quit",
@@ -263,6 +324,57 @@ pub fn parse(line: &str) -> Result<Command, String> {
             _ => Err(format!("{name} needs one user: {name} USER")),
         },
         "/group" => group(rest),
+        "/me" if !rest.is_empty() => Ok(Command::Me(rest.to_owned())),
+        "/me" => Err("/me needs an action: /me waves".into()),
+        "/topic" => Ok(Command::Topic(match rest {
+            "" => None,
+            "--clear" => Some(String::new()),
+            t => Some(t.to_owned()),
+        })),
+        "/react" => match args.as_slice() {
+            [emoji] => Ok(Command::React {
+                seq: None,
+                emoji: (*emoji).to_owned(),
+            }),
+            [n, emoji] => Ok(Command::React {
+                seq: Some(number(name, n)?),
+                emoji: (*emoji).to_owned(),
+            }),
+            _ => Err("/react needs an emoji: /react [N] 👍 (or :thumbsup:)".into()),
+        },
+        "/reply" => match rest.split_once(char::is_whitespace) {
+            Some((n, text)) if !text.trim().is_empty() => Ok(Command::Reply {
+                seq: number(name, n)?,
+                text: text.trim().to_owned(),
+            }),
+            _ => Err("/reply needs a message number and text: /reply N TEXT".into()),
+        },
+        "/edit" => {
+            let (seq, text) = match rest.split_once(char::is_whitespace) {
+                Some((n, text)) if n.parse::<u64>().is_ok() => (n.parse().ok(), text.trim()),
+                _ => (None, rest),
+            };
+            if text.is_empty() {
+                return Err("/edit needs the new text: /edit [N] TEXT".into());
+            }
+            Ok(Command::Edit {
+                seq,
+                text: text.to_owned(),
+            })
+        }
+        "/delete" | "/del" => match args.as_slice() {
+            [] => Ok(Command::Delete(None)),
+            [n] => Ok(Command::Delete(Some(number(name, n)?))),
+            _ => Err("/delete takes at most a message number: /delete [N]".into()),
+        },
+        "/jump" => match args.as_slice() {
+            [n] => Ok(Command::Jump(number(name, n)?)),
+            _ => Err("/jump needs a message number: /jump N".into()),
+        },
+        "/search" | "/find" if !rest.is_empty() => Ok(Command::Search(rest.to_owned())),
+        "/search" | "/find" => Err("/search needs words to look for: /search WORDS".into()),
+        "/mute" => none(Command::Mute(true)),
+        "/unmute" => none(Command::Mute(false)),
         "/help" | "/?" => Ok(Command::Help),
         "/exit" | "/quit" | "/q" => Ok(Command::Exit),
         other => Err(format!(
@@ -313,6 +425,15 @@ fn group(rest: &str) -> Result<Command, String> {
             "/group {other}: use /group new, add, leave, rename or owner-adds"
         )),
     }
+}
+
+/// A message number (`12`, or `#12`).
+fn number(cmd: &str, s: &str) -> Result<u64, String> {
+    s.trim_start_matches('#')
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{cmd}: “{s}” is not a message number (they start at 1)"))
 }
 
 fn channel(s: &str) -> String {
@@ -376,6 +497,75 @@ mod tests {
                 user: "bob".into(),
                 text: None
             })
+        );
+        assert_eq!(parse("/me waves"), Ok(Command::Me("waves".into())));
+        assert_eq!(parse("/topic"), Ok(Command::Topic(None)));
+        assert_eq!(
+            parse("/topic --clear"),
+            Ok(Command::Topic(Some(String::new())))
+        );
+        assert_eq!(
+            parse("/topic Plans for Friday"),
+            Ok(Command::Topic(Some("Plans for Friday".into())))
+        );
+        assert_eq!(
+            parse("/react 👍"),
+            Ok(Command::React {
+                seq: None,
+                emoji: "👍".into()
+            })
+        );
+        assert_eq!(
+            parse("/react #12 :tada:"),
+            Ok(Command::React {
+                seq: Some(12),
+                emoji: ":tada:".into()
+            })
+        );
+        assert_eq!(
+            parse("/reply 3 sounds good"),
+            Ok(Command::Reply {
+                seq: 3,
+                text: "sounds good".into()
+            })
+        );
+        assert_eq!(
+            parse("/edit 4 fixed typo"),
+            Ok(Command::Edit {
+                seq: Some(4),
+                text: "fixed typo".into()
+            })
+        );
+        assert_eq!(
+            parse("/edit 2pm then"),
+            Ok(Command::Edit {
+                seq: None,
+                text: "2pm then".into()
+            })
+        );
+        assert_eq!(parse("/delete"), Ok(Command::Delete(None)));
+        assert_eq!(parse("/delete 7"), Ok(Command::Delete(Some(7))));
+        assert_eq!(parse("/jump 1"), Ok(Command::Jump(1)));
+        assert_eq!(
+            parse("/search launch code"),
+            Ok(Command::Search("launch code".into()))
+        );
+        assert_eq!(parse("/mute"), Ok(Command::Mute(true)));
+        assert_eq!(parse("/unmute"), Ok(Command::Mute(false)));
+        assert!(
+            parse("/reply x hi")
+                .unwrap_err()
+                .contains("not a message number")
+        );
+        assert!(
+            parse("/delete 0")
+                .unwrap_err()
+                .contains("not a message number")
+        );
+        assert!(
+            parse("/reply 3")
+                .unwrap_err()
+                .contains("needs a message number and text")
         );
         assert_eq!(parse("/invisible on"), Ok(Command::Invisible(Some(true))));
         assert_eq!(parse("/invisible"), Ok(Command::Invisible(None)));
@@ -477,7 +667,8 @@ mod tests {
                 continue;
             }
             assert!(
-                HELP.iter().any(|(usage, _)| usage.starts_with(name)),
+                HELP.iter()
+                    .any(|(usage, _)| usage.split(", ").any(|u| u.starts_with(name))),
                 "{name} missing from /help"
             );
         }
