@@ -899,8 +899,8 @@ impl<C: Cache> Client<C> {
     }
 
     /// The user has seen everything in `conv`. The server keeps the
-    /// position for the user's other devices (sent now, or when the next
-    /// session starts).
+    /// position for the user's other devices (sent a moment later, with
+    /// any others, or when the next session starts).
     pub fn mark_read(&mut self, conv: ConvId) -> Result<(), CacheError> {
         if let Some(c) = self.convs.get_mut(&conv)
             && (c.unread != 0 || c.mentions != 0 || c.read != c.synced)
@@ -912,8 +912,8 @@ impl<C: Cache> Client<C> {
             let c = c.clone();
             self.cache.put_conv(&c)?;
             self.event(Event::Convs);
-            if moved && self.state == ConnState::Online && !self.is_visitor() {
-                self.push(Waiting::Read, Request::Read { conv, seq: c.read });
+            if moved && !self.is_visitor() {
+                self.read_up.insert(conv, c.read);
             }
         }
         Ok(())

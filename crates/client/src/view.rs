@@ -82,13 +82,18 @@ impl<C: Cache> Client<C> {
             }
             self.load_draft(&target);
             if let Target::Conv(c) = target {
-                // Where new messages begin, kept while it stays open.
-                let unread_after = self.convs.get(&c).filter(|c| c.unread > 0).map(|c| c.read);
                 let live = self.live.entry(c).or_default();
                 live.want = PAGE;
-                live.unread_after = unread_after;
+                live.unread_after = None;
             }
             self.view.open = Some(target.clone());
+        }
+        // Where new messages begin (before they count as read), kept while
+        // it stays open.
+        if let Target::Conv(c) = target
+            && let Some(read) = self.convs.get(&c).filter(|c| c.unread > 0).map(|c| c.read)
+        {
+            self.live.entry(c).or_default().unread_after = Some(read);
         }
         // Opened, a conversation shows its newest messages.
         self.view.reading = true;

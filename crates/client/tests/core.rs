@@ -1349,3 +1349,290 @@ fn a_rate_limited_send_stays_pending_and_is_sent_again_when_the_server_says() {
     );
     assert!(h.client.outbox().is_empty());
 }
+
+fn entry(seq: u64, sender: &str, body: Body) -> Message {
+    Message {
+        body,
+        ..msg(GENERAL, seq, sender, "")
+    }
+}
+
+/// The open conversation's lines, each with its reactions, marks and quote.
+fn lines(h: &Harness) -> Vec<String> {
+    let utc = chrono::FixedOffset::east_opt(0).unwrap();
+    h.client
+        .timeline(utc)
+        .items
+        .iter()
+        .flat_map(|i| match i {
+            confab_client::timeline::Item::Group { sender, lines, .. } => lines
+                .iter()
+                .map(|l| {
+                    let mut s = format!(
+                        "{sender}: {}",
+                        if l.deleted { "(deleted)" } else { &l.text }
+                    );
+                    if let Some(q) = &l.reply {
+                        s = format!("[{} {}] {s}", q.sender, q.text);
+                    }
+                    if l.edited {
+                        s.push_str(" (edited)");
+                    }
+                    if l.pending {
+                        s.push_str(" (pending)");
+                    }
+                    if l.mention {
+                        s.push_str(" (mentions me)");
+                    }
+                    for r in &l.reactions {
+                        s.push_str(&format!(
+                            " {}{}{}",
+                            r.emoji,
+                            r.users.len(),
+                            if r.mine { "*" } else { "" }
+                        ));
+                    }
+                    s
+                })
+                .collect::<Vec<_>>(),
+            confab_client::timeline::Item::Unread { .. } => vec!["-- new --".into()],
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+#[test]
+fn reactions_edits_deletes_and_replies_fold_into_the_messages_they_name() {
+    let mut h = online_in_general(0);
+    h.client.open(Target::Conv(GENERAL), h.now);
+    h.event(ServerBody::Message {
+        message: msg(GENERAL, 1, "bob", "lunch at noon?"),
+    });
+    h.event(ServerBody::Message {
+        message: entry(2, "cat", Body::reply("yes @ann", Some(1))),
+    });
+    for (seq, who, emoji, remove) in [
+        (3, "cat", "👍", false),
+        (4, "dan", "👍", false),
+        (5, "dan", "🎉", false),
+        (6, "dan", "🎉", true),
+    ] {
+        h.event(ServerBody::Message {
+            message: entry(
+                seq,
+                who,
+                Body::Reaction {
+                    target: 1,
+                    emoji: emoji.into(),
+                    remove,
+                },
+            ),
+        });
+    }
+    h.event(ServerBody::Message {
+        message: entry(
+            7,
+            "bob",
+            Body::Edit {
+                target: 1,
+                text: "lunch at one?".into(),
+            },
+        ),
+    });
+    assert_eq!(
+        lines(&h),
+        [
+            "bob: lunch at one? (edited) 👍2",
+            "[bob lunch at one?] cat: yes @ann (mentions me)"
+        ]
+    );
+    // The cache holds the edited text, as the server does.
+    let cached = h.client.messages(GENERAL, Some(2), 1).unwrap();
+    assert_eq!(cached[0].body.as_text(), Some("lunch at one?"));
+
+    // Ann's reaction shows at once (pending), goes out with a nonce, and
+    // reacting again with the same emoji takes it back.
+    h.client.react(GENERAL, 1, "👍", 5).unwrap();
+    assert_eq!(lines(&h)[0], "bob: lunch at one? (edited) 👍3*");
+    let f = h.one();
+    let Request::React {
+        conv: GENERAL,
+        target: 1,
+        ref emoji,
+        remove: false,
+        nonce: Some(ref nonce),
+    } = f.req
+    else {
+        panic!("{f:?}")
+    };
+    assert_eq!(emoji, "👍");
+    h.reply(
+        &f,
+        ServerBody::Sent {
+            message: Message {
+                nonce: Some(nonce.clone()),
+                ..entry(
+                    8,
+                    "ann",
+                    Body::Reaction {
+                        target: 1,
+                        emoji: "👍".into(),
+                        remove: false,
+                    },
+                )
+            },
+            duplicate: false,
+        },
+    );
+    assert!(h.client.outbox().is_empty());
+    assert_eq!(lines(&h)[0], "bob: lunch at one? (edited) 👍3*");
+    h.client.react(GENERAL, 1, "👍", 6).unwrap();
+    assert!(matches!(h.one().req, Request::React { remove: true, .. }));
+    assert_eq!(lines(&h)[0], "bob: lunch at one? (edited) 👍2");
+
+    // A delete hides the text here too, and the reply's quote says so.
+    h.event(ServerBody::Message {
+        message: entry(9, "bob", Body::Delete { target: 1 }),
+    });
+    assert_eq!(lines(&h)[0], "bob: (deleted) 👍2");
+    assert_eq!(
+        lines(&h)[1],
+        "[bob message deleted] cat: yes @ann (mentions me)"
+    );
+    let cached = h.client.messages(GENERAL, Some(2), 1).unwrap();
+    assert_eq!(cached[0].body, Body::Deleted, "the text is not kept");
+}
+
+#[test]
+fn reactions_and_edits_made_offline_wait_in_the_outbox_and_go_in_order() {
+    let mut h = online_in_general(2);
+    h.client.open(Target::Conv(GENERAL), h.now);
+    h.disconnect("network down");
+    h.client.react(GENERAL, 1, "🎉", 10).unwrap();
+    h.client.reply(GENERAL, 2, "agreed", 11).unwrap();
+    assert_eq!(
+        lines(&h),
+        [
+            "-- new --",
+            "bob: x 🎉1*",
+            "bob: x",
+            "[bob x] ann: agreed (pending)"
+        ]
+    );
+    // Back online: both go, in the order written.
+    h.now += 60_000;
+    let login = h.greet();
+    h.reply(
+        &login,
+        ServerBody::Session {
+            user: user("ann"),
+            token: None,
+            convs: vec![general(2)],
+        },
+    );
+    let sent: Vec<Request> = h.frames().into_iter().map(|f| f.req).collect();
+    let kinds: Vec<&str> = sent.iter().map(Request::type_name).collect();
+    let (react, send) = (
+        kinds
+            .iter()
+            .position(|k| *k == "react")
+            .expect("react sent"),
+        kinds.iter().position(|k| *k == "send").expect("reply sent"),
+    );
+    assert!(react < send, "{kinds:?}");
+    assert!(sent.iter().any(|r| matches!(
+        r,
+        Request::Send {
+            reply_to: Some(2),
+            ..
+        }
+    )));
+}
+
+#[test]
+fn the_read_position_follows_the_other_device_and_mentions_count_apart() {
+    let mut h = online_in_general(0);
+    for (seq, text) in [
+        (1, "hi all"),
+        (2, "@ann look"),
+        (3, "@annie is not you"),
+        (4, "bye"),
+    ] {
+        h.event(ServerBody::Message {
+            message: msg(GENERAL, seq, "bob", text),
+        });
+    }
+    let c = h.client.conv(GENERAL).unwrap();
+    assert_eq!((c.unread, c.mentions), (4, 1));
+    // Read up to 2 on the phone: 2 unread left, no mention.
+    h.event(ServerBody::Read {
+        conv: GENERAL,
+        seq: 2,
+    });
+    let c = h.client.conv(GENERAL).unwrap();
+    assert_eq!((c.read, c.unread, c.mentions), (2, 2, 0));
+    // Opening it here shows where new messages begin, and marks it read;
+    // the server hears of it a moment later (once, not per message).
+    h.client.open(Target::Conv(GENERAL), h.now);
+    assert_eq!(
+        lines(&h),
+        [
+            "bob: hi all",
+            "bob: @ann look (mentions me)",
+            "-- new --",
+            "bob: @annie is not you",
+            "bob: bye"
+        ]
+    );
+    assert_eq!(h.client.conv(GENERAL).unwrap().unread, 0);
+    assert!(h.frames().is_empty());
+    h.now += 1_000;
+    assert_eq!(
+        h.one().req,
+        Request::Read {
+            conv: GENERAL,
+            seq: 4
+        }
+    );
+    // An older position from the server does not move it back.
+    h.event(ServerBody::Read {
+        conv: GENERAL,
+        seq: 3,
+    });
+    assert_eq!(h.client.conv(GENERAL).unwrap().read, 4);
+}
+
+#[test]
+fn slash_commands_run_in_the_core() {
+    use confab_client::Ran;
+    use confab_client::commands::{Command, parse};
+    let mut h = online_in_general(2);
+    h.client.open(Target::Conv(GENERAL), h.now);
+    h.frames();
+    let mut run = |h: &mut Harness, line: &str| h.client.run(parse(line).unwrap(), h.now);
+    assert_eq!(run(&mut h, "/react :tada:"), Ok(Ran::Done));
+    assert!(matches!(h.one().req, Request::React { target: 2, ref emoji, .. } if emoji == "🎉"));
+    assert_eq!(
+        run(&mut h, "/react 1 nope"),
+        Err("/react: “nope” is not an emoji (try 👍 or :thumbsup:)".into())
+    );
+    assert_eq!(
+        run(&mut h, "/edit oops"),
+        Err("you have no message here to edit".into())
+    );
+    assert_eq!(run(&mut h, "/me waves"), Ok(Ran::Done));
+    assert!(matches!(h.one().req, Request::Send { ref text, .. } if text == "*waves*"));
+    assert_eq!(run(&mut h, "/topic Plans"), Ok(Ran::Done));
+    assert_eq!(
+        h.one().req,
+        Request::Topic {
+            conv: GENERAL,
+            topic: "Plans".into()
+        }
+    );
+    assert_eq!(run(&mut h, "/search lunch"), Ok(Ran::Done));
+    assert!(matches!(h.one().req, Request::Search { ref query, .. } if query == "lunch"));
+    assert_eq!(run(&mut h, "/help"), Ok(Ran::Ui(Command::Help)));
+    assert!(matches!(run(&mut h, "/mute"), Ok(Ran::Info(_))));
+    assert!(h.client.conv(GENERAL).unwrap().muted);
+}

@@ -753,3 +753,223 @@ async fn the_admin_panel_manages_accounts_and_its_charts_move_when_messages_flow
     let audit = b.text("#admin-audit").await;
     assert!(audit.contains("root") && audit.contains("alice"), "{audit}");
 }
+
+/// Clicks a message's action button (shown on hover or focus) by script.
+async fn message_action(b: &Browser, text: &str, button: &str) {
+    b.wait_text("#messages", text).await;
+    let script = format!(
+        "const m = [...document.querySelectorAll('#messages .msg')].find(m => m.innerText.includes({}));
+         if (!m) return false;
+         m.querySelector({}).click();
+         return true;",
+        json!(text),
+        json!(button)
+    );
+    assert_eq!(b.js(&script).await, json!(true), "no message with {text}");
+}
+
+async fn log_in(b: &Browser, server: &TestServer, name: &str) {
+    b.goto(&format!("http://{}/", server.http)).await;
+    b.type_into("#username", name).await;
+    b.type_into("#password", &format!("{name}'s password"))
+        .await;
+    b.click("#login").await;
+    b.wait_text(".topbar .status", "Connected").await;
+}
+
+#[tokio::test]
+async fn reactions_replies_edits_deletes_topics_search_and_read_positions_in_the_browser() {
+    let server = TestServer::start().await;
+    let driver = Chromedriver::start().await;
+    let ann = Browser::open(&driver, 1200, 800).await;
+    let bob = Browser::open(&driver, 1200, 800).await;
+    register(&ann, &server, "ann").await;
+    create_channel(&ann, "general").await;
+    register(&bob, &server, "bob").await;
+    join_channel(&bob, "general").await;
+    say(&bob, "lunch at noon?").await;
+
+    // A reaction from the message's toolbar, live for the other.
+    message_action(&ann, "lunch at noon?", ".react-button").await;
+    ann.wait_for(".react-bar").await;
+    ann.click(".react-bar button[aria-label='👍']").await;
+    bob.wait_text("#messages .reaction", "👍 1").await;
+    assert_eq!(
+        bob.js("return document.querySelector('#messages .reaction').title")
+            .await,
+        json!("ann")
+    );
+    // Bob adds his: two, and his chip is marked as his.
+    bob.click("#messages .reaction").await;
+    ann.wait_text("#messages .reaction", "👍 2").await;
+    bob.wait_for("#messages .reaction.mine").await;
+
+    // A reply quotes what it answers.
+    message_action(&ann, "lunch at noon?", ".reply-button").await;
+    ann.wait_text("#composing", "Replying to message 1").await;
+    say(&ann, "yes, by the fountain").await;
+    bob.wait_text("#messages .quote", "↳ bob: lunch at noon?")
+        .await;
+    ann.wait_gone("#composing").await;
+
+    // Bob edits his message with its button; everyone sees the new text.
+    message_action(&bob, "lunch at noon?", ".edit-button").await;
+    bob.wait_text("#composing", "Editing message 1").await;
+    bob.type_into("#composer", " (or one)").await;
+    bob.type_into("#composer", &enter()).await;
+    ann.wait_text("#messages", "lunch at noon? (or one)").await;
+    ann.wait_text("#messages .edited", "(edited)").await;
+    ann.wait_text("#messages .quote", "↳ bob: lunch at noon? (or one)")
+        .await;
+
+    // Slash commands work in the browser's composer, not sent as text.
+    say(&ann, "/topic Plans for Friday").await;
+    bob.wait_text("#conv-topic", "Plans for Friday").await;
+    bob.wait_text("#messages", "ann set the topic to “Plans for Friday”")
+        .await;
+    say(&bob, "/me waves").await;
+    ann.wait_text("#messages", "*waves*").await;
+    // (Without a number: the newest message, here his own.)
+    say(&bob, "/react :tada:").await;
+    ann.wait_text("#messages", "🎉 1").await;
+    say(&bob, "/frobnicate").await;
+    bob.wait_text(".notice.error", "unknown command /frobnicate")
+        .await;
+    assert!(!ann.page_text().await.contains("frobnicate"));
+    // The line stays to be fixed; clear it.
+    let kept = bob
+        .js("return document.querySelector('#composer').value")
+        .await;
+    assert_eq!(kept, json!("/frobnicate"));
+    bob.js("const c = document.querySelector('#composer'); c.value = ''; c.dispatchEvent(new Event('input'))")
+        .await;
+
+    // Ann deletes her reply: a "message deleted" line remains.
+    ann.js("window.confirm = () => true").await;
+    message_action(&ann, "yes, by the fountain", ".delete-button").await;
+    bob.wait_text("#messages .msg.deleted", "message deleted")
+        .await;
+    assert!(!bob.page_text().await.contains("by the fountain"));
+
+    // Search: a private channel bob is not in never shows for him.
+    create_channel_private(&ann, "secret").await;
+    say(&ann, "the secret lunch plan").await;
+    bob.type_into("#search", &format!("lunch{}", enter())).await;
+    let results = bob.wait_text("#search-results", "lunch at noon").await;
+    assert!(!results.contains("secret"), "{results}");
+    bob.click_text(".dialog button", "Close").await;
+    bob.wait_gone(".dialog").await;
+    ann.type_into("#search", &format!("lunch{}", enter())).await;
+    ann.wait_text("#search-results", "#secret").await;
+    ann.click_text("#search-results button", "#general").await;
+    ann.wait_for("#messages .msg.highlight").await;
+    ann.wait_text("#conv-title", "#general").await;
+
+    // Two devices of one user: read on one, the unread count goes on the other.
+    let ann2 = Browser::open(&driver, 1200, 800).await;
+    log_in(&ann2, &server, "ann").await;
+    ann2.click_text("#channels button", "#secret").await;
+    ann.click_text("#channels button", "#secret").await;
+    say(&bob, "@ann are you coming?").await;
+    ann2.wait_text("#channels .badge.mention", "@1").await;
+    ann2.wait_text("#channels .badge", "1").await;
+    let title = ann2.js("return document.title").await;
+    assert_eq!(title, json!("(1, @1) Confab"));
+    // Ann reads it in the first browser...
+    ann.click_text("#channels button", "#general").await;
+    ann.wait_text("#messages .msg.mention", "@ann are you coming?")
+        .await;
+    // ...and the second one hears of it.
+    ann2.wait_gone("#channels .badge").await;
+    assert_eq!(ann2.js("return document.title").await, json!("Confab"));
+    ann.screenshot(&artifacts().join("features.png")).await;
+}
+
+async fn create_channel_private(b: &Browser, name: &str) {
+    b.click("#create-channel").await;
+    b.type_into("#new-channel-name", name).await;
+    b.click("#new-channel-private").await;
+    b.click("#create").await;
+    b.wait_text("#channels", &format!("#{name}")).await;
+    b.wait_gone(".dialog").await;
+}
+
+/// The same features from the terminal client's commands, seen in a
+/// browser; and the read position shared by a terminal and a browser of
+/// one user.
+#[tokio::test]
+async fn the_terminal_reacts_replies_edits_deletes_and_shares_its_read_position() {
+    let server = TestServer::start().await;
+    let driver = Chromedriver::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let tui = Tmux::start(&format!(
+        "env CONFAB_HOME={} {} chat {} --trust {}; sleep 600",
+        home.path().display(),
+        env!("CARGO_BIN_EXE_confab"),
+        server.tcp,
+        server.fingerprint,
+    ));
+    tui.wait_for("Username:").await;
+    tui.type_text("ann");
+    tui.press(&["Tab"]);
+    tui.type_text("ann's password");
+    tui.press(&["Tab", "Tab", "Enter"]);
+    tui.wait_for("● connected as ann").await;
+    let command = |line: &str| {
+        tui.type_text(line);
+        tui.press(&["Enter"]);
+    };
+    command("/create #lobby");
+    tui.wait_for("You are in #lobby").await;
+    command("/topic Lunch plans");
+    tui.wait_for("#lobby · Lunch plans").await;
+
+    let bob = Browser::open(&driver, 1200, 800).await;
+    register(&bob, &server, "bob").await;
+    join_channel(&bob, "lobby").await;
+    bob.wait_text("#conv-topic", "Lunch plans").await;
+    say(&bob, "pizza?").await;
+    // Each message shows its number, for the commands.
+    tui.wait_for("bob pizza? #2").await;
+
+    command("/react 2 :pizza:");
+    bob.wait_text("#messages .reaction", "🍕 1").await;
+    tui.wait_for("🍕 1").await;
+    command("/reply 2 yes please");
+    bob.wait_text("#messages .quote", "↳ bob: pizza?").await;
+    tui.wait_for("↳ bob: pizza?").await;
+    command("/edit yes please, two");
+    bob.wait_text("#messages", "yes please, two (edited)").await;
+    tui.wait_for("yes please, two (edited)").await;
+    command("/delete");
+    bob.wait_text("#messages .msg.deleted", "message deleted")
+        .await;
+    tui.wait_for("message deleted").await;
+    // Ann owns #lobby: she may delete bob's message too.
+    command("/delete 2");
+    tui.wait_for("bob message deleted #2").await;
+    bob.wait_js(
+        "bob's deleted message to go",
+        "return !document.querySelector('#messages').innerText.includes('pizza?')",
+    )
+    .await;
+
+    // Unread in the terminal while another conversation is open there...
+    command("/create #other");
+    tui.wait_for("You are in #other").await;
+    say(&bob, "anyone for @ann?").await;
+    tui.wait_until("#lobby with one unread mention", |s| {
+        s.lines()
+            .any(|l| l.contains("#lobby") && l.contains("@1 1"))
+    })
+    .await;
+    // ...read in a browser: the terminal's count goes.
+    let ann = Browser::open(&driver, 1200, 800).await;
+    log_in(&ann, &server, "ann").await;
+    ann.click_text("#channels button", "#lobby").await;
+    ann.wait_text("#messages", "anyone for @ann?").await;
+    tui.wait_until("#lobby read", |s| {
+        s.lines().any(|l| l.contains("#lobby") && !l.contains("@1"))
+    })
+    .await;
+}

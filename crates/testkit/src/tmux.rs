@@ -83,6 +83,18 @@ impl Tmux {
         .await;
         seen.unwrap_or_else(|why| panic!("{why}; it shows:\n{}", self.screen()))
     }
+
+    /// Waits until the screen satisfies `what` (described by `desc`);
+    /// returns the screen.
+    pub async fn wait_until(&self, desc: &str, what: impl Fn(&str) -> bool) -> String {
+        let seen = poll(
+            &format!("the terminal to show {desc}"),
+            Duration::from_millis(50),
+            async || Some(self.screen()).filter(|s| what(s)),
+        )
+        .await;
+        seen.unwrap_or_else(|why| panic!("{why}; it shows:\n{}", self.screen()))
+    }
 }
 
 impl Drop for Tmux {

@@ -230,7 +230,7 @@ fn render_line(ui: Ui, l: Line, sender: &str, mine: bool) -> impl IntoView {
     view! {
         <div class="msg" class:pending=pending class:mention=l.mention class:deleted=l.deleted
             class:highlight=move || seq.is_some() && ui.highlight.get() == seq
-            id=id title=l.time.clone()>
+            id=id title=match seq { Some(s) => format!("{} · message {s}", l.time), None => l.time.clone() }>
             {quote}
             <p>
                 <span class="text">{text}</span>
