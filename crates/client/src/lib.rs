@@ -11,6 +11,8 @@
 //! - [`timeline`]: the view model of a conversation (grouped by day and
 //!   sender, events as rows of their own), for every UI.
 //! - [`emoji`]: `:shortcode:` emoji, the same in every client.
+//! - [`markdown`]: the Markdown subset messages may use, as styled spans
+//!   (never HTML), for every UI.
 //! - [`commands`]: slash commands (`/join`, `/msg`, `/react`…), parsed
 //!   once for the terminal and the browser.
 //! - `native` (feature `native`): a tokio driver over TLS with trust on
@@ -23,6 +25,7 @@ pub mod commands;
 pub mod core;
 pub mod describe;
 pub mod emoji;
+pub mod markdown;
 #[cfg(feature = "native")]
 pub mod native;
 pub mod run;

@@ -17,6 +17,7 @@ use confab_proto::{Body, Message, Seq};
 use crate::cache::What;
 use crate::core::mentions;
 use crate::describe::{DELETED, Shown, shown};
+use crate::markdown;
 
 /// A quote of a replied-to message is cut to this many characters.
 const QUOTE_CHARS: usize = 80;
@@ -222,9 +223,10 @@ pub fn items(
             seq,
             sender: m.sender.clone(),
             text: match (&m.body, deletes.contains(&seq)) {
-                (Body::Text { text, .. }, false) => {
-                    clip(edits.get(&seq).copied().unwrap_or(text), QUOTE_CHARS)
-                }
+                (Body::Text { text, .. }, false) => clip(
+                    &markdown::plain(edits.get(&seq).copied().unwrap_or(text)),
+                    QUOTE_CHARS,
+                ),
                 _ => DELETED.to_owned(),
             },
             loaded: true,

@@ -973,3 +973,61 @@ async fn the_terminal_reacts_replies_edits_deletes_and_shares_its_read_position(
     })
     .await;
 }
+
+/// Markdown renders as elements made by the page; what a message says
+/// never becomes markup, a script, a handler or a `javascript:` link.
+#[tokio::test]
+async fn markdown_renders_and_hostile_input_stays_inert() {
+    let server = TestServer::start().await;
+    let driver = Chromedriver::start().await;
+    let mut eve = server.user(Transport::Tls, "eve").await;
+    let conv = eve.create("general", false).await;
+    let ann = Browser::open(&driver, 1200, 800).await;
+    register(&ann, &server, "ann").await;
+    join_channel(&ann, "general").await;
+    let nested = format!("{}deep", ">".repeat(3_990));
+    for text in [
+        "**bold** *italic* ~~gone~~ `code` https://example.org/x",
+        "<script>window.pwned = 1</script>",
+        "<img src=x onerror=\"window.pwned = 2\">",
+        "[click me](javascript:window.pwned=3)",
+        "```\n<b>not bold</b>\n```",
+        &nested,
+        "the end",
+    ] {
+        eve.say(conv, text).await;
+    }
+    ann.wait_text("#messages", "the end").await;
+    let checks = ann
+        .js(r#"
+            const m = document.querySelector('#messages');
+            return {
+                strong: m.querySelector('strong')?.innerText,
+                em: m.querySelector('em')?.innerText,
+                s: m.querySelector('s')?.innerText,
+                code: m.querySelector('p code')?.innerText,
+                link: m.querySelector('a[href="https://example.org/x"]')?.rel,
+                scripts: m.querySelectorAll('script').length,
+                imgs: m.querySelectorAll('img').length,
+                js_links: [...m.querySelectorAll('a')].filter(a => !/^https?:|^mailto:/.test(a.getAttribute('href'))).length,
+                pre: m.querySelector('pre code')?.innerText,
+                b: m.querySelectorAll('b').length,
+                pwned: window.pwned ?? null,
+                text: m.innerText.includes('<script>window.pwned = 1</script>'),
+                click: m.innerText.includes('click me'),
+            };
+        "#)
+        .await;
+    assert_eq!(
+        checks,
+        json!({
+            "strong": "bold", "em": "italic", "s": "gone", "code": "code",
+            "link": "noopener noreferrer nofollow",
+            "scripts": 0, "imgs": 0, "js_links": 0,
+            "pre": "<b>not bold</b>", "b": 0, "pwned": null, "text": true, "click": true,
+        })
+    );
+    // Clicking the would-be link does nothing either.
+    ann.click_text("#messages .msg", "click me").await;
+    assert_eq!(ann.js("return window.pwned ?? null").await, json!(null));
+}

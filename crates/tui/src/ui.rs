@@ -4,6 +4,7 @@
 
 use chrono::Local;
 use confab_client::describe::{DELETED, label};
+use confab_client::markdown;
 use confab_client::native::TrustError;
 use confab_client::timeline::Item;
 use confab_client::{Cache, Client, ConnState, Target};
@@ -125,9 +126,15 @@ fn login<C: Cache>(f: &mut Frame, area: Rect, app: &App, form: &LoginForm, clien
 }
 
 fn chat<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Client<C>) {
+    // A long answer (a channel list, an error) wraps onto up to four lines.
+    let notice_rows = app.notice.as_ref().map_or(1, |n| {
+        wrap(&n.text, area.width.max(1) as usize)
+            .len()
+            .clamp(1, NOTICE_ROWS)
+    });
     let [main, notice_area, input_area, status] = Layout::vertical([
         Constraint::Fill(1),
-        Constraint::Length(1),
+        Constraint::Length(notice_rows as u16),
         Constraint::Length(1),
         Constraint::Length(1),
     ])
@@ -176,14 +183,31 @@ fn chat<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Client<C>) 
     status_bar(f, status, app, client);
 }
 
-/// The answer to the last command, or the last problem, on one line.
+/// Most rows the notice takes; a longer one ends in `…`.
+const NOTICE_ROWS: usize = 4;
+
+/// The answer to the last command, or the last problem, wrapped.
 fn notice(f: &mut Frame, area: Rect, app: &App) {
     if let Some(n) = &app.notice {
         let style = match n.level {
             Level::Info => Style::new().fg(Color::Cyan),
             Level::Error => Style::new().fg(Color::Red),
         };
-        f.render_widget(Paragraph::new(Line::styled(n.text.clone(), style)), area);
+        let rows = area.height.max(1) as usize;
+        let mut lines = wrap(&n.text, area.width.max(1) as usize);
+        if lines.len() > rows {
+            lines.truncate(rows);
+            if let Some(last) = lines.last_mut() {
+                let width = area.width as usize;
+                if last.width() < width {
+                    last.push('…');
+                } else {
+                    *last = truncate(last, width.saturating_sub(1));
+                }
+            }
+        }
+        let lines: Vec<Line> = lines.into_iter().map(|l| Line::styled(l, style)).collect();
+        f.render_widget(Paragraph::new(lines), area);
     }
 }
 
@@ -487,27 +511,29 @@ fn item_lines(
                 } else {
                     Style::new()
                 };
-                let mut text = if l.deleted {
-                    DELETED.to_owned()
-                } else {
-                    l.text.clone()
-                };
-                if l.pending {
-                    text.push_str("  ");
-                    text.push_str(PENDING);
-                }
                 // The message's number, for /reply, /react, /edit.
                 let mut tail = String::new();
                 if l.edited && !l.deleted {
                     tail.push_str(" (edited)");
                 }
+                if l.pending {
+                    tail.push_str("  ");
+                    tail.push_str(PENDING);
+                }
                 if let Some(seq) = l.seq {
                     tail.push_str(&format!(" #{seq}"));
                 }
                 let room = width.saturating_sub(prefix_width).max(10);
-                let chunks = wrap(&text, room);
-                let last = chunks.len() - 1;
-                for (i, chunk) in chunks.into_iter().enumerate() {
+                let rows = if l.deleted || l.pending {
+                    wrap(if l.deleted { DELETED } else { &l.text }, room)
+                        .into_iter()
+                        .map(|c| vec![Span::styled(c, text_style)])
+                        .collect()
+                } else {
+                    markdown_rows(&l.text, room, text_style)
+                };
+                let last = rows.len().saturating_sub(1);
+                for (i, row) in rows.into_iter().enumerate() {
                     let mut spans = if i == 0 {
                         vec![
                             Span::styled(l.time.clone(), dim),
@@ -521,8 +547,9 @@ fn item_lines(
                     } else {
                         vec![Span::raw(indent.clone())]
                     };
-                    let fits = chunk.width() + tail.width() <= room;
-                    spans.push(Span::styled(chunk, text_style));
+                    let used: usize = row.iter().map(|s| s.content.width()).sum();
+                    let fits = used + tail.width() <= room;
+                    spans.extend(row);
                     if i == last && fits {
                         spans.push(Span::styled(std::mem::take(&mut tail), dim));
                     }
@@ -553,6 +580,107 @@ fn item_lines(
             }
         }
     }
+}
+
+/// A message's Markdown as rows of styled spans at most `width` columns
+/// wide: quotes behind a bar, code blocks behind another, links underlined
+/// (with their address when the text is not it).
+pub fn markdown_rows(text: &str, width: usize, base: Style) -> Vec<Vec<Span<'static>>> {
+    let dim = Style::new().fg(Color::DarkGray);
+    let mut rows = Vec::new();
+    for block in markdown::parse(text) {
+        match block {
+            markdown::Block::Code { quote, text } => {
+                let lead = format!("{}│ ", "▎".repeat(quote.min(3) as usize));
+                let room = width.saturating_sub(lead.width()).max(4);
+                for line in text.split('\n') {
+                    for chunk in wrap(line, room) {
+                        rows.push(vec![
+                            Span::styled(lead.clone(), dim),
+                            Span::styled(chunk, base.fg(Color::Green)),
+                        ]);
+                    }
+                }
+            }
+            markdown::Block::Text { quote, lines } => {
+                let lead = if quote > 0 {
+                    format!("{} ", "▎".repeat(quote.min(3) as usize))
+                } else {
+                    String::new()
+                };
+                let room = width.saturating_sub(lead.width()).max(4);
+                let base = if quote > 0 {
+                    base.fg(Color::Gray)
+                } else {
+                    base
+                };
+                for line in lines {
+                    let mut words: Vec<(String, Style)> = Vec::new();
+                    for span in line {
+                        let mut style = base;
+                        if span.style.bold {
+                            style = style.bold();
+                        }
+                        if span.style.italic {
+                            style = style.italic();
+                        }
+                        if span.style.strike {
+                            style = style.crossed_out();
+                        }
+                        if span.style.code {
+                            style = style.fg(Color::Green);
+                        }
+                        let mut text = span.text;
+                        if let Some(url) = &span.link {
+                            style = style.underlined().fg(Color::Blue);
+                            if *url != text {
+                                text = format!("{text} <{url}>");
+                            }
+                        }
+                        for word in text.split_inclusive(' ') {
+                            words.push((word.to_owned(), style));
+                        }
+                    }
+                    let mut row: Vec<Span> = Vec::new();
+                    let mut used = 0;
+                    let start = |rows: &mut Vec<Vec<Span<'static>>>,
+                                 row: &mut Vec<Span<'static>>| {
+                        let mut r = Vec::new();
+                        if !lead.is_empty() {
+                            r.push(Span::styled(lead.clone(), dim));
+                        }
+                        r.append(row);
+                        rows.push(r);
+                    };
+                    for (word, style) in words {
+                        let w = word.trim_end().width();
+                        if used + w > room && used > 0 {
+                            start(&mut rows, &mut row);
+                            used = 0;
+                        }
+                        if w > room {
+                            // A word longer than the row: cut it.
+                            for chunk in wrap(&word, room) {
+                                if used > 0 {
+                                    start(&mut rows, &mut row);
+                                }
+                                used = chunk.width();
+                                row.push(Span::styled(chunk, style));
+                            }
+                            continue;
+                        }
+                        used += word.width();
+                        row.push(Span::styled(word, style));
+                    }
+                    start(&mut rows, &mut row);
+                }
+            }
+        }
+    }
+    if rows.is_empty() {
+        rows.push(Vec::new());
+    }
+    rows
 }
 
 /// Splits `text` into lines of at most `width` columns, at spaces where it

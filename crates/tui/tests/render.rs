@@ -789,3 +789,82 @@ fn each_conversation_keeps_its_own_draft() {
     rig.settle();
     assert_eq!(rig.app.input.text(), "for random");
 }
+
+/// Markdown is styled, never shown as markup; HTML stays text.
+#[test]
+fn markdown_is_styled_and_html_stays_text() {
+    let mut rig = Rig::new(100, 20);
+    rig.server.channel(GENERAL, "general");
+    rig.server
+        .post(GENERAL, "alice", "a **bold** move", DAY1_0915);
+    rig.server
+        .post(GENERAL, "alice", "<script>alert(1)</script>", DAY1_0915 + 1);
+    rig.server.post(
+        GENERAL,
+        "alice",
+        "see [docs](https://example.org)",
+        DAY1_0915 + 1,
+    );
+    rig.server.post(
+        GENERAL,
+        "alice",
+        "> quoted\n\n```\nlet x = 1;\n```",
+        DAY1_0915 + 2,
+    );
+    let s = rig.log_in();
+    let row = row_with(&s, "a bold move");
+    let y = s.lines().position(|l| l == row).unwrap() as u16;
+    let x = row.find("bold").unwrap();
+    let x = row[..x].chars().count() as u16;
+    let cell = &rig.term.backend().buffer()[(x, y)];
+    assert!(
+        cell.modifier.contains(ratatui::style::Modifier::BOLD),
+        "{s}"
+    );
+    assert!(!s.contains("**"), "{s}");
+    assert!(s.contains("alice <script>alert(1)</script>"), "{s}");
+    assert!(s.contains("see docs <https://example.org>"), "{s}");
+    assert!(s.contains("▎ quoted"), "{s}");
+    assert!(s.contains("│ let x = 1;"), "{s}");
+}
+
+/// At 40 columns: long answers wrap in the notice area, a 4,000-character
+/// paste keeps its end beside the cursor, and growing the terminal again
+/// redraws everything.
+#[test]
+fn forty_columns_a_long_answer_and_a_big_paste_redraw() {
+    let mut rig = Rig::new(40, 16);
+    rig.server.channel(GENERAL, "general");
+    for c in ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"] {
+        rig.server.channel(
+            GENERAL + 100 + c.len() as u64 * 7 + c.as_bytes()[0] as u64,
+            c,
+        );
+    }
+    rig.server.post(GENERAL, "alice", "hello there", DAY1_0915);
+    rig.log_in();
+    let s = rig.enter("/list");
+    let notice: Vec<&str> = s.lines().filter(|l| l.contains('#')).collect();
+    assert!(
+        notice
+            .iter()
+            .any(|l| l.contains("#foxtrot") || l.contains("foxtrot")),
+        "the whole list, wrapped:\n{s}"
+    );
+    let paste: String = (0..4000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    rig.app.paste(&paste, &mut rig.client);
+    let s = rig.draw();
+    let input = row_with(&s, "> ");
+    assert!(
+        input.trim_end().ends_with(&paste[paste.len() - 20..]),
+        "the end of the paste is in view:\n{s}"
+    );
+    assert_eq!(rig.client.open_draft().chars().count(), 4000);
+    rig.term.backend_mut().resize(100, 20);
+    rig.term.autoresize().unwrap();
+    let s = rig.draw();
+    assert!(s.contains("Members"), "{s}");
+    assert!(s.contains("alice hello there"), "{s}");
+}

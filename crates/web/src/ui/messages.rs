@@ -5,6 +5,7 @@ use leptos::html;
 
 use super::*;
 use confab_client::describe::DELETED;
+use confab_client::markdown;
 use confab_client::timeline::{Item, Line};
 use confab_proto::Seq;
 
@@ -232,17 +233,68 @@ fn render_line(ui: Ui, l: Line, sender: &str, mine: bool) -> impl IntoView {
             class:highlight=move || seq.is_some() && ui.highlight.get() == seq
             id=id title=match seq { Some(s) => format!("{} · message {s}", l.time), None => l.time.clone() }>
             {quote}
-            <p>
-                <span class="text">{text}</span>
+            <div class="body">
+                {if l.deleted { view! { <span class="text">{text}</span> }.into_any() } else { markdown_view(&text) }}
                 {l.edited.then(|| view! { <span class="edited">" (edited)"</span> })}
                 {pending.then(|| view! {
                     <span class="pending-mark" aria-label="pending: not yet sent" title="Not yet sent: waiting for the server">" ⧗"</span>
                 })}
-            </p>
+            </div>
             {has_reactions.then(|| view! { <div class="reactions">{reactions}</div> })}
             {actions}
         </div>
     }
+}
+
+/// A message's Markdown as elements: text nodes and a few tags, never
+/// HTML from the message (the core hands over styled spans; links only
+/// to http, https and mailto).
+fn markdown_view(text: &str) -> AnyView {
+    let blocks = markdown::parse(text);
+    view! {
+        <div class="text">
+            {blocks.into_iter().map(|b| match b {
+                markdown::Block::Code { quote, text } => {
+                    let quoted = quote > 0;
+                    view! { <pre class:quote=quoted><code>{text}</code></pre> }.into_any()
+                }
+                markdown::Block::Text { quote, lines } => {
+                    let n = lines.len();
+                    let quoted = quote > 0;
+                    view! {
+                        <p class:quote=quoted>
+                            {lines.into_iter().enumerate().map(|(i, line)| view! {
+                                {line.into_iter().map(span_view).collect_view()}
+                                {(i + 1 < n).then(|| view! { <br/> })}
+                            }).collect_view()}
+                        </p>
+                    }.into_any()
+                }
+            }).collect_view()}
+        </div>
+    }
+    .into_any()
+}
+
+fn span_view(s: markdown::Span) -> AnyView {
+    let mut v: AnyView = s.text.into_any();
+    if s.style.code {
+        v = view! { <code>{v}</code> }.into_any();
+    }
+    if s.style.strike {
+        v = view! { <s>{v}</s> }.into_any();
+    }
+    if s.style.italic {
+        v = view! { <em>{v}</em> }.into_any();
+    }
+    if s.style.bold {
+        v = view! { <strong>{v}</strong> }.into_any();
+    }
+    if let Some(url) = s.link.filter(|u| markdown::safe_url(u)) {
+        v = view! { <a href=url target="_blank" rel="noopener noreferrer nofollow">{v}</a> }
+            .into_any();
+    }
+    v
 }
 
 /// Adds the emoji to the message, or takes it back (the core decides).
