@@ -1609,7 +1609,7 @@ fn slash_commands_run_in_the_core() {
     let mut h = online_in_general(2);
     h.client.open(Target::Conv(GENERAL), h.now);
     h.frames();
-    let mut run = |h: &mut Harness, line: &str| h.client.run(parse(line).unwrap(), h.now);
+    let run = |h: &mut Harness, line: &str| h.client.run(parse(line).unwrap(), h.now);
     assert_eq!(run(&mut h, "/react :tada:"), Ok(Ran::Done));
     assert!(matches!(h.one().req, Request::React { target: 2, ref emoji, .. } if emoji == "🎉"));
     assert_eq!(
