@@ -146,6 +146,18 @@ pub enum Event {
     Error(String),
     /// Something to tell the user: an operators' notice, an invitation.
     Notice(String),
+    /// A message worth a notification arrived: a direct message, or one
+    /// mentioning the user, in a conversation that is not muted.
+    /// `in_view`: its conversation is open at its newest messages (a UI
+    /// may still notify if its window is hidden).
+    Notify {
+        conv: ConvId,
+        /// "ann in #general", "ann".
+        title: String,
+        /// The message without its Markdown, cut short.
+        body: String,
+        in_view: bool,
+    },
 }
 
 /// A user action that could not be done.
@@ -165,6 +177,8 @@ pub enum ActionError {
     Cache(#[from] CacheError),
 }
 
+/// A notification shows this much of a message.
+const NOTIFY_CHARS: usize = 140;
 /// Read positions go to the server at most this often.
 const READ_EVERY_MS: u64 = 1_000;
 /// Messages fetched for a conversation met for the first time.
@@ -272,6 +286,9 @@ pub struct Client<C: Cache> {
     read_up: BTreeMap<ConvId, Seq>,
     /// When they go.
     read_flush_ms: Option<u64>,
+    /// Live messages of conversations not known yet (a first DM), to
+    /// notify once the sync has brought their conversation.
+    unknown_live: Vec<Message>,
 }
 
 impl<C: Cache> Client<C> {
@@ -324,6 +341,7 @@ impl<C: Cache> Client<C> {
             resend: Vec::new(),
             read_up: BTreeMap::new(),
             read_flush_ms: None,
+            unknown_live: Vec::new(),
         };
         if client.cache.get(KEY_CLIENT_ID)?.is_none() {
             let id = format!("{seed:016x}");
@@ -1203,6 +1221,7 @@ impl<C: Cache> Client<C> {
         let mut touched = BTreeSet::new();
         let mut applied = Vec::new();
         let mut changes = Vec::new();
+        let mut notify = Vec::new();
         for m in messages {
             let Some(c) = self.convs.get_mut(&m.conv) else {
                 gap = true;
@@ -1225,8 +1244,23 @@ impl<C: Cache> Client<C> {
             if Some(&m.sender) != me.as_ref() {
                 if m.body.is_readable() && m.seq > c.read {
                     c.unread += 1;
-                    if me.as_ref().is_some_and(|me| mentions_of(m, me)) {
+                    let mentioned = me.as_ref().is_some_and(|me| mentions_of(m, me));
+                    if mentioned {
                         c.mentions += 1;
+                    }
+                    if live_event && !c.muted && (mentioned || c.kind == ConvKind::Dm) {
+                        notify.push((m.clone(), c.kind, c.name.clone()));
+                    }
+                    // Arrived live before its (new) conversation was known.
+                    if let Some(i) = self
+                        .unknown_live
+                        .iter()
+                        .position(|u| u.conv == m.conv && u.seq == m.seq)
+                    {
+                        self.unknown_live.swap_remove(i);
+                        if !c.muted && (mentioned || c.kind == ConvKind::Dm) {
+                            notify.push((m.clone(), c.kind, c.name.clone()));
+                        }
                     }
                 }
             } else if c.read + 1 >= m.seq {
@@ -1264,6 +1298,23 @@ impl<C: Cache> Client<C> {
             self.apply_system(conv, &sender, &e)?;
         }
         self.view_saw_messages(&touched, now_ms)?;
+        let in_view = self.view.reading.then(|| self.opened_conv()).flatten();
+        for (m, kind, name) in notify {
+            let title = match kind {
+                ConvKind::Dm => m.sender.clone(),
+                _ => format!("{} in {}", m.sender, crate::describe::label(kind, &name)),
+            };
+            let body = confab_proto::limits::clip(
+                &crate::markdown::plain(m.body.as_text().unwrap_or_default()),
+                NOTIFY_CHARS,
+            );
+            self.event(Event::Notify {
+                conv: m.conv,
+                title,
+                body,
+                in_view: in_view == Some(m.conv),
+            });
+        }
         if live_event {
             self.event(Event::Convs);
         }
@@ -1716,6 +1767,11 @@ impl<C: Cache> Client<C> {
         match body {
             ServerBody::Message { message } => {
                 let known = self.convs.contains_key(&message.conv);
+                if !known && self.unknown_live.len() < MAX_EVENTS / 128 {
+                    // A first DM: the sync that learns its conversation
+                    // brings it again, and it is notified then.
+                    self.unknown_live.push(message.clone());
+                }
                 let gap = self.take_messages(std::slice::from_ref(&message), true, now_ms)?;
                 if gap || !known {
                     self.sync();

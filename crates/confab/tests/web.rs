@@ -1031,3 +1031,68 @@ async fn markdown_renders_and_hostile_input_stays_inert() {
     ann.click_text("#messages .msg", "click me").await;
     assert_eq!(ann.js("return window.pwned ?? null").await, json!(null));
 }
+
+/// Notifications: never asked for on load, asked on a click; shown for a
+/// direct message or a mention in a conversation not in view, and not for
+/// a muted one.
+#[tokio::test]
+async fn notifications_for_direct_messages_and_mentions_elsewhere() {
+    let server = TestServer::start().await;
+    let driver = Chromedriver::start().await;
+    let mut bob = server.user(Transport::Tls, "bob").await;
+    let general = bob.create("general", false).await;
+    let random = bob.create("random", false).await;
+    let ann = Browser::open(&driver, 1200, 800).await;
+    register(&ann, &server, "ann").await;
+    join_channel(&ann, "random").await;
+    join_channel(&ann, "general").await;
+    // Loading the page asked nothing: the browser's answer is still open.
+    assert_eq!(
+        ann.js("return Notification.permission").await,
+        json!("default")
+    );
+    ann.wait_for("#enable-notifications").await;
+    // The browser's prompt cannot be answered headless: a stand-in that
+    // says yes and records what is shown.
+    ann.js(r#"
+        window.shown = [];
+        window.asked = 0;
+        window.Notification = class {
+            constructor(title, o) { window.shown.push([title, o.body]); }
+            static get permission() { return window.asked ? 'granted' : 'default'; }
+            static requestPermission() { window.asked += 1; return Promise.resolve('granted'); }
+            set onclick(f) { this.click = f; }
+        };
+    "#)
+        .await;
+    ann.click("#enable-notifications").await;
+    ann.wait_gone("#enable-notifications").await;
+    assert_eq!(ann.js("return window.asked").await, json!(1));
+
+    // #general is open and in view: a mention there does not notify.
+    bob.say(general, "@ann in view").await;
+    ann.wait_text("#messages", "@ann in view").await;
+    // Elsewhere: a mention and a DM do; a plain message does not.
+    bob.say(random, "no mention here").await;
+    bob.say(random, "@ann **lunch**?").await;
+    bob.ok(json!({"type": "dm_send", "user": "ann", "text": "psst"}))
+        .await;
+    ann.wait_js("two notifications", "return window.shown.length >= 2")
+        .await;
+    assert_eq!(
+        ann.js("return window.shown").await,
+        json!([["bob in #random", "@ann lunch?"], ["bob", "psst"]])
+    );
+    // Muted, #random is quiet.
+    ann.click_text("#channels button", "#random").await;
+    ann.click("#mute").await;
+    ann.wait_for("#mute[aria-pressed='true']").await;
+    ann.click_text("#channels button", "#general").await;
+    bob.say(random, "@ann again").await;
+    bob.ok(json!({"type": "dm_send", "user": "ann", "text": "marker"}))
+        .await;
+    ann.wait_js("the marker", "return window.shown.length >= 3")
+        .await;
+    let shown = ann.js("return window.shown").await;
+    assert_eq!(shown[2], json!(["bob", "marker"]), "{shown}");
+}

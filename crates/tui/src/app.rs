@@ -32,6 +32,8 @@ pub struct Effects {
     /// The user trusted this certificate fingerprint: pin it and reconnect.
     pub pin: Option<String>,
     pub quit: bool,
+    /// Notifications to give (title, text): a DM or a mention elsewhere.
+    pub notify: Vec<(String, String)>,
 }
 
 #[derive(Debug)]
@@ -321,6 +323,16 @@ impl App {
             }
             Event::Error(text) => self.error(text),
             Event::Notice(text) => self.info(text),
+            Event::Notify {
+                title,
+                body,
+                in_view,
+                ..
+            } => {
+                if !in_view && self.effects.notify.len() < 8 {
+                    self.effects.notify.push((title, body));
+                }
+            }
             Event::Jumped { conv, seq } => {
                 // Scroll so that the message is in view: count the lines
                 // drawn after it.

@@ -5,12 +5,14 @@
 //! - [`ui`]: draws an [`app::App`] and its client with ratatui.
 //! - [`term`]: the real terminal and the event loop around the client
 //!   driver from `confab_client::native`.
+//! - [`notify`]: the bell and desktop notifications for DMs and mentions.
 //! - [`input`]: the line editor. Slash commands are parsed by
 //!   `confab_client::commands` (the browser uses the same parser) and
 //!   `:shortcode:` emoji come from `confab_client::emoji`.
 
 pub mod app;
 pub mod input;
+pub mod notify;
 pub mod term;
 pub mod ui;
 

@@ -17,7 +17,7 @@ use ratatui::crossterm::execute;
 use tokio::sync::mpsc;
 
 use crate::app::App;
-use crate::ui;
+use crate::{notify, ui};
 
 /// Which server and profile `confab chat` uses.
 #[derive(Debug, Clone)]
@@ -77,6 +77,7 @@ async fn event_loop(
     connector: &Mutex<Connector>,
     mut input: mpsc::Receiver<TermEvent>,
 ) -> Result<()> {
+    let term_kind = notify::Terminal::from_env();
     loop {
         let changed = shared.changed.notified();
         {
@@ -102,6 +103,14 @@ async fn event_loop(
         }
         if effects.wake {
             shared.wake.notify_one();
+        }
+        if !effects.notify.is_empty() {
+            use std::io::Write;
+            let mut out = stdout();
+            for (title, body) in &effects.notify {
+                let _ = out.write_all(notify::sequence(&term_kind, title, body).as_bytes());
+            }
+            let _ = out.flush();
         }
         tokio::select! {
             ev = input.recv() => {

@@ -868,3 +868,52 @@ fn forty_columns_a_long_answer_and_a_big_paste_redraw() {
     assert!(s.contains("Members"), "{s}");
     assert!(s.contains("alice hello there"), "{s}");
 }
+
+/// A message cannot drive the terminal: control characters (escape
+/// sequences, bells) never reach the screen.
+#[test]
+fn control_characters_in_messages_never_reach_the_terminal() {
+    let mut rig = Rig::new(100, 16);
+    rig.server.channel(GENERAL, "general");
+    rig.server.post(
+        GENERAL,
+        "eve",
+        "before\x1b]0;owned\x07\x1b[2Jafter\x08\x08",
+        DAY1_0915,
+    );
+    let s = rig.log_in();
+    assert!(s.contains("before"), "{s}");
+    assert!(!s.contains(['\x1b', '\x07', '\x08']), "{s:?}");
+}
+
+/// A mention in a conversation not on screen rings; one in view does not,
+/// nor one in a muted conversation.
+#[test]
+fn mentions_elsewhere_notify_unless_muted() {
+    let mut rig = Rig::new(100, 16);
+    rig.server.channel(GENERAL, "general");
+    rig.server.channel(RANDOM, "random");
+    rig.log_in();
+    let arrive = |rig: &mut Rig, conv: u64, text: &str| {
+        let m = rig.server.post(conv, "bob", text, DAY1_0915);
+        rig.client.handle(
+            Input::Frame(ServerFrame::event(ServerBody::Message { message: m })),
+            rig.now,
+        );
+        let events = rig.client.take_events();
+        rig.app.events(events, &mut rig.client, rig.now);
+        rig.app.take_effects().notify
+    };
+    assert_eq!(
+        arrive(&mut rig, RANDOM, "@ann **lunch**?"),
+        [("bob in #random".to_owned(), "@ann lunch?".to_owned())]
+    );
+    assert!(arrive(&mut rig, RANDOM, "no mention").is_empty());
+    assert!(arrive(&mut rig, GENERAL, "@ann here").is_empty(), "in view");
+    rig.key_with(KeyCode::Char('n'), KeyModifiers::CONTROL);
+    rig.settle();
+    rig.enter("/mute");
+    rig.key_with(KeyCode::Char('p'), KeyModifiers::CONTROL);
+    rig.settle();
+    assert!(arrive(&mut rig, RANDOM, "@ann muted").is_empty());
+}

@@ -57,12 +57,31 @@ pub(super) fn Chat(ui: Ui) -> impl IntoView {
         document().set_title(&title);
     });
     let search: NodeRef<leptos::html::Input> = NodeRef::new();
+    let muted = move || {
+        ui.tick.track();
+        with_client(|c| {
+            c.opened_conv()
+                .and_then(|conv| c.conv(conv))
+                .is_some_and(|cv| cv.muted)
+        })
+    };
     view! {
         <div class="chat" class:sidebar-open=move || ui.sidebar_open.get()>
             <header class="topbar">
                 <button class="icon only-narrow" aria-label="Conversations" on:click=move |_| ui.sidebar_open.update(|o| *o = !*o)>"☰"</button>
                 <h1 id="conv-title">{title}</h1>
                 <span class="topic" id="conv-topic" title=topic>{topic}</span>
+                <Show when=move || ui.selected().is_some()>
+                    <button class="icon" id="mute" aria-pressed=move || muted().to_string()
+                        aria-label=move || if muted() { "Unmute this conversation" } else { "Mute this conversation" }
+                        title=move || if muted() { "Muted: no notifications (click to unmute)" } else { "Mute: no notifications from here" }
+                        on:click=move |_| {
+                            let m = !muted();
+                            if let Some(conv) = with_client(|c| c.opened_conv()) {
+                                act(|c| { let _ = c.set_muted(conv, m); });
+                            }
+                        }>{move || if muted() { "🔕" } else { "🔔" }}</button>
+                </Show>
                 <form class="search" role="search" on:submit=move |e: ev::SubmitEvent| {
                     e.prevent_default();
                     let query = search.get().map(|i| i.value()).unwrap_or_default();
@@ -129,6 +148,18 @@ pub(super) fn UserMenu(ui: Ui) -> impl IntoView {
             </Show>
             <Show when=move || me().is_some_and(|u| u.role == Role::Admin)>
                 <button id="admin" on:click=move |_| open_dialog(ui, Dialog::Admin)>"Admin"</button>
+            </Show>
+            <Show when=move || { ui.tick.track(); ui.notify_asked.get(); super::state::notification_permission() == Some(web_sys::NotificationPermission::Default) }>
+                <button id="enable-notifications" title="Be told of direct messages and mentions while you look elsewhere"
+                    on:click=move |_| {
+                        // Asked only here, on the user's click, never on load.
+                        if let Ok(p) = web_sys::Notification::request_permission() {
+                            leptos::task::spawn_local(async move {
+                                let _ = wasm_bindgen_futures::JsFuture::from(p).await;
+                                ui.notify_asked.update(|n| *n += 1);
+                            });
+                        }
+                    }>"Notify me"</button>
             </Show>
             <button id="logout" on:click=move |_| ui.ask(Action::Logout)>"Log out"</button>
         </div>

@@ -121,6 +121,8 @@ pub(super) struct Ui {
     /// A message jumped to, shown highlighted.
     pub(super) highlight: RwSignal<Option<Seq>>,
     pub(super) found: RwSignal<Found>,
+    /// Bumped when the notification permission was answered.
+    pub(super) notify_asked: RwSignal<u32>,
 }
 
 /// Actions answered inside the dialog that asked them.
@@ -172,6 +174,7 @@ impl Ui {
             reacting: RwSignal::new(None),
             highlight: RwSignal::new(None),
             found: RwSignal::new(Found::default()),
+            notify_asked: RwSignal::new(0),
         }
     }
 
@@ -230,6 +233,17 @@ impl Ui {
             }
             Event::Error(text) => self.error(text),
             Event::Notice(text) => self.info(text),
+            Event::Notify {
+                conv,
+                title,
+                body,
+                in_view,
+            } => {
+                let hidden = document().hidden();
+                if hidden || !in_view {
+                    notify(self, conv, &title, &body);
+                }
+            }
             Event::Jumped { seq, .. } => {
                 self.highlight.set(Some(seq));
                 // Once drawn: into view.
@@ -442,4 +456,32 @@ impl Ui {
             let _ = s.set_item(THEME_KEY, theme.attr());
         }
     }
+}
+
+/// Whether the browser lets this page notify (`None`: it has no
+/// notifications at all).
+pub(super) fn notification_permission() -> Option<web_sys::NotificationPermission> {
+    let has = js_sys::Reflect::has(&window(), &"Notification".into()).unwrap_or(false);
+    has.then(web_sys::Notification::permission)
+}
+
+/// A desktop notification, if the user allowed them; a click on it opens
+/// the conversation.
+fn notify(ui: Ui, conv: ConvId, title: &str, body: &str) {
+    if notification_permission() != Some(web_sys::NotificationPermission::Granted) {
+        return;
+    }
+    let opts = web_sys::NotificationOptions::new();
+    opts.set_body(body);
+    opts.set_tag(&format!("conv-{conv}"));
+    let Ok(n) = web_sys::Notification::new_with_options(title, &opts) else {
+        return;
+    };
+    let on_click = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
+        let _ = window().focus();
+        ui.select(conv);
+    });
+    n.set_onclick(Some(on_click.as_ref().unchecked_ref()));
+    // Lives as long as the notification may be clicked: the page's life.
+    on_click.forget();
 }
