@@ -55,7 +55,7 @@ start_confab() {
   local bin=${1:-$BIN} data=${2:-$WORK/confab}
   # The rate limits are for people; the generator is thousands of clients
   # from one address (the older binary ignores the variable).
-  CONFAB_NO_RATE_LIMITS=true taskset -c 0 "$bin" serve --data-dir "$data" --tcp 127.0.0.1:0 --http 127.0.0.1:0 --no-console \
+  CONFAB_NO_RATE_LIMITS=true CONFAB_FIRST_CHANNEL= taskset -c 0 "$bin" serve --data-dir "$data" --tcp 127.0.0.1:0 --http 127.0.0.1:0 --no-console \
     > "$WORK/confab.out" 2> "$WORK/confab.err" &
   SERVER_PID=$!; PIDS+=("$SERVER_PID")
   for _ in $(seq 100); do grep -q listening "$WORK/confab.out" 2>/dev/null && break; sleep 0.1; done

@@ -48,6 +48,8 @@ pub enum Auth {
         password: String,
         /// An invitation token, where registration is by invitation.
         invite: Option<String>,
+        /// A fresh server's setup code: this account becomes its admin.
+        setup: Option<String>,
     },
     /// Resume with a token from an earlier session (the usual case).
     Token(String),
@@ -1102,10 +1104,12 @@ impl<C: Cache> Client<C> {
                 username,
                 password,
                 invite,
+                setup,
             } => Request::Register {
                 username: username.clone(),
                 password: password.clone(),
                 invite: invite.clone(),
+                setup: setup.clone(),
             },
             Auth::Token(token) => Request::Resume {
                 token: token.clone(),

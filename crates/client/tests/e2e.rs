@@ -91,6 +91,7 @@ fn register(name: &str) -> Option<Auth> {
         username: name.into(),
         password: format!("password-{name}"),
         invite: None,
+        setup: None,
     })
 }
 

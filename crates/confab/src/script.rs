@@ -46,6 +46,10 @@ pub struct ChatArgs {
     pub server: Option<String>,
     #[command(flatten)]
     pub at: ProfileArgs,
+    /// The setup code a fresh server prints: registering with it makes you
+    /// the server's first admin
+    #[arg(long, value_name = "CODE")]
+    pub setup: Option<String>,
 }
 
 impl ChatArgs {
@@ -54,6 +58,7 @@ impl ChatArgs {
             server: self.server.unwrap_or(self.at.server),
             profile: self.at.profile,
             trust: self.at.trust,
+            setup: self.setup,
         }
     }
 }
@@ -69,6 +74,9 @@ pub struct LoginArgs {
     /// An invitation token (where registration is by invitation)
     #[arg(long, requires = "register", value_name = "TOKEN")]
     pub invite: Option<String>,
+    /// The setup code a fresh server prints: the account becomes its first admin
+    #[arg(long, requires = "register", value_name = "CODE")]
+    pub setup: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -267,6 +275,7 @@ pub async fn login(args: LoginArgs) -> Result<()> {
             username: args.user.clone(),
             password,
             invite: args.invite.clone(),
+            setup: args.setup.clone(),
         }
     } else {
         Auth::Login {

@@ -101,6 +101,9 @@ pub struct ServeArgs {
     /// Do not let visitors in
     #[arg(long, env = "CONFAB_NO_VISITORS")]
     pub no_visitors: bool,
+    /// The channel a fresh server creates and new accounts join; "" for none [default: general]
+    #[arg(long, env = "CONFAB_FIRST_CHANNEL", value_name = "NAME")]
+    pub first_channel: Option<String>,
     /// Session tokens older than this many days no longer log in [default: no expiry]
     #[arg(long, env = "CONFAB_TOKEN_MAX_AGE_DAYS", value_name = "DAYS")]
     pub token_max_age_days: Option<f64>,
@@ -132,6 +135,7 @@ pub struct FileConfig {
     pub metrics_token: Option<String>,
     pub registration: Option<String>,
     pub visitors: Option<bool>,
+    pub first_channel: Option<String>,
     pub token_max_age_days: Option<f64>,
     pub domains: Option<Vec<String>>,
     pub acme_directory: Option<String>,
@@ -238,6 +242,16 @@ pub fn resolve(args: &ServeArgs) -> Result<Config> {
         };
     }
     config.visitors = !args.no_visitors && file.visitors.unwrap_or(true);
+    if let Some(name) = args.first_channel.clone().or(file.first_channel) {
+        let name = name.trim().trim_start_matches('#').to_owned();
+        if !name.is_empty() {
+            config
+                .limits
+                .check_channel(&name)
+                .map_err(|e| anyhow::anyhow!("first_channel: {e}"))?;
+        }
+        config.first_channel = (!name.is_empty()).then_some(name);
+    }
     if let Some(days) = args.token_max_age_days.or(file.token_max_age_days) {
         anyhow::ensure!(
             days > 0.0 && days <= 3650.0,
@@ -401,6 +415,14 @@ pub fn check(args: &ServeArgs, matches: &clap::ArgMatches) -> Result<String> {
             source("no_visitors", "visitors", "CONFAB_NO_VISITORS"),
         ),
         (
+            "first_channel",
+            config
+                .first_channel
+                .as_ref()
+                .map_or("- (none)".to_owned(), |c| format!("#{c}")),
+            source("first_channel", "first_channel", "CONFAB_FIRST_CHANNEL"),
+        ),
+        (
             "token_max_age_days",
             config.token_max_age.map_or("never expire".to_owned(), |d| {
                 (d.as_secs_f64() / 86_400.0).to_string()
@@ -460,6 +482,14 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         running.http_addr,
     );
     std::io::stdout().flush()?;
+    if let Some(code) = &running.setup_code {
+        eprintln!(
+            "\nThis server has no admin yet. To become its admin, open\n\n    {scheme}://{}/#setup={code}\n\n\
+             and choose a name and password (or register with `confab login --register NAME --setup {code}`,\n\
+             or `confab chat --setup {code}`). The code works once; a restart before then prints a new one.\n",
+            running.http_addr
+        );
+    }
 
     let handle = running.handle();
     tokio::spawn(on_signal(handle.clone(), signals));

@@ -738,3 +738,96 @@ fn config_check_completions_and_the_man_page() {
         "{man}"
     );
 }
+
+/// A fresh `confab serve` prints a one-time setup link; registering with
+/// its code makes the first admin, who is in #general; the code works once.
+#[tokio::test]
+async fn a_fresh_server_prints_a_setup_code_that_makes_the_first_admin() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args([
+            "serve",
+            "--no-console",
+            "--tcp",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--udp",
+            "off",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let line = out.next_line().await.unwrap().unwrap();
+    let field = |key: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .unwrap_or_else(|| panic!("{line}"))
+            .to_owned()
+    };
+    let (tcp, http, fp) = (field("tcp="), field("http="), field("tls-sha256="));
+    let mut err = tokio::io::BufReader::new(server.stderr.take().unwrap()).lines();
+    let link = tokio::time::timeout(confab_testkit::DEADLINE, async {
+        while let Some(l) = err.next_line().await.unwrap() {
+            if l.contains("#setup=") {
+                return l.trim().to_owned();
+            }
+        }
+        panic!("no setup link");
+    })
+    .await
+    .unwrap();
+    assert!(
+        link.starts_with(&format!("http://{http}/#setup=")),
+        "{link}"
+    );
+    let code = link.rsplit('=').next().unwrap().to_owned();
+
+    let home = tempfile::tempdir().unwrap();
+    let (status, stdout, stderr) = client_cmd(
+        home.path(),
+        &tcp,
+        &[
+            "login",
+            "--register",
+            "root",
+            "--setup",
+            &code,
+            "--trust",
+            &fp,
+        ],
+    )
+    .await;
+    assert_eq!(status, 0, "{stderr}");
+    assert!(stdout.contains("as root (admin)"), "{stdout}");
+    let (status, _, stderr) = client_cmd(home.path(), &tcp, &["send", "#general", "hello"]).await;
+    assert_eq!(status, 0, "the first admin is in #general: {stderr}");
+
+    let other = tempfile::tempdir().unwrap();
+    let (status, _, stderr) = client_cmd(
+        other.path(),
+        &tcp,
+        &[
+            "login",
+            "--register",
+            "eve",
+            "--setup",
+            &code,
+            "--trust",
+            &fp,
+        ],
+    )
+    .await;
+    assert_ne!(status, 0);
+    assert!(
+        stderr.contains("setup code is wrong, or was already used"),
+        "{stderr}"
+    );
+    server.kill().await.unwrap();
+}

@@ -1096,3 +1096,33 @@ async fn notifications_for_direct_messages_and_mentions_elsewhere() {
     let shown = ann.js("return window.shown").await;
     assert_eq!(shown[2], json!(["bob", "marker"]), "{shown}");
 }
+
+/// The setup link a fresh server prints makes the first admin in the
+/// browser; everyone lands in #general; with nothing open, the page says
+/// what to do.
+#[tokio::test]
+async fn the_setup_link_makes_the_first_admin_and_an_empty_screen_says_what_next() {
+    let server = TestServer::start_with(|c| c.first_channel = Some("general".into())).await;
+    let code = server.setup_code.clone().unwrap();
+    let driver = Chromedriver::start().await;
+    let root = Browser::open(&driver, 1200, 800).await;
+    root.goto(&format!("http://{}/#setup={code}", server.http)).await;
+    root.wait_text("#setup-note", "first admin").await;
+    root.type_into("#username", "root").await;
+    root.type_into("#password", "root's password").await;
+    root.click("#setup").await;
+    root.wait_text(".topbar .status", "Connected").await;
+    root.wait_for("#admin").await;
+    root.wait_text("#channels", "#general").await;
+    root.wait_text("#conv-topic", "Say hello").await;
+    assert_eq!(root.js("return location.hash").await, json!(""));
+
+    // Someone else registers: in #general too, and not an admin.
+    let ann = Browser::open(&driver, 1200, 800).await;
+    register(&ann, &server, "ann").await;
+    ann.wait_text("#channels", "#general").await;
+    assert!(ann.texts("#admin").await.is_empty());
+    // Leaving it, nothing is open: the page says what to do.
+    ann.click("#leave").await;
+    ann.wait_text("#empty-state", "Join a channel").await;
+}

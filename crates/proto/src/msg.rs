@@ -36,12 +36,18 @@ pub enum Request {
     /// First frame on every connection. Answered with [`ServerBody::Hello`].
     Hello { protocol: u32, client: String },
     /// Create an account and log in. Answered with `session`. `invite`: an
-    /// invitation token, needed when registration is by invitation.
+    /// invitation token, needed when registration is by invitation;
+    /// `setup`: see below.
     Register {
         username: String,
         password: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         invite: Option<String>,
+        /// The one-time setup code a fresh server prints: the account
+        /// becomes the server's first admin (whatever the registration
+        /// mode).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        setup: Option<String>,
     },
     /// Log in with a password. Answered with `session`, which holds a token.
     Login { username: String, password: String },

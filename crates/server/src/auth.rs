@@ -166,6 +166,14 @@ pub(crate) fn new_token() -> (String, String) {
     (token, hash)
 }
 
+/// A fresh server's one-time setup code: 80 random bits, short enough to
+/// type.
+pub(crate) fn new_setup_code() -> String {
+    let mut bytes = [0u8; 10];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
 pub(crate) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }

@@ -97,6 +97,9 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// Who may register.
     pub registration: Registration,
+    /// A fresh server (no conversation yet) creates this public channel,
+    /// and new accounts join it. `None`: nothing is created or joined.
+    pub first_channel: Option<String>,
     /// Whether visitors may enter (read-only, public channels).
     pub visitors: bool,
     /// Session tokens older than this no longer log in (None: they last
@@ -130,6 +133,7 @@ impl Config {
             limits: Limits::default(),
             metrics_token: None,
             registration: Registration::Open,
+            first_channel: Some(crate::FIRST_CHANNEL.to_owned()),
             visitors: true,
             token_max_age: None,
             rates: crate::rates::RateConfig::default(),

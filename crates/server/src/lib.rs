@@ -93,6 +93,10 @@ impl Shared {
 }
 
 /// A running server.
+/// The channel a fresh server starts with by default; new accounts join it
+/// (see [`Config::first_channel`]).
+pub const FIRST_CHANNEL: &str = "general";
+
 pub struct Running {
     /// Where native (TLS) clients connect.
     pub tcp_addr: SocketAddr,
@@ -104,6 +108,9 @@ pub struct Running {
     pub udp_addr: Option<SocketAddr>,
     /// SHA-256 fingerprint of the TLS certificate, for clients to check on first use.
     pub cert_fingerprint: String,
+    /// While the server has no admin: the one-time code that makes whoever
+    /// registers with it the first admin (`register` with `setup`).
+    pub setup_code: Option<String>,
     handle: Handle,
     tasks: TaskTracker,
     poster: JoinHandle<()>,
@@ -269,6 +276,20 @@ pub async fn start_with_store(
         .await
         .map(|s| Arc::new(udp::Udp::new(s, stats.clone())));
     let udp_addr = udp.as_ref().and_then(|u| u.local_addr().ok());
+    // A fresh server: a channel to start in, and a one-time code that makes
+    // whoever uses it the first admin (never the first to come along).
+    if let Some(name) = &config.first_channel
+        && let Some(first) = store
+            .first_channel(name, "Say hello: everyone joins here")
+            .await?
+    {
+        tracing::info!(channel = %first.name, "created the first channel");
+    }
+    let setup_code = if store.has_admin().await? {
+        None
+    } else {
+        Some(auth::new_setup_code())
+    };
     let hub = Arc::new(hub::Hub::new(
         store.all_memberships().await?,
         store.all_relations().await?,
@@ -291,7 +312,9 @@ pub async fn start_with_store(
         typing_every: config.typing_every,
         registration: config.registration,
         token_max_age: config.token_max_age,
+        first_channel: config.first_channel.clone(),
         poster: post_tx,
+        setup: std::sync::Mutex::new(setup_code.as_ref().map(|c| auth::token_hash(c))),
     });
     let config_rates = config.rates.clone();
     auth::set_password_line(config_rates.password_line);
@@ -367,6 +390,7 @@ pub async fn start_with_store(
         web_tls,
         udp_addr,
         cert_fingerprint,
+        setup_code,
         handle: Handle { shared },
         tasks,
         poster,

@@ -809,3 +809,25 @@ pub async fn search(s: &dyn Store) {
     let (hits, _) = s.search(find(a.id, "waffles")).await.unwrap();
     assert_eq!(texts(hits), vec!["secret:waffles"]);
 }
+
+/// A fresh store gets its first channel once; admins are known.
+pub async fn first_run(s: &dyn Store) {
+    assert!(!s.has_admin().await.unwrap());
+    let first = s.first_channel("general", "hi").await.unwrap().unwrap();
+    assert_eq!(
+        (first.name.as_str(), first.owner, first.private),
+        ("general", None, false)
+    );
+    assert_eq!(
+        s.first_channel("general", "hi").await.unwrap(),
+        None,
+        "once"
+    );
+    let a = s.create_user("root", "h", Role::Admin).await.unwrap();
+    assert!(s.has_admin().await.unwrap());
+    s.set_disabled(a.id, true).await.unwrap();
+    assert!(
+        !s.has_admin().await.unwrap(),
+        "a disabled admin does not count"
+    );
+}

@@ -254,6 +254,8 @@ pub trait Users: Send + Sync {
     ) -> Result<Option<UserRecord>>;
     async fn revoke_token(&self, token_hash: &str) -> Result<()>;
     async fn count_users(&self) -> Result<u64>;
+    /// Whether an admin account (not disabled) exists.
+    async fn has_admin(&self) -> Result<bool>;
 }
 
 #[async_trait]
@@ -269,6 +271,10 @@ pub trait Convs: Send + Sync {
         topic: &str,
         owner: UserId,
     ) -> Result<ConvRecord>;
+    /// On a store with no conversation at all (a fresh server): creates the
+    /// public channel `name`, with no owner (admins manage it), and returns
+    /// it. Otherwise does nothing.
+    async fn first_channel(&self, name: &str, topic: &str) -> Result<Option<ConvRecord>>;
     /// The public channel named `name`.
     async fn public_channel(&self, name: &str) -> Result<Option<ConvRecord>>;
     /// The channel `viewer` means by `name`: a private channel of that name

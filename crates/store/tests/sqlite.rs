@@ -34,6 +34,7 @@ conformance_tests!(
     administration,
     edits_deletes_topics_and_read_positions,
     search,
+    first_run,
 );
 
 #[tokio::test]

@@ -66,6 +66,8 @@ pub struct TestServer {
     pub udp: Option<SocketAddr>,
     /// The certificate fingerprint the server announces.
     pub fingerprint: String,
+    /// The first-run setup code, while the server has no admin.
+    pub setup_code: Option<String>,
     pub handle: Handle,
     running: Option<Running>,
 }
@@ -90,6 +92,8 @@ impl TestServer {
         // own tests turn them on.
         config.rates.enabled = false;
         config.rates.password_line = 100_000;
+        // Tests make the channels they need (the first-run test asks for one).
+        config.first_channel = None;
         tune(&mut config);
         let running = confab_server::start(config).await.expect("server starts");
         TestServer {
@@ -97,6 +101,7 @@ impl TestServer {
             http: running.http_addr,
             udp: running.udp_addr,
             fingerprint: running.cert_fingerprint.clone(),
+            setup_code: running.setup_code.clone(),
             handle: running.handle(),
             running: Some(running),
             dir,

@@ -138,6 +138,8 @@ pub struct App {
     pub scroll: usize,
     /// A message to scroll to once it is drawn (`/jump`).
     pub jump: Option<u64>,
+    /// A fresh server's setup code (`confab chat --setup`), sent when registering.
+    pub setup: Option<String>,
     /// The line editor: the open conversation's draft, with a cursor.
     pub input: Input,
     pub notice: Option<Notice>,
@@ -174,6 +176,7 @@ impl App {
             overlay: None,
             scroll: 0,
             jump: None,
+            setup: None,
             input: Input::default(),
             notice: None,
             now_ms: 0,
@@ -577,6 +580,7 @@ impl App {
                         username: user,
                         password,
                         invite: None,
+                        setup: self.setup.clone(),
                     },
                     _ => Auth::Login {
                         username: user,

@@ -28,6 +28,8 @@ pub struct Options {
     pub profile: Option<String>,
     /// A certificate fingerprint to trust without asking.
     pub trust: Option<String>,
+    /// A fresh server's setup code, used when registering.
+    pub setup: Option<String>,
 }
 
 /// Terminal events waiting to be handled; a paste of thousands of keys
@@ -46,7 +48,8 @@ pub async fn run(opts: Options) -> Result<()> {
     }
     let pinned = Profile::pinned(&cache)?;
     let mut client = Client::new(cache, "confab-chat", rand::random())?;
-    let app = App::new(&opts.server, &mut client);
+    let mut app = App::new(&opts.server, &mut client);
+    app.setup = opts.setup.clone();
     let shared = Shared::new(client);
     let connector = Arc::new(Mutex::new(Connector::new(&opts.server, pinned)));
     let driver = tokio::spawn(drive(shared.clone(), connector.clone()));

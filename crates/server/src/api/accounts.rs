@@ -49,11 +49,12 @@ pub(super) async fn register(
     username: String,
     password: String,
     invite: Option<String>,
+    setup: Option<String>,
 ) -> Reply {
     let result = s
         .services()
         .accounts
-        .register(&username, password, invite.as_deref())
+        .register(&username, password, invite.as_deref(), setup.as_deref())
         .await;
     let login = match result {
         Ok(l) => l,
@@ -63,7 +64,11 @@ pub(super) async fn register(
         }
     };
     tracing::info!(target: "confab::auth", client = %s.peer, user = %login.user.name, "registered");
-    let detail = invite.is_some().then(|| "with an invitation".to_owned());
+    let detail = match (&invite, &setup) {
+        (_, Some(_)) => Some("as the first admin, with the setup code".to_owned()),
+        (Some(_), _) => Some("with an invitation".to_owned()),
+        _ => None,
+    };
     audit(s, "register", &login.user.name, detail).await;
     s.shared.hub.stats.registrations.fetch_add(1, Relaxed);
     log_in(s, login).await

@@ -70,7 +70,11 @@ impl Accounts {
         name: &str,
         password: String,
         invite: Option<&str>,
+        setup: Option<&str>,
     ) -> Result<Login, ApiError> {
+        if let Some(code) = setup {
+            return self.set_up(name, password, code).await;
+        }
         match (self.ctx.registration, invite) {
             (crate::Registration::Open, _) => {}
             (crate::Registration::Closed, _) => {
@@ -117,7 +121,71 @@ impl Accounts {
             Role::Member,
         )
         .await?;
+        self.welcome(&user).await?;
         self.new_token(user).await
+    }
+
+    /// The first admin, by the setup code a fresh server printed. The code
+    /// works once; refused for its name or password, it still works.
+    async fn set_up(&self, name: &str, password: String, code: &str) -> Result<Login, ApiError> {
+        let hash = auth::token_hash(code.trim());
+        let taken = {
+            let mut setup = self.ctx.setup.lock().unwrap_or_else(|p| p.into_inner());
+            match setup.as_deref() {
+                Some(h) if h == hash => setup.take(),
+                _ => None,
+            }
+        };
+        if taken.is_none() {
+            return Err(ApiError::forbidden(
+                "that setup code is wrong, or was already used (this server has its admin)",
+            ));
+        }
+        let user = match create_user(
+            &*self.ctx.store,
+            &self.ctx.limits,
+            name,
+            password,
+            Role::Admin,
+        )
+        .await
+        {
+            Ok(u) => u,
+            Err(e) => {
+                *self.ctx.setup.lock().unwrap_or_else(|p| p.into_inner()) = taken;
+                return Err(e);
+            }
+        };
+        tracing::info!(target: "confab::auth", user = %user.name, "the first admin was set up");
+        self.welcome(&user).await?;
+        self.new_token(user).await
+    }
+
+    /// A new account joins the server's first channel, if it still exists
+    /// and is public.
+    pub(crate) async fn welcome(&self, user: &UserRecord) -> Result<(), ApiError> {
+        let store = &self.ctx.store;
+        let Some(name) = &self.ctx.first_channel else {
+            return Ok(());
+        };
+        let Some(conv) = store.public_channel(name).await? else {
+            return Ok(());
+        };
+        if store.add_member(conv.id, user.id).await? {
+            let hub = &self.ctx.hub;
+            hub.members.add(conv.id, user.id, 0);
+            let frame = crate::hub::event(confab_proto::ServerBody::MemberJoined {
+                conv: conv.id,
+                channel: conv.name.clone(),
+                user: user.name.clone(),
+            });
+            hub.bus.publish(
+                crate::hub::Audience::Conv(conv.id),
+                &frame,
+                crate::hub::Except::user(user.id),
+            );
+        }
+        Ok(())
     }
 
     pub(crate) async fn login(&self, name: &str, password: String) -> Result<Login, ApiError> {

@@ -44,6 +44,10 @@ pub(crate) struct Ctx {
     /// See [`crate::Config::token_max_age`].
     pub token_max_age: Option<std::time::Duration>,
     pub poster: mpsc::Sender<poster::Post>,
+    /// See [`crate::Config::first_channel`].
+    pub first_channel: Option<String>,
+    /// The setup code's hash, until it is used (see `Running::setup_code`).
+    pub setup: std::sync::Mutex<Option<String>>,
 }
 
 impl Ctx {

@@ -159,6 +159,20 @@ impl Convs for SqliteStore {
         .await
     }
 
+    async fn first_channel(&self, name: &str, topic: &str) -> Result<Option<ConvRecord>> {
+        let (name, topic) = (name.to_owned(), topic.to_owned());
+        self.write(move |tx| {
+            let any: bool = tx
+                .query_row("SELECT EXISTS (SELECT 1 FROM convs)", [], |r| r.get(0))
+                .map_err(backend)?;
+            if any {
+                return Ok(None);
+            }
+            insert_conv(tx, ConvKind::Channel, Ok(&name), None, false, &topic, None).map(Some)
+        })
+        .await
+    }
+
     async fn public_channel(&self, name: &str) -> Result<Option<ConvRecord>> {
         let name = name.to_owned();
         self.read(move |c| {

@@ -143,6 +143,18 @@ impl Users for SqliteStore {
         .await
     }
 
+    async fn has_admin(&self) -> Result<bool> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND disabled = 0)",
+                [],
+                |r| r.get::<_, bool>(0),
+            )
+            .map_err(backend)
+        })
+        .await
+    }
+
     async fn count_users(&self) -> Result<u64> {
         self.read(|c| {
             c.query_row("SELECT count(*) FROM users", [], |r| r.get::<_, i64>(0))

@@ -9,6 +9,14 @@ use super::*;
 pub(super) fn Login(ui: Ui) -> impl IntoView {
     let user: NodeRef<html::Input> = NodeRef::new();
     let password: NodeRef<html::Input> = NodeRef::new();
+    // A fresh server's setup link: `…/#setup=CODE`.
+    let setup = document()
+        .location()
+        .and_then(|l| l.hash().ok())
+        .and_then(|h| h.strip_prefix("#setup=").map(str::to_owned))
+        .filter(|c| !c.is_empty());
+    let setting_up = setup.is_some();
+    let setup = StoredValue::new(setup);
     let submit = move |how: &str| {
         let name = user.get().map(|i| i.value()).unwrap_or_default();
         let pass = password.get().map(|i| i.value()).unwrap_or_default();
@@ -23,10 +31,11 @@ pub(super) fn Login(ui: Ui) -> impl IntoView {
                 ui.login_error.set(Some("Enter a password.".into()));
                 return;
             }
-            "register" => Auth::Register {
+            "register" | "setup" => Auth::Register {
                 username: name.trim().to_owned(),
                 password: pass,
                 invite: None,
+                setup: (how == "setup").then(|| setup.get_value()).flatten(),
             },
             _ => Auth::Login {
                 username: name.trim().to_owned(),
@@ -51,10 +60,16 @@ pub(super) fn Login(ui: Ui) -> impl IntoView {
             >
                 <h1 id="login-title">"Confab"</h1>
                 <p class="muted">{move || document().location().and_then(|l| l.host().ok()).unwrap_or_default()}</p>
+                <Show when=move || setting_up>
+                    <p id="setup-note" class="setup-note">"Set up this server: choose a name and a password for its first admin, then press “Create the admin account”. The code in this link works once."</p>
+                </Show>
                 <label>"User name" <input node_ref=user id="username" name="username" autocomplete="username" required/></label>
                 <label>"Password" <input node_ref=password id="password" name="password" type="password" autocomplete="current-password"/></label>
                 <div class="buttons">
-                    <button type="submit" id="login" class="primary">"Log in"</button>
+                    <Show when=move || setting_up>
+                        <button type="button" id="setup" class="primary" on:click=move |_| submit("setup")>"Create the admin account"</button>
+                    </Show>
+                    <button type="submit" id="login" class:primary=move || !setting_up>"Log in"</button>
                     <button type="button" id="register" on:click=move |_| submit("register")>"Register"</button>
                     <button type="button" id="visitor" on:click=move |_| submit("visitor")>"Enter as a visitor"</button>
                 </div>

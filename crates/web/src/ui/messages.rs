@@ -73,8 +73,20 @@ pub(super) fn Messages(ui: Ui) -> impl IntoView {
             _ => format!("{} are typing…", who.join(", ")),
         }
     };
+    let nothing_open = move || {
+        ui.tick.track();
+        with_client(|c| c.opened().is_none())
+    };
     view! {
         <div class="scroller" node_ref=scroller id="messages" role="log" aria-label="Messages" tabindex="0" on:scroll=on_scroll>
+            <Show when=nothing_open>
+                <div class="empty" id="empty-state">
+                    <h2>"Nothing open yet"</h2>
+                    <p>"Join a channel with "<strong>"#"</strong>" beside Channels, or create one with "<strong>"+"</strong>"."</p>
+                    <p>"To write to someone, click their name in a channel's member list."</p>
+                    <p>"In a conversation, "<code>"/help"</code>" in the message box lists every command."</p>
+                </div>
+            </Show>
             <Show when=beginning>
                 <p class="beginning">"This is the beginning of the conversation."</p>
             </Show>

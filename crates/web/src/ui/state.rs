@@ -198,6 +198,12 @@ impl Ui {
     pub(super) fn event(self, e: Event) {
         match e {
             Event::LoggedIn(user) => {
+                // A setup link has done its work.
+                if let Some(l) = document().location()
+                    && l.hash().is_ok_and(|h| h.starts_with("#setup="))
+                {
+                    let _ = l.set_hash("");
+                }
                 self.screen.set(Screen::Chat);
                 self.login_busy.set(false);
                 self.login_error.set(None);
