@@ -1701,9 +1701,26 @@ impl<C: Cache> Client<C> {
     }
 
     /// After `logout`: no session, no connection.
+    /// After a logout nothing of the account stays here: its
+    /// conversations and messages, what it had not sent yet, its drafts and
+    /// friends (a shared computer keeps no one's chat).
     fn logged_out(&mut self) -> Result<(), CacheError> {
         self.forget_login()?;
         self.hang_up();
+        let convs: Vec<ConvId> = self.convs.keys().copied().collect();
+        for conv in &convs {
+            self.forget_conv(*conv)?;
+        }
+        for p in std::mem::take(&mut self.outbox) {
+            self.cache.remove_outbox(&p.nonce)?;
+        }
+        self.resend.clear();
+        self.read_up.clear();
+        self.friends = Friends::default();
+        self.cache.set(KEY_FRIENDS, None)?;
+        self.cache.set(KEY_USER, None)?;
+        self.me = None;
+        self.view_logged_out(&convs)?;
         if let ConnState::Offline { .. } = self.state {
             self.set_state(ConnState::Offline { retry_at_ms: None });
         }

@@ -149,6 +149,24 @@ impl<C: Cache> Client<C> {
         Ok(())
     }
 
+    /// After a logout: nothing is open, no draft is kept.
+    /// `convs`: the conversations the account had (their drafts go too).
+    pub(crate) fn view_logged_out(&mut self, convs: &[ConvId]) -> Result<(), CacheError> {
+        let keys = convs
+            .iter()
+            .map(|c| draft_key(&Target::Conv(*c)))
+            .chain(self.view.drafts.keys().map(draft_key))
+            .collect::<BTreeSet<_>>();
+        for key in keys {
+            self.cache.set(&key, None)?;
+        }
+        self.view.drafts.clear();
+        self.view.dirty.clear();
+        self.view.open = None;
+        self.event(Event::Opened);
+        Ok(())
+    }
+
     /// After a login: what is on screen may have changed unseen.
     pub(crate) fn view_logged_in(&mut self, _now_ms: u64) {
         self.fix_open();

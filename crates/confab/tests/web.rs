@@ -260,9 +260,19 @@ async fn written_offline_sent_once_after_a_restart_and_readable_after_an_offline
     ann.reload().await;
     ann.wait_text("#messages", "before the outage").await;
     ann.wait_for("#offline-banner").await;
+    let pending: Vec<String> = ann
+        .texts("#messages .msg.pending")
+        .await
+        .into_iter()
+        .map(|t| t.trim().to_owned())
+        .collect();
+    assert_eq!(pending, ["one", "two", "three"]);
+    // Each with its mark, drawn (not a glyph a font may lack).
     assert_eq!(
-        ann.texts("#messages .msg.pending").await,
-        ["one ⧗", "two ⧗", "three ⧗"]
+        ann.texts("#messages .msg.pending .pending-mark svg")
+            .await
+            .len(),
+        3
     );
 
     let server = TestServer::start_in(dir, |c| {
@@ -1106,7 +1116,8 @@ async fn the_setup_link_makes_the_first_admin_and_an_empty_screen_says_what_next
     let code = server.setup_code.clone().unwrap();
     let driver = Chromedriver::start().await;
     let root = Browser::open(&driver, 1200, 800).await;
-    root.goto(&format!("http://{}/#setup={code}", server.http)).await;
+    root.goto(&format!("http://{}/#setup={code}", server.http))
+        .await;
     root.wait_text("#setup-note", "first admin").await;
     root.type_into("#username", "root").await;
     root.type_into("#password", "root's password").await;
@@ -1125,4 +1136,154 @@ async fn the_setup_link_makes_the_first_admin_and_an_empty_screen_says_what_next
     // Leaving it, nothing is open: the page says what to do.
     ann.click("#leave").await;
     ann.wait_text("#empty-state", "Join a channel").await;
+}
+
+/// Sets the theme by clicking the theme button until it is `want`.
+async fn theme(b: &Browser, want: &str) {
+    for _ in 0..3 {
+        let now = b
+            .js("return document.documentElement.dataset.theme || ''")
+            .await;
+        if now == json!(want) {
+            return;
+        }
+        b.click("#theme").await;
+    }
+    panic!("the theme button never gave {want}");
+}
+
+/// axe-core finds no serious or critical problem on the login page, the
+/// chat and a dialog, in the light and the dark theme; Tab stays inside a
+/// dialog and Esc gives focus back; the emoji picker is ready to type into
+/// and Enter takes its first result.
+#[tokio::test]
+async fn accessible_in_both_themes_with_the_keyboard() {
+    let server = TestServer::start().await;
+    let driver = Chromedriver::start().await;
+    let mut bob = server.user(Transport::Tls, "bob").await;
+    let conv = bob.create("general", false).await;
+    let ann = Browser::open(&driver, 1200, 800).await;
+    ann.goto(&format!("http://{}/", server.http)).await;
+    ann.wait_for("#username").await;
+    let login = ann.axe().await;
+    assert!(login.is_empty(), "login page:\n{}", login.join("\n"));
+    register(&ann, &server, "ann").await;
+    join_channel(&ann, "general").await;
+    bob.say(conv, "**hello** @ann, see https://example.org")
+        .await;
+    bob.ok(json!({"type": "react", "conv": conv, "target": 1, "emoji": "👍"}))
+        .await;
+    ann.wait_text("#messages .reaction", "👍 1").await;
+    say(&ann, "a reply to read").await;
+    ann.wait_text("#messages", "a reply to read").await;
+    bob.say(conv, "and a new one").await;
+
+    for t in ["light", "dark"] {
+        theme(&ann, t).await;
+        let chat = ann.axe().await;
+        assert!(chat.is_empty(), "chat, {t}:\n{}", chat.join("\n"));
+        ann.click("#create-channel").await;
+        ann.wait_for(".dialog").await;
+        let dialog = ann.axe().await;
+        assert!(dialog.is_empty(), "dialog, {t}:\n{}", dialog.join("\n"));
+        ann.type_into("#new-channel-name", &char::from(Key::Escape).to_string())
+            .await;
+        ann.wait_gone(".dialog").await;
+    }
+
+    // The dialog keeps Tab inside it, and Esc gives focus back.
+    ann.js("document.querySelector('#create-channel').focus()")
+        .await;
+    ann.click("#create-channel").await;
+    ann.wait_js(
+        "the dialog's first field to have focus",
+        "return document.activeElement && document.activeElement.id === 'new-channel-name'",
+    )
+    .await;
+    let inside = "return !!document.activeElement.closest('.dialog')";
+    for _ in 0..12 {
+        ann.type_into(":focus", &tab()).await;
+        assert_eq!(ann.js(inside).await, json!(true), "Tab left the dialog");
+    }
+    ann.type_into(":focus", &char::from(Key::Escape).to_string())
+        .await;
+    ann.wait_gone(".dialog").await;
+    ann.wait_js(
+        "focus back on the button that opened the dialog",
+        "return document.activeElement && document.activeElement.id === 'create-channel'",
+    )
+    .await;
+
+    // The emoji picker: its search has focus; Enter takes the first.
+    ann.click("#emoji-button").await;
+    ann.wait_js(
+        "the picker's search to have focus",
+        "return document.activeElement && document.activeElement.id === 'emoji-search'",
+    )
+    .await;
+    ann.type_into("#emoji-search", &format!("rocket{}", enter()))
+        .await;
+    let value = ann
+        .js("return document.querySelector('#composer').value")
+        .await;
+    assert_eq!(value, json!("🚀"));
+}
+
+/// At 390 px wide nothing scrolls sideways, and every action is there:
+/// the conversations, the members, the account menu, a message's actions.
+#[tokio::test]
+async fn the_phone_layout_has_no_sideways_scrolling_and_reaches_everything() {
+    let server = TestServer::start().await;
+    let driver = Chromedriver::start().await;
+    let mut bob = server.user(Transport::Tls, "bob").await;
+    let conv = bob.create("general", false).await;
+    let ann = Browser::open(&driver, 390, 844).await;
+    register(&ann, &server, "ann").await;
+    ann.click("#conversations-button").await;
+    join_channel(&ann, "general").await;
+    bob.say(conv, &format!("a long word: {}", "x".repeat(300)))
+        .await;
+    bob.say(
+        conv,
+        "```\nlet a_very_long_line_of_code = that_does_not_fit_on_a_phone_screen_at_all();\n```",
+    )
+    .await;
+    ann.wait_text("#messages", "a_very_long_line").await;
+    let overflow = "return document.documentElement.scrollWidth > document.documentElement.clientWidth || document.body.scrollWidth > document.body.clientWidth";
+    for t in ["light", "dark"] {
+        theme(&ann, t).await;
+        let wide = ann
+            .js("const w = document.documentElement.clientWidth; return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > w + 1).slice(0, 8).map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))")
+            .await;
+        assert_eq!(
+            ann.js(overflow).await,
+            json!(false),
+            "sideways scrolling ({t}): {wide}"
+        );
+    }
+    ann.screenshot(&artifacts().join("web-phone-chat.png"))
+        .await;
+    // The members.
+    ann.click("#members-button").await;
+    ann.wait_text("#member-list", "bob").await;
+    assert_eq!(ann.js(overflow).await, json!(false));
+    ann.click("#members-button").await;
+    // The account menu.
+    ann.click("#menu-button").await;
+    ann.wait_for("#user-menu #logout").await;
+    assert_eq!(
+        ann.js("return getComputedStyle(document.querySelector('#logout')).display !== 'none'")
+            .await,
+        json!(true)
+    );
+    ann.click("#menu-button").await;
+    // A message's actions, by tapping it (focus shows them).
+    ann.js("[...document.querySelectorAll('#messages .msg')][0].focus()")
+        .await;
+    ann.click("#messages .msg:focus-within .react-button").await;
+    ann.click(".react-bar button[aria-label='👍']").await;
+    ann.wait_text("#messages .reaction", "👍 1").await;
+    assert_eq!(ann.js(overflow).await, json!(false));
+    let found = ann.axe().await;
+    assert!(found.is_empty(), "phone:\n{}", found.join("\n"));
 }

@@ -122,6 +122,35 @@ impl Browser {
             .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
     }
 
+    /// Runs axe-core on the page as it is (WCAG 2 A and AA rules) and
+    /// returns its serious and critical findings, one line each (rule,
+    /// impact, what it says, where).
+    pub async fn axe(&self) -> Vec<String> {
+        let source = tokio::task::spawn_blocking(crate::axe::source)
+            .await
+            .expect("axe-core loads");
+        self.client
+            .execute(source, Vec::new())
+            .await
+            .unwrap_or_else(|e| panic!("axe-core did not load: {e}"));
+        let found = self
+            .client
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                   axe.run(document, {
+                       runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
+                       resultTypes: ['violations'],
+                   }).then(r => done(r.violations
+                       .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                       .map(v => `${v.id} (${v.impact}): ${v.help}: ${v.nodes.slice(0, 5).map(n => n.target.join(' ') + ' [' + (n.failureSummary || '').replace(/\s+/g, ' ') + '] ' + n.html.slice(0, 120)).join(' | ')}`)))
+                     .catch(e => done(['axe failed: ' + e]));"#,
+                Vec::new(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("axe-core did not run: {e}"));
+        serde_json::from_value(found).expect("a list of findings")
+    }
+
     /// The page's visible text, for failure messages.
     pub async fn page_text(&self) -> String {
         self.js("return document.body ? document.body.innerText : ''")

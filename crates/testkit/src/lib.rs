@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+pub mod axe;
 pub mod browser;
 pub mod tmux;
 

@@ -19,7 +19,7 @@ use crate::app::{App, Level, LoginFocus, LoginForm, Overlay, PasswdForm, Screen}
 use crate::commands::HELP;
 
 /// Marks a message the server has not acknowledged yet.
-pub const PENDING: &str = "⧗ pending";
+pub const PENDING: &str = "… pending";
 
 pub fn draw<C: Cache>(f: &mut Frame, app: &mut App, client: &Client<C>) {
     let area = f.area();

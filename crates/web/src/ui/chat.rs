@@ -66,9 +66,10 @@ pub(super) fn Chat(ui: Ui) -> impl IntoView {
         })
     };
     view! {
-        <div class="chat" class:sidebar-open=move || ui.sidebar_open.get()>
+        <div class="chat" class:sidebar-open=move || ui.sidebar_open.get() class:members-open=move || ui.members_open.get()>
             <header class="topbar">
-                <button class="icon only-narrow" aria-label="Conversations" on:click=move |_| ui.sidebar_open.update(|o| *o = !*o)>"☰"</button>
+                <button class="icon only-narrow" id="conversations-button" aria-label="Conversations" aria-expanded=move || ui.sidebar_open.get().to_string()
+                    on:click=move |_| { ui.members_open.set(false); ui.sidebar_open.update(|o| *o = !*o) }>"☰"</button>
                 <h1 id="conv-title">{title}</h1>
                 <span class="topic" id="conv-topic" title=topic>{topic}</span>
                 <Show when=move || ui.selected().is_some()>
@@ -82,6 +83,8 @@ pub(super) fn Chat(ui: Ui) -> impl IntoView {
                             }
                         }>{move || if muted() { "🔕" } else { "🔔" }}</button>
                 </Show>
+                <button class="icon only-narrow" id="members-button" aria-label="Members" aria-expanded=move || ui.members_open.get().to_string()
+                    on:click=move |_| { ui.sidebar_open.set(false); ui.members_open.update(|o| *o = !*o) }>"👥"</button>
                 <form class="search" role="search" on:submit=move |e: ev::SubmitEvent| {
                     e.prevent_default();
                     let query = search.get().map(|i| i.value()).unwrap_or_default();
@@ -132,10 +135,15 @@ pub(super) fn UserMenu(ui: Ui) -> impl IntoView {
         with_client(|c| c.me().cloned())
     };
     let visitor = move || me().is_some_and(|u| u.role == Role::Visitor);
+    let open = RwSignal::new(false);
     view! {
-        <div class="user">
+        <div class="user" class:open=move || open.get()>
             <button class="icon" id="theme" aria-label=move || ui.theme.get().label() title=move || ui.theme.get().label()
                 on:click=move |_| ui.set_theme(ui.theme.get_untracked().next())>"◐"</button>
+            // On a phone the rest folds into this menu.
+            <button class="icon only-narrow" id="menu-button" aria-label="Account menu" aria-haspopup="true"
+                aria-expanded=move || open.get().to_string() on:click=move |_| open.update(|o| *o = !*o)>"⋮"</button>
+            <div class="menu-items" id="user-menu">
             <span class="me">{move || me().map(|u| u.name).unwrap_or_default()}</span>
             <Show when=move || !visitor()>
                 <label class="toggle">
@@ -161,7 +169,21 @@ pub(super) fn UserMenu(ui: Ui) -> impl IntoView {
                         }
                     }>"Notify me"</button>
             </Show>
-            <button id="logout" on:click=move |_| ui.ask(Action::Logout)>"Log out"</button>
+            <button id="logout" on:click=move |_| {
+                // Logging out forgets this browser's copy, unsent messages too.
+                let unsent = with_client(|c| c.outbox().len());
+                let ok = unsent == 0
+                    || web_sys::window()
+                        .and_then(|w| w.confirm_with_message(&format!(
+                            "{unsent} message{} not sent yet will be lost. Log out anyway?",
+                            if unsent == 1 { "" } else { "s" }
+                        )).ok())
+                        .unwrap_or(false);
+                if ok {
+                    ui.ask(Action::Logout);
+                }
+            }>"Log out"</button>
+            </div>
         </div>
     }
 }

@@ -220,6 +220,15 @@ pub(super) fn EmojiPicker(
 ) -> impl IntoView {
     let tab = RwSignal::new(usize::MAX); // MAX: recently used (or the first group)
     let query = RwSignal::new(String::new());
+    let search: NodeRef<html::Input> = NodeRef::new();
+    // Opened, the picker is ready to type into.
+    Effect::new(move |_| {
+        if let Some(el) = search.get() {
+            request_animation_frame(move || {
+                let _ = el.focus();
+            });
+        }
+    });
     let recent = move || {
         ui.tick.track();
         with_client(|c| c.cache().get(RECENT_KEY).ok().flatten().unwrap_or_default())
@@ -264,8 +273,18 @@ pub(super) fn EmojiPicker(
     view! {
         <div class="picker" role="dialog" aria-label="Emoji picker" id="emoji-picker">
             <input type="search" placeholder="Search emoji" aria-label="Search emoji" id="emoji-search"
+                node_ref=search
                 prop:value=move || query.get()
-                on:input=move |e| query.set(event_target_value(&e))/>
+                on:input=move |e| query.set(event_target_value(&e))
+                on:keydown=move |e: ev::KeyboardEvent| {
+                    // Enter picks the first one shown.
+                    if e.key() == "Enter" {
+                        e.prevent_default();
+                        if let Some((first, _)) = shown().into_iter().next() {
+                            on_pick(&first);
+                        }
+                    }
+                }/>
             <div class="tabs" role="tablist" aria-label="Emoji categories">
                 <button type="button" role="tab" aria-selected=move || (tab.get() == usize::MAX).to_string()
                     aria-label="Recently used" title="Recently used" on:click=move |_| { query.set(String::new()); tab.set(usize::MAX) }>"🕘"</button>

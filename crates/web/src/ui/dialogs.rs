@@ -8,22 +8,82 @@ use leptos::html;
 use super::state::Dialog;
 use super::*;
 
+/// What Tab may reach inside a dialog.
+const FOCUSABLE: &str = "button:not([disabled]), input:not([disabled]), select, textarea, a[href], [tabindex]:not([tabindex='-1'])";
+
+/// Keeps Tab inside the open dialog: past the last element it comes back
+/// to the first, and Shift+Tab before the first goes to the last.
+fn trap_tab(e: &ev::KeyboardEvent) {
+    if e.key() != "Tab" {
+        return;
+    }
+    let Some(dialog) = document().query_selector(".dialog").ok().flatten() else {
+        return;
+    };
+    let Ok(list) = dialog.query_selector_all(FOCUSABLE) else {
+        return;
+    };
+    let items: Vec<web_sys::HtmlElement> = (0..list.length())
+        .filter_map(|i| list.item(i))
+        .filter_map(|n| n.dyn_into::<web_sys::HtmlElement>().ok())
+        .collect();
+    let (Some(first), Some(last)) = (items.first(), items.last()) else {
+        return;
+    };
+    let active = document().active_element();
+    let at = |el: &web_sys::HtmlElement| {
+        active
+            .as_ref()
+            .is_some_and(|a| a == el.unchecked_ref::<web_sys::Element>())
+    };
+    let inside = active.as_ref().is_some_and(|a| dialog.contains(Some(a)));
+    if e.shift_key() && (at(first) || !inside) {
+        e.prevent_default();
+        let _ = last.focus();
+    } else if !e.shift_key() && (at(last) || !inside) {
+        e.prevent_default();
+        let _ = first.focus();
+    }
+}
+
 #[component]
 pub(super) fn Dialogs(ui: Ui) -> impl IntoView {
-    // Keyboard users land in the dialog's first field.
-    Effect::new(move |_| {
-        if ui.dialog.get().is_some() {
+    // Opening, keyboard users land in the dialog's first field; closing
+    // (Esc, Cancel, done), they are back where they were.
+    let before = StoredValue::new_local(None::<web_sys::HtmlElement>);
+    Effect::new(move |was_open: Option<bool>| {
+        let open = ui.dialog.get().is_some();
+        if open && was_open != Some(true) {
+            before.set_value(
+                document()
+                    .active_element()
+                    .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()),
+            );
             request_animation_frame(|| {
-                if let Some(el) = document()
+                let first = document()
                     .query_selector(".dialog input")
                     .ok()
                     .flatten()
-                    .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
-                {
+                    .or_else(|| {
+                        document()
+                            .query_selector(&format!(".dialog {FOCUSABLE}"))
+                            .ok()
+                            .flatten()
+                    })
+                    .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+                if let Some(el) = first {
                     let _ = el.focus();
                 }
             });
+        } else if !open
+            && was_open == Some(true)
+            && let Some(el) = before.try_update_value(Option::take).flatten()
+        {
+            request_animation_frame(move || {
+                let _ = el.focus();
+            });
         }
+        open
     });
     view! {
         {move || ui.dialog.get().map(|d| {
@@ -43,7 +103,8 @@ pub(super) fn Dialogs(ui: Ui) -> impl IntoView {
             let wide = d == Dialog::Admin;
             view! {
                 <div class="backdrop" on:click=move |_| ui.dialog.set(None)></div>
-                <div class="dialog" class:wide=wide id=if wide { "admin-panel" } else { "" } role="dialog" aria-modal="true" aria-labelledby="dialog-title">
+                <div class="dialog" class:wide=wide id=if wide { "admin-panel" } else { "" } role="dialog" aria-modal="true" aria-labelledby="dialog-title"
+                    on:keydown=move |e: ev::KeyboardEvent| trap_tab(&e)>
                     <h2 id="dialog-title">{title}</h2>
                     {body}
                     <p class="error" role="alert">{move || ui.dialog_error.get()}</p>

@@ -241,7 +241,7 @@ fn render_line(ui: Ui, l: Line, sender: &str, mine: bool) -> impl IntoView {
         }
     });
     view! {
-        <div class="msg" class:pending=pending class:mention=l.mention class:deleted=l.deleted
+        <div class="msg" tabindex="0" class:pending=pending class:mention=l.mention class:deleted=l.deleted
             class:highlight=move || seq.is_some() && ui.highlight.get() == seq
             id=id title=match seq { Some(s) => format!("{} · message {s}", l.time), None => l.time.clone() }>
             {quote}
@@ -249,7 +249,11 @@ fn render_line(ui: Ui, l: Line, sender: &str, mine: bool) -> impl IntoView {
                 {if l.deleted { view! { <span class="text">{text}</span> }.into_any() } else { markdown_view(&text) }}
                 {l.edited.then(|| view! { <span class="edited">" (edited)"</span> })}
                 {pending.then(|| view! {
-                    <span class="pending-mark" aria-label="pending: not yet sent" title="Not yet sent: waiting for the server">" ⧗"</span>
+                    <span class="pending-mark" role="img" aria-label="pending: not yet sent" title="Not yet sent: waiting for the server">
+                        " "
+                        // A clock, drawn: every font has it.
+                        <svg viewBox="0 0 16 16" aria-hidden="true"><circle cx="8" cy="8" r="6.5" fill="none" stroke="currentColor" stroke-width="1.5"/><path d="M8 4.5V8l2.5 1.5" fill="none" stroke="currentColor" stroke-width="1.5" stroke-linecap="round"/></svg>
+                    </span>
                 })}
             </div>
             {has_reactions.then(|| view! { <div class="reactions">{reactions}</div> })}
@@ -268,7 +272,7 @@ fn markdown_view(text: &str) -> AnyView {
             {blocks.into_iter().map(|b| match b {
                 markdown::Block::Code { quote, text } => {
                     let quoted = quote > 0;
-                    view! { <pre class:quote=quoted><code>{text}</code></pre> }.into_any()
+                    view! { <pre class:quote=quoted tabindex="0"><code>{text}</code></pre> }.into_any()
                 }
                 markdown::Block::Text { quote, lines } => {
                     let n = lines.len();

@@ -108,7 +108,14 @@ pub fn start() {
             if let Some(w) = warning {
                 ui.error(w);
             }
-            set_interval(move || ui.now.set(now_ms()), Duration::from_secs(1));
+            set_interval(
+                move || {
+                    let now = now_ms();
+                    ui.now.set(now);
+                    ui.expire_notice(now);
+                },
+                Duration::from_secs(1),
+            );
             view! { <App ui=ui/> }
         });
         leptos::task::spawn_local(drive(self::core(), wake));
@@ -158,8 +165,14 @@ fn App(ui: Ui) -> impl IntoView {
             }
             "Escape" => {
                 ui.dialog.set(None);
+                if ui.picker_open.get_untracked() {
+                    // Back to where the emoji would have gone.
+                    focus_composer();
+                }
                 ui.picker_open.set(false);
                 ui.sidebar_open.set(false);
+                ui.members_open.set(false);
+                ui.reacting.set(None);
             }
             _ => {}
         }

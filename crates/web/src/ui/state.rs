@@ -53,6 +53,10 @@ pub(super) struct AdminView {
     pub(super) invite: Option<String>,
 }
 
+/// How long a notice stays: an answer, a problem.
+const NOTICE_INFO_MS: u64 = 8_000;
+const NOTICE_ERROR_MS: u64 = 20_000;
+
 /// Samples kept for the charts (two seconds apart: four minutes).
 pub(super) const MAX_SAMPLES: usize = 120;
 
@@ -103,12 +107,16 @@ pub(super) struct Ui {
     pub(super) login_busy: RwSignal<bool>,
     /// The last answer or problem: (is an error, text).
     pub(super) notice: RwSignal<Option<(bool, String)>>,
+    /// When it was given (page clock, ms).
+    pub(super) notice_at: StoredValue<u64>,
     pub(super) dialog: RwSignal<Option<Dialog>>,
     pub(super) dialog_error: RwSignal<Option<String>>,
     pub(super) channel_list: RwSignal<Vec<ChannelInfo>>,
     pub(super) theme: RwSignal<Theme>,
     pub(super) picker_open: RwSignal<bool>,
     pub(super) sidebar_open: RwSignal<bool>,
+    /// On a phone: the member list is shown over the thread.
+    pub(super) members_open: RwSignal<bool>,
     /// Before loading older messages: (scroll height, scroll top), to keep the place.
     pub(super) anchor: StoredValue<Option<(i32, i32)>>,
     pub(super) admin: RwSignal<AdminView>,
@@ -161,12 +169,14 @@ impl Ui {
             login_error: RwSignal::new(None),
             login_busy: RwSignal::new(false),
             notice: RwSignal::new(None),
+            notice_at: StoredValue::new(0),
             dialog: RwSignal::new(None),
             dialog_error: RwSignal::new(None),
             channel_list: RwSignal::new(Vec::new()),
             theme: RwSignal::new(theme),
             picker_open: RwSignal::new(false),
             sidebar_open: RwSignal::new(false),
+            members_open: RwSignal::new(false),
             anchor: StoredValue::new(None),
             admin: RwSignal::new(AdminView::default()),
             replying: RwSignal::new(None),
@@ -179,11 +189,26 @@ impl Ui {
     }
 
     pub(super) fn info(self, text: impl Into<String>) {
+        self.notice_at.set_value(now_ms());
         self.notice.set(Some((false, text.into())));
     }
 
     pub(super) fn error(self, text: impl Into<String>) {
+        self.notice_at.set_value(now_ms());
         self.notice.set(Some((true, text.into())));
+    }
+
+    /// Called every second: a notice goes after a while (an answer sooner
+    /// than a problem), so none stays to mislead.
+    pub(super) fn expire_notice(self, now: u64) {
+        let limit = match self.notice.with_untracked(|n| n.as_ref().map(|(e, _)| *e)) {
+            None => return,
+            Some(true) => NOTICE_ERROR_MS,
+            Some(false) => NOTICE_INFO_MS,
+        };
+        if now.saturating_sub(self.notice_at.get_value()) >= limit {
+            self.notice.set(None);
+        }
     }
 
     /// The driver changed the client: handle its events, redraw.
@@ -237,6 +262,9 @@ impl Ui {
             Event::SendFailed { pending, message } => {
                 self.error(format!("Not sent: {message} (“{}”)", pending.text));
             }
+            // The offline banner says so, and what is queued waits there:
+            // a dropped connection is not an error to keep on screen.
+            Event::Error(text) if text.starts_with("disconnected") => {}
             Event::Error(text) => self.error(text),
             Event::Notice(text) => self.info(text),
             Event::Notify {
@@ -279,6 +307,10 @@ impl Ui {
         };
         if in_dialog {
             self.dialog.set(None);
+        }
+        if let Outcome::Joined(_) | Outcome::Group(_) = &outcome {
+            // On a phone: show what was joined, not the list.
+            self.sidebar_open.set(false);
         }
         match &outcome {
             Outcome::Channels(channels) => self.channel_list.set(channels.clone()),
@@ -339,6 +371,11 @@ impl Ui {
     }
 
     pub(super) fn logged_out(self) {
+        self.notice.set(None);
+        self.found.set(Found::default());
+        self.replying.set(None);
+        self.editing.set(None);
+        self.dialog.set(None);
         self.screen.set(Screen::Login);
         self.login_error.set(Some("You are logged out.".into()));
     }
@@ -378,6 +415,7 @@ impl Ui {
     pub(super) fn open_dm(self, user: String) {
         self.anchor.set_value(None);
         self.sidebar_open.set(false);
+        self.members_open.set(false);
         act(|c| c.open_dm(&user, now_ms()));
         focus_composer();
     }
