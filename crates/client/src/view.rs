@@ -290,6 +290,40 @@ impl<C: Cache> Client<C> {
         }
     }
 
+    /// Names to complete `@prefix` with in the open conversation: its
+    /// members, and whoever wrote in what is loaded; not the user.
+    pub fn complete_mention(&self, prefix: &str, max: usize) -> Vec<String> {
+        let me = self.me().map(|u| u.name.as_str()).unwrap_or_default();
+        let Some(conv) = self.opened_conv() else {
+            return match self.opened() {
+                Some(Target::User(u)) if u.starts_with(prefix) => vec![u.clone()],
+                _ => Vec::new(),
+            };
+        };
+        let mut names: Vec<String> = self
+            .members(conv)
+            .unwrap_or_default()
+            .iter()
+            .map(|m| m.name.clone())
+            .chain(
+                self.messages(conv, None, PAGE)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|m| m.sender),
+            )
+            .chain(
+                self.conv(conv)
+                    .filter(|c| c.kind == ConvKind::Dm)
+                    .map(|c| c.name.clone()),
+            )
+            .filter(|n| n != me && n.starts_with(prefix))
+            .collect();
+        names.sort();
+        names.dedup();
+        names.truncate(max);
+        names
+    }
+
     /// Reactions to the message `seq` of `conv`, the user's pending ones
     /// included.
     pub fn reactions_to(&self, conv: ConvId, seq: Seq) -> Vec<timeline::Reaction> {

@@ -1287,3 +1287,53 @@ async fn the_phone_layout_has_no_sideways_scrolling_and_reaches_everything() {
     let found = ann.axe().await;
     assert!(found.is_empty(), "phone:\n{}", found.join("\n"));
 }
+
+/// Opening a conversation with unread messages starts at its "new
+/// messages" line, with a button to the newest; `@` completes names.
+#[tokio::test]
+async fn unread_messages_start_at_their_line_and_names_complete() {
+    let server = TestServer::start().await;
+    let driver = Chromedriver::start().await;
+    let mut bob = server.user(Transport::Tls, "bob").await;
+    let general = bob.create("general", false).await;
+    bob.create("random", false).await;
+    for i in 0..30 {
+        bob.say(general, &format!("old {i}")).await;
+    }
+    let ann = Browser::open(&driver, 1000, 600).await;
+    register(&ann, &server, "ann").await;
+    join_channel(&ann, "general").await;
+    ann.wait_text("#messages", "old 29").await;
+    join_channel(&ann, "random").await;
+    for i in 0..40 {
+        bob.say(general, &format!("new {i}")).await;
+    }
+    ann.wait_text("#channels .badge", "40").await;
+    ann.click_text("#channels button", "#general").await;
+    ann.wait_for("#unread-line").await;
+    ann.wait_js(
+        "the new messages line in view, the newest not",
+        "const s = document.querySelector('#messages').getBoundingClientRect();
+         const u = document.querySelector('#unread-line').getBoundingClientRect();
+         const m = document.querySelector('#messages');
+         return u.top >= s.top && u.bottom <= s.bottom && m.scrollTop + m.clientHeight < m.scrollHeight - 40;",
+    )
+    .await;
+    ann.click("#to-newest").await;
+    ann.wait_gone("#to-newest").await;
+    ann.wait_js(
+        "at the newest",
+        "const m = document.querySelector('#messages'); return m.scrollTop + m.clientHeight >= m.scrollHeight - 40;",
+    )
+    .await;
+
+    // `@b` offers bob; Tab takes him.
+    ann.type_into("#composer", "hi @b").await;
+    ann.wait_text("#suggestions", "@bob").await;
+    ann.type_into("#composer", &tab()).await;
+    assert_eq!(
+        ann.js("return document.querySelector('#composer').value")
+            .await,
+        json!("hi @bob ")
+    );
+}

@@ -86,6 +86,13 @@ pub enum Overlay {
     Passwd(PasswdForm),
     /// Friends, requests and blocks, live.
     Friends,
+    /// Search results: Up/Down choose, Enter shows the message in its
+    /// conversation.
+    Search {
+        query: String,
+        hits: Vec<confab_proto::SearchHit>,
+        chosen: usize,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -140,6 +147,9 @@ pub struct App {
     pub jump: Option<u64>,
     /// A fresh server's setup code (`confab chat --setup`), sent when registering.
     pub setup: Option<String>,
+    /// The open conversation just changed: scroll to its "new messages"
+    /// line, if it has one, once drawn.
+    pub to_unread: bool,
     /// The line editor: the open conversation's draft, with a cursor.
     pub input: Input,
     pub notice: Option<Notice>,
@@ -177,6 +187,7 @@ impl App {
             scroll: 0,
             jump: None,
             setup: None,
+            to_unread: false,
             input: Input::default(),
             notice: None,
             now_ms: 0,
@@ -230,6 +241,8 @@ impl App {
             self.input_for = client.opened().cloned();
             self.input.set(client.open_draft());
             self.scroll = 0;
+            // Opened with unread messages: start at their line.
+            self.to_unread = true;
             self.completion = None;
             self.recall = None;
         }
@@ -390,6 +403,13 @@ impl App {
                 self.info(format!("{sentence} on {}", self.server));
                 return;
             }
+            Outcome::Found { query, hits, .. } if !hits.is_empty() => {
+                self.overlay = Some(Overlay::Search {
+                    query: query.clone(),
+                    hits: hits.clone(),
+                    chosen: 0,
+                });
+            }
             _ => {}
         }
         self.info(sentence);
@@ -467,6 +487,50 @@ impl App {
     fn overlay_key<C: Cache>(&mut self, key: KeyEvent, client: &mut Client<C>) {
         match self.overlay.take() {
             Some(Overlay::Help) | Some(Overlay::Friends) | None => {}
+            Some(Overlay::Search {
+                query,
+                hits,
+                mut chosen,
+            }) => match key.code {
+                KeyCode::Up => {
+                    chosen = chosen.saturating_sub(1);
+                    self.overlay = Some(Overlay::Search {
+                        query,
+                        hits,
+                        chosen,
+                    });
+                }
+                KeyCode::Down => {
+                    chosen = (chosen + 1).min(hits.len().saturating_sub(1));
+                    self.overlay = Some(Overlay::Search {
+                        query,
+                        hits,
+                        chosen,
+                    });
+                }
+                KeyCode::Enter => {
+                    if let Some(hit) = hits.get(chosen) {
+                        let conv = hit.message.conv;
+                        if client.conv(conv).is_some() {
+                            client.jump_to(conv, hit.message.seq, self.now_ms);
+                            self.effects.wake = true;
+                        } else {
+                            self.error(format!(
+                                "join {} to read it in its place",
+                                confab_client::describe::label(hit.kind, &hit.name)
+                            ));
+                        }
+                    }
+                }
+                KeyCode::Esc => {}
+                _ => {
+                    self.overlay = Some(Overlay::Search {
+                        query,
+                        hits,
+                        chosen,
+                    })
+                }
+            },
             Some(Overlay::Trust(TrustError::Unknown { fingerprint })) => match key.code {
                 KeyCode::Char('y' | 'Y') => {
                     self.info(format!(

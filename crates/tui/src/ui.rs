@@ -33,7 +33,55 @@ pub fn draw<C: Cache>(f: &mut Frame, app: &mut App, client: &Client<C>) {
         Some(Overlay::Trust(t)) => trust(f, area, &app.server, t),
         Some(Overlay::Passwd(form)) => passwd(f, area, form),
         Some(Overlay::Friends) => friends(f, area, client),
+        Some(Overlay::Search {
+            query,
+            hits,
+            chosen,
+        }) => search(f, area, query, hits, *chosen, app),
     }
+}
+
+/// Search results, one line each: where, who, when, the text.
+fn search(
+    f: &mut Frame,
+    area: Rect,
+    query: &str,
+    hits: &[confab_proto::SearchHit],
+    chosen: usize,
+    app: &App,
+) {
+    let offset = app.utc_offset.unwrap_or_else(|| *Local::now().offset());
+    let width = area.width.min(100).saturating_sub(2) as usize;
+    let lines: Vec<Line> = hits
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let head = format!(
+                "{} · {} · {}  ",
+                label(h.kind, &h.name),
+                h.message.sender,
+                confab_client::timeline::clock(h.message.ts, offset)
+            );
+            let text = markdown::plain(h.message.body.as_text().unwrap_or_default());
+            let room = width.saturating_sub(head.width());
+            let style = if i == chosen {
+                Style::new().reversed()
+            } else {
+                Style::new()
+            };
+            Line::from(vec![
+                Span::styled(head, style.fg(Color::DarkGray)),
+                Span::styled(truncate(&text, room), style),
+            ])
+        })
+        .collect();
+    boxed(
+        f,
+        area,
+        &format!(" “{query}”: ↑↓ choose · Enter shows it · Esc closes "),
+        lines,
+        Style::new().fg(Color::Cyan),
+    );
 }
 
 fn login<C: Cache>(f: &mut Frame, area: Rect, app: &App, form: &LoginForm, client: &Client<C>) {
@@ -363,20 +411,8 @@ fn messages<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Client<
         return;
     };
     let title = format!(" {title} ");
-    let mut block = Block::new()
-        .borders(Borders::BOTTOM)
-        .title(title.clone().bold());
-    if app.scroll > 0 {
-        block = block.title_bottom(
-            Line::styled(
-                " scrolled back · PageDown or Esc returns ",
-                Style::new().fg(Color::Yellow),
-            )
-            .right_aligned(),
-        );
-    }
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    // Drawn once the lines are known: a jump changes how far back it is.
+    let inner = Block::new().borders(Borders::BOTTOM).inner(area);
 
     let width = inner.width as usize;
     let height = inner.height as usize;
@@ -396,8 +432,18 @@ fn messages<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Client<
         );
     }
     let mut marks = Vec::new();
+    let mut unread_at = None;
     for item in &view.items {
+        if let Item::Unread { .. } = item {
+            unread_at = Some(lines.len());
+        }
         item_lines(&mut lines, &mut marks, item, width);
+    }
+    // Just opened with unread messages: start at their line.
+    if std::mem::take(&mut app.to_unread)
+        && let Some(at) = unread_at
+    {
+        app.scroll = lines.len().saturating_sub(at + height);
     }
     // A jump asked for: scroll so that its message is the top line.
     if let Some(seq) = app.jump.take() {
@@ -417,6 +463,20 @@ fn messages<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Client<
             Style::new().dim().italic(),
         ));
     }
+
+    let mut block = Block::new()
+        .borders(Borders::BOTTOM)
+        .title(title.clone().bold());
+    if app.scroll > 0 {
+        block = block.title_bottom(
+            Line::styled(
+                " scrolled back · PageDown or Esc returns ",
+                Style::new().fg(Color::Yellow),
+            )
+            .right_aligned(),
+        );
+    }
+    f.render_widget(block, area);
 
     app.layout.total_lines = lines.len();
     app.layout.height = height;

@@ -207,6 +207,24 @@ impl FakeServer {
             Request::ChangePassword { .. } => ServerBody::Token {
                 token: "tok-2".into(),
             },
+            // Newest first, as the server answers.
+            Request::Search { query, .. } => ServerBody::SearchResults {
+                hits: self
+                    .convs
+                    .values()
+                    .flat_map(|(name, msgs)| {
+                        msgs.iter()
+                            .filter(|m| m.body.as_text().is_some_and(|t| t.contains(&query)))
+                            .map(|m| confab_proto::SearchHit {
+                                kind: ConvKind::Channel,
+                                name: name.clone(),
+                                message: m.clone(),
+                            })
+                    })
+                    .rev()
+                    .collect(),
+                more: false,
+            },
             _ => ServerBody::Ok {},
         }
     }
@@ -916,4 +934,58 @@ fn mentions_elsewhere_notify_unless_muted() {
     rig.key_with(KeyCode::Char('p'), KeyModifiers::CONTROL);
     rig.settle();
     assert!(arrive(&mut rig, RANDOM, "@ann muted").is_empty());
+}
+
+/// `/search` lists what it found; Enter shows the message in its place,
+/// loading older history from the server.
+#[test]
+fn search_results_open_the_message_in_its_conversation() {
+    let mut rig = Rig::new(100, 20);
+    rig.server.channel(GENERAL, "general");
+    rig.server.channel(RANDOM, "random");
+    rig.server
+        .post(GENERAL, "alice", "the lunch plan is set", DAY1_0915);
+    for i in 0..120 {
+        rig.server
+            .post(GENERAL, "bob", &format!("chatter {i}"), DAY1_0915 + 1);
+    }
+    rig.server.post(RANDOM, "bob", "lunch?", DAY1_0915 + 2);
+    rig.log_in();
+    let s = rig.enter("/search lunch");
+    assert!(s.contains("“lunch”"), "{s}");
+    assert!(row_with(&s, "#random · bob").contains("lunch?"), "{s}");
+    assert!(
+        row_with(&s, "#general · alice").contains("the lunch plan is set"),
+        "{s}"
+    );
+    rig.key(KeyCode::Down);
+    rig.key(KeyCode::Enter);
+    let s = rig.settle();
+    assert!(!s.contains("Enter shows it"), "the results closed:\n{s}");
+    assert!(
+        s.contains("alice the lunch plan is set #1"),
+        "scrolled to it:\n{s}"
+    );
+    assert!(s.contains("scrolled back"), "{s}");
+}
+
+/// A conversation opened with unread messages starts at their line.
+#[test]
+fn a_conversation_opens_at_its_new_messages() {
+    let mut rig = Rig::new(100, 16);
+    rig.server.channel(GENERAL, "general");
+    rig.server.channel(RANDOM, "random");
+    for i in 0..40 {
+        rig.server
+            .post(RANDOM, "bob", &format!("unread {i}"), DAY1_0915 + i);
+    }
+    rig.log_in();
+    rig.key_with(KeyCode::Char('n'), KeyModifiers::CONTROL);
+    let s = rig.settle();
+    assert!(s.contains("── new messages ──"), "{s}");
+    assert!(s.contains("unread 0"), "starts at the first unread:\n{s}");
+    assert!(!s.contains("unread 39"), "{s}");
+    rig.key(KeyCode::Esc);
+    let s = rig.draw();
+    assert!(s.contains("unread 39"), "Esc goes to the newest:\n{s}");
 }

@@ -11,8 +11,9 @@ use crate::view::utf16_to_byte;
 #[component]
 pub(super) fn Composer(ui: Ui) -> impl IntoView {
     let area: NodeRef<html::Textarea> = NodeRef::new();
-    // `:shortcode` completion: the suggestions and which one is chosen.
-    let suggestions = RwSignal::new(Vec::<&'static str>::new());
+    // `:shortcode` and `@name` completion: the suggestions (what the list
+    // shows, what goes in) and which one is chosen.
+    let suggestions = RwSignal::new(Vec::<(String, String)>::new());
     let chosen = RwSignal::new(0usize);
     let word_start = StoredValue::new(0usize);
     let visitor = move || {
@@ -37,18 +38,31 @@ pub(super) fn Composer(ui: Ui) -> impl IntoView {
         let before = &text[..byte];
         let start = before.rfind(char::is_whitespace).map_or(0, |i| i + 1);
         let word = &before[start..];
-        let found = match word.strip_prefix(':') {
-            Some(code) if code.len() >= 2 && emoji::is_shortcode_prefix(code) => {
-                emoji::complete(code, 8)
-            }
-            _ => Vec::new(),
+        let found: Vec<(String, String)> = if let Some(code) = word.strip_prefix(':')
+            && code.len() >= 2
+            && emoji::is_shortcode_prefix(code)
+        {
+            emoji::complete(code, 8)
+                .into_iter()
+                .map(|code| {
+                    let e = emojis::get_by_shortcode(code).map_or("", |e| e.as_str());
+                    (format!("{e} :{code}:"), e.to_owned())
+                })
+                .collect()
+        } else if let Some(prefix) = word.strip_prefix('@') {
+            with_client(|c| c.complete_mention(prefix, 8))
+                .into_iter()
+                .map(|n| (format!("@{n}"), format!("@{n}")))
+                .collect()
+        } else {
+            Vec::new()
         };
         word_start.set_value(start);
         chosen.set(0);
         suggestions.set(found);
     };
     let accept = move |i: usize| {
-        let Some(code) = suggestions.get_untracked().get(i).copied() else {
+        let Some((_, e)) = suggestions.get_untracked().get(i).cloned() else {
             return;
         };
         let Some(el) = area.get_untracked() else {
@@ -60,13 +74,14 @@ pub(super) fn Composer(ui: Ui) -> impl IntoView {
             el.selection_start().ok().flatten().unwrap_or(0) as usize,
         );
         let start = word_start.get_value().min(cursor);
-        let e = emojis::get_by_shortcode(code).map_or("", |e| e.as_str());
         let new = format!("{}{e} {}", &text[..start], &text[cursor..]);
         let pos = (text[..start].encode_utf16().count() + e.encode_utf16().count() + 1) as u32;
         el.set_value(&new);
         let _ = el.set_selection_range(pos, pos);
         mutate(|c| c.set_draft(&new));
-        remember_emoji(e);
+        if !e.starts_with('@') {
+            remember_emoji(&e);
+        }
         suggestions.set(Vec::new());
     };
     let insert = move |e: &str| {
@@ -158,14 +173,13 @@ pub(super) fn Composer(ui: Ui) -> impl IntoView {
                     })
                 }}
                 <Show when=move || suggestions.with(|s| !s.is_empty())>
-                    <ul class="suggestions" role="listbox" aria-label="Emoji suggestions" id="suggestions">
-                        {move || suggestions.get().into_iter().enumerate().map(|(i, code)| {
-                            let e = emojis::get_by_shortcode(code).map_or("", |e| e.as_str());
+                    <ul class="suggestions" role="listbox" aria-label="Suggestions" id="suggestions">
+                        {move || suggestions.get().into_iter().enumerate().map(|(i, (shown, _))| {
                             view! {
                                 <li role="option" aria-selected=move || (chosen.get() == i).to_string()
                                     class:chosen=move || chosen.get() == i
                                     on:mousedown=move |ev: ev::MouseEvent| { ev.prevent_default(); accept(i) }>
-                                    {e}" :"{code}":"
+                                    {shown}
                                 </li>
                             }
                         }).collect_view()}

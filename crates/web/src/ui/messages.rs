@@ -22,6 +22,9 @@ pub(super) fn Messages(ui: Ui) -> impl IntoView {
     // when older ones were added above. (`older` also runs this when a
     // page of history added nothing new to show, so that the place kept
     // for it is let go and scrolling back goes on.)
+    // A conversation opened with unread messages starts at its "new
+    // messages" line.
+    let shown_conv = StoredValue::new(None::<confab_proto::ConvId>);
     Effect::new(move |_| {
         data.track();
         ui.older.track();
@@ -29,13 +32,29 @@ pub(super) fn Messages(ui: Ui) -> impl IntoView {
             let Some(el) = scroller.get_untracked() else {
                 return;
             };
-            if let Some((height, top)) = ui.anchor.try_update_value(Option::take).flatten() {
+            let conv = with_client(|c| c.opened_conv());
+            let opened = shown_conv.get_value() != conv;
+            shown_conv.set_value(conv);
+            if opened && let Some(line) = document().get_element_by_id("unread-line") {
+                line.scroll_into_view();
+                el.set_scroll_top(el.scroll_top() - 40);
+            } else if let Some((height, top)) = ui.anchor.try_update_value(Option::take).flatten() {
                 el.set_scroll_top(el.scroll_height() - height + top);
             } else if with_client(|c| c.reading()) {
                 el.set_scroll_top(el.scroll_height());
             }
         });
     });
+    let to_newest = move |_| {
+        if let Some(el) = scroller.get_untracked() {
+            el.set_scroll_top(el.scroll_height());
+        }
+        act(|c| c.set_reading(true));
+    };
+    let scrolled_back = move || {
+        ui.tick.track();
+        with_client(|c| c.opened().is_some() && !c.reading())
+    };
     let on_scroll = move |_| {
         let Some(el) = scroller.get_untracked() else {
             return;
@@ -94,6 +113,9 @@ pub(super) fn Messages(ui: Ui) -> impl IntoView {
                 {render_item(ui, item)}
             </For>
         </div>
+        <Show when=scrolled_back>
+            <button class="to-newest" id="to-newest" on:click=to_newest>"↓ Newest messages"</button>
+        </Show>
         <p class="typing" aria-live="polite">{typing}</p>
     }
 }
