@@ -34,6 +34,7 @@ use confab_proto::{
 use crate::actions::{Action, Outcome, Refusal};
 use crate::backoff::Backoff;
 use crate::cache::{Cache, CacheError, CachedConv, Pending, Target, What};
+use crate::describe::mentions_of;
 use crate::social::Friends;
 
 /// How a session starts.
@@ -1919,32 +1920,6 @@ impl<C: Cache> Client<C> {
 }
 
 /// The `type` of a server body, for messages.
-/// Whether `m` mentions `me` (`@me` as a word of its text).
-pub fn mentions_of(m: &Message, me: &str) -> bool {
-    m.body.as_text().is_some_and(|t| mentions(t, me))
-}
-
-/// Whether `text` holds `@name`, not as part of a longer name.
-pub fn mentions(text: &str, name: &str) -> bool {
-    if name.is_empty() {
-        return false;
-    }
-    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    text.match_indices('@').any(|(at, _)| {
-        let before_ok = text[..at]
-            .chars()
-            .next_back()
-            .is_none_or(|c| !is_name_char(c));
-        let rest = &text[at + 1..];
-        before_ok
-            && rest.starts_with(name)
-            && rest[name.len()..]
-                .chars()
-                .next()
-                .is_none_or(|c| !is_name_char(c))
-    })
-}
-
 fn body_type(body: &ServerBody) -> String {
     serde_json::to_value(body)
         .ok()

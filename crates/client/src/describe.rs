@@ -108,6 +108,32 @@ pub fn shown(m: &Message) -> Shown<'_> {
     }
 }
 
+/// Whether `m` mentions `me` (`@me` as a word of its text).
+pub fn mentions_of(m: &Message, me: &str) -> bool {
+    m.body.as_text().is_some_and(|t| mentions(t, me))
+}
+
+/// Whether `text` holds `@name`, not as part of a longer name.
+pub fn mentions(text: &str, name: &str) -> bool {
+    if name.is_empty() {
+        return false;
+    }
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    text.match_indices('@').any(|(at, _)| {
+        let before_ok = text[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !is_name_char(c));
+        let rest = &text[at + 1..];
+        before_ok
+            && rest.starts_with(name)
+            && rest[name.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !is_name_char(c))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,8 +15,7 @@ use confab_proto::limits::clip;
 use confab_proto::{Body, Message, Seq};
 
 use crate::cache::What;
-use crate::core::mentions;
-use crate::describe::{DELETED, Shown, shown};
+use crate::describe::{DELETED, Shown, mentions, shown};
 use crate::markdown;
 
 /// A quote of a replied-to message is cut to this many characters.

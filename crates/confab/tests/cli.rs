@@ -293,7 +293,7 @@ async fn a_backup_taken_under_load_restores_every_acknowledged_message() {
     alice
         .ok(json!({"type": "register", "username": "alice", "password": "password-alice"}))
         .await;
-    let conv = alice.create("general", false).await;
+    let conv = alice.create("backups", false).await;
     // Messages flow all through the backup.
     let (acked_tx, acked) = tokio::sync::watch::channel(0u64);
     let stop = tokio_util::sync::CancellationToken::new();

@@ -629,10 +629,13 @@ fn item_lines(
                         } else {
                             Style::new()
                         };
-                        spans.push(Span::styled(
-                            format!("{} {}", r.emoji, r.users.len()),
-                            style,
-                        ));
+                        // Who, while they are few; how many, after.
+                        let who = if r.users.len() <= 3 {
+                            r.users.join(", ")
+                        } else {
+                            r.users.len().to_string()
+                        };
+                        spans.push(Span::styled(format!("{} {who}", r.emoji), style));
                         spans.push(Span::raw("  "));
                     }
                     out.push(Line::from(spans));

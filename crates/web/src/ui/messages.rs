@@ -290,7 +290,7 @@ fn render_line(ui: Ui, l: Line, sender: &str, mine: bool) -> impl IntoView {
 fn markdown_view(text: &str) -> AnyView {
     let blocks = markdown::parse(text);
     view! {
-        <div class="text">
+        <span class="text">
             {blocks.into_iter().map(|b| match b {
                 markdown::Block::Code { quote, text } => {
                     let quoted = quote > 0;
@@ -300,16 +300,16 @@ fn markdown_view(text: &str) -> AnyView {
                     let n = lines.len();
                     let quoted = quote > 0;
                     view! {
-                        <p class:quote=quoted>
+                        <span class="para" class:quote=quoted>
                             {lines.into_iter().enumerate().map(|(i, line)| view! {
                                 {line.into_iter().map(span_view).collect_view()}
                                 {(i + 1 < n).then(|| view! { <br/> })}
                             }).collect_view()}
-                        </p>
+                        </span>
                     }.into_any()
                 }
             }).collect_view()}
-        </div>
+        </span>
     }
     .into_any()
 }
