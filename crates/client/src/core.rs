@@ -217,6 +217,8 @@ pub(crate) enum Waiting {
     Typing,
     /// A read position sent up: its answer needs nothing.
     Read,
+    /// A message (conv, seq) read again after an edit.
+    Refresh(ConvId, Seq),
     /// Asked by the UI: the answer becomes an [`Event::Done`].
     Action(Action),
 }
@@ -292,6 +294,9 @@ pub struct Client<C: Cache> {
     /// Live messages of conversations not known yet (a first DM), to
     /// notify once the sync has brought their conversation.
     unknown_live: Vec<Message>,
+    /// Conversations the user read here (since this client started): their
+    /// read position is ours to tell the server, not the server's to set.
+    read_here: BTreeSet<ConvId>,
 }
 
 impl<C: Cache> Client<C> {
@@ -345,6 +350,7 @@ impl<C: Cache> Client<C> {
             read_up: BTreeMap::new(),
             read_flush_ms: None,
             unknown_live: Vec::new(),
+            read_here: BTreeSet::new(),
         };
         if client.cache.get(KEY_CLIENT_ID)?.is_none() {
             let id = format!("{seed:016x}");
@@ -935,27 +941,36 @@ impl<C: Cache> Client<C> {
             self.event(Event::Convs);
             if moved && !self.is_visitor() {
                 self.read_up.insert(conv, c.read);
+                self.read_here.insert(conv);
             }
         }
         Ok(())
     }
 
     /// The server says the user read `conv` up to `seq` (on another device,
-    /// or before this session): counts what is still unread from the
-    /// cache. A position behind ours is ours to send.
-    fn server_read(&mut self, conv: ConvId, seq: Seq) -> Result<(), CacheError> {
+    /// or before this session; `synced`: in a sync's answer): counts what
+    /// is still unread from the cache. A position behind ours is ours to
+    /// send only if the user read it here; otherwise ours was a guess (a
+    /// conversation met for the first time starts at its newest page) and
+    /// the server's stands.
+    fn server_read(&mut self, conv: ConvId, seq: Seq, synced: bool) -> Result<(), CacheError> {
         let me = self.me.as_ref().map(|u| u.name.clone()).unwrap_or_default();
         let Some(c) = self.convs.get(&conv) else {
             return Ok(());
         };
-        if seq < c.read {
-            // Read here while offline: the server hears of it.
-            let read = c.read;
-            self.read_up.insert(conv, read);
-            return Ok(());
-        }
         if seq == c.read {
             return Ok(());
+        }
+        if seq < c.read {
+            if self.read_here.contains(&conv) {
+                let read = c.read;
+                self.read_up.insert(conv, read);
+                return Ok(());
+            }
+            if !synced {
+                // An older answer than what we know: ignore.
+                return Ok(());
+            }
         }
         let unseen = c.synced.saturating_sub(seq) as usize;
         let (mut unread, mut mentions) = (0, 0);
@@ -1339,16 +1354,29 @@ impl<C: Cache> Client<C> {
         else {
             return Ok(());
         };
-        old.body = match (&m.body, old.body) {
-            (Body::Delete { .. }, _) => Body::Deleted,
-            (Body::Edit { text, .. }, Body::Text { reply_to, .. }) => Body::Text {
-                text: text.clone(),
-                reply_to,
-                edited: Some(m.ts),
-            },
-            _ => return Ok(()),
-        };
-        self.cache.put_messages(std::slice::from_ref(&old))
+        match m.body {
+            Body::Delete { .. } => {
+                old.body = Body::Deleted;
+                self.cache.put_messages(std::slice::from_ref(&old))
+            }
+            // The new text is read from the server, which gives it only to
+            // those who may read the message.
+            Body::Edit { .. } if matches!(old.body, Body::Text { .. }) => {
+                if self.state == ConnState::Online {
+                    self.push(
+                        Waiting::Refresh(m.conv, target),
+                        Request::History {
+                            conv: m.conv,
+                            before: Some(target + 1),
+                            after: None,
+                            limit: Some(1),
+                        },
+                    );
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// What a group's log entry changes here: its name, members, owner.
@@ -1493,11 +1521,13 @@ impl<C: Cache> Client<C> {
                 }
                 for sc in convs {
                     self.take_messages(&sc.messages, false, now_ms)?;
-                    self.server_read(sc.conv, sc.read)?;
+                    self.server_read(sc.conv, sc.read, true)?;
                     if sc.more {
                         self.fetch_newer(sc.conv);
                     }
                 }
+                // What waited for its conversation has met it, or never will.
+                self.unknown_live.clear();
                 self.event(Event::Convs);
                 if std::mem::take(&mut self.resync) {
                     self.sync();
@@ -1569,7 +1599,14 @@ impl<C: Cache> Client<C> {
                 #[cfg(not(feature = "udp"))]
                 let _ = session;
             }
-            (Waiting::Typing | Waiting::Read, _) => {}
+            (Waiting::Refresh(conv, seq), ServerBody::Messages { messages, .. }) => {
+                let again: Vec<Message> = messages.into_iter().filter(|m| m.seq == seq).collect();
+                if !again.is_empty() {
+                    self.cache.put_messages(&again)?;
+                    self.event(Event::Messages(conv));
+                }
+            }
+            (Waiting::Typing | Waiting::Read | Waiting::Refresh(..), _) => {}
             (waiting, body) => {
                 self.event(Event::Error(format!(
                     "unexpected reply {:?} to {waiting:?}",
@@ -1717,6 +1754,7 @@ impl<C: Cache> Client<C> {
         }
         self.resend.clear();
         self.read_up.clear();
+        self.read_here.clear();
         self.friends = Friends::default();
         self.cache.set(KEY_FRIENDS, None)?;
         self.cache.set(KEY_USER, None)?;
@@ -1761,7 +1799,12 @@ impl<C: Cache> Client<C> {
                 }
                 if let Some(p) = self.outbox.iter().find(|p| p.nonce == nonce).cloned() {
                     self.acknowledge(&nonce)?;
-                    self.restore_draft(&p);
+                    // A refused message comes back to be fixed; a refused
+                    // edit, reaction or delete is only reported (its text
+                    // in the draft would go out as a new message).
+                    if p.is_message() {
+                        self.restore_draft(&p);
+                    }
                     self.event(Event::SendFailed {
                         pending: p,
                         message,
@@ -1777,7 +1820,7 @@ impl<C: Cache> Client<C> {
                 self.forget_conv(conv)?;
             }
             // No UDP here: typing stays on the stream. Typing refused: nothing to tell.
-            Waiting::UdpOpen | Waiting::Typing => {}
+            Waiting::UdpOpen | Waiting::Typing | Waiting::Read | Waiting::Refresh(..) => {}
             other => {
                 self.event(Event::Error(format!("{message} (while {other:?})")));
             }
@@ -1804,7 +1847,7 @@ impl<C: Cache> Client<C> {
                 req: Request::Pong {},
             }),
             ServerBody::Lagged {} => self.sync(),
-            ServerBody::Read { conv, seq } => self.server_read(conv, seq)?,
+            ServerBody::Read { conv, seq } => self.server_read(conv, seq, false)?,
             // The answer to our own heartbeat `ping`; hearing it was the point.
             ServerBody::Pong {} => {}
             ServerBody::Presence { user, online } => {

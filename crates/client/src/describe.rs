@@ -76,9 +76,7 @@ pub fn shown(m: &Message) -> Shown<'_> {
             emoji,
             remove: true,
         } => Shown::Change(format!("{who} took back {emoji} from message {target}")),
-        Body::Edit { target, text } => {
-            Shown::Change(format!("{who} edited message {target}: {text}"))
-        }
+        Body::Edit { target } => Shown::Change(format!("{who} edited message {target}")),
         Body::Delete { target } => Shown::Change(format!("{who} deleted message {target}")),
         Body::System(e) => Shown::Event(match e {
             SystemEvent::Created { name, members } if members.is_empty() => {

@@ -16,6 +16,8 @@ use crate::timeline::{self, Item, PendingLine};
 
 /// Messages read from the cache per step of scrollback.
 pub const PAGE: usize = 100;
+/// Most messages a jump widens the view to (and a reaction looks through).
+pub const MAX_WINDOW: usize = 5_000;
 /// How long "bob is typing" stays up without another notice.
 pub const TYPING_SHOWN_MS: u64 = 6_000;
 /// How often this client tells others it is typing (while it is).
@@ -329,7 +331,9 @@ impl<C: Cache> Client<C> {
     pub fn reactions_to(&self, conv: ConvId, seq: Seq) -> Vec<timeline::Reaction> {
         let me = self.me().map(|u| u.name.clone()).unwrap_or_default();
         let newest = self.conv(conv).map_or(seq, |c| c.synced.max(seq));
-        let after = (newest - seq + 1) as usize;
+        // Far back, only the newest stretch is read (reactions to an old
+        // message given long after it are not all counted here).
+        let after = ((newest - seq + 1) as usize).min(MAX_WINDOW);
         let msgs = self
             .messages(conv, None, after + 64)
             .unwrap_or_default()
@@ -370,7 +374,9 @@ impl<C: Cache> Client<C> {
             let newest = self.conv(conv).map_or(seq, |c| c.synced.max(seq));
             let live = self.live.entry(conv).or_default();
             live.jump = None;
-            live.want = live.want.max((newest - seq) as usize + PAGE / 2);
+            live.want = live
+                .want
+                .max(((newest - seq) as usize + PAGE / 2).min(MAX_WINDOW));
             self.event(Event::Jumped { conv, seq });
         } else if self.fetch_older(conv).is_err() {
             // Offline: as far back as is cached.

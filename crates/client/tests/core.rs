@@ -1429,16 +1429,37 @@ fn reactions_edits_deletes_and_replies_fold_into_the_messages_they_name() {
             ),
         });
     }
+    h.frames();
+    // An edit says which message changed; its new text is read again from
+    // the server (which gives it only to those who may read it).
     h.event(ServerBody::Message {
-        message: entry(
-            7,
-            "bob",
-            Body::Edit {
-                target: 1,
-                text: "lunch at one?".into(),
-            },
-        ),
+        message: entry(7, "bob", Body::Edit { target: 1 }),
     });
+    let f = h.one();
+    assert_eq!(
+        f.req,
+        Request::History {
+            conv: GENERAL,
+            before: Some(2),
+            after: None,
+            limit: Some(1)
+        }
+    );
+    h.reply(
+        &f,
+        ServerBody::Messages {
+            conv: GENERAL,
+            messages: vec![Message {
+                body: Body::Text {
+                    text: "lunch at one?".into(),
+                    reply_to: None,
+                    edited: Some(1_700_000_000_007),
+                },
+                ..msg(GENERAL, 1, "bob", "")
+            }],
+            more: true,
+        },
+    );
     assert_eq!(
         lines(&h),
         [

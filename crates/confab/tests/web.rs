@@ -269,8 +269,10 @@ async fn written_offline_sent_once_after_a_restart_and_readable_after_an_offline
     assert_eq!(pending, ["one", "two", "three"]);
     // Each with its mark, drawn (not a glyph a font may lack).
     assert_eq!(
-        ann.js("return document.querySelectorAll('#messages .msg.pending .pending-mark svg').length")
-            .await,
+        ann.js(
+            "return document.querySelectorAll('#messages .msg.pending .pending-mark svg').length"
+        )
+        .await,
         json!(3)
     );
 

@@ -10,10 +10,11 @@
 //! Reactions, edits and deletes name their `target`: the seq of a text
 //! message in the same conversation, always earlier in the log. A client
 //! holding the log from some seq on therefore holds every change to the
-//! messages it holds. The server also writes edits and deletes into the
-//! target itself (its text becomes the edited one with `edited` set; a
-//! deleted message becomes [`Body::Deleted`] and its text is gone), so a
-//! page of history read later shows each message as it is now.
+//! messages it holds. The server writes edits and deletes into the target
+//! itself (its text becomes the edited one with `edited` set; a deleted
+//! message becomes [`Body::Deleted`] and its text is gone), so a page of
+//! history read later shows each message as it is now; an edit entry only
+//! says which message to read again.
 //!
 //! On the wire a body's fields sit beside the message's own, tagged by
 //! `kind`: `{"id":9,"conv":1,"seq":4,"sender":"ann","ts":…,"kind":"text","text":"hi"}`.
@@ -55,8 +56,11 @@ pub enum Body {
         emoji: String,
         remove: bool,
     },
-    /// The sender changed the text of their message `target`.
-    Edit { target: Seq, text: String },
+    /// The sender changed the text of their message `target`. The new
+    /// text is in the target itself (read it again): an edit entry carries
+    /// none, so that it tells nothing to someone who may not read the target
+    /// (a member added to a group after it was written).
+    Edit { target: Seq },
     /// The sender deleted the message `target` (their own, or as a
     /// channel's owner or an admin).
     Delete { target: Seq },
@@ -216,7 +220,7 @@ impl Body {
                 emoji,
                 remove,
             },
-            Ok(Known::Edit { target, text }) => Body::Edit { target, text },
+            Ok(Known::Edit { target }) => Body::Edit { target },
             Ok(Known::Delete { target }) => Body::Delete { target },
             Ok(Known::Deleted {}) => Body::Deleted,
             Ok(Known::Withheld {}) => Body::Withheld,
@@ -252,8 +256,8 @@ enum Known {
         #[serde(default)]
         remove: bool,
     },
-    /// The sender's message `target` now reads `text`.
-    Edit { target: Seq, text: String },
+    /// The sender's message `target` was edited: read it again.
+    Edit { target: Seq },
     /// The message `target` was deleted.
     Delete { target: Seq },
     /// This message was deleted. Show "message deleted".
@@ -288,7 +292,6 @@ enum KnownRef<'a> {
     },
     Edit {
         target: Seq,
-        text: &'a str,
     },
     Delete {
         target: Seq,
@@ -321,11 +324,7 @@ impl Serialize for Body {
                 remove: *remove,
             }
             .serialize(s),
-            Body::Edit { target, text } => KnownRef::Edit {
-                target: *target,
-                text,
-            }
-            .serialize(s),
+            Body::Edit { target } => KnownRef::Edit { target: *target }.serialize(s),
             Body::Delete { target } => KnownRef::Delete { target: *target }.serialize(s),
             Body::Deleted => KnownRef::Deleted {}.serialize(s),
             Body::Withheld => KnownRef::Withheld {}.serialize(s),
@@ -462,10 +461,7 @@ mod tests {
                 emoji: "👍".into(),
                 remove: true,
             },
-            Body::Edit {
-                target: 2,
-                text: "new".into(),
-            },
+            Body::Edit { target: 2 },
             Body::Delete { target: 2 },
             Body::Deleted,
             Body::Withheld,

@@ -623,10 +623,7 @@ pub async fn edits_deletes_topics_and_read_positions(s: &dyn Store) {
             conv.clone(),
             by,
             name,
-            Body::Edit {
-                target,
-                text: text.into(),
-            },
+            Body::Edit { target },
             Some(Effect::Edit {
                 target,
                 text: text.into(),
@@ -792,10 +789,7 @@ pub async fn search(s: &dyn Store) {
         Dest::Conv(secret.id),
         a.id,
         "alice",
-        Body::Edit {
-            target: 1,
-            text: "waffles".into(),
-        },
+        Body::Edit { target: 1 },
         Some(Effect::Edit {
             target: 1,
             text: "waffles".into(),

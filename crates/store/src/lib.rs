@@ -351,14 +351,22 @@ pub struct Hit {
     pub message: Message,
 }
 
-/// `query` as an FTS5 expression: every word quoted (so no word is read as
-/// an operator) and matched as a prefix. `None` when it has no word.
+/// `query` as an FTS5 expression: every word (letters and digits, as the
+/// index's tokenizer splits them) quoted, so that none is read as an
+/// operator, and matched as a prefix from three characters on (a shorter
+/// prefix would expand over much of the index). `None` when it has no word.
 pub fn fts_query(query: &str) -> Option<String> {
     let words: Vec<String> = query
-        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .take(16)
-        .map(|w| format!("\"{w}\"*"))
+        .map(|w| {
+            if w.chars().count() >= 3 {
+                format!("\"{w}\"*")
+            } else {
+                format!("\"{w}\"")
+            }
+        })
         .collect();
     (!words.is_empty()).then(|| words.join(" "))
 }

@@ -121,7 +121,7 @@ impl Accounts {
             Role::Member,
         )
         .await?;
-        self.welcome(&user).await?;
+        self.welcome(&user).await;
         self.new_token(user).await
     }
 
@@ -157,13 +157,20 @@ impl Accounts {
             }
         };
         tracing::info!(target: "confab::auth", user = %user.name, "the first admin was set up");
-        self.welcome(&user).await?;
+        self.welcome(&user).await;
         self.new_token(user).await
     }
 
     /// A new account joins the server's first channel, if it still exists
-    /// and is public.
-    pub(crate) async fn welcome(&self, user: &UserRecord) -> Result<(), ApiError> {
+    /// and is public. The account exists either way: a failure here is
+    /// logged, not the registration's.
+    pub(crate) async fn welcome(&self, user: &UserRecord) {
+        if let Err(e) = self.join_first_channel(user).await {
+            tracing::warn!(user = %user.name, error = %e.message, "could not join the first channel");
+        }
+    }
+
+    async fn join_first_channel(&self, user: &UserRecord) -> Result<(), ApiError> {
         let store = &self.ctx.store;
         let Some(name) = &self.ctx.first_channel else {
             return Ok(());

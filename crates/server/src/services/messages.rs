@@ -234,7 +234,9 @@ impl Messages {
         nonce: Option<String>,
     ) -> Result<(), ApiError> {
         self.check_text(&text, &nonce)?;
-        let hidden_for = self.may_post(actor, conv).await?;
+        // Never withheld (a DM partner who blocked the actor sees the
+        // message change as they see it go): the entry says nothing new.
+        self.may_post(actor, conv).await?;
         let m = self.target(actor, conv, target).await?;
         if !access::can_edit(actor, &m) {
             return Err(ApiError::forbidden(format!(
@@ -246,14 +248,14 @@ impl Messages {
             target,
             text: text.clone(),
         };
-        let body = Body::Edit { target, text };
+        let body = Body::Edit { target };
         self.post_body(
             actor,
             reply,
             Dest::Conv(conv),
             body,
             nonce,
-            hidden_for,
+            None,
             Some(effect),
         )
         .await
@@ -269,7 +271,9 @@ impl Messages {
         nonce: Option<String>,
     ) -> Result<(), ApiError> {
         self.check_nonce(&nonce)?;
-        let hidden_for = self.may_post(actor, conv).await?;
+        // Never withheld (a DM partner who blocked the actor sees the
+        // message change as they see it go): the entry says nothing new.
+        self.may_post(actor, conv).await?;
         let m = self.target(actor, conv, target).await?;
         let record = self
             .ctx
@@ -289,7 +293,7 @@ impl Messages {
             Dest::Conv(conv),
             Body::Delete { target },
             nonce,
-            hidden_for,
+            None,
             Some(Effect::Delete { target }),
         )
         .await

@@ -400,19 +400,31 @@ impl Ui {
         with_client(|c| c.opened_conv())
     }
 
+    /// A reply or an edit belongs to the conversation it began in.
+    fn stop_composing(self) {
+        self.replying.set(None);
+        if self.editing.get_untracked().is_some() {
+            self.editing.set(None);
+            mutate(|c| c.set_draft(""));
+        }
+    }
+
     pub(super) fn select(self, conv: ConvId) {
+        self.stop_composing();
         self.anchor.set_value(None);
         self.sidebar_open.set(false);
         act(|c| c.open(Target::Conv(conv), now_ms()));
     }
 
     pub(super) fn move_selection(self, by: isize) {
+        self.stop_composing();
         self.anchor.set_value(None);
         act(|c| c.open_next(by, now_ms()));
     }
 
     /// Opens a direct conversation with `user` (a new one if none yet).
     pub(super) fn open_dm(self, user: String) {
+        self.stop_composing();
         self.anchor.set_value(None);
         self.sidebar_open.set(false);
         self.members_open.set(false);
@@ -458,6 +470,21 @@ impl Ui {
         // `//text` sends `/text`.
         let text = draft.strip_prefix('/').unwrap_or(&draft).to_owned();
         let now = now_ms();
+        // A reply or an edit only where it began (the conversation may
+        // have changed some other way, a jump from search).
+        let open = with_client(|c| c.opened_conv());
+        if self
+            .editing
+            .get_untracked()
+            .is_some_and(|(c, _)| Some(c) != open)
+            || self
+                .replying
+                .get_untracked()
+                .is_some_and(|(c, _)| Some(c) != open)
+        {
+            self.replying.set(None);
+            self.editing.set(None);
+        }
         let sent = if let Some((conv, seq)) = self.editing.get_untracked() {
             act(|c| c.edit(conv, seq, &emoji::expand(&text), now as i64))
         } else if let Some((conv, seq)) = self.replying.get_untracked() {
