@@ -144,8 +144,9 @@ pub enum Request {
     Read { conv: ConvId, seq: Seq },
     /// Full-text search of the messages you can read (every conversation
     /// you are in and the public channels; `conv`: only that one), newest
-    /// first, below message id `before` when paging. Words match by
-    /// prefix; all must occur. Answered with `search_results`.
+    /// first, below message id `before` when paging. Every word must
+    /// occur; one of three characters or more matches as a word's start.
+    /// Answered with `search_results`.
     Search {
         query: String,
         #[serde(default)]
