@@ -46,6 +46,10 @@ pub enum Registration {
     Closed,
 }
 
+/// The channel a fresh server starts with by default; new accounts join it
+/// (see [`Config::first_channel`]).
+pub const FIRST_CHANNEL: &str = "general";
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Holds `confab.db` and `tls/`.
@@ -133,7 +137,7 @@ impl Config {
             limits: Limits::default(),
             metrics_token: None,
             registration: Registration::Open,
-            first_channel: Some(crate::FIRST_CHANNEL.to_owned()),
+            first_channel: Some(FIRST_CHANNEL.to_owned()),
             visitors: true,
             token_max_age: None,
             rates: crate::rates::RateConfig::default(),

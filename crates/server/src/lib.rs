@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 pub use auth::{hash_password, verify_password};
 use confab_proto::ServerBody;
 use confab_store::{SqliteStore, Store, UserId};
-pub use config::{Acme, Config, LETS_ENCRYPT, Registration, Udp};
+pub use config::{Acme, Config, FIRST_CHANNEL, LETS_ENCRYPT, Registration, Udp};
 pub use error::ApiError;
 use hub::udp;
 use hub::{Audience, Except};
@@ -93,10 +93,6 @@ impl Shared {
 }
 
 /// A running server.
-/// The channel a fresh server starts with by default; new accounts join it
-/// (see [`Config::first_channel`]).
-pub const FIRST_CHANNEL: &str = "general";
-
 pub struct Running {
     /// Where native (TLS) clients connect.
     pub tcp_addr: SocketAddr,
