@@ -483,11 +483,17 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     );
     std::io::stdout().flush()?;
     if let Some(code) = &running.setup_code {
+        // Listening on every address, the link names this machine by the
+        // name people reach it by, which only they know.
+        let host = if running.http_addr.ip().is_unspecified() {
+            format!("YOUR-SERVER:{}", running.http_addr.port())
+        } else {
+            running.http_addr.to_string()
+        };
         eprintln!(
-            "\nThis server has no admin yet. To become its admin, open\n\n    {scheme}://{}/#setup={code}\n\n\
+            "\nThis server has no admin yet. To become its admin, open\n\n    {scheme}://{host}/#setup={code}\n\n\
              and choose a name and password (or register with `confab login --register NAME --setup {code}`,\n\
-             or `confab chat --setup {code}`). The code works once; a restart before then prints a new one.\n",
-            running.http_addr
+             or `confab chat --setup {code}`). The code works once; a restart before then prints a new one.\n"
         );
     }
 
