@@ -275,12 +275,7 @@ impl Messages {
         // message change as they see it go): the entry says nothing new.
         self.may_post(actor, conv).await?;
         let m = self.target(actor, conv, target).await?;
-        let record = self
-            .ctx
-            .store
-            .conv(conv)
-            .await?
-            .ok_or_else(|| no_conv(conv))?;
+        let record = self.ctx.conv(conv).await?;
         if !access::can_delete(actor, &record, &m) {
             return Err(ApiError::forbidden(format!(
                 "message {target} is `{}`'s: only its sender, the channel's owner or an admin may delete it",
@@ -311,12 +306,7 @@ impl Messages {
         if !self.ctx.hub.members.is_member(conv, actor.id) {
             return Err(no_conv(conv));
         }
-        let record = self
-            .ctx
-            .store
-            .conv(conv)
-            .await?
-            .ok_or_else(|| no_conv(conv))?;
+        let record = self.ctx.conv(conv).await?;
         if seq > record.last_seq {
             return Err(ApiError::bad_request(format!(
                 "`seq` {seq} is past the end of conversation {conv} (its last is {})",
@@ -490,12 +480,7 @@ impl Messages {
         actor: &Actor,
         conv: ConvId,
     ) -> Result<(ConvRecord, Seq), ApiError> {
-        let record = self
-            .ctx
-            .store
-            .conv(conv)
-            .await?
-            .ok_or_else(|| no_conv(conv))?;
+        let record = self.ctx.conv(conv).await?;
         let from = self.ctx.hub.members.view_start(conv, actor.id);
         if access::can_read(&record, from.is_some()) {
             Ok((record, from.unwrap_or(0)))

@@ -23,8 +23,8 @@ pub(crate) mod social;
 
 use std::sync::Arc;
 
-use confab_proto::Limits;
-use confab_store::{Store, UserId, UserRecord};
+use confab_proto::{ConvId, Limits};
+use confab_store::{ConvRecord, Store, UserId, UserRecord};
 use tokio::sync::mpsc;
 
 pub(crate) use crate::access::Actor;
@@ -57,6 +57,15 @@ impl Ctx {
             .user_by_name(name)
             .await?
             .ok_or_else(|| accounts::no_user(name))
+    }
+
+    /// The conversation `conv` (`not_found`, the same for any the caller
+    /// may not see, if none). Access is the caller's to check.
+    pub(crate) async fn conv(&self, conv: ConvId) -> Result<ConvRecord, ApiError> {
+        self.store
+            .conv(conv)
+            .await?
+            .ok_or_else(|| messages::no_conv(conv))
     }
 
     /// A user's name; empty for an account deleted meanwhile.

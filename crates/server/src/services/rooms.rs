@@ -652,12 +652,7 @@ impl Rooms {
     }
 
     pub(crate) async fn group_info(&self, conv: ConvId) -> Result<GroupInfo, ApiError> {
-        let record = self
-            .ctx
-            .store
-            .conv(conv)
-            .await?
-            .ok_or_else(|| no_conv(conv))?;
+        let record = self.ctx.conv(conv).await?;
         let members = self
             .ctx
             .store
