@@ -24,6 +24,27 @@ fn artifacts() -> PathBuf {
         .join("test-artifacts")
 }
 
+/// `confab chat` in a real terminal (tmux), registered as `name`. The
+/// pane stays open after the client ends (`sleep`), so a failing test can
+/// still show its screen. The profile's home lives as long as the result.
+async fn terminal_registered(server: &TestServer, name: &str) -> (Tmux, tempfile::TempDir) {
+    let home = tempfile::tempdir().unwrap();
+    let tui = Tmux::start(&format!(
+        "env CONFAB_HOME={} {} chat {} --trust {}; sleep 600",
+        home.path().display(),
+        env!("CARGO_BIN_EXE_confab"),
+        server.tcp,
+        server.fingerprint,
+    ));
+    tui.wait_for("Username:").await;
+    tui.type_text(name);
+    tui.press(&["Tab"]);
+    tui.type_text(&format!("{name}'s password"));
+    tui.press(&["Tab", "Tab", "Enter"]);
+    tui.wait_for(&format!("● connected as {name}")).await;
+    (tui, home)
+}
+
 /// Registers `name` on the login page and waits for the chat.
 async fn register(b: &Browser, server: &TestServer, name: &str) {
     b.goto(&format!("http://{}/", server.http)).await;
@@ -196,20 +217,7 @@ async fn two_browsers_chat_with_emoji_and_dms_and_a_visitor_only_reads() {
 async fn a_browser_and_the_terminal_client_chat() {
     let server = TestServer::start().await;
     let driver = Chromedriver::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let tui = Tmux::start(&format!(
-        "env CONFAB_HOME={} {} chat {} --trust {}; sleep 600",
-        home.path().display(),
-        env!("CARGO_BIN_EXE_confab"),
-        server.tcp,
-        server.fingerprint,
-    ));
-    tui.wait_for("Username:").await;
-    tui.type_text("ann");
-    tui.press(&["Tab"]);
-    tui.type_text("ann's password");
-    tui.press(&["Tab", "Tab", "Enter"]);
-    tui.wait_for("● connected as ann").await;
+    let (tui, _home) = terminal_registered(&server, "ann").await;
     tui.type_text("/create #lobby");
     tui.press(&["Enter"]);
     tui.wait_for("You are in #lobby").await;
@@ -912,20 +920,7 @@ async fn create_channel_private(b: &Browser, name: &str) {
 async fn the_terminal_reacts_replies_edits_deletes_and_shares_its_read_position() {
     let server = TestServer::start().await;
     let driver = Chromedriver::start().await;
-    let home = tempfile::tempdir().unwrap();
-    let tui = Tmux::start(&format!(
-        "env CONFAB_HOME={} {} chat {} --trust {}; sleep 600",
-        home.path().display(),
-        env!("CARGO_BIN_EXE_confab"),
-        server.tcp,
-        server.fingerprint,
-    ));
-    tui.wait_for("Username:").await;
-    tui.type_text("ann");
-    tui.press(&["Tab"]);
-    tui.type_text("ann's password");
-    tui.press(&["Tab", "Tab", "Enter"]);
-    tui.wait_for("● connected as ann").await;
+    let (tui, _home) = terminal_registered(&server, "ann").await;
     let command = |line: &str| {
         tui.type_text(line);
         tui.press(&["Enter"]);
