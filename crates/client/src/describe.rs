@@ -5,7 +5,8 @@
 //!
 //! A new [`Body`] kind gets its wording here, and both UIs show it.
 
-use confab_proto::{Body, ConvKind, Message, SystemEvent};
+use confab_proto::file::human_size;
+use confab_proto::{Body, ConvKind, FileInfo, Message, SystemEvent};
 
 /// How one entry is shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +22,12 @@ pub enum Shown<'a> {
     Change(String),
     /// A message that was deleted.
     Deleted,
+    /// A file posted to the conversation, or offered (`offer`: until when,
+    /// and the answer once given).
+    File {
+        file: &'a FileInfo,
+        offer: Option<(i64, Option<bool>)>,
+    },
     /// A kind this version cannot show.
     Unknown(String),
 }
@@ -32,6 +39,7 @@ impl Shown<'_> {
             Shown::Text(t) => Some((*t).to_owned()),
             Shown::Event(e) | Shown::Unknown(e) | Shown::Change(e) => Some(format!("* {e}")),
             Shown::Deleted => Some(format!("({DELETED})")),
+            Shown::File { file, offer } => Some(file_line(file, *offer)),
             Shown::Hidden => None,
         }
     }
@@ -56,6 +64,27 @@ pub fn list(names: &[String]) -> String {
     }
 }
 
+/// A file as one line: `📎 notes.pdf (1.2 MB, application/pdf)`, and for
+/// an offer whether it was answered.
+pub fn file_line(file: &FileInfo, offer: Option<(i64, Option<bool>)>) -> String {
+    let mut s = format!(
+        "📎 {} ({}, {})",
+        file.name,
+        human_size(file.size),
+        file.mime
+    );
+    if let Some(img) = file.image {
+        s.push_str(&format!(" {}×{}", img.width, img.height));
+    }
+    match offer {
+        None => {}
+        Some((_, None)) => s.push_str(" — offered, waiting for an answer"),
+        Some((_, Some(true))) => s.push_str(" — offered, accepted"),
+        Some((_, Some(false))) => s.push_str(" — offered, declined"),
+    }
+    s
+}
+
 /// What a deleted message reads as.
 pub const DELETED: &str = "message deleted";
 
@@ -78,6 +107,27 @@ pub fn shown(m: &Message) -> Shown<'_> {
         } => Shown::Change(format!("{who} took back {emoji} from message {target}")),
         Body::Edit { target } => Shown::Change(format!("{who} edited message {target}")),
         Body::Delete { target } => Shown::Change(format!("{who} deleted message {target}")),
+        Body::File { file } => Shown::File { file, offer: None },
+        Body::Offer {
+            file,
+            expires,
+            accepted,
+        } => Shown::File {
+            file,
+            offer: Some((*expires, *accepted)),
+        },
+        Body::Answer {
+            target,
+            accept: true,
+        } => Shown::Change(format!(
+            "{who} accepted the file offered in message {target}"
+        )),
+        Body::Answer {
+            target,
+            accept: false,
+        } => Shown::Change(format!(
+            "{who} declined the file offered in message {target}"
+        )),
         Body::System(e) => Shown::Event(match e {
             SystemEvent::Created { name, members } if members.is_empty() => {
                 format!("{who} created “{name}”")

@@ -216,6 +216,15 @@ pub fn items(
             _ => {}
         }
     }
+    // Answers to offers, folded into the offer (history already has them
+    // written in; live events bring them as entries).
+    let answers: HashMap<Seq, bool> = messages
+        .iter()
+        .filter_map(|m| match m.body {
+            Body::Answer { target, accept } => Some((target, accept)),
+            _ => None,
+        })
+        .collect();
     let by_seq: HashMap<Seq, &Message> = messages.iter().map(|m| (m.seq, m)).collect();
     let quote = |seq: Seq| match by_seq.get(&seq) {
         Some(m) => Quote {
@@ -297,6 +306,21 @@ pub fn items(
             _ if deleted => "",
             Shown::Text(t) => seq.and_then(|s| edits.get(&s).copied()).unwrap_or(t),
             Shown::Event(_) | Shown::Unknown(_) | Shown::Deleted => "",
+            Shown::File { .. } => "",
+        };
+        let file_text;
+        let text = match &shown {
+            Shown::File { file, offer } if !deleted => {
+                let offer = offer.map(|(expires, accepted)| {
+                    (
+                        expires,
+                        seq.and_then(|s| answers.get(&s).copied()).or(accepted),
+                    )
+                });
+                file_text = crate::describe::file_line(file, offer);
+                file_text.as_str()
+            }
+            _ => text,
         };
         if !marked
             && sender != me

@@ -99,6 +99,7 @@ impl Harness {
                 limits: Limits::default(),
                 heartbeat_ms: 15_000,
                 udp_port: None,
+                files: None,
             },
         );
         self.one()

@@ -90,6 +90,17 @@ fn main() -> Result<()> {
     if !matches!(cli.command, Command::Chat(_)) {
         init_logging(cli.log_format, cli.log_file.as_deref())?;
     }
+    // The printing commands stop quietly when their reader does
+    // (`confab admin users | head`), as Unix tools do, instead of
+    // panicking on the closed pipe. Sockets are unaffected (std writes to
+    // them with MSG_NOSIGNAL); the server and the terminal client keep
+    // Rust's default of ignoring the signal.
+    if !matches!(
+        cli.command,
+        Command::Serve(_) | Command::Chat(_) | Command::Bench(_)
+    ) {
+        die_on_closed_stdout();
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
         Command::Chat(args) => runtime.block_on(confab_tui::run(args.options())),
@@ -141,6 +152,17 @@ fn print_all(bytes: &[u8]) -> Result<()> {
     match std::io::stdout().write_all(bytes) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         r => Ok(r?),
+    }
+}
+
+/// Restores the default action of SIGPIPE (end the process), which Rust
+/// sets to ignored before `main`.
+fn die_on_closed_stdout() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default, before any
+    // other thread exists; no handler runs Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

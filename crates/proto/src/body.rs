@@ -7,6 +7,10 @@
 //! ends) are new [`Body`] variants; they ride the same sequence numbers,
 //! history, sync and `lagged` recovery.
 //!
+//! Files are `file` messages (and, in a direct conversation, `offer`s that
+//! the other person `answer`s); the bytes travel over HTTP (see
+//! [`crate::file`]).
+//!
 //! Reactions, edits and deletes name their `target`: the seq of a text
 //! message in the same conversation, always earlier in the log. A client
 //! holding the log from some seq on therefore holds every change to the
@@ -35,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::Seq;
+use crate::file::FileInfo;
 
 /// The content of a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +71,19 @@ pub enum Body {
     Delete { target: Seq },
     /// A message that was deleted: shown as "message deleted".
     Deleted,
+    /// A file posted to the conversation.
+    File { file: FileInfo },
+    /// A file offered to the other person of a direct conversation, who
+    /// may download it once they accept. `expires`: when an unanswered
+    /// offer lapses (ms since the Unix epoch) and its file is freed;
+    /// `accepted`: the answer, once given (the server writes it in).
+    Offer {
+        file: FileInfo,
+        expires: i64,
+        accepted: Option<bool>,
+    },
+    /// The recipient's answer to the offer `target`.
+    Answer { target: Seq, accept: bool },
     /// A message the reader does not get to see: its sender is someone the
     /// reader blocked. It keeps its place (its `seq`) so that logs stay
     /// gap-free; clients show nothing for it.
@@ -123,9 +141,10 @@ impl Body {
     /// The message this entry changes (a reaction, edit or delete).
     pub fn target(&self) -> Option<Seq> {
         match self {
-            Body::Reaction { target, .. } | Body::Edit { target, .. } | Body::Delete { target } => {
-                Some(*target)
-            }
+            Body::Reaction { target, .. }
+            | Body::Edit { target, .. }
+            | Body::Delete { target }
+            | Body::Answer { target, .. } => Some(*target),
             _ => None,
         }
     }
@@ -133,7 +152,10 @@ impl Body {
     /// Whether this entry is something people read (a message, or a kind
     /// this version does not know), as opposed to a change to one.
     pub fn is_readable(&self) -> bool {
-        matches!(self, Body::Text { .. } | Body::Unknown { .. })
+        matches!(
+            self,
+            Body::Text { .. } | Body::File { .. } | Body::Offer { .. } | Body::Unknown { .. }
+        )
     }
 
     /// The `kind` on the wire.
@@ -145,6 +167,9 @@ impl Body {
             Body::Edit { .. } => "edit",
             Body::Delete { .. } => "delete",
             Body::Deleted => "deleted",
+            Body::File { .. } => "file",
+            Body::Offer { .. } => "offer",
+            Body::Answer { .. } => "answer",
             Body::Withheld => "withheld",
             Body::Unknown { kind, .. } => kind,
         }
@@ -223,6 +248,17 @@ impl Body {
             Ok(Known::Edit { target }) => Body::Edit { target },
             Ok(Known::Delete { target }) => Body::Delete { target },
             Ok(Known::Deleted {}) => Body::Deleted,
+            Ok(Known::File { file }) => Body::File { file },
+            Ok(Known::Offer {
+                file,
+                expires,
+                accepted,
+            }) => Body::Offer {
+                file,
+                expires,
+                accepted,
+            },
+            Ok(Known::Answer { target, accept }) => Body::Answer { target, accept },
             Ok(Known::Withheld {}) => Body::Withheld,
             // A known kind with fields this version cannot read (a newer
             // variant of a system event): shown as unknown, kept as is.
@@ -262,13 +298,27 @@ enum Known {
     Delete { target: Seq },
     /// This message was deleted. Show "message deleted".
     Deleted {},
+    /// A file posted here: download it from `/files/{id}`.
+    File { file: FileInfo },
+    /// A file offered to the other person of a direct conversation; they
+    /// answer with `answer`. `expires`: when an unanswered offer lapses
+    /// (ms); `accepted`: the answer, once given.
+    Offer {
+        file: FileInfo,
+        expires: i64,
+        #[serde(default)]
+        accepted: Option<bool>,
+    },
+    /// The answer to the offer `target`.
+    Answer { target: Seq, accept: bool },
     /// Withheld from you: its sender is someone you blocked. Show nothing.
     Withheld {},
 }
 
 impl Known {
     const KINDS: &'static [&'static str] = &[
-        "text", "system", "reaction", "edit", "delete", "deleted", "withheld",
+        "text", "system", "reaction", "edit", "delete", "deleted", "withheld", "file", "offer",
+        "answer",
     ];
 }
 
@@ -297,6 +347,19 @@ enum KnownRef<'a> {
         target: Seq,
     },
     Deleted {},
+    File {
+        file: &'a FileInfo,
+    },
+    Offer {
+        file: &'a FileInfo,
+        expires: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        accepted: Option<bool>,
+    },
+    Answer {
+        target: Seq,
+        accept: bool,
+    },
     Withheld {},
 }
 
@@ -327,6 +390,22 @@ impl Serialize for Body {
             Body::Edit { target } => KnownRef::Edit { target: *target }.serialize(s),
             Body::Delete { target } => KnownRef::Delete { target: *target }.serialize(s),
             Body::Deleted => KnownRef::Deleted {}.serialize(s),
+            Body::File { file } => KnownRef::File { file }.serialize(s),
+            Body::Offer {
+                file,
+                expires,
+                accepted,
+            } => KnownRef::Offer {
+                file,
+                expires: *expires,
+                accepted: *accepted,
+            }
+            .serialize(s),
+            Body::Answer { target, accept } => KnownRef::Answer {
+                target: *target,
+                accept: *accept,
+            }
+            .serialize(s),
             Body::Withheld => KnownRef::Withheld {}.serialize(s),
             Body::Unknown { kind, fields } => {
                 use serde::ser::SerializeMap;
@@ -434,6 +513,20 @@ mod tests {
         assert!(matches!(m.body, Body::Unknown { .. }));
     }
 
+    fn file() -> FileInfo {
+        FileInfo {
+            id: "0123456789abcdef0123456789abcdef".into(),
+            name: "cat.png".into(),
+            size: 1234,
+            mime: "image/png".into(),
+            sha256: "ab".repeat(32),
+            image: Some(crate::file::ImageInfo {
+                width: 640,
+                height: 480,
+            }),
+        }
+    }
+
     #[test]
     fn stored_form_round_trips() {
         for body in [
@@ -465,6 +558,21 @@ mod tests {
             Body::Delete { target: 2 },
             Body::Deleted,
             Body::Withheld,
+            Body::File { file: file() },
+            Body::Offer {
+                file: file(),
+                expires: 5,
+                accepted: None,
+            },
+            Body::Offer {
+                file: file(),
+                expires: 5,
+                accepted: Some(false),
+            },
+            Body::Answer {
+                target: 3,
+                accept: true,
+            },
         ] {
             let text = body.as_text().unwrap_or_default().to_owned();
             let back = Body::from_stored(body.kind(), text, body.data().as_deref());

@@ -11,6 +11,8 @@
 //! - [`parse`]: strict parsing of a client frame, with errors that name what
 //!   was wrong.
 //! - [`frame`]: the 4-byte big-endian length prefix used on TCP.
+//! - [`file`]: what file messages carry, and the rules for names, ids
+//!   and hashes that the server and clients share.
 //! - [`limits`]: sizes and name rules, announced in the handshake.
 //! - `datagram` (feature `datagram`): the sealed UDP datagrams that carry
 //!   typing notices for native clients.
@@ -19,6 +21,7 @@ pub mod body;
 #[cfg(feature = "datagram")]
 pub mod datagram;
 pub mod error;
+pub mod file;
 pub mod frame;
 pub mod limits;
 pub mod msg;
@@ -27,6 +30,7 @@ pub mod schema;
 
 pub use body::{Body, SystemEvent};
 pub use error::ErrorCode;
+pub use file::{FileInfo, FilesInfo, ImageInfo};
 pub use limits::Limits;
 pub use msg::*;
 pub use parse::{ParseError, parse_client_frame};

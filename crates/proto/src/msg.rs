@@ -122,6 +122,16 @@ pub enum Request {
         #[serde(default)]
         nonce: Option<String>,
     },
+    /// Accept or decline the file offered to you in the `offer` message
+    /// `target` of `conv` (a direct conversation). Accepting lets you
+    /// download it; declining frees it. Answered with `sent`.
+    Answer {
+        conv: ConvId,
+        target: Seq,
+        accept: bool,
+        #[serde(default)]
+        nonce: Option<String>,
+    },
     /// Change the text of your message `target`. Answered with `sent`.
     Edit {
         conv: ConvId,
@@ -319,6 +329,7 @@ impl Request {
         "react",
         "edit",
         "delete",
+        "answer",
         "read",
         "search",
         "topic",
@@ -381,6 +392,7 @@ impl Request {
             Request::Send { .. } => "send",
             Request::DmSend { .. } => "dm_send",
             Request::React { .. } => "react",
+            Request::Answer { .. } => "answer",
             Request::Edit { .. } => "edit",
             Request::Delete { .. } => "delete",
             Request::Read { .. } => "read",
@@ -496,6 +508,9 @@ pub enum ServerBody {
         /// host as the TLS port. Absent when the server has none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         udp_port: Option<u16>,
+        /// Where and how big files go (see `confab_proto::file`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        files: Option<crate::FilesInfo>,
     },
     /// Reply to `register`, `login`, `resume` and `visitor`.
     Session {

@@ -97,6 +97,7 @@ pub(crate) fn spec(req: &Request) -> Spec {
         Send { .. }
         | DmSend { .. }
         | React { .. }
+        | Answer { .. }
         | Edit { .. }
         | Delete { .. }
         | Topic { .. }

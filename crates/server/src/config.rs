@@ -111,6 +111,65 @@ pub struct Config {
     pub token_max_age: Option<Duration>,
     /// Rate limits per address and per user.
     pub rates: crate::rates::RateConfig,
+    /// Files: sizes, quotas, types, expiries.
+    pub files: FileConfig,
+}
+
+/// What may be uploaded, and how long things wait.
+#[derive(Debug, Clone)]
+pub struct FileConfig {
+    /// Largest file, in bytes.
+    pub max_bytes: u64,
+    /// What one user may hold in all (files and uploads in progress), in
+    /// bytes; `None`: no limit.
+    pub quota_bytes: Option<u64>,
+    /// Types allowed, detected from the content: `image/png`, or a family
+    /// such as `image/*`. Empty: any.
+    pub allowed_types: Vec<String>,
+    /// Uploads a user may have in progress at once.
+    pub max_uploads: u32,
+    /// An upload unfinished this long after it began is collected.
+    pub upload_expiry: Duration,
+    /// An offer unanswered this long lapses, and its file is freed.
+    pub offer_expiry: Duration,
+    /// Images with more pixels than this are refused (decompression bombs).
+    pub max_image_pixels: u64,
+    /// How often abandoned uploads, lapsed offers and unreferenced blobs
+    /// are collected.
+    pub collect_every: Duration,
+    /// A request body that sends nothing for this long is cut (the upload
+    /// keeps what arrived before).
+    pub body_idle: Duration,
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        FileConfig {
+            max_bytes: 100_000_000,
+            quota_bytes: Some(1_000_000_000),
+            allowed_types: Vec::new(),
+            max_uploads: 10,
+            upload_expiry: Duration::from_secs(24 * 3600),
+            offer_expiry: Duration::from_secs(7 * 24 * 3600),
+            max_image_pixels: 50_000_000,
+            collect_every: Duration::from_secs(600),
+            body_idle: Duration::from_secs(30),
+        }
+    }
+}
+
+impl FileConfig {
+    /// Whether a detected type is allowed.
+    pub fn allows(&self, mime: &str) -> bool {
+        self.allowed_types.is_empty()
+            || self
+                .allowed_types
+                .iter()
+                .any(|t| match t.strip_suffix("/*") {
+                    Some(family) => mime.split('/').next() == Some(family),
+                    None => t == mime,
+                })
+    }
 }
 
 impl Config {
@@ -141,6 +200,7 @@ impl Config {
             visitors: true,
             token_max_age: None,
             rates: crate::rates::RateConfig::default(),
+            files: FileConfig::default(),
         }
     }
 
@@ -154,5 +214,10 @@ impl Config {
 
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("confab.db")
+    }
+
+    /// Where uploads and blobs live (`uploads/`, `blobs/`).
+    pub fn files_dir(&self) -> PathBuf {
+        self.data_dir.join("files")
     }
 }

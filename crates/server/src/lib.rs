@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 pub use auth::{hash_password, verify_password};
 use confab_proto::ServerBody;
 use confab_store::{SqliteStore, Store, UserId};
-pub use config::{Acme, Config, FIRST_CHANNEL, LETS_ENCRYPT, Registration, Udp};
+pub use config::{Acme, Config, FIRST_CHANNEL, FileConfig, LETS_ENCRYPT, Registration, Udp};
 pub use error::ApiError;
 use hub::udp;
 use hub::{Audience, Except};
@@ -82,6 +82,10 @@ pub(crate) struct Shared {
     /// The certificate both listeners present.
     pub certs: Arc<tls::Certs>,
     pub rates: rates::Rates,
+    /// The web listener's bound port, and whether it speaks HTTPS (for
+    /// `hello`'s `files`).
+    pub web_port: u16,
+    pub web_tls: bool,
     next_visitor: AtomicI64,
 }
 
@@ -178,6 +182,17 @@ impl Handle {
     /// The SHA-256 fingerprint of the certificate presented now.
     pub fn cert_fingerprint(&self) -> String {
         self.shared.certs.fingerprint()
+    }
+
+    /// Collects abandoned uploads, lapsed offers and unreferenced blobs
+    /// now (the server also does it every `files.collect_every`).
+    pub async fn collect_files(&self) -> Result<services::files::Collected, String> {
+        self.shared
+            .services
+            .files
+            .collect()
+            .await
+            .map_err(|e| format!("{e:?}"))
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -312,13 +327,18 @@ pub async fn start_with_store(
         poster: post_tx,
         setup: std::sync::Mutex::new(setup_code.as_ref().map(|c| auth::token_hash(c))),
     });
+    let disk = services::files::Disk::new(config.files_dir())
+        .map_err(|e| StartError::Io(format!("creating {}: {e}", config.files_dir().display())))?;
+    let files = services::files::Files::new(ctx.clone(), config.files.clone(), disk);
     let config_rates = config.rates.clone();
     auth::set_password_line(config_rates.password_line);
     let shared = Arc::new(Shared {
         config,
         store,
         hub,
-        services: services::Services::new(ctx),
+        services: services::Services::new(ctx, files),
+        web_port: http_addr.port(),
+        web_tls,
         udp: udp.clone(),
         shutdown: shutdown.clone(),
         started: Instant::now(),
@@ -363,6 +383,23 @@ pub async fn start_with_store(
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(60)) => shared.rates.forget_idle(),
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+        }
+    });
+    tasks.spawn({
+        // Abandoned uploads, lapsed offers, blobs nobody points to.
+        let (shared, shutdown) = (shared.clone(), shutdown.clone());
+        async move {
+            let every = shared.config.files.collect_every;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {
+                        if let Err(e) = shared.services.files.collect().await {
+                            tracing::warn!(error = ?e, "collecting files failed");
+                        }
+                    }
                     _ = shutdown.cancelled() => return,
                 }
             }

@@ -118,6 +118,31 @@ pub(crate) fn render(shared: &Shared) -> String {
     );
     counter(
         &mut r,
+        "uploads_started",
+        "Uploads begun",
+        &s.uploads_started,
+    );
+    counter(
+        &mut r,
+        "uploads_finished",
+        "Uploads verified and stored as files",
+        &s.uploads_finished,
+    );
+    counter(
+        &mut r,
+        "uploads_refused",
+        "Uploads refused when finished (hash, type or image size)",
+        &s.uploads_refused,
+    );
+    counter(
+        &mut r,
+        "upload_bytes",
+        "Bytes received for uploads",
+        &s.upload_bytes,
+    );
+    counter(&mut r, "downloads", "File downloads served", &s.downloads);
+    counter(
+        &mut r,
         "udp_received",
         "Typing datagrams accepted",
         &s.udp_in,

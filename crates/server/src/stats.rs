@@ -36,6 +36,14 @@ pub struct Stats {
     pub udp_malformed: AtomicU64,
     /// Requests refused by a rate limit (or a full line of password checks).
     pub rate_limited: AtomicU64,
+    /// Uploads begun, finished (stored as files) and refused at the end (a
+    /// wrong hash, a type not allowed, an image too big); bytes received
+    /// for uploads; downloads served.
+    pub uploads_started: AtomicU64,
+    pub uploads_finished: AtomicU64,
+    pub uploads_refused: AtomicU64,
+    pub upload_bytes: AtomicU64,
+    pub downloads: AtomicU64,
     /// Seconds from a log entry's arrival to its event queued for every
     /// connection of its audience (the store's commit included).
     pub delivery: Histogram,
@@ -68,6 +76,11 @@ impl Default for Stats {
             udp_unknown: AtomicU64::new(0),
             udp_malformed: AtomicU64::new(0),
             rate_limited: AtomicU64::new(0),
+            uploads_started: AtomicU64::new(0),
+            uploads_finished: AtomicU64::new(0),
+            uploads_refused: AtomicU64::new(0),
+            upload_bytes: AtomicU64::new(0),
+            downloads: AtomicU64::new(0),
             delivery: Histogram::new(buckets()),
             commit: Histogram::new(buckets()),
         }

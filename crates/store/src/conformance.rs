@@ -825,3 +825,231 @@ pub async fn first_run(s: &dyn Store) {
         "a disabled admin does not count"
     );
 }
+
+fn file_record(id: &str, blob: &str, owner: UserId, size: u64) -> crate::FileRecord {
+    crate::FileRecord {
+        id: id.into(),
+        blob: blob.into(),
+        owner,
+        name: "cat.png".into(),
+        size,
+        mime: "image/png".into(),
+        image: Some((640, 480)),
+        thumb: Some((format!("{blob}-thumb"), 10)),
+        conv: None,
+        seq: None,
+        offer_to: None,
+        expires_ms: None,
+        accepted: None,
+        created_ms: 1_000,
+    }
+}
+
+fn file_body(id: &str) -> Body {
+    Body::File {
+        file: confab_proto::FileInfo {
+            id: id.into(),
+            name: "cat.png".into(),
+            size: 100,
+            mime: "image/png".into(),
+            sha256: "ab".repeat(32),
+            image: None,
+        },
+    }
+}
+
+/// Files: uploads and their expiry, quota accounting, files posted by
+/// their entry, blobs shared and collected only when nothing points to
+/// them, offers answered, avatars.
+pub async fn files(s: &dyn Store) {
+    use crate::{UploadRecord, UploadTarget};
+    let a = s.create_user("alice", "h", Role::Member).await.unwrap();
+    let b = s.create_user("bob", "h", Role::Member).await.unwrap();
+    let ch = s.create_channel("general", false, "", a.id).await.unwrap();
+
+    let up = UploadRecord {
+        id: "u1".into(),
+        owner: a.id,
+        length: 1_000,
+        sha256: "ab".repeat(32),
+        name: "big.bin".into(),
+        target: UploadTarget::Conv(ch.id),
+        nonce: Some("n1".into()),
+        created_ms: 0,
+        expires_ms: 5_000,
+    };
+    s.add_upload(up.clone()).await.unwrap();
+    assert_eq!(s.upload("u1").await.unwrap(), Some(up));
+    assert_eq!(s.uploads_of(a.id).await.unwrap(), 1);
+    assert_eq!(s.bytes_held(a.id).await.unwrap(), 1_000, "an upload counts");
+    assert!(s.expired_uploads(4_999).await.unwrap().is_empty());
+    assert_eq!(s.expired_uploads(5_000).await.unwrap(), vec!["u1"]);
+    s.remove_upload("u1").await.unwrap();
+    assert_eq!(s.upload("u1").await.unwrap(), None);
+    assert_eq!(s.bytes_held(a.id).await.unwrap(), 0);
+
+    // Two files with the same bytes: one blob.
+    s.add_file(file_record("f1", "blob1", a.id, 100))
+        .await
+        .unwrap();
+    s.add_file(file_record("f2", "blob1", a.id, 100))
+        .await
+        .unwrap();
+    assert_eq!(s.bytes_held(a.id).await.unwrap(), 200);
+    assert!(s.has_blob("blob1").await.unwrap());
+    assert!(s.unreferenced_blobs().await.unwrap().is_empty());
+    // Never posted, and old: lapsed.
+    assert_eq!(s.lapsed_files(0, 1_001).await.unwrap().len(), 2);
+    assert!(s.lapsed_files(0, 1_000).await.unwrap().is_empty());
+
+    // Posting: the entry names the file, the file learns its place.
+    let out = s
+        .append(vec![to(
+            Dest::Conv(ch.id),
+            a.id,
+            "alice",
+            file_body("f1"),
+            Some(Effect::File("f1".into())),
+        )])
+        .await
+        .unwrap();
+    let seq = stored(&out[0]).message.seq;
+    let f1 = s.file("f1").await.unwrap().unwrap();
+    assert_eq!((f1.conv, f1.seq), (Some(ch.id), Some(seq)));
+    assert_eq!(f1.image, Some((640, 480)));
+    assert_eq!(f1.thumb, Some(("blob1-thumb".into(), 10)));
+    // A file is posted once.
+    let out = s
+        .append(vec![to(
+            Dest::Conv(ch.id),
+            a.id,
+            "alice",
+            file_body("f1"),
+            Some(Effect::File("f1".into())),
+        )])
+        .await
+        .unwrap();
+    assert!(matches!(out[0], Err(StoreError::NotFound("file"))));
+    assert_eq!(s.lapsed_files(0, 1_001).await.unwrap(), vec!["f2"]);
+
+    // f2 goes; the blob stays for f1.
+    s.remove_file("f2").await.unwrap();
+    assert!(s.unreferenced_blobs().await.unwrap().is_empty());
+    assert!(!s.remove_blob("blob1").await.unwrap(), "still pointed to");
+    // Deleting the message lets f1 go; then the blob and thumbnail are free.
+    let out = s
+        .append(vec![to(
+            Dest::Conv(ch.id),
+            a.id,
+            "alice",
+            Body::Delete { target: seq },
+            Some(Effect::Delete { target: seq }),
+        )])
+        .await
+        .unwrap();
+    stored(&out[0]);
+    assert_eq!(s.file("f1").await.unwrap(), None);
+    let mut free = s.unreferenced_blobs().await.unwrap();
+    free.sort();
+    assert_eq!(free, vec!["blob1", "blob1-thumb"]);
+    assert!(s.remove_blob("blob1").await.unwrap());
+    assert!(!s.has_blob("blob1").await.unwrap());
+
+    // Offers: only the recipient answers, once; declining lets the file go.
+    for (id, accept) in [("o1", true), ("o2", false)] {
+        let mut f = file_record(id, &format!("{id}-blob"), a.id, 10);
+        f.offer_to = Some(b.id);
+        f.expires_ms = Some(9_000);
+        s.add_file(f).await.unwrap();
+        let offer = Body::Offer {
+            file: match file_body(id) {
+                Body::File { file } => file,
+                _ => unreachable!(),
+            },
+            expires: 9_000,
+            accepted: None,
+        };
+        let out = s
+            .append(vec![to(
+                Dest::Dm(a.id, b.id),
+                a.id,
+                "alice",
+                offer,
+                Some(Effect::File(id.into())),
+            )])
+            .await
+            .unwrap();
+        let m = stored(&out[0]).message.clone();
+        let answer = |by: i64, name: &str| {
+            to(
+                Dest::Conv(m.conv),
+                by,
+                name,
+                Body::Answer {
+                    target: m.seq,
+                    accept,
+                },
+                Some(Effect::Answer {
+                    target: m.seq,
+                    accept,
+                }),
+            )
+        };
+        let out = s.append(vec![answer(a.id, "alice")]).await.unwrap();
+        assert!(
+            matches!(out[0], Err(StoreError::NotFound("offer"))),
+            "the sender does not answer"
+        );
+        let out = s.append(vec![answer(b.id, "bob")]).await.unwrap();
+        stored(&out[0]);
+        let out = s.append(vec![answer(b.id, "bob")]).await.unwrap();
+        assert!(
+            matches!(out[0], Err(StoreError::NotFound("offer"))),
+            "answered once"
+        );
+        let shown = s
+            .message(m.conv, m.seq, reader(b.id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(shown.body, Body::Offer { accepted: Some(x), .. } if x == accept),
+            "{:?}",
+            shown.body
+        );
+        let file = s.file(id).await.unwrap();
+        if accept {
+            assert_eq!(file.unwrap().accepted, Some(true));
+        } else {
+            assert_eq!(file, None);
+        }
+    }
+    // An unanswered offer lapses at its expiry.
+    let mut f = file_record("o3", "o3-blob", a.id, 10);
+    f.offer_to = Some(b.id);
+    f.expires_ms = Some(9_000);
+    f.conv = Some(ch.id);
+    f.seq = Some(99);
+    s.add_file(f).await.unwrap();
+    assert!(s.lapsed_files(8_999, 0).await.unwrap().is_empty());
+    assert_eq!(s.lapsed_files(9_000, 0).await.unwrap(), vec!["o3"]);
+
+    // Avatars: set, replaced (the old one returned), never lapsed.
+    s.add_file(file_record("av1", "av-blob", a.id, 10))
+        .await
+        .unwrap();
+    s.add_file(file_record("av2", "av-blob2", a.id, 10))
+        .await
+        .unwrap();
+    assert_eq!(s.set_avatar(a.id, Some("av1")).await.unwrap(), None);
+    assert_eq!(
+        s.set_avatar(a.id, Some("av2")).await.unwrap(),
+        Some("av1".into())
+    );
+    assert_eq!(s.avatar(a.id).await.unwrap().unwrap().id, "av2");
+    assert_eq!(s.avatar(b.id).await.unwrap(), None);
+    let lapsed = s.lapsed_files(0, i64::MAX).await.unwrap();
+    assert!(lapsed.contains(&"av1".to_owned()) && !lapsed.contains(&"av2".to_owned()));
+    s.remove_file("av2").await.unwrap();
+    assert_eq!(s.avatar(a.id).await.unwrap(), None);
+}

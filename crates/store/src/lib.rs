@@ -9,8 +9,11 @@
 //!   sequence numbers, idempotent appends, and the changes a log entry
 //!   records ([`Effect`]), applied in the same transaction as the entry.
 //! - [`Social`] holds friendships, friend requests and blocks.
+//! - [`Files`] holds uploads in progress, files (where each was posted or
+//!   offered) and the content-addressed blobs they point to. The bytes
+//!   live on disk, named by their SHA-256; the store only knows of them.
 //!
-//! [`Store`] is all four. [`sqlite::SqliteStore`] is the embedded default.
+//! [`Store`] is all of them. [`sqlite::SqliteStore`] is the embedded default.
 //! A new backend implements the traits and runs the shared suite in
 //! [`conformance`] (see `tests/sqlite.rs` for how). Something new to store:
 //! a method on the right trait, its SQLite implementation, a new entry in
@@ -146,10 +149,22 @@ pub enum Effect {
         target: Seq,
         text: String,
     },
-    /// The message `target` becomes [`Body::Deleted`], its text gone.
-    /// Fails (`NotFound`) unless it is a text message.
+    /// The message `target` becomes [`Body::Deleted`], its text gone,
+    /// and a file it carried is let go (its blob collected unless another
+    /// file has the same bytes). Fails (`NotFound`) unless it is a text,
+    /// file or offer message.
     Delete {
         target: Seq,
+    },
+    /// This entry posts (or offers) the stored file `id`: the file now
+    /// belongs to this conversation and entry.
+    File(String),
+    /// The sender answers the offer `target` made to them: the offer
+    /// records the answer; a declined offer's file is let go. Fails
+    /// (`NotFound`) unless `target` is an unanswered offer to the sender.
+    Answer {
+        target: Seq,
+        accept: bool,
     },
 }
 
@@ -477,8 +492,101 @@ pub trait Admin: Send + Sync {
     async fn use_invite(&self, hash: &str, now_ms: i64) -> Result<bool>;
 }
 
-pub trait Store: Users + Convs + Messages + Social + Admin {}
-impl<T: Users + Convs + Messages + Social + Admin> Store for T {}
+/// What a finished upload becomes (see [`UploadRecord::target`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadTarget {
+    /// A `file` message in this conversation.
+    Conv(ConvId),
+    /// An offer to this user.
+    Offer(UserId),
+    /// The uploader's profile picture.
+    Avatar,
+}
+
+/// An upload in progress (tus). Its bytes so far are a file on disk named
+/// by `id`; how many there are is that file's length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRecord {
+    /// 32 hex digits, made by the server.
+    pub id: String,
+    pub owner: UserId,
+    /// The whole file's length in bytes.
+    pub length: u64,
+    /// The whole file's SHA-256 as the uploader declared it (hex).
+    pub sha256: String,
+    /// The file's name as shown (cleaned).
+    pub name: String,
+    pub target: UploadTarget,
+    /// The message's nonce, for an idempotent post.
+    pub nonce: Option<String>,
+    pub created_ms: i64,
+    /// Unfinished by then, it is collected.
+    pub expires_ms: i64,
+}
+
+/// A stored file: a name and a place for a blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    /// 32 hex digits, made by the server.
+    pub id: String,
+    /// Its bytes: the blob with this SHA-256 (hex).
+    pub blob: String,
+    pub owner: UserId,
+    pub name: String,
+    pub size: u64,
+    pub mime: String,
+    /// An image's (width, height), and its thumbnail's blob and type.
+    pub image: Option<(u32, u32)>,
+    pub thumb: Option<(String, u64)>,
+    /// Where it was posted or offered, once it was ([`Effect::File`]).
+    pub conv: Option<ConvId>,
+    pub seq: Option<Seq>,
+    /// An offer: to whom, until when, and the answer once given.
+    pub offer_to: Option<UserId>,
+    pub expires_ms: Option<i64>,
+    pub accepted: Option<bool>,
+    pub created_ms: i64,
+}
+
+#[async_trait]
+pub trait Files: Send + Sync {
+    async fn add_upload(&self, upload: UploadRecord) -> Result<()>;
+    async fn upload(&self, id: &str) -> Result<Option<UploadRecord>>;
+    /// Forgets an upload (finished, terminated or collected).
+    async fn remove_upload(&self, id: &str) -> Result<()>;
+    /// Uploads unfinished at `now_ms` past their expiry.
+    async fn expired_uploads(&self, now_ms: i64) -> Result<Vec<String>>;
+    /// Bytes `user` holds: their files, plus the full length of their
+    /// uploads in progress.
+    async fn bytes_held(&self, user: UserId) -> Result<u64>;
+    /// Uploads `user` has in progress.
+    async fn uploads_of(&self, user: UserId) -> Result<u32>;
+    /// Stores a file, and its blobs (`size` bytes of `blob`, and the
+    /// thumbnail's) unless they are there already.
+    async fn add_file(&self, file: FileRecord) -> Result<()>;
+    async fn file(&self, id: &str) -> Result<Option<FileRecord>>;
+    /// Lets a file go: one never posted, an avatar replaced, an expired
+    /// offer.
+    async fn remove_file(&self, id: &str) -> Result<()>;
+    /// Files made before `before_ms` and never posted, and offers
+    /// unanswered at `now_ms` past their expiry.
+    async fn lapsed_files(&self, now_ms: i64, before_ms: i64) -> Result<Vec<String>>;
+    /// Blobs no file points to.
+    async fn unreferenced_blobs(&self) -> Result<Vec<String>>;
+    /// Forgets the blob `sha256` if still no file points to it; true if it
+    /// did (then its bytes may go).
+    async fn remove_blob(&self, sha256: &str) -> Result<bool>;
+    /// Whether the blob is known.
+    async fn has_blob(&self, sha256: &str) -> Result<bool>;
+    /// Sets (or clears) a user's profile picture; returns the file it
+    /// replaces, for the caller to let go.
+    async fn set_avatar(&self, user: UserId, file: Option<&str>) -> Result<Option<String>>;
+    /// A user's profile picture, if any.
+    async fn avatar(&self, user: UserId) -> Result<Option<FileRecord>>;
+}
+
+pub trait Store: Users + Convs + Messages + Social + Admin + Files {}
+impl<T: Users + Convs + Messages + Social + Admin + Files> Store for T {}
 
 /// The key that names the DM pair of two users, whatever their order.
 pub fn dm_key(a: UserId, b: UserId) -> String {

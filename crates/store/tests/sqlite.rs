@@ -35,6 +35,7 @@ conformance_tests!(
     edits_deletes_topics_and_read_positions,
     search,
     first_run,
+    files,
 );
 
 #[tokio::test]

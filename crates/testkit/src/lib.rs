@@ -25,6 +25,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 pub mod axe;
 pub mod browser;
+pub mod http;
 pub mod tmux;
 
 /// How long any single wait may take before the test fails.

@@ -100,6 +100,7 @@ impl FakeServer {
                 limits: Limits::default(),
                 heartbeat_ms: 15_000,
                 udp_port: None,
+                files: None,
             },
             Request::Login { username, .. } | Request::Register { username, .. } => {
                 self.me = username;

@@ -37,6 +37,12 @@ pub(super) fn hello(s: &mut Session, protocol: u32, client: String) -> Reply {
             .as_ref()
             .and_then(|u| u.local_addr().ok())
             .map(|a| a.port()),
+        files: Some(confab_proto::FilesInfo {
+            port: s.shared.web_port,
+            https: s.shared.web_tls,
+            max_bytes: cfg.files.max_bytes,
+            quota_bytes: cfg.files.quota_bytes,
+        }),
     }))
 }
 

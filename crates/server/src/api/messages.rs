@@ -69,6 +69,23 @@ pub(super) async fn react(
 }
 
 /// Answered by the poster once stored.
+pub(super) async fn answer(
+    s: &mut Session,
+    id: u64,
+    conv: ConvId,
+    target: Seq,
+    accept: bool,
+    nonce: Option<String>,
+) -> Reply {
+    let reply = reply_to(s, id);
+    s.services()
+        .messages
+        .answer(&s.actor(), reply, conv, target, accept, nonce)
+        .await?;
+    Ok(None)
+}
+
+/// Answered by the poster once stored.
 pub(super) async fn edit(
     s: &mut Session,
     id: u64,

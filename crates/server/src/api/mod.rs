@@ -143,6 +143,12 @@ async fn dispatch(s: &mut Session, id: u64, req: Request) -> Reply {
             text,
             nonce,
         } => messages::edit(s, id, conv, target, text, nonce).await,
+        Answer {
+            conv,
+            target,
+            accept,
+            nonce,
+        } => messages::answer(s, id, conv, target, accept, nonce).await,
         Delete {
             conv,
             target,

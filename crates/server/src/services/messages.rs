@@ -149,7 +149,7 @@ impl Messages {
     /// reads what they post there as withheld (a DM partner who blocked
     /// them). A DM conversation keeps the rules of a DM however it is
     /// addressed.
-    async fn may_post(
+    pub(crate) async fn may_post(
         &self,
         actor: &Actor,
         conv: ConvId,
@@ -180,12 +180,12 @@ impl Messages {
             .await?
             .ok_or_else(missing)?;
         match m.body {
-            Body::Text { .. } => Ok(m),
+            Body::Text { .. } | Body::File { .. } | Body::Offer { .. } => Ok(m),
             Body::Deleted => Err(ApiError::not_found(format!(
                 "message {seq} in conversation {conv} was deleted"
             ))),
             _ => Err(ApiError::bad_request(format!(
-                "message {seq} in conversation {conv} is not a text message"
+                "message {seq} in conversation {conv} is not a message people wrote"
             ))),
         }
     }
@@ -221,6 +221,122 @@ impl Messages {
             None,
         )
         .await
+    }
+
+    /// The recipient's answer to a file offered to them.
+    pub(crate) async fn answer(
+        &self,
+        actor: &Actor,
+        reply: ReplyTo,
+        conv: ConvId,
+        target: Seq,
+        accept: bool,
+        nonce: Option<String>,
+    ) -> Result<(), ApiError> {
+        self.check_nonce(&nonce)?;
+        let hidden_for = self.may_post(actor, conv).await?;
+        let m = self.target(actor, conv, target).await?;
+        match m.body {
+            Body::Offer { accepted: None, .. } if m.sender != actor.name => {}
+            Body::Offer { accepted: None, .. } => {
+                return Err(ApiError::bad_request(
+                    "that is your own offer: the other person answers it",
+                ));
+            }
+            Body::Offer { .. } => {
+                return Err(ApiError::new(
+                    ErrorCode::AlreadyDone,
+                    format!("offer {target} was answered already"),
+                ));
+            }
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "message {target} in conversation {conv} is not a file offer"
+                )));
+            }
+        }
+        self.post_body(
+            actor,
+            reply,
+            Dest::Conv(conv),
+            Body::Answer { target, accept },
+            nonce,
+            hidden_for,
+            Some(Effect::Answer { target, accept }),
+        )
+        .await
+    }
+
+    /// Posts (or offers) a stored file: the entry and the file's place are
+    /// one transaction. Returns where it went.
+    pub(crate) async fn post_file(
+        &self,
+        actor: &Actor,
+        dest: Dest,
+        body: Body,
+        nonce: Option<String>,
+        file: &str,
+    ) -> Result<Option<(ConvId, Seq)>, ApiError> {
+        let hidden_for = match &dest {
+            Dest::Conv(conv) => self.may_post(actor, *conv).await?,
+            Dest::Dm(_, other) => self.dm_rule(actor, *other, None).await?,
+            Dest::NewGroup { .. } => None,
+        };
+        let appended = self
+            .post_and_wait(NewMessage {
+                dest,
+                sender: actor.id,
+                sender_name: actor.name.clone(),
+                body,
+                nonce,
+                ts: now_ms(),
+                hidden_for,
+                effect: Some(Effect::File(file.to_owned())),
+            })
+            .await?;
+        Ok(Some((appended.message.conv, appended.message.seq)))
+    }
+
+    /// Where a direct entry from `actor` to `target` goes: their
+    /// conversation, or a new one made with the entry.
+    pub(crate) async fn dm_dest(
+        &self,
+        actor: &Actor,
+        target: confab_store::UserId,
+    ) -> Result<Dest, ApiError> {
+        let hub = &self.ctx.hub;
+        Ok(match hub.members.dm(actor.id, target) {
+            Some(conv) => Dest::Conv(conv),
+            None => match self.ctx.store.dm_conv(actor.id, target).await? {
+                Some(conv) => {
+                    hub.members.remember_dm(actor.id, target, conv.id);
+                    Dest::Conv(conv.id)
+                }
+                None => Dest::Dm(actor.id, target),
+            },
+        })
+    }
+
+    /// Whether `actor` may read the entry `seq` of `conv` and, as they
+    /// read it, it carries the file `id`.
+    pub(crate) async fn carries(&self, actor: &Actor, conv: ConvId, seq: Seq, id: &str) -> bool {
+        let Ok((_, from_seq)) = self.readable(actor, conv).await else {
+            return false;
+        };
+        if seq < from_seq {
+            return false;
+        }
+        let reader = Reader {
+            user: actor.id,
+            from_seq,
+        };
+        match self.ctx.store.message(conv, seq, reader).await {
+            Ok(Some(m)) => matches!(
+                &m.body,
+                Body::File { file } | Body::Offer { file, .. } if file.id == id
+            ),
+            _ => false,
+        }
     }
 
     /// A new text for one of the actor's own messages.
@@ -424,7 +540,7 @@ impl Messages {
 
     /// The rule for a direct message from `actor` to `recipient`: who, if
     /// anyone, reads it as withheld, or why it is refused.
-    async fn dm_rule(
+    pub(crate) async fn dm_rule(
         &self,
         actor: &Actor,
         recipient: confab_store::UserId,

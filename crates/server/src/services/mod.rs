@@ -8,6 +8,8 @@
 //! - [`messages`]: posting to conversation logs (through [`poster`], the
 //!   single writer), history, sync, typing.
 //! - [`social`]: friends, requests and blocks.
+//! - [`files`]: uploads (tus), verification, content-addressed blobs,
+//!   thumbnails, posting files, who may download what, collection.
 //! - [`admin`]: accounts and channels as admins manage them, the audit
 //!   log, invitations (also without a running server).
 //!
@@ -16,6 +18,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub(crate) mod files;
 pub(crate) mod messages;
 pub(crate) mod poster;
 pub(crate) mod rooms;
@@ -92,15 +95,17 @@ pub(crate) struct Services {
     pub rooms: rooms::Rooms,
     pub messages: messages::Messages,
     pub social: social::Social,
+    pub files: files::Files,
 }
 
 impl Services {
-    pub(crate) fn new(ctx: Arc<Ctx>) -> Services {
+    pub(crate) fn new(ctx: Arc<Ctx>, files: files::Files) -> Services {
         Services {
             accounts: accounts::Accounts::new(ctx.clone()),
             rooms: rooms::Rooms::new(ctx.clone()),
             messages: messages::Messages::new(ctx.clone()),
             social: social::Social::new(ctx),
+            files,
         }
     }
 }

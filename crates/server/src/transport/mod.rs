@@ -3,6 +3,7 @@
 //! [`serve`], which runs the session, the heartbeat and the writer the same
 //! way for every transport. To add a transport, write those two adapters.
 
+mod files;
 pub(crate) mod http;
 pub(crate) mod tcp;
 pub(crate) mod ws;

@@ -21,9 +21,9 @@ use super::{FrameSink, Inbound};
 use crate::Shared;
 
 #[derive(Clone)]
-struct AppState {
-    shared: Arc<Shared>,
-    tasks: TaskTracker,
+pub(super) struct AppState {
+    pub shared: Arc<Shared>,
+    pub tasks: TaskTracker,
 }
 
 pub(crate) fn router(shared: Arc<Shared>, tasks: TaskTracker) -> Router {
@@ -32,6 +32,7 @@ pub(crate) fn router(shared: Arc<Shared>, tasks: TaskTracker) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/ws", get(upgrade))
+        .merge(super::files::routes())
         .fallback(asset)
         .with_state(AppState { shared, tasks })
 }

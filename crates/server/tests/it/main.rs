@@ -7,6 +7,7 @@ mod admin;
 mod bad_input;
 mod chat;
 mod features;
+mod files;
 mod first_run;
 mod groups;
 mod https;

@@ -191,13 +191,68 @@ fn apply(
             let n = tx
                 .execute(
                     "UPDATE messages SET kind = 'deleted', text = '', data = NULL
-                     WHERE conv = ?1 AND seq = ?2 AND kind = 'text'",
+                     WHERE conv = ?1 AND seq = ?2 AND kind IN ('text', 'file', 'offer')",
                     params![conv_i, *target as i64],
                 )
                 .map_err(backend)?;
             if n == 0 {
                 return Err(StoreError::NotFound("message"));
             }
+            tx.execute(
+                "DELETE FROM files WHERE conv = ?1 AND seq = ?2",
+                params![conv_i, *target as i64],
+            )
+            .map_err(backend)?;
+        }
+        Effect::File(id) => {
+            let n = tx
+                .execute(
+                    "UPDATE files SET conv = ?1, seq = ?2 WHERE id = ?3 AND seq IS NULL",
+                    params![conv_i, seq as i64, id],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::NotFound("file"));
+            }
+        }
+        Effect::Answer { target, accept } => {
+            let data: Option<Option<String>> = tx
+                .query_row(
+                    "SELECT m.data FROM messages m JOIN files f ON f.conv = m.conv AND f.seq = m.seq
+                     WHERE m.conv = ?1 AND m.seq = ?2 AND m.kind = 'offer'
+                       AND f.offer_to = ?3 AND f.accepted IS NULL",
+                    params![conv_i, *target as i64, sender],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            let Some(Body::Offer { file, expires, .. }) =
+                data.map(|d| Body::from_stored("offer", String::new(), d.as_deref()))
+            else {
+                return Err(StoreError::NotFound("offer"));
+            };
+            let answered = Body::Offer {
+                file,
+                expires,
+                accepted: Some(*accept),
+            };
+            tx.execute(
+                "UPDATE messages SET data = ?3 WHERE conv = ?1 AND seq = ?2",
+                params![conv_i, *target as i64, answered.data()],
+            )
+            .map_err(backend)?;
+            if *accept {
+                tx.execute(
+                    "UPDATE files SET accepted = 1 WHERE conv = ?1 AND seq = ?2",
+                    params![conv_i, *target as i64],
+                )
+            } else {
+                tx.execute(
+                    "DELETE FROM files WHERE conv = ?1 AND seq = ?2",
+                    params![conv_i, *target as i64],
+                )
+            }
+            .map_err(backend)?;
         }
     }
     Ok(None)

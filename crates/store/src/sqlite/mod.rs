@@ -1,5 +1,5 @@
 //! The embedded SQLite backend, one file per trait (`users`, `convs`,
-//! `messages`, `social`); this one opens the database, migrates it and
+//! `messages`, `social`, `admin`, `files`); this one opens the database, migrates it and
 //! runs reads and writes.
 //!
 //! One writer connection (SQLite allows one writer at a time anyway) behind a
@@ -18,6 +18,7 @@ use crate::{Result, StoreError};
 
 mod admin;
 mod convs;
+mod files;
 mod messages;
 mod social;
 mod users;
@@ -141,6 +142,52 @@ CREATE TRIGGER messages_fts_update AFTER UPDATE OF text, kind ON messages BEGIN
         SELECT 'delete', old.id, old.text WHERE old.kind = 'text';
     INSERT INTO messages_fts (rowid, text) SELECT new.id, new.text WHERE new.kind = 'text';
 END;
+"#,
+    // 5: files: uploads in progress, files (where each was posted or
+    // offered) and the content-addressed blobs they point to; avatars.
+    r#"
+CREATE TABLE blobs (
+    sha256     TEXT PRIMARY KEY,
+    size       INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE files (
+    id         TEXT PRIMARY KEY,
+    blob       TEXT NOT NULL REFERENCES blobs(sha256),
+    thumb      TEXT REFERENCES blobs(sha256),
+    thumb_size INTEGER,
+    owner      INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    mime       TEXT NOT NULL,
+    width      INTEGER,
+    height     INTEGER,
+    conv       INTEGER REFERENCES convs(id) ON DELETE CASCADE,
+    seq        INTEGER,
+    offer_to   INTEGER REFERENCES users(id) ON DELETE CASCADE,
+    expires_ms INTEGER,
+    accepted   INTEGER,
+    created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX files_blob ON files(blob);
+CREATE INDEX files_thumb ON files(thumb) WHERE thumb IS NOT NULL;
+CREATE INDEX files_owner ON files(owner);
+CREATE INDEX files_message ON files(conv, seq);
+CREATE TABLE uploads (
+    id         TEXT PRIMARY KEY,
+    owner      INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    length     INTEGER NOT NULL,
+    sha256     TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    conv       INTEGER,
+    offer_to   INTEGER,
+    avatar     INTEGER NOT NULL DEFAULT 0,
+    nonce      TEXT,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX uploads_owner ON uploads(owner);
+ALTER TABLE users ADD COLUMN avatar TEXT;
 "#,
 ];
 
