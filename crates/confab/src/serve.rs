@@ -107,6 +107,21 @@ pub struct ServeArgs {
     /// Session tokens older than this many days no longer log in [default: no expiry]
     #[arg(long, env = "CONFAB_TOKEN_MAX_AGE_DAYS", value_name = "DAYS")]
     pub token_max_age_days: Option<f64>,
+    /// Largest file a user may upload, in megabytes [default: 100]
+    #[arg(long, env = "CONFAB_MAX_FILE_MB", value_name = "MB")]
+    pub max_file_mb: Option<f64>,
+    /// What one user may store in all, in megabytes; 0 for no limit [default: 1000]
+    #[arg(long, env = "CONFAB_FILE_QUOTA_MB", value_name = "MB")]
+    pub file_quota_mb: Option<f64>,
+    /// Only files of these types, detected from their content, e.g.
+    /// `image/*,application/pdf` [default: any]
+    #[arg(
+        long,
+        env = "CONFAB_FILE_TYPES",
+        value_name = "TYPES",
+        value_delimiter = ','
+    )]
+    pub file_types: Option<Vec<String>>,
     /// Turn the rate limits off (for benchmarks: thousands of clients from one address)
     #[arg(long, env = "CONFAB_NO_RATE_LIMITS")]
     pub no_rate_limits: bool,
@@ -137,6 +152,9 @@ pub struct FileConfig {
     pub visitors: Option<bool>,
     pub first_channel: Option<String>,
     pub token_max_age_days: Option<f64>,
+    pub max_file_mb: Option<f64>,
+    pub file_quota_mb: Option<f64>,
+    pub file_types: Option<Vec<String>>,
     pub domains: Option<Vec<String>>,
     pub acme_directory: Option<String>,
     pub acme_contact: Option<String>,
@@ -251,6 +269,29 @@ pub fn resolve(args: &ServeArgs) -> Result<Config> {
                 .map_err(|e| anyhow::anyhow!("first_channel: {e}"))?;
         }
         config.first_channel = (!name.is_empty()).then_some(name);
+    }
+    if let Some(mb) = args.max_file_mb.or(file.max_file_mb) {
+        anyhow::ensure!(
+            mb > 0.0 && mb <= 1e6,
+            "max_file_mb must be above 0 and at most 1000000, got {mb}"
+        );
+        config.files.max_bytes = (mb * 1e6) as u64;
+    }
+    if let Some(mb) = args.file_quota_mb.or(file.file_quota_mb) {
+        anyhow::ensure!(mb >= 0.0, "file_quota_mb must not be negative, got {mb}");
+        config.files.quota_bytes = (mb > 0.0).then_some((mb * 1e6) as u64);
+    }
+    if let Some(types) = args.file_types.clone().or(file.file_types) {
+        for t in &types {
+            let ok = t.split_once('/').is_some_and(|(a, b)| {
+                !a.is_empty() && !b.is_empty() && !a.contains('*') && (b == "*" || !b.contains('*'))
+            });
+            anyhow::ensure!(
+                ok,
+                "file_types are types such as image/png or families such as image/*, got `{t}`"
+            );
+        }
+        config.files.allowed_types = types.into_iter().map(|t| t.trim().to_owned()).collect();
     }
     if let Some(days) = args.token_max_age_days.or(file.token_max_age_days) {
         anyhow::ensure!(
@@ -421,6 +462,28 @@ pub fn check(args: &ServeArgs, matches: &clap::ArgMatches) -> Result<String> {
                 .as_ref()
                 .map_or("- (none)".to_owned(), |c| format!("#{c}")),
             source("first_channel", "first_channel", "CONFAB_FIRST_CHANNEL"),
+        ),
+        (
+            "max_file_mb",
+            (config.files.max_bytes as f64 / 1e6).to_string(),
+            source("max_file_mb", "max_file_mb", "CONFAB_MAX_FILE_MB"),
+        ),
+        (
+            "file_quota_mb",
+            config
+                .files
+                .quota_bytes
+                .map_or("0 (no limit)".to_owned(), |q| (q as f64 / 1e6).to_string()),
+            source("file_quota_mb", "file_quota_mb", "CONFAB_FILE_QUOTA_MB"),
+        ),
+        (
+            "file_types",
+            if config.files.allowed_types.is_empty() {
+                "any".to_owned()
+            } else {
+                config.files.allowed_types.join(",")
+            },
+            source("file_types", "file_types", "CONFAB_FILE_TYPES"),
         ),
         (
             "token_max_age_days",
