@@ -226,6 +226,7 @@ mod tests {
             r#""type":"react","conv":1,"target":1,"emoji":"👍""#,
             r#""type":"edit","conv":1,"target":1,"text":"t""#,
             r#""type":"delete","conv":1,"target":1"#,
+            r#""type":"answer","conv":1,"target":1,"accept":true"#,
             r#""type":"read","conv":1,"seq":1"#,
             r#""type":"search","query":"q""#,
             r#""type":"topic","conv":1,"topic":"t""#,

@@ -502,17 +502,7 @@ impl Messages {
     ) -> Result<(), ApiError> {
         self.check_text(&text, &nonce)?;
         let hidden_for = self.dm_rule(actor, target, Some(target_name)).await?;
-        let hub = &self.ctx.hub;
-        let dest = match hub.members.dm(actor.id, target) {
-            Some(conv) => Dest::Conv(conv),
-            None => match self.ctx.store.dm_conv(actor.id, target).await? {
-                Some(conv) => {
-                    hub.members.remember_dm(actor.id, target, conv.id);
-                    Dest::Conv(conv.id)
-                }
-                None => Dest::Dm(actor.id, target),
-            },
-        };
+        let dest = self.dm_dest(actor, target).await?;
         if let Some(seq) = reply_to {
             match dest {
                 Dest::Conv(conv) => {
