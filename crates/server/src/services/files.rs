@@ -485,11 +485,12 @@ impl Files {
         }
         let sha: String = hex::encode(live.hasher.finalize());
         let done = self.finish(actor, messages, up, sha).await?;
-        lock(&self.finished).push_back((id.to_owned(), actor.id, offset, done.clone()));
         let mut finished = lock(&self.finished);
-        while finished.len() > FINISHED_KEPT {
+        if finished.len() == FINISHED_KEPT {
             finished.pop_front();
         }
+        finished.push_back((id.to_owned(), actor.id, offset, done.clone()));
+        drop(finished);
         Ok(Patched {
             offset,
             done: Some(done),
@@ -612,7 +613,7 @@ impl Files {
             self.place(&path, &sha).await?;
             if let Some(p) = &picture {
                 let at = self.disk.blob(&p.sha256);
-                if !at.exists() {
+                if !tokio::fs::try_exists(&at).await.unwrap_or(false) {
                     write_new(&at, &p.bytes)
                         .await
                         .map_err(|e| io_error("store the thumbnail", e))?;
