@@ -185,10 +185,14 @@ fn build_web(workspace: &Path, out: &Path) -> PathBuf {
     ensure_wasm_target(&sysroot);
 
     // A target dir of its own, so the nested build never waits on the lock
-    // of the build that runs this script.
+    // of the build that runs this script. OUT_DIR is
+    // `<target>/<profile>/build/<crate>-<hash>/out`; cargo marks `<target>`
+    // with CACHEDIR.TAG only when it created that folder itself (not when an
+    // earlier build made it as the parent of another target dir).
     let target = out
         .ancestors()
         .find(|p| p.join("CACHEDIR.TAG").exists())
+        .or_else(|| out.ancestors().nth(4))
         .unwrap_or_else(|| fail("cannot find the target directory above OUT_DIR"))
         .join("web-wasm");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
