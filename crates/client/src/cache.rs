@@ -86,6 +86,20 @@ pub enum What {
     Edit { target: Seq },
     /// The message `target` is deleted.
     Delete { target: Seq },
+    /// A file to upload and post to `target` (or, with `offer`, to offer
+    /// to the user `target` names). What the driver learnt on an earlier
+    /// attempt (the hash, the upload's URL) is kept beside it in the
+    /// settings, so a restart resumes where it was.
+    File {
+        /// A path (native), or the browser driver's key for its `File`.
+        source: String,
+        name: String,
+        size: u64,
+        #[serde(default)]
+        offer: bool,
+    },
+    /// Accept or decline the offer `target`.
+    Answer { target: Seq, accept: bool },
 }
 
 impl Default for What {

@@ -84,6 +84,14 @@ pub enum Command {
     Search(String),
     /// No notifications from this conversation (`false`: again).
     Mute(bool),
+    /// Upload a file (a path) to this conversation; with `offer`, offer it
+    /// to the other person of this DM instead, who accepts or declines.
+    /// (The browser opens its file picker when no path is given.)
+    Upload { path: String, offer: bool },
+    /// Save the file of message `seq` (to `path`, or under its own name).
+    Save { seq: u64, path: Option<String> },
+    /// Accept (`true`) or decline the file offered in message `seq`.
+    Answer { seq: u64, accept: bool },
 }
 
 /// What `/friend` does.
@@ -164,6 +172,14 @@ pub const HELP: &[(&str, &str)] = &[
         "/mute, /unmute",
         "notifications from this conversation off or on",
     ),
+    (
+        "/upload PATH, /offer PATH",
+        "post a file here; offer one in a DM (they accept or decline)",
+    ),
+    (
+        "/save N [PATH], /accept N, /decline N",
+        "save the file of message N (SHA-256 checked); answer an offer",
+    ),
     ("/help", "this list"),
     ("/exit", "quit (also /quit, Ctrl+C)"),
 ];
@@ -198,6 +214,11 @@ pub const NAMES: &[&str] = &[
     "/search",
     "/mute",
     "/unmute",
+    "/upload",
+    "/offer",
+    "/save",
+    "/accept",
+    "/decline",
     "/help",
     "/exit",
     "/quit",
@@ -375,6 +396,28 @@ pub fn parse(line: &str) -> Result<Command, String> {
         "/search" | "/find" => Err("/search needs words to look for: /search WORDS".into()),
         "/mute" => none(Command::Mute(true)),
         "/unmute" => none(Command::Mute(false)),
+        "/upload" | "/offer" => Ok(Command::Upload {
+            path: rest.trim_matches('"').to_owned(),
+            offer: name == "/offer",
+        }),
+        "/save" => match args.as_slice() {
+            [n] => Ok(Command::Save {
+                seq: number(name, n)?,
+                path: None,
+            }),
+            [n, ..] => Ok(Command::Save {
+                seq: number(name, n)?,
+                path: Some(rest[n.len()..].trim().trim_matches('"').to_owned()),
+            }),
+            [] => Err("/save needs the file's message number: /save N [PATH]".into()),
+        },
+        "/accept" | "/decline" => match args.as_slice() {
+            [n] => Ok(Command::Answer {
+                seq: number(name, n)?,
+                accept: name == "/accept",
+            }),
+            _ => Err(format!("{name} needs the offer's message number: {name} N")),
+        },
         "/help" | "/?" => Ok(Command::Help),
         "/exit" | "/quit" | "/q" => Ok(Command::Exit),
         other => Err(format!(
@@ -551,6 +594,36 @@ mod tests {
             Ok(Command::Search("launch code".into()))
         );
         assert_eq!(parse("/mute"), Ok(Command::Mute(true)));
+        assert_eq!(
+            parse("/upload \"/tmp/my cat.png\""),
+            Ok(Command::Upload {
+                path: "/tmp/my cat.png".into(),
+                offer: false
+            })
+        );
+        assert_eq!(
+            parse("/offer report.pdf"),
+            Ok(Command::Upload {
+                path: "report.pdf".into(),
+                offer: true
+            })
+        );
+        assert_eq!(
+            parse("/save 12 ~/Downloads/a b.png"),
+            Ok(Command::Save {
+                seq: 12,
+                path: Some("~/Downloads/a b.png".into())
+            })
+        );
+        assert_eq!(parse("/save #3"), Ok(Command::Save { seq: 3, path: None }));
+        assert!(parse("/save").is_err());
+        assert_eq!(
+            parse("/decline 4"),
+            Ok(Command::Answer {
+                seq: 4,
+                accept: false
+            })
+        );
         assert_eq!(parse("/unmute"), Ok(Command::Mute(false)));
         assert!(
             parse("/reply x hi")

@@ -23,12 +23,12 @@
 //!   unknown conversation it syncs again, so the cache ends up with every
 //!   message exactly once.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use confab_proto::{
-    Body, ClientFrame, ConvId, ConvKind, ErrorCode, FriendState, GroupInfo, Limits, MemberInfo,
-    Message, PROTOCOL_VERSION, Request, Role, Seq, ServerBody, ServerFrame, SyncPos, SystemEvent,
-    UserInfo,
+    Body, ClientFrame, ConvId, ConvKind, ErrorCode, FilesInfo, FriendState, GroupInfo, Limits,
+    MemberInfo, Message, PROTOCOL_VERSION, Request, Role, Seq, ServerBody, ServerFrame, SyncPos,
+    SystemEvent, UserInfo,
 };
 
 use crate::actions::{Action, Outcome, Refusal};
@@ -36,6 +36,7 @@ use crate::backoff::Backoff;
 use crate::cache::{Cache, CacheError, CachedConv, Pending, Target, What};
 use crate::describe::mentions_of;
 use crate::social::Friends;
+use crate::transfer::{DownloadJob, Transfer, TransferReport, UploadJob};
 
 /// How a session starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +86,8 @@ pub enum Input {
     /// The connection failed or closed (why, for people; empty when the
     /// client asked for it with [`Output::Close`]).
     Disconnected(String),
+    /// How an upload or download the client asked for is going.
+    Transfer(TransferReport),
 }
 
 /// What the client asks a driver to do.
@@ -100,6 +103,10 @@ pub enum Output {
     Datagram { port: u16, bytes: Vec<u8> },
     /// Close the connection (then report [`Input::Disconnected`]).
     Close(String),
+    /// Upload a file over HTTP (tus) and report with [`Input::Transfer`].
+    Upload(UploadJob),
+    /// Download a file over HTTP and report with [`Input::Transfer`].
+    Download(DownloadJob),
 }
 
 /// Something the UI may want to show or act on.
@@ -149,6 +156,9 @@ pub enum Event {
     Error(String),
     /// Something to tell the user: an operators' notice, an invitation.
     Notice(String),
+    /// An upload or download moved on ([`Client::transfer`] has it by
+    /// this key).
+    Transfer(String),
     /// A message worth a notification arrived: a direct message, or one
     /// mentioning the user, in a conversation that is not muted.
     /// `in_view`: its conversation is open at its newest messages (a UI
@@ -176,6 +186,13 @@ pub enum ActionError {
     TooLong(usize, usize),
     #[error("no conversation is open")]
     NothingOpen,
+    #[error("the file is {0}; this server takes files of up to {1}")]
+    FileTooLarge(String, String),
+    /// Uploads and downloads need what `hello` says about files.
+    #[error("this server takes no files")]
+    NoFiles,
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Cache(#[from] CacheError),
 }
@@ -249,7 +266,7 @@ pub(crate) struct Live {
 pub struct Client<C: Cache> {
     pub(crate) cache: C,
     client_name: String,
-    auth: Option<Auth>,
+    pub(crate) auth: Option<Auth>,
     pub(crate) state: ConnState,
     backoff: Backoff,
     pub(crate) me: Option<UserInfo>,
@@ -285,7 +302,7 @@ pub struct Client<C: Cache> {
     pub(crate) datagrams: VecDeque<(u16, Vec<u8>)>,
     /// Sends the server refused as too many (`rate_limited`): kept in the
     /// outbox and sent again at the time given (ms, the driver's clock).
-    resend: Vec<(u64, String)>,
+    pub(crate) resend: Vec<(u64, String)>,
     /// Read positions for the server, sent together a moment after the
     /// first (reading a busy channel does not send one per message).
     read_up: BTreeMap<ConvId, Seq>,
@@ -297,6 +314,16 @@ pub struct Client<C: Cache> {
     /// Conversations the user read here (since this client started): their
     /// read position is ours to tell the server, not the server's to set.
     read_here: BTreeSet<ConvId>,
+    /// Where files go, from `hello` (none: this server takes no files).
+    pub(crate) files: Option<FilesInfo>,
+    /// Uploads and downloads, newest last (finished ones are dropped
+    /// beyond a few).
+    pub(crate) transfers: Vec<Transfer>,
+    /// Uploads and downloads for the driver, handed over while online.
+    pub(crate) jobs: VecDeque<Output>,
+    /// Keys of the transfers queued or with the driver (an upload is not
+    /// started twice when the outbox is sent again).
+    pub(crate) running: HashSet<String>,
 }
 
 impl<C: Cache> Client<C> {
@@ -351,6 +378,10 @@ impl<C: Cache> Client<C> {
             read_flush_ms: None,
             unknown_live: Vec::new(),
             read_here: BTreeSet::new(),
+            files: None,
+            transfers: Vec::new(),
+            jobs: VecDeque::new(),
+            running: HashSet::new(),
         };
         if client.cache.get(KEY_CLIENT_ID)?.is_none() {
             let id = format!("{seed:016x}");
@@ -523,6 +554,11 @@ impl<C: Cache> Client<C> {
             Input::Frame(frame) => self.frame(frame, now_ms),
             Input::Datagram(bytes) => self.datagram(&bytes, now_ms),
             Input::Disconnected(why) => self.disconnected(&why, now_ms),
+            Input::Transfer(report) => {
+                if let Err(e) = self.on_transfer(report, now_ms) {
+                    self.event(Event::Error(e.to_string()));
+                }
+            }
         }
     }
 
@@ -588,6 +624,11 @@ impl<C: Cache> Client<C> {
         }
         if let Some(f) = self.frames.pop_front() {
             return Some(Output::Send(f));
+        }
+        if self.state == ConnState::Online
+            && let Some(job) = self.jobs.pop_front()
+        {
+            return Some(job);
         }
         #[cfg(feature = "udp")]
         if let Some(path) = self.udp.as_mut()
@@ -843,7 +884,7 @@ impl<C: Cache> Client<C> {
     /// Puts an entry in the outbox (it survives a crash or a restart) and
     /// sends it now if connected, else on the next session. Returns its
     /// nonce.
-    fn post(
+    pub(crate) fn post(
         &mut self,
         target: Target,
         text: &str,
@@ -1036,7 +1077,7 @@ impl<C: Cache> Client<C> {
         id
     }
 
-    fn push_send(&mut self, p: &Pending) {
+    pub(crate) fn push_send(&mut self, p: &Pending) {
         let nonce = Some(p.nonce.clone());
         let text = p.text.clone();
         let req = match (&p.target, p.what.clone()) {
@@ -1077,13 +1118,24 @@ impl<C: Cache> Client<C> {
                 target,
                 nonce,
             },
+            (Target::Conv(conv), What::Answer { target, accept }) => Request::Answer {
+                conv: *conv,
+                target,
+                accept,
+                nonce,
+            },
+            // Files go over HTTP: the driver is asked to upload.
+            (_, What::File { .. }) => {
+                self.start_upload(p);
+                return;
+            }
             // Changes name a message, so a conversation: never made so.
             (Target::User(_), _) => return,
         };
         self.push(Waiting::Send(p.nonce.clone()), req);
     }
 
-    fn next_nonce(&mut self) -> Result<String, CacheError> {
+    pub(crate) fn next_nonce(&mut self) -> Result<String, CacheError> {
         let n: u64 = self
             .cache
             .get(KEY_NONCE)?
@@ -1242,12 +1294,23 @@ impl<C: Cache> Client<C> {
         let mut applied = Vec::new();
         let mut changes = Vec::new();
         let mut notify = Vec::new();
+        let mut files_posted = Vec::new();
         for m in messages {
             let Some(c) = self.convs.get_mut(&m.conv) else {
                 gap = true;
                 continue;
             };
             touched.insert(m.conv);
+            if Some(&m.sender) == me.as_ref()
+                && let Some(nonce) = &m.nonce
+                && self
+                    .outbox
+                    .iter()
+                    .any(|p| &p.nonce == nonce && matches!(p.what, What::File { .. }))
+            {
+                // The server posted our upload: it leaves the outbox.
+                files_posted.push(nonce.clone());
+            }
             let live = self.live.entry(m.conv).or_default();
             // Whoever wrote has stopped typing.
             live.typing.retain(|(u, _)| *u != m.sender);
@@ -1301,6 +1364,9 @@ impl<C: Cache> Client<C> {
             if matches!(m.body, Body::Edit { .. } | Body::Delete { .. }) {
                 changes.push(m.clone());
             }
+        }
+        for nonce in files_posted {
+            self.file_posted(&nonce)?;
         }
         // What an edit or delete changes, the cache changes too (as the
         // server did), so a deleted text is not kept here.
@@ -1433,7 +1499,7 @@ impl<C: Cache> Client<C> {
         Ok(())
     }
 
-    fn acknowledge(&mut self, nonce: &str) -> Result<(), CacheError> {
+    pub(crate) fn acknowledge(&mut self, nonce: &str) -> Result<(), CacheError> {
         self.cache.remove_outbox(nonce)?;
         self.outbox.retain(|p| p.nonce != nonce);
         Ok(())
@@ -1452,10 +1518,12 @@ impl<C: Cache> Client<C> {
                     limits,
                     heartbeat_ms,
                     udp_port,
+                    files,
                     ..
                 },
             ) => {
                 self.limits = limits;
+                self.files = files;
                 self.heartbeat_ms = heartbeat_ms.max(1000);
                 self.udp_port = udp_port;
                 if let Some(req) = self.login_request() {

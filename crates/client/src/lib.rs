@@ -13,6 +13,8 @@
 //! - [`emoji`]: `:shortcode:` emoji, the same in every client.
 //! - [`markdown`]: the Markdown subset messages may use, as styled spans
 //!   (never HTML), for every UI.
+//! - [`transfer`]: uploads and downloads: jobs for the driver, its
+//!   reports, progress with speed and time left.
 //! - [`commands`]: slash commands (`/join`, `/msg`, `/react`…), parsed
 //!   once for the terminal and the browser.
 //! - `native` (feature `native`): a tokio driver over TLS with trust on
@@ -31,6 +33,7 @@ pub mod native;
 pub mod run;
 pub mod social;
 pub mod timeline;
+pub mod transfer;
 #[cfg(feature = "udp")]
 mod udp;
 pub mod view;

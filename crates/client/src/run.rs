@@ -237,9 +237,36 @@ impl<C: Cache> Client<C> {
                     "unmuted".into()
                 }))
             }
-            cmd @ (Command::Help | Command::Exit | Command::Passwd | Command::Friends) => {
-                Ok(Ran::Ui(cmd))
+            Command::Save { seq, path } => {
+                let conv = self.open_conv_or_err()?;
+                let (file, offer) = self
+                    .file_at(conv, seq)
+                    .ok_or_else(|| format!("message {seq} here is not a file"))?;
+                if let Some((_, accepted)) = offer
+                    && accepted != Some(true)
+                    && self.me().is_some_and(|me| me.name != self.sender_of(conv, seq))
+                {
+                    return Err(format!("accept the offer first: /accept {seq}"));
+                }
+                self.download(&file, path.as_deref().unwrap_or(""))
+                    .map(|_| Ran::Done)
+                    .map_err(refused)
             }
+            Command::Answer { seq, accept } => {
+                let conv = self.open_conv_or_err()?;
+                match self.file_at(conv, seq) {
+                    Some((_, Some(_))) => {}
+                    _ => return Err(format!("message {seq} here is not a file offer")),
+                }
+                self.answer(conv, seq, accept, now)
+                    .map(|_| Ran::Done)
+                    .map_err(refused)
+            }
+            cmd @ (Command::Help
+            | Command::Exit
+            | Command::Passwd
+            | Command::Friends
+            | Command::Upload { .. }) => Ok(Ran::Ui(cmd)),
         }
     }
 
@@ -255,6 +282,46 @@ impl<C: Cache> Client<C> {
                 matches!(m.body, confab_proto::Body::Text { .. }) && (!mine || m.sender == me)
             })
             .map(|m| m.seq)
+    }
+
+    /// The file of message `seq` in `conv`, and for an offer its expiry
+    /// and answer (folded in from the answer entries).
+    pub fn file_at(
+        &self,
+        conv: ConvId,
+        seq: Seq,
+    ) -> Option<(confab_proto::FileInfo, Option<(i64, Option<bool>)>)> {
+        let around = self.messages(conv, Some(seq + 1), 1).ok()?;
+        let m = around.into_iter().find(|m| m.seq == seq)?;
+        match m.body {
+            confab_proto::Body::File { file } => Some((file, None)),
+            confab_proto::Body::Offer {
+                file,
+                expires,
+                accepted,
+            } => {
+                let answered = self
+                    .messages(conv, None, 500)
+                    .ok()?
+                    .into_iter()
+                    .find_map(|a| match a.body {
+                        confab_proto::Body::Answer { target, accept } if target == seq => {
+                            Some(accept)
+                        }
+                        _ => None,
+                    });
+                Some((file, Some((expires, answered.or(accepted)))))
+            }
+            _ => None,
+        }
+    }
+
+    fn sender_of(&self, conv: ConvId, seq: Seq) -> String {
+        self.messages(conv, Some(seq + 1), 1)
+            .ok()
+            .and_then(|ms| ms.into_iter().find(|m| m.seq == seq))
+            .map(|m| m.sender)
+            .unwrap_or_default()
     }
 
     fn open_target(&self) -> Result<Target, String> {

@@ -12,7 +12,7 @@ use std::hash::{Hash, Hasher};
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate};
 use confab_proto::limits::clip;
-use confab_proto::{Body, Message, Seq};
+use confab_proto::{Body, FileInfo, Message, Seq};
 
 use crate::cache::What;
 use crate::describe::{DELETED, Shown, mentions, shown};
@@ -48,6 +48,19 @@ pub struct Line {
     pub reactions: Vec<Reaction>,
     /// It mentions the user (`@name`): highlighted.
     pub mention: bool,
+    /// A file (or an upload of one, while pending).
+    pub file: Option<FileLine>,
+}
+
+/// A file as a line shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FileLine {
+    /// What the message says (while uploading: only the name and size).
+    pub info: FileInfo,
+    /// For an offer: when it lapses, and the answer if there is one.
+    pub offer: Option<(i64, Option<bool>)>,
+    /// The key of its upload while pending ([`crate::Client::transfer`]).
+    pub upload: Option<String>,
 }
 
 /// The message a reply answers, as the reply shows it.
@@ -254,6 +267,8 @@ pub fn items(
         shown: Shown<'a>,
         reply_to: Option<Seq>,
         edited: bool,
+        /// A pending upload: its name and size.
+        upload: Option<(&'a str, u64)>,
     }
     let rows = messages
         .iter()
@@ -272,6 +287,7 @@ pub fn items(
                 shown: shown(m),
                 reply_to,
                 edited,
+                upload: None,
             }
         })
         .chain(pending.iter().filter_map(|p| match p.what {
@@ -283,6 +299,17 @@ pub fn items(
                 shown: Shown::Text(p.text.as_str()),
                 reply_to,
                 edited: false,
+                upload: None,
+            }),
+            What::File { ref name, size, .. } => Some(Row {
+                sender: me,
+                ts: p.written_ms,
+                key: format!("p-{}", p.nonce),
+                seq: None,
+                shown: Shown::Text(""),
+                reply_to: None,
+                edited: false,
+                upload: Some((name.as_str(), size)),
             }),
             _ => None,
         }));
@@ -299,6 +326,7 @@ pub fn items(
             shown,
             reply_to,
             edited,
+            upload,
         } = row;
         let deleted = matches!(shown, Shown::Deleted) || seq.is_some_and(|s| deletes.contains(&s));
         let text = match shown {
@@ -309,8 +337,9 @@ pub fn items(
             Shown::File { .. } => "",
         };
         let file_text;
-        let text = match &shown {
-            Shown::File { file, offer } if !deleted => {
+        let mut file_line = None;
+        let text = match (&shown, upload) {
+            (Shown::File { file, offer }, _) if !deleted => {
                 let offer = offer.map(|(expires, accepted)| {
                     (
                         expires,
@@ -318,6 +347,27 @@ pub fn items(
                     )
                 });
                 file_text = crate::describe::file_line(file, offer);
+                file_line = Some(FileLine {
+                    info: (*file).clone(),
+                    offer,
+                    upload: None,
+                });
+                file_text.as_str()
+            }
+            (_, Some((name, size))) => {
+                file_text = format!("📎 {name} ({})", confab_proto::file::human_size(size));
+                file_line = Some(FileLine {
+                    info: FileInfo {
+                        id: String::new(),
+                        name: name.to_owned(),
+                        size,
+                        mime: String::new(),
+                        sha256: String::new(),
+                        image: None,
+                    },
+                    offer: None,
+                    upload: key.strip_prefix("p-").map(str::to_owned),
+                });
                 file_text.as_str()
             }
             _ => text,
@@ -364,7 +414,8 @@ pub fn items(
             deleted,
             reply: reply_to.map(quote),
             reactions: seq.and_then(|s| reactions.remove(&s)).unwrap_or_default(),
-            mention: sender != me && mentions(text, me),
+            mention: sender != me && file_line.is_none() && mentions(text, me),
+            file: file_line,
         };
         let joins = last.is_some_and(|(s, at)| s == sender && ts - at < GROUP_GAP_MS);
         match out.last_mut() {

@@ -2,6 +2,7 @@
 //! the command line and dispatches; each subcommand lives in its own module.
 
 mod admin;
+mod files;
 mod script;
 mod serve;
 
@@ -51,6 +52,10 @@ enum Command {
     Login(script::LoginArgs),
     /// Send a message to #channel or @user (queued if the server is down).
     Send(script::SendArgs),
+    /// Upload a file to #channel, @user or &group, with a progress bar (resumes).
+    Upload(files::UploadArgs),
+    /// Download a file by its id, checking its SHA-256 (resumes).
+    Download(files::DownloadArgs),
     /// Print the newest messages of #channel or @user.
     History(script::HistoryArgs),
     /// Print messages as they arrive.
@@ -112,6 +117,8 @@ fn main() -> Result<()> {
             let code = runtime.block_on(script::send(args))?;
             std::process::exit(code);
         }
+        Command::Upload(args) => runtime.block_on(files::upload(args)),
+        Command::Download(args) => runtime.block_on(files::download(args)),
         Command::History(args) => runtime.block_on(script::history(args)),
         Command::Tail(args) => runtime.block_on(script::tail(args)),
         Command::Friends(args) => runtime.block_on(script::friends(args)),

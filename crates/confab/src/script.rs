@@ -12,7 +12,7 @@ use clap::Args;
 use confab_client::describe::{self, label};
 use confab_client::native::{Connector, Profile, Shared, SqliteCache, TrustError, drive, now_ms};
 use confab_client::{Action, Auth, Client, ConnState, Event, Outcome, Target};
-use confab_proto::{ConvKind, Message};
+use confab_proto::{Body, ConvKind, Message};
 
 /// Exit status of `confab send` when the message is queued but not yet
 /// acknowledged (EX_TEMPFAIL): it is sent the next time this profile connects.
@@ -146,13 +146,13 @@ pub struct TailArgs {
 }
 
 /// A profile's client, connected by a background driver.
-struct Session {
-    shared: Arc<Shared<SqliteCache>>,
+pub(crate) struct Session {
+    pub(crate) shared: Arc<Shared<SqliteCache>>,
     connector: Arc<Mutex<Connector>>,
 }
 
 impl Session {
-    fn open(at: &ProfileArgs, auth: Option<Auth>) -> Result<Session> {
+    pub(crate) fn open(at: &ProfileArgs, auth: Option<Auth>) -> Result<Session> {
         let profile = Profile::open(&Profile::root(), at.profile.as_deref(), &at.server)
             .context("opening the profile")?;
         let mut cache = profile.cache()?;
@@ -179,7 +179,7 @@ impl Session {
 
     /// Waits until logged in, or fails with why not; asks about an unknown
     /// certificate on a terminal.
-    async fn online(&self, within: Duration) -> Result<()> {
+    pub(crate) async fn online(&self, within: Duration) -> Result<()> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let changed = self.shared.changed.notified();
@@ -232,7 +232,7 @@ impl Session {
     }
 
     /// Waits until every request in flight is answered (after login: the sync).
-    async fn settled(&self, within: Duration) -> Result<()> {
+    pub(crate) async fn settled(&self, within: Duration) -> Result<()> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let changed = self.shared.changed.notified();
@@ -258,7 +258,7 @@ fn password(user: &str, confirm: bool) -> Result<String> {
 }
 
 /// `#channel` (or a bare name), `@user`, `&group`.
-fn parse_conv(s: &str) -> (ConvKind, &str) {
+pub(crate) fn parse_conv(s: &str) -> (ConvKind, &str) {
     if let Some(user) = s.strip_prefix('@') {
         (ConvKind::Dm, user)
     } else if let Some(group) = s.strip_prefix('&') {
@@ -360,15 +360,25 @@ fn print_message(m: &Message, conv_name: &str, json: bool) {
     };
     let mut out = std::io::stdout().lock();
     if json {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "conv": conv_name, "seq": m.seq, "id": m.id, "sender": m.sender,
             "kind": m.body.kind(), "text": text, "ts": m.ts,
         });
+        if let Body::File { file } | Body::Offer { file, .. } = &m.body {
+            v["file"] = serde_json::json!(file);
+        }
         let _ = writeln!(out, "{v}");
     } else {
+        // A file says how to save it.
+        let save = match &m.body {
+            Body::File { file } | Body::Offer { file, .. } => {
+                format!(" (confab download {})", file.id)
+            }
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            "[{}] {} <{}> {}",
+            "[{}] {} <{}> {}{save}",
             conv_name,
             format_ts(m.ts),
             m.sender,

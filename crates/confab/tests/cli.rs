@@ -831,3 +831,177 @@ async fn a_fresh_server_prints_a_setup_code_that_makes_the_first_admin() {
     );
     server.kill().await.unwrap();
 }
+
+/// `confab upload` and `confab download`: progress as JSON lines, the
+/// SHA-256 checked, an interrupted upload and download resumed, a corrupt
+/// partial download refused, a file over the limit refused before a byte
+/// is sent, an offer.
+#[tokio::test]
+async fn upload_and_download_from_the_command_line_with_progress_and_resume() {
+    use confab_testkit::{DEADLINE, http};
+    use tokio::io::AsyncBufReadExt;
+    let server = http::https_server(|c| c.files.max_bytes = 100_000_000).await;
+    let addr = server.tcp.to_string();
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let fp = server.fingerprint.clone();
+    let (code, _, err) =
+        client_cmd(home, &addr, &["login", "--register", "ann", "--trust", &fp]).await;
+    assert_eq!(code, 0, "{err}");
+    let mut bob = http::user(&server, "bob").await;
+    bob.create("general", true).await;
+    bob.ok(serde_json::json!({"type": "channel_invite", "name": "general", "user": "ann"}))
+        .await;
+    let json_lines = |out: &str| -> Vec<serde_json::Value> {
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    };
+
+    // A 3 MB file: progress, then the posted file with its hash.
+    let files = tempfile::tempdir().unwrap();
+    let small = files.path().join("notes.bin");
+    let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&small, &bytes).unwrap();
+    let small_s = small.display().to_string();
+    let (code, out, err) =
+        client_cmd(home, &addr, &["upload", &small_s, "#general", "--json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let lines = json_lines(&out);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "progress" && l["phase"] == "uploading"),
+        "{out}"
+    );
+    let posted = lines.last().unwrap();
+    assert_eq!(posted["event"], "posted", "{out}");
+    assert_eq!(posted["conv"], "#general");
+    assert_eq!(posted["file"]["name"], "notes.bin");
+    assert_eq!(posted["file"]["size"], 3_000_000);
+    assert_eq!(posted["file"]["sha256"], http::sha256_hex(&bytes));
+    let id = posted["file"]["id"].as_str().unwrap().to_owned();
+    let ev = bob.event("message").await;
+    assert_eq!(ev["message"]["kind"], "file");
+    assert_eq!(ev["message"]["file"]["id"], id.as_str());
+    // `history` says how to save it.
+    let (_, out, _) = client_cmd(home, &addr, &["history", "#general"]).await;
+    assert!(out.contains(&format!("(confab download {id})")), "{out}");
+
+    // Downloaded into a folder under its own name, checked.
+    let saved = tempfile::tempdir().unwrap();
+    let saved_s = saved.path().display().to_string();
+    let (code, out, err) =
+        client_cmd(home, &addr, &["download", &id, &saved_s, "--json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let last = json_lines(&out).pop().unwrap();
+    assert_eq!(last["event"], "saved");
+    assert_eq!(std::fs::read(saved.path().join("notes.bin")).unwrap(), bytes);
+
+    // A partial download resumes from its part file (the first progress
+    // already counts it) and ends as the same bytes.
+    let again = tempfile::tempdir().unwrap();
+    let dest = again.path().join("copy.bin");
+    let part = again.path().join("copy.bin.part");
+    std::fs::write(&part, &bytes[..1_000_000]).unwrap();
+    let dest_s = dest.display().to_string();
+    let (code, out, err) = client_cmd(home, &addr, &["download", &id, &dest_s, "--json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let lines = json_lines(&out);
+    let first = lines.iter().find(|l| l["phase"] == "downloading").unwrap();
+    assert_eq!(first["done"].as_u64(), Some(1_000_000), "{out}");
+    assert_eq!(std::fs::read(&dest).unwrap(), bytes);
+    assert!(!part.exists());
+
+    // A part file with other bytes: the whole is refused, nothing saved
+    // (and the bad part is gone, so the next try starts clean and works).
+    let bad = again.path().join("bad.bin");
+    std::fs::write(again.path().join("bad.bin.part"), vec![0u8; 1_000_000]).unwrap();
+    let bad_s = bad.display().to_string();
+    let (code, _, err) = client_cmd(home, &addr, &["download", &id, &bad_s]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("SHA-256") && err.contains("not saved"), "{err}");
+    assert!(!bad.exists() && !again.path().join("bad.bin.part").exists());
+    let (code, _, err) = client_cmd(home, &addr, &["download", &id, &bad_s]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read(&bad).unwrap(), bytes);
+
+    // A download of what does not exist, or is not a file id.
+    let (code, _, err) = client_cmd(home, &addr, &["download", &"0".repeat(32)]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("no such file, or you may not read it"), "{err}");
+    let (code, _, err) = client_cmd(home, &addr, &["download", "../../etc/passwd"]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("is not a file id"), "{err}");
+
+    // An upload cut part way (the process killed) goes on from where the
+    // server's bytes end when it is run again.
+    let big = files.path().join("big.bin");
+    let big_bytes: Vec<u8> = (0..60_000_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&big, &big_bytes).unwrap();
+    let big_s = big.display().to_string();
+    let mut first_run = tokio::process::Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(["upload", &big_s, "#general", "--json"])
+        .env("CONFAB_HOME", home)
+        .env("CONFAB_SERVER", &addr)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = tokio::io::BufReader::new(first_run.stdout.take().unwrap()).lines();
+    loop {
+        let line = tokio::time::timeout(DEADLINE, out.next_line())
+            .await
+            .expect("progress in time")
+            .unwrap()
+            .expect("progress before the end");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_ne!(v["event"], "posted", "the upload was to be cut: {line}");
+        if v["phase"] == "uploading" && v["done"].as_u64() > Some(0) {
+            break;
+        }
+    }
+    first_run.kill().await.unwrap();
+    let (code, out, err) =
+        client_cmd(home, &addr, &["upload", &big_s, "#general", "--json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let lines = json_lines(&out);
+    let resumed_at = lines
+        .iter()
+        .find(|l| l["phase"] == "uploading")
+        .and_then(|l| l["done"].as_u64())
+        .unwrap();
+    assert!(resumed_at > 0, "resumed from the server's offset: {out}");
+    let posted = lines.last().unwrap();
+    assert_eq!(posted["file"]["sha256"], http::sha256_hex(&big_bytes));
+    let ev = bob.event("message").await;
+    assert_eq!(ev["message"]["file"]["size"], 60_000_000);
+
+    // Over the limit: refused before anything is sent.
+    let huge = files.path().join("huge.bin");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(100_000_001)
+        .unwrap();
+    let huge_s = huge.display().to_string();
+    let (code, _, err) = client_cmd(home, &addr, &["upload", &huge_s, "#general"]).await;
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("the file is 100000001 bytes; this server takes files of up to 100000000 bytes"),
+        "{err}"
+    );
+
+    // An offer to bob: he sees an offer, not a file he can fetch.
+    let (code, out, err) = client_cmd(
+        home,
+        &addr,
+        &["upload", &small_s, "@bob", "--offer", "--json"],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json_lines(&out).last().unwrap()["offer"], true, "{out}");
+    let ev = bob.event("message").await;
+    assert_eq!(ev["message"]["kind"], "offer");
+}

@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A file in a conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct FileInfo {
     /// Download it from `/files/{id}`.
     pub id: String,
@@ -33,7 +33,7 @@ pub struct FileInfo {
 
 /// An image's dimensions in pixels, as it is shown (rotated by its EXIF
 /// orientation), so clients can reserve its place before it loads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct ImageInfo {
     pub width: u32,
     pub height: u32,

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 
 use confab_client::native::TrustError;
 use confab_client::{Action, Auth, Cache, Client, Event, Outcome, Ran, Target, emoji};
+use confab_client::transfer::Phase;
 use confab_proto::{ConvId, ConvKind, Role};
 use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
@@ -331,7 +332,11 @@ impl App {
             }
             Event::Done { action, result } => self.done(action, result, client),
             Event::SendFailed { pending, message } => {
-                self.error(format!("not sent: {message} (“{}”)", pending.text));
+                let what = match &pending.what {
+                    confab_client::What::File { name, .. } => name.clone(),
+                    _ => pending.text.clone(),
+                };
+                self.error(format!("not sent: {message} (“{what}”)"));
                 // The core put the text back into its draft.
                 if self.input.is_empty() {
                     self.input.set(client.open_draft());
@@ -339,6 +344,16 @@ impl App {
             }
             Event::Error(text) => self.error(text),
             Event::Notice(text) => self.info(text),
+            Event::Transfer(key) => {
+                // Progress is in the status bar; the end is worth a notice.
+                if let Some(t) = client.transfer(&key) {
+                    match &t.phase {
+                        Phase::Finished { to: Some(_) } => self.info(t.status()),
+                        Phase::Failed(_) => self.error(t.status()),
+                        _ => {}
+                    }
+                }
+            }
             Event::Notify {
                 title,
                 body,
@@ -905,10 +920,54 @@ impl App {
             Ok(Ran::Ui(Command::Help)) => self.overlay = Some(Overlay::Help),
             Ok(Ran::Ui(Command::Exit)) => self.effects.quit = true,
             Ok(Ran::Ui(Command::Friends)) => self.overlay = Some(Overlay::Friends),
+            Ok(Ran::Ui(Command::Upload { path, offer })) => match upload(client, &path, offer, self.now_ms) {
+                Ok(()) => self.effects.wake = true,
+                Err(e) => self.error(e),
+            },
             Ok(Ran::Ui(_)) => {}
             Err(e) => self.error(e),
         }
     }
+}
+
+/// `/upload PATH` (or `/offer PATH`): the file to the open conversation.
+fn upload<C: Cache>(client: &mut Client<C>, path: &str, offer: bool, now_ms: u64) -> Result<(), String> {
+    let cmd = if offer { "/offer" } else { "/upload" };
+    if path.is_empty() {
+        return Err(format!("{cmd} needs a file: {cmd} PATH"));
+    }
+    let expanded = match path.strip_prefix("~/") {
+        Some(rest) => dirs_home().join(rest),
+        None => std::path::PathBuf::from(path),
+    };
+    let full = std::path::absolute(&expanded).map_err(|e| format!("{path}: {e}"))?;
+    let meta = std::fs::metadata(&full).map_err(|e| format!("{path}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{path} is not a file"));
+    }
+    let target = client
+        .opened()
+        .cloned()
+        .ok_or("open the conversation to post it in first")?;
+    let name = full
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    client
+        .upload(
+            target,
+            &full.display().to_string(),
+            &name,
+            meta.len(),
+            offer,
+            now_ms as i64,
+        )
+        .map(|_| ())
+        .map_err(|e| format!("not uploaded: {e}"))
+}
+
+fn dirs_home() -> std::path::PathBuf {
+    std::env::var_os("HOME").map_or_else(|| ".".into(), std::path::PathBuf::from)
 }
 
 /// The editing keys shared by every text field.

@@ -418,6 +418,7 @@ fn messages<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Client<
     let height = inner.height as usize;
     let offset = app.utc_offset.unwrap_or_else(|| *Local::now().offset());
     let view = client.timeline(offset);
+    let me = client.me().map(|u| u.name.clone()).unwrap_or_default();
     let mut lines: Vec<Line<'static>> = Vec::new();
     if view.at_beginning {
         lines.push(
@@ -437,7 +438,7 @@ fn messages<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Client<
         if let Item::Unread { .. } = item {
             unread_at = Some(lines.len());
         }
-        item_lines(&mut lines, &mut marks, item, width);
+        item_lines(&mut lines, &mut marks, item, width, &me);
     }
     // Just opened with unread messages: start at their line.
     if std::mem::take(&mut app.to_unread)
@@ -517,6 +518,7 @@ fn item_lines(
     marks: &mut Vec<(u64, usize)>,
     item: &Item,
     width: usize,
+    me: &str,
 ) {
     match item {
         Item::Day { label, .. } => {
@@ -620,6 +622,22 @@ fn item_lines(
                         Span::raw(indent.clone()),
                         Span::styled(tail.trim_start().to_owned(), dim),
                     ]));
+                }
+                if let (Some(file), Some(seq), false) = (&l.file, l.seq, l.deleted) {
+                    // How to save it (or answer the offer).
+                    let hint = match file.offer {
+                        Some((_, None)) if sender != me => {
+                            format!("offered to you: /accept {seq} or /decline {seq}")
+                        }
+                        Some((_, Some(false))) | Some((_, None)) => String::new(),
+                        _ => format!("/save {seq} [PATH] saves it"),
+                    };
+                    if !hint.is_empty() {
+                        out.push(Line::from(vec![
+                            Span::raw(indent.clone()),
+                            Span::styled(hint, Style::new().fg(Color::Cyan)),
+                        ]));
+                    }
                 }
                 if !l.reactions.is_empty() {
                     let mut spans = vec![Span::raw(indent.clone())];
@@ -820,6 +838,17 @@ fn status_bar<C: Cache>(f: &mut Frame, area: Rect, app: &App, client: &Client<C>
     }
     if client.me().is_some_and(|u| u.invisible) {
         spans.push(Span::raw(" · invisible"));
+    }
+    // Files on their way: the first one's progress, and how many more.
+    let moving: Vec<_> = client.transfers().iter().filter(|t| t.active()).collect();
+    if let Some(t) = moving.first() {
+        spans.push(Span::styled(
+            format!(" · {}", t.status()),
+            Style::new().fg(Color::Cyan),
+        ));
+        if moving.len() > 1 {
+            spans.push(Span::raw(format!(" (+{} more)", moving.len() - 1)));
+        }
     }
     if matches!(app.screen, Screen::Chat) {
         spans.push(Span::styled(

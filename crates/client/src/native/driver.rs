@@ -17,13 +17,15 @@ use bytes::{BufMut, BytesMut};
 use confab_proto::{ServerFrame, datagram, frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, split};
 use tokio::net::{TcpStream, UdpSocket};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio_rustls::client::TlsStream;
 
 use crate::cache::Cache;
 use crate::core::{Client, Event, Input, Output};
 use crate::native::now_ms;
 use crate::native::tls::{ConnectError, Connector, TrustError, Udp};
+use crate::native::transfer::{self, Failure, Http};
+use crate::transfer::TransferReport;
 
 /// How long connecting (TCP and TLS) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,6 +34,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest frame accepted from the server. (A `sync` reply can be large;
 /// what the client sends is held to the limit the server announces.)
 const MAX_FRAME: usize = 16 * 1024 * 1024;
+/// Uploads and downloads at once; more wait their turn.
+const MAX_TRANSFERS: usize = 2;
 
 /// The core and the signals around it.
 pub struct Shared<C: Cache> {
@@ -43,6 +47,8 @@ pub struct Shared<C: Cache> {
     pub changed: Notify,
     /// Why the last connection attempt failed on the certificate, if it did.
     pub trust: Mutex<Option<TrustError>>,
+    /// Uploads and downloads running at once.
+    transfers: Semaphore,
 }
 
 impl<C: Cache> Shared<C> {
@@ -52,6 +58,7 @@ impl<C: Cache> Shared<C> {
             wake: Notify::new(),
             changed: Notify::new(),
             trust: Mutex::new(None),
+            transfers: Semaphore::new(MAX_TRANSFERS),
         })
     }
 
@@ -68,7 +75,7 @@ fn wait_until(deadline: Option<u64>) -> Duration {
 
 /// Keeps `shared`'s client connected through `connector` (whose pin may be
 /// replaced between attempts).
-pub async fn drive<C: Cache + Send>(shared: Arc<Shared<C>>, connector: Arc<Mutex<Connector>>) {
+pub async fn drive<C: Cache + Send + 'static>(shared: Arc<Shared<C>>, connector: Arc<Mutex<Connector>>) {
     loop {
         // Offline: wait until the core asks to connect.
         let deadline = {
@@ -99,7 +106,7 @@ pub async fn drive<C: Cache + Send>(shared: Arc<Shared<C>>, connector: Arc<Mutex
             Ok(Err(ConnectError::Io(e))) => e.to_string(),
             Ok(Ok(stream)) => {
                 *shared.trust.lock().expect("trust lock") = None;
-                session(&shared, stream, target.udp).await
+                session(&shared, stream, &target).await
             }
         };
         shared.lock().handle(Input::Disconnected(why), now_ms());
@@ -147,11 +154,12 @@ fn udp_secret(stream: &TlsStream<TcpStream>) -> Option<[u8; 64]> {
 }
 
 /// Runs one connection until it ends; returns why it ended.
-async fn session<C: Cache + Send>(
-    shared: &Shared<C>,
+async fn session<C: Cache + Send + 'static>(
+    shared: &Arc<Shared<C>>,
     stream: TlsStream<TcpStream>,
-    udp_mode: Udp,
+    target: &Connector,
 ) -> String {
+    let udp_mode = target.udp;
     let peer = stream.get_ref().0.peer_addr();
     let udp = match (udp_mode, peer) {
         (Udp::Off, _) | (_, Err(_)) => None,
@@ -195,6 +203,12 @@ async fn session<C: Cache + Send>(
                     Output::Close(why) => {
                         close = Some(why);
                         break;
+                    }
+                    Output::Upload(job) => {
+                        tokio::spawn(run_transfer(shared.clone(), target.clone(), Job::Up(job)));
+                    }
+                    Output::Download(job) => {
+                        tokio::spawn(run_transfer(shared.clone(), target.clone(), Job::Down(job)));
                     }
                     Output::Connect => {}
                 }
@@ -244,6 +258,53 @@ async fn session<C: Cache + Send>(
             _ = tokio::time::sleep(wait_until(deadline)) => {}
         }
     }
+}
+
+enum Job {
+    Up(crate::transfer::UploadJob),
+    Down(crate::transfer::DownloadJob),
+}
+
+/// Runs one upload or download (when a place is free) and reports to the
+/// core as it goes. It does not depend on the chat connection: a cut of
+/// either is reported, and the core tries an upload again.
+async fn run_transfer<C: Cache + Send + 'static>(
+    shared: Arc<Shared<C>>,
+    connector: Connector,
+    job: Job,
+) {
+    let Ok(_turn) = shared.transfers.acquire().await else {
+        return;
+    };
+    let tell: transfer::Report = {
+        let shared = shared.clone();
+        Arc::new(move |r: TransferReport| {
+            shared.lock().handle(Input::Transfer(r), now_ms());
+            shared.changed.notify_one();
+            shared.wake.notify_one();
+        })
+    };
+    let (key, endpoint) = match &job {
+        Job::Up(j) => (j.nonce.clone(), &j.endpoint),
+        Job::Down(j) => (j.key.clone(), &j.endpoint),
+    };
+    let result = match Http::new(&connector, endpoint) {
+        Err(f) => Err(f),
+        Ok(http) => match &job {
+            Job::Up(j) => transfer::upload(&http, j, &tell).await.map(|()| None),
+            Job::Down(j) => transfer::download(&http, j, &tell)
+                .await
+                .map(|p| Some(p.display().to_string())),
+        },
+    };
+    tell(match result {
+        Ok(to) => TransferReport::Finished { key, to },
+        Err(Failure { message, retry }) => TransferReport::Failed {
+            key,
+            message,
+            retry,
+        },
+    });
 }
 
 /// Reads one frame with the protocol's framing (`confab_proto::frame`).

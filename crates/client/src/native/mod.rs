@@ -7,6 +7,7 @@ pub mod driver;
 pub mod profile;
 pub mod sqlite;
 pub mod tls;
+pub mod transfer;
 
 pub use driver::{Shared, drive};
 pub use profile::Profile;

@@ -166,7 +166,7 @@ impl Connector {
     }
 
     /// The host part of the address (for SNI and certificate names).
-    fn host(&self) -> &str {
+    pub fn host(&self) -> &str {
         let host = match self.addr.rsplit_once(':') {
             Some((h, p)) if p.parse::<u16>().is_ok() => h,
             _ => &self.addr,
@@ -174,8 +174,14 @@ impl Connector {
         host.trim_start_matches('[').trim_end_matches(']')
     }
 
-    /// Connects and completes the TLS handshake.
-    pub async fn connect(&self) -> Result<TlsStream<TcpStream>, ConnectError> {
+    /// The TLS configuration that trusts what this connector trusts
+    /// (public CAs, or the pinned certificate), for the chat connection
+    /// and for HTTPS to the same server's web listener (files).
+    pub fn tls_config(&self) -> Result<rustls::ClientConfig, ConnectError> {
+        self.config().map(|(config, _)| config)
+    }
+
+    fn config(&self) -> Result<(rustls::ClientConfig, Arc<TofuVerifier>), ConnectError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -194,6 +200,12 @@ impl Connector {
             .dangerous()
             .with_custom_certificate_verifier(verifier.clone())
             .with_no_client_auth();
+        Ok((config, verifier))
+    }
+
+    /// Connects and completes the TLS handshake.
+    pub async fn connect(&self) -> Result<TlsStream<TcpStream>, ConnectError> {
+        let (config, verifier) = self.config()?;
         let name = ServerName::try_from(self.host().to_owned()).map_err(|e| {
             ConnectError::Io(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
