@@ -87,11 +87,20 @@ pub enum Command {
     /// Upload a file (a path) to this conversation; with `offer`, offer it
     /// to the other person of this DM instead, who accepts or declines.
     /// (The browser opens its file picker when no path is given.)
-    Upload { path: String, offer: bool },
+    Upload {
+        path: String,
+        offer: bool,
+    },
     /// Save the file of message `seq` (to `path`, or under its own name).
-    Save { seq: u64, path: Option<String> },
+    Save {
+        seq: u64,
+        path: Option<String>,
+    },
     /// Accept (`true`) or decline the file offered in message `seq`.
-    Answer { seq: u64, accept: bool },
+    Answer {
+        seq: u64,
+        accept: bool,
+    },
 }
 
 /// What `/friend` does.
@@ -139,10 +148,9 @@ pub const HELP: &[(&str, &str)] = &[
         "ask someone to be your friend, or answer them",
     ),
     (
-        "/block USER",
-        "stop someone writing to you (they are not told)",
+        "/block USER, /unblock USER",
+        "stop someone writing to you (not told); let them again",
     ),
-    ("/unblock USER", "let them write to you again"),
     (
         "/group new NAME USER...",
         "a group with friends (a name with spaces in \"quotes\")",
@@ -174,14 +182,13 @@ pub const HELP: &[(&str, &str)] = &[
     ),
     (
         "/upload PATH, /offer PATH",
-        "post a file here; offer one in a DM (they accept or decline)",
+        "post a file here; offer one in a DM",
     ),
     (
         "/save N [PATH], /accept N, /decline N",
-        "save the file of message N (SHA-256 checked); answer an offer",
+        "save message N's file (SHA-256 checked); answer an offer",
     ),
-    ("/help", "this list"),
-    ("/exit", "quit (also /quit, Ctrl+C)"),
+    ("/help, /exit", "this list; quit (also /quit, Ctrl+C)"),
 ];
 
 /// Command names for Tab completion.

@@ -244,7 +244,9 @@ impl<C: Cache> Client<C> {
                     .ok_or_else(|| format!("message {seq} here is not a file"))?;
                 if let Some((_, accepted)) = offer
                     && accepted != Some(true)
-                    && self.me().is_some_and(|me| me.name != self.sender_of(conv, seq))
+                    && self
+                        .me()
+                        .is_some_and(|me| me.name != self.sender_of(conv, seq))
                 {
                     return Err(format!("accept the offer first: /accept {seq}"));
                 }
@@ -290,7 +292,7 @@ impl<C: Cache> Client<C> {
         &self,
         conv: ConvId,
         seq: Seq,
-    ) -> Option<(confab_proto::FileInfo, Option<(i64, Option<bool>)>)> {
+    ) -> Option<(confab_proto::FileInfo, Option<crate::timeline::OfferState>)> {
         let around = self.messages(conv, Some(seq + 1), 1).ok()?;
         let m = around.into_iter().find(|m| m.seq == seq)?;
         match m.body {
@@ -300,16 +302,16 @@ impl<C: Cache> Client<C> {
                 expires,
                 accepted,
             } => {
-                let answered = self
-                    .messages(conv, None, 500)
-                    .ok()?
-                    .into_iter()
-                    .find_map(|a| match a.body {
-                        confab_proto::Body::Answer { target, accept } if target == seq => {
-                            Some(accept)
-                        }
-                        _ => None,
-                    });
+                let answered =
+                    self.messages(conv, None, 500)
+                        .ok()?
+                        .into_iter()
+                        .find_map(|a| match a.body {
+                            confab_proto::Body::Answer { target, accept } if target == seq => {
+                                Some(accept)
+                            }
+                            _ => None,
+                        });
                 Some((file, Some((expires, answered.or(accepted)))))
             }
             _ => None,

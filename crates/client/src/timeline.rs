@@ -52,13 +52,16 @@ pub struct Line {
     pub file: Option<FileLine>,
 }
 
+/// An offer's expiry (ms since the epoch) and its answer, if given.
+pub type OfferState = (i64, Option<bool>);
+
 /// A file as a line shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FileLine {
     /// What the message says (while uploading: only the name and size).
     pub info: FileInfo,
     /// For an offer: when it lapses, and the answer if there is one.
-    pub offer: Option<(i64, Option<bool>)>,
+    pub offer: Option<OfferState>,
     /// The key of its upload while pending ([`crate::Client::transfer`]).
     pub upload: Option<String>,
 }

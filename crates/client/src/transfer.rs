@@ -29,7 +29,9 @@ pub enum Phase {
     /// Bytes on their way.
     Moving,
     /// Uploaded (the message follows), or saved (`to`: where).
-    Finished { to: Option<String> },
+    Finished {
+        to: Option<String>,
+    },
     Failed(String),
 }
 
@@ -125,10 +127,7 @@ impl Transfer {
             human_size(self.total)
         );
         if let Some(rate) = self.rate() {
-            s.push_str(&format!(
-                ", {}/s",
-                human_size(rate as u64)
-            ));
+            s.push_str(&format!(", {}/s", human_size(rate as u64)));
         }
         if let Some(eta) = self.eta_s() {
             s.push_str(&format!(", {} left", duration(eta)));
@@ -478,7 +477,10 @@ impl<C: Cache> Client<C> {
         if let Some(t) = self.transfers.iter_mut().find(|t| t.key == nonce) {
             t.phase = Phase::Failed(message.clone());
         }
-        self.event(Event::SendFailed { pending: p, message });
+        self.event(Event::SendFailed {
+            pending: p,
+            message,
+        });
     }
 
     /// The server posted our upload (its message carries the nonce).
@@ -544,7 +546,11 @@ impl<C: Cache> Client<C> {
                 total,
             } => {
                 if let Some(t) = self.transfers.iter_mut().find(|t| t.key == key) {
-                    let phase = if hashing { Phase::Hashing } else { Phase::Moving };
+                    let phase = if hashing {
+                        Phase::Hashing
+                    } else {
+                        Phase::Moving
+                    };
                     if t.phase != phase {
                         t.phase = phase;
                         t.since_ms = now_ms;
@@ -620,10 +626,7 @@ mod tests {
         );
         t.phase = Phase::Failed("the server refused it".into());
         assert!(!t.active());
-        assert_eq!(
-            t.status(),
-            "cat.png: upload failed: the server refused it"
-        );
+        assert_eq!(t.status(), "cat.png: upload failed: the server refused it");
         assert_eq!(duration(125), "2 min 5 s");
         assert_eq!(duration(3_780), "1 h 3 min");
     }

@@ -115,8 +115,8 @@ impl Progress {
 }
 
 pub async fn upload(args: UploadArgs) -> Result<()> {
-    let path = std::path::absolute(&args.file)
-        .with_context(|| format!("{}", args.file.display()))?;
+    let path =
+        std::path::absolute(&args.file).with_context(|| format!("{}", args.file.display()))?;
     let meta =
         std::fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
     if !meta.is_file() {
@@ -179,7 +179,10 @@ pub async fn upload(args: UploadArgs) -> Result<()> {
                 {
                     progress.finish();
                     if args.json {
-                        println!("{}", serde_json::json!({"event": "failed", "error": message}));
+                        println!(
+                            "{}",
+                            serde_json::json!({"event": "failed", "error": message})
+                        );
                     }
                     bail!("not uploaded: {message}");
                 }

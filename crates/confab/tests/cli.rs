@@ -891,12 +891,14 @@ async fn upload_and_download_from_the_command_line_with_progress_and_resume() {
     // Downloaded into a folder under its own name, checked.
     let saved = tempfile::tempdir().unwrap();
     let saved_s = saved.path().display().to_string();
-    let (code, out, err) =
-        client_cmd(home, &addr, &["download", &id, &saved_s, "--json"]).await;
+    let (code, out, err) = client_cmd(home, &addr, &["download", &id, &saved_s, "--json"]).await;
     assert_eq!(code, 0, "{err}");
     let last = json_lines(&out).pop().unwrap();
     assert_eq!(last["event"], "saved");
-    assert_eq!(std::fs::read(saved.path().join("notes.bin")).unwrap(), bytes);
+    assert_eq!(
+        std::fs::read(saved.path().join("notes.bin")).unwrap(),
+        bytes
+    );
 
     // A partial download resumes from its part file (the first progress
     // already counts it) and ends as the same bytes.
@@ -920,7 +922,10 @@ async fn upload_and_download_from_the_command_line_with_progress_and_resume() {
     let bad_s = bad.display().to_string();
     let (code, _, err) = client_cmd(home, &addr, &["download", &id, &bad_s]).await;
     assert_ne!(code, 0);
-    assert!(err.contains("SHA-256") && err.contains("not saved"), "{err}");
+    assert!(
+        err.contains("SHA-256") && err.contains("not saved"),
+        "{err}"
+    );
     assert!(!bad.exists() && !again.path().join("bad.bin.part").exists());
     let (code, _, err) = client_cmd(home, &addr, &["download", &id, &bad_s]).await;
     assert_eq!(code, 0, "{err}");
@@ -929,7 +934,10 @@ async fn upload_and_download_from_the_command_line_with_progress_and_resume() {
     // A download of what does not exist, or is not a file id.
     let (code, _, err) = client_cmd(home, &addr, &["download", &"0".repeat(32)]).await;
     assert_ne!(code, 0);
-    assert!(err.contains("no such file, or you may not read it"), "{err}");
+    assert!(
+        err.contains("no such file, or you may not read it"),
+        "{err}"
+    );
     let (code, _, err) = client_cmd(home, &addr, &["download", "../../etc/passwd"]).await;
     assert_ne!(code, 0);
     assert!(err.contains("is not a file id"), "{err}");
@@ -964,8 +972,7 @@ async fn upload_and_download_from_the_command_line_with_progress_and_resume() {
         }
     }
     first_run.kill().await.unwrap();
-    let (code, out, err) =
-        client_cmd(home, &addr, &["upload", &big_s, "#general", "--json"]).await;
+    let (code, out, err) = client_cmd(home, &addr, &["upload", &big_s, "#general", "--json"]).await;
     assert_eq!(code, 0, "{err}");
     let lines = json_lines(&out);
     let resumed_at = lines
@@ -989,7 +996,9 @@ async fn upload_and_download_from_the_command_line_with_progress_and_resume() {
     let (code, _, err) = client_cmd(home, &addr, &["upload", &huge_s, "#general"]).await;
     assert_ne!(code, 0);
     assert!(
-        err.contains("the file is 100000001 bytes; this server takes files of up to 100000000 bytes"),
+        err.contains(
+            "the file is 100000001 bytes; this server takes files of up to 100000000 bytes"
+        ),
         "{err}"
     );
 

@@ -11,8 +11,8 @@
 use std::collections::BTreeSet;
 
 use confab_client::native::TrustError;
-use confab_client::{Action, Auth, Cache, Client, Event, Outcome, Ran, Target, emoji};
 use confab_client::transfer::Phase;
+use confab_client::{Action, Auth, Cache, Client, Event, Outcome, Ran, Target, emoji};
 use confab_proto::{ConvId, ConvKind, Role};
 use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
@@ -920,10 +920,12 @@ impl App {
             Ok(Ran::Ui(Command::Help)) => self.overlay = Some(Overlay::Help),
             Ok(Ran::Ui(Command::Exit)) => self.effects.quit = true,
             Ok(Ran::Ui(Command::Friends)) => self.overlay = Some(Overlay::Friends),
-            Ok(Ran::Ui(Command::Upload { path, offer })) => match upload(client, &path, offer, self.now_ms) {
-                Ok(()) => self.effects.wake = true,
-                Err(e) => self.error(e),
-            },
+            Ok(Ran::Ui(Command::Upload { path, offer })) => {
+                match upload(client, &path, offer, self.now_ms) {
+                    Ok(()) => self.effects.wake = true,
+                    Err(e) => self.error(e),
+                }
+            }
             Ok(Ran::Ui(_)) => {}
             Err(e) => self.error(e),
         }
@@ -931,7 +933,12 @@ impl App {
 }
 
 /// `/upload PATH` (or `/offer PATH`): the file to the open conversation.
-fn upload<C: Cache>(client: &mut Client<C>, path: &str, offer: bool, now_ms: u64) -> Result<(), String> {
+fn upload<C: Cache>(
+    client: &mut Client<C>,
+    path: &str,
+    offer: bool,
+    now_ms: u64,
+) -> Result<(), String> {
     let cmd = if offer { "/offer" } else { "/upload" };
     if path.is_empty() {
         return Err(format!("{cmd} needs a file: {cmd} PATH"));

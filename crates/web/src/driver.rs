@@ -182,7 +182,7 @@ fn open(url: &str) -> Result<(Handlers, mpsc::UnboundedReceiver<WsEvent>), Strin
 }
 
 /// One connection, until it ends; returns why.
-async fn session(core: &Core, url: &str, wake: &mut mpsc::Receiver<()>) -> String {
+async fn session(core: &Rc<Core>, url: &str, wake: &mut mpsc::Receiver<()>) -> String {
     let (h, mut events) = match open(url) {
         Ok(x) => x,
         Err(e) => return format!("cannot open a WebSocket: {e}"),
@@ -210,6 +210,15 @@ async fn session(core: &Core, url: &str, wake: &mut mpsc::Receiver<()>) -> Strin
                         }
                     }
                     Output::Close(why) => return why,
+                    Output::Upload(job) => {
+                        wasm_bindgen_futures::spawn_local(crate::files::upload(core.clone(), job));
+                    }
+                    Output::Download(job) => {
+                        wasm_bindgen_futures::spawn_local(crate::files::download(
+                            core.clone(),
+                            job,
+                        ));
+                    }
                     Output::Datagram { .. } | Output::Connect => {}
                 }
             }

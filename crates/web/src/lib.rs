@@ -8,6 +8,8 @@
 //!   through to IndexedDB, so the history and the outbox survive a reload.
 //! - `driver` (browser only): the WebSocket, reconnects and timers around
 //!   the core.
+//! - `files` (browser only): uploads (tus over `fetch`) and downloads
+//!   (SHA-256 checked) for the driver, images fetched with the token.
 //! - `ui` (browser only): the Leptos components, one module per part of
 //!   the screen.
 
@@ -16,6 +18,8 @@ pub mod view;
 
 #[cfg(target_arch = "wasm32")]
 mod driver;
+#[cfg(target_arch = "wasm32")]
+mod files;
 #[cfg(target_arch = "wasm32")]
 mod idb;
 #[cfg(target_arch = "wasm32")]

@@ -75,7 +75,10 @@ fn wait_until(deadline: Option<u64>) -> Duration {
 
 /// Keeps `shared`'s client connected through `connector` (whose pin may be
 /// replaced between attempts).
-pub async fn drive<C: Cache + Send + 'static>(shared: Arc<Shared<C>>, connector: Arc<Mutex<Connector>>) {
+pub async fn drive<C: Cache + Send + 'static>(
+    shared: Arc<Shared<C>>,
+    connector: Arc<Mutex<Connector>>,
+) {
     loop {
         // Offline: wait until the core asks to connect.
         let deadline = {

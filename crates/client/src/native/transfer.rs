@@ -191,11 +191,7 @@ async fn hash_file(path: &Path, size: u64, throttle: &mut Throttle) -> Result<St
 }
 
 /// Uploads `job`; the server posts the message when the last byte is in.
-pub async fn upload(
-    http: &Http,
-    job: &UploadJob,
-    report: &Report,
-) -> Result<(), Failure> {
+pub async fn upload(http: &Http, job: &UploadJob, report: &Report) -> Result<(), Failure> {
     let path = PathBuf::from(&job.source);
     let sha256 = match &job.sha256 {
         Some(s) => s.clone(),
@@ -256,7 +252,10 @@ pub async fn upload(
                 return Err(refusal("upload", r).await);
             }
             let Some(url) = header(&r, "location").map(str::to_owned) else {
-                return Err(Failure::new("the server made no upload (no Location)", true));
+                return Err(Failure::new(
+                    "the server made no upload (no Location)",
+                    true,
+                ));
             };
             report(TransferReport::Created {
                 nonce: job.nonce.clone(),
@@ -380,11 +379,7 @@ fn part_of(path: &Path) -> PathBuf {
 }
 
 /// Downloads `job`; returns where it was saved.
-pub async fn download(
-    http: &Http,
-    job: &DownloadJob,
-    report: &Report,
-) -> Result<PathBuf, Failure> {
+pub async fn download(http: &Http, job: &DownloadJob, report: &Report) -> Result<PathBuf, Failure> {
     let path = |e: std::io::Error, p: &Path| Failure::io(&p.display().to_string(), e);
     // The name, from the message or else the server (`HEAD`), gives the
     // part file a previous attempt may have left.
@@ -485,10 +480,7 @@ pub async fn download(
     while let Some(piece) = body.next().await {
         let piece = piece.map_err(Failure::net)?;
         hasher.update(&piece);
-        writer
-            .write_all(&piece)
-            .await
-            .map_err(|e| path(e, &part))?;
+        writer.write_all(&piece).await.map_err(|e| path(e, &part))?;
         done += piece.len() as u64;
         throttle.tell(done, total, false);
     }
@@ -507,9 +499,7 @@ pub async fn download(
     {
         let _ = tokio::fs::remove_file(&part).await;
         return Err(Failure::new(
-            format!(
-                "the downloaded bytes' SHA-256 is {got}, not the file's {want}: not saved"
-            ),
+            format!("the downloaded bytes' SHA-256 is {got}, not the file's {want}: not saved"),
             false,
         ));
     }

@@ -202,7 +202,35 @@ pub(super) fn Composer(ui: Ui) -> impl IntoView {
                         }
                     }
                     on:keydown=on_key
+                    on:paste=move |e: ev::ClipboardEvent| {
+                        // Pasted images (or files) are uploaded, not typed.
+                        let files = e.clipboard_data().and_then(|d| d.files());
+                        if files.as_ref().is_some_and(|f| f.length() > 0) {
+                            e.prevent_default();
+                            ui.upload_files(files);
+                        }
+                    }
                 ></textarea>
+                <input type="file" id="file-input" multiple hidden
+                    on:change=move |e: ev::Event| {
+                        let input: Option<web_sys::HtmlInputElement> =
+                            e.target().and_then(|t| t.dyn_into().ok());
+                        if let Some(input) = input {
+                            ui.upload_files(input.files());
+                            input.set_value("");
+                        }
+                    }/>
+                <button type="button" class="icon" id="attach-button" aria-label="Attach files" title="Attach files (or drop or paste them)"
+                    disabled=move || target().is_none()
+                    on:click=move |_| {
+                        ui.offer_next.set(false);
+                        if let Some(input) = document()
+                            .get_element_by_id("file-input")
+                            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+                        {
+                            input.click();
+                        }
+                    }>"📎"</button>
                 <button type="button" class="icon" id="emoji-button" aria-label="Emoji" title="Emoji"
                     aria-expanded=move || ui.picker_open.get().to_string()
                     on:click=move |_| ui.picker_open.update(|o| *o = !*o)>"😊"</button>

@@ -6,8 +6,10 @@ use leptos::html;
 use super::*;
 use confab_client::describe::DELETED;
 use confab_client::markdown;
-use confab_client::timeline::{Item, Line};
+use confab_client::timeline::{FileLine, Item, Line};
+use confab_client::transfer::download_key;
 use confab_proto::Seq;
+use confab_proto::file::human_size;
 
 #[component]
 pub(super) fn Messages(ui: Ui) -> impl IntoView {
@@ -97,7 +99,23 @@ pub(super) fn Messages(ui: Ui) -> impl IntoView {
         with_client(|c| c.opened().is_none())
     };
     view! {
-        <div class="scroller" node_ref=scroller id="messages" role="log" aria-label="Messages" tabindex="0" on:scroll=on_scroll>
+        <div class="scroller" node_ref=scroller id="messages" role="log" aria-label="Messages" tabindex="0" on:scroll=on_scroll
+            on:dragover=move |e: ev::DragEvent| e.prevent_default()
+            on:drop=move |e: ev::DragEvent| {
+                // Files dropped on the conversation are uploaded to it.
+                e.prevent_default();
+                ui.upload_files(e.data_transfer().and_then(|d| d.files()));
+            }>
+            <Show when=move || ui.viewing.with(Option::is_some)>
+                <div class="lightbox" id="image-view" role="dialog" aria-modal="true" aria-label="Image" tabindex="-1"
+                    on:click=move |_| ui.viewing.set(None)
+                    on:keydown=move |e: ev::KeyboardEvent| if e.key() == "Escape" { ui.viewing.set(None) }>
+                    {move || ui.viewing.get().map(|(url, name)| view! {
+                        <img src=url alt=name.clone()/>
+                        <button class="icon" autofocus aria-label="Close" title="Close (Esc)">"×"</button>
+                    })}
+                </div>
+            </Show>
             <Show when=nothing_open>
                 <div class="empty" id="empty-state">
                     <h2>"Nothing open yet"</h2>
@@ -268,7 +286,11 @@ fn render_line(ui: Ui, l: Line, sender: &str, mine: bool) -> impl IntoView {
             id=id title=match seq { Some(s) => format!("{} · message {s}", l.time), None => l.time.clone() }>
             {quote}
             <div class="body">
-                {if l.deleted { view! { <span class="text">{text}</span> }.into_any() } else { markdown_view(&text) }}
+                {match (&l.file, l.deleted) {
+                    (Some(f), false) => file_view(ui, f.clone(), seq, mine).into_any(),
+                    (_, true) => view! { <span class="text">{text}</span> }.into_any(),
+                    _ => markdown_view(&text),
+                }}
                 {l.edited.then(|| view! { <span class="edited">" (edited)"</span> })}
                 {pending.then(|| view! {
                     <span class="pending-mark" role="img" aria-label="pending: not yet sent" title="Not yet sent: waiting for the server">
@@ -280,6 +302,128 @@ fn render_line(ui: Ui, l: Line, sender: &str, mine: bool) -> impl IntoView {
             </div>
             {has_reactions.then(|| view! { <div class="reactions">{reactions}</div> })}
             {actions}
+        </div>
+    }
+}
+
+/// A file on its line: an image's thumbnail (its place kept from the
+/// dimensions the message carries; a click shows it whole), or a card with
+/// its name, size and type and a download button; an offer's answer
+/// buttons; and progress with speed and time left while it moves.
+fn file_view(ui: Ui, f: FileLine, seq: Option<Seq>, mine: bool) -> impl IntoView {
+    let info = f.info.clone();
+    let progress_key = f.upload.clone().unwrap_or_else(|| download_key(&info.id));
+    let progress = move || {
+        ui.tick.track();
+        with_client(|c| {
+            c.transfer(&progress_key)
+                .filter(|t| t.active())
+                .map(|t| (t.done, t.total.max(1), t.status()))
+        })
+        .map(|(done, total, status)| {
+            view! {
+                <div class="transfer" role="status">
+                    <progress max=total.to_string() value=done.to_string()></progress>
+                    <span>{status}</span>
+                </div>
+            }
+        })
+    };
+    let (offered, answer) = match f.offer {
+        Some((_, a)) => (true, a),
+        None => (false, None),
+    };
+    let may_fetch = !info.id.is_empty() && (!offered || mine || answer == Some(true));
+    let caption = format!(
+        "{} · {}{}",
+        info.name,
+        human_size(info.size),
+        if info.mime.is_empty() {
+            String::new()
+        } else {
+            format!(" · {}", info.mime)
+        }
+    );
+    let thumb = info.image.filter(|_| may_fetch).map(|img| {
+        let url = RwSignal::new(None::<String>);
+        let id = info.id.clone();
+        if let Some(token) = with_client(|c| c.token().map(str::to_owned)) {
+            let path = format!("/files/{id}/thumb");
+            leptos::task::spawn_local(async move {
+                if let Ok(u) = crate::files::image_url(&path, &token).await {
+                    url.set(Some(u));
+                }
+            });
+        }
+        let name = info.name.clone();
+        let open = move |_| {
+            let (id, name) = (id.clone(), name.clone());
+            let Some(token) = with_client(|c| c.token().map(str::to_owned)) else { return };
+            leptos::task::spawn_local(async move {
+                match crate::files::image_url(&format!("/files/{id}"), &token).await {
+                    Ok(u) => {
+                        ui.viewing.set(Some((u, name)));
+                        request_animation_frame(|| {
+                            if let Some(el) = document()
+                                .get_element_by_id("image-view")
+                                .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+                            {
+                                let _ = el.focus();
+                            }
+                        });
+                    }
+                    Err(e) => ui.error(format!("The image did not load: {e}.")),
+                }
+            });
+        };
+        // Shown at most 320 px wide, in its proportions, before it loads.
+        let style = format!("aspect-ratio: {} / {}; width: min(100%, {}px)", img.width.max(1), img.height.max(1), img.width.min(320));
+        let alt = format!("{} ({}×{})", info.name, img.width, img.height);
+        view! {
+            <button class="thumb" style=style title="Show it whole" on:click=open>
+                <img alt=alt src=move || url.get().unwrap_or_default() width=img.width.min(320).to_string()/>
+            </button>
+        }
+    });
+    let file_for_download = info.clone();
+    let download = may_fetch.then(|| {
+        view! {
+            <button class="download" on:click=move |_| {
+                if let Err(e) = act(|c| c.download(&file_for_download, "")) {
+                    ui.error(format!("Not downloaded: {e}."));
+                }
+            }>"Download"</button>
+        }
+    });
+    let answer_buttons = (offered && !mine && answer.is_none()).then(|| {
+        let reply = move |accept: bool| {
+            if let (Some(seq), Some(conv)) = (seq, with_client(|c| c.opened_conv()))
+                && let Err(e) = act(|c| c.answer(conv, seq, accept, now_ms() as i64))
+            {
+                ui.error(format!("Not answered: {e}."));
+            }
+        };
+        view! {
+            <button class="primary accept" on:click=move |_| reply(true)>"Accept"</button>
+            <button class="decline" on:click=move |_| reply(false)>"Decline"</button>
+        }
+    });
+    let offer_state = offered.then_some(match (answer, mine) {
+        (None, true) => "Offered: waiting for an answer",
+        (None, false) => "Offered to you",
+        (Some(true), _) => "Offer accepted",
+        (Some(false), _) => "Offer declined",
+    });
+    view! {
+        <div class="file" class:pending=f.upload.is_some()>
+            {thumb}
+            <div class="file-card">
+                <span class="file-name">{format!("📎 {caption}")}</span>
+                {offer_state.map(|s| view! { <span class="offer-state">{s}</span> })}
+                {answer_buttons}
+                {download}
+            </div>
+            {progress}
         </div>
     }
 }

@@ -131,6 +131,10 @@ pub(super) struct Ui {
     pub(super) found: RwSignal<Found>,
     /// Bumped when the notification permission was answered.
     pub(super) notify_asked: RwSignal<u32>,
+    /// The next files chosen are offered (`/offer` in a DM), not posted.
+    pub(super) offer_next: RwSignal<bool>,
+    /// An image shown whole over the page: (object URL, name).
+    pub(super) viewing: RwSignal<Option<(String, String)>>,
 }
 
 /// Actions answered inside the dialog that asked them.
@@ -185,6 +189,29 @@ impl Ui {
             highlight: RwSignal::new(None),
             found: RwSignal::new(Found::default()),
             notify_asked: RwSignal::new(0),
+            offer_next: RwSignal::new(false),
+            viewing: RwSignal::new(None),
+        }
+    }
+
+    /// Files chosen, dropped or pasted: each goes to the outbox to upload
+    /// to the open conversation (or, after `/offer`, is offered).
+    pub(super) fn upload_files(self, files: Option<web_sys::FileList>) {
+        let Some(files) = files else { return };
+        let offer = self.offer_next.get_untracked();
+        self.offer_next.set(false);
+        let Some(target) = with_client(|c| c.opened().cloned()) else {
+            return self.error("Open a conversation to post the file in first.");
+        };
+        for i in 0..files.length() {
+            let Some(f) = files.get(i) else { continue };
+            let (name, size) = (f.name(), f.size() as u64);
+            let key = crate::files::add_source(f);
+            if let Err(e) =
+                act(|c| c.upload(target.clone(), &key, &name, size, offer, now_ms() as i64))
+            {
+                self.error(format!("Not uploaded: {e}."));
+            }
         }
     }
 
@@ -260,7 +287,21 @@ impl Ui {
             Event::Older(_) => self.older.update(|n| *n += 1),
             Event::Done { action, result } => self.done(action, result),
             Event::SendFailed { pending, message } => {
-                self.error(format!("Not sent: {message} (“{}”)", pending.text));
+                let what = match &pending.what {
+                    confab_client::What::File { name, .. } => name.clone(),
+                    _ => pending.text.clone(),
+                };
+                self.error(format!("Not sent: {message} (“{what}”)"));
+            }
+            Event::Transfer(key) => {
+                // Progress shows on the file's line; the end of a download
+                // (or any failure) is worth a notice.
+                use confab_client::transfer::Phase;
+                match with_client(|c| c.transfer(&key).map(|t| (t.phase.clone(), t.status()))) {
+                    Some((Phase::Finished { to: Some(_) }, status)) => self.info(status),
+                    Some((Phase::Failed(_), status)) => self.error(status),
+                    _ => {}
+                }
             }
             // The offline banner says so, and what is queued waits there:
             // a dropped connection is not an error to keep on screen.
@@ -458,6 +499,16 @@ impl Ui {
                 Ok(Ran::Ui(commands::Command::Friends)) => {
                     self.dialog_error.set(None);
                     self.dialog.set(Some(Dialog::Friends));
+                }
+                Ok(Ran::Ui(commands::Command::Upload { offer, .. })) => {
+                    // A browser chooses files with its picker.
+                    self.offer_next.set(offer);
+                    if let Some(input) = document()
+                        .get_element_by_id("file-input")
+                        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+                    {
+                        input.click();
+                    }
                 }
                 Ok(Ran::Ui(_)) => self.info("To leave, close the tab (or log out)."),
                 Err(e) => {
