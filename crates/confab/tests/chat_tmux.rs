@@ -169,3 +169,152 @@ async fn friends_groups_typing_and_blocks_in_a_real_terminal() {
     assert!(!s.contains("why so quiet"), "{s}");
     tui.press(&["Escape"]);
 }
+
+/// Files in the terminal client: `/upload` posts one (the other user gets
+/// it), `/save` downloads it (SHA-256 checked) into a folder, and offers
+/// made by `confab upload --offer` from another profile are accepted (then
+/// saved) or declined, the sender seeing each answer.
+#[tokio::test]
+async fn files_uploaded_saved_and_offers_answered_in_a_real_terminal() {
+    use confab_testkit::http;
+    let server = http::https_server(|_| {}).await;
+    let mut bob = http::user(&server, "bob").await;
+    bob.create("general", false).await;
+    let home = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let saved = tempfile::tempdir().unwrap();
+    let tui = Tmux::start(&format!(
+        "env CONFAB_HOME={} {} chat {} --trust {}; sleep 600",
+        home.path().display(),
+        env!("CARGO_BIN_EXE_confab"),
+        server.tcp,
+        server.fingerprint,
+    ));
+    tui.wait_for("Username:").await;
+    tui.type_text("ann");
+    tui.press(&["Tab"]);
+    tui.type_text("ann's password");
+    tui.press(&["Tab", "Tab", "Enter"]);
+    tui.wait_for("● connected as ann").await;
+    tui.type_text("/join #general");
+    tui.press(&["Enter"]);
+    tui.wait_for("You are in #general").await;
+
+    // /upload: bob receives the file; the line says how to save it.
+    let notes = files.path().join("notes.txt");
+    let text = "minutes of the meeting\n".repeat(2000);
+    std::fs::write(&notes, &text).unwrap();
+    tui.type_text(&format!("/upload {}", notes.display()));
+    tui.press(&["Enter"]);
+    let ev = bob.event("message").await;
+    assert_eq!(ev["message"]["kind"], "file");
+    assert_eq!(ev["message"]["file"]["name"], "notes.txt");
+    assert_eq!(
+        ev["message"]["file"]["sha256"],
+        http::sha256_hex(text.as_bytes())
+    );
+    let seq = ev["message"]["seq"].as_u64().unwrap();
+    let s = tui.wait_for(&format!("/save {seq} [PATH] saves it")).await;
+    assert!(s.contains("📎 notes.txt (46 KB, text/plain)"), "{s}");
+
+    // /save into a folder: saved under its own name, the same bytes.
+    tui.type_text(&format!("/save {seq} {}/", saved.path().display()));
+    tui.press(&["Enter"]);
+    tui.wait_for("notes.txt: saved to").await;
+    assert_eq!(
+        std::fs::read_to_string(saved.path().join("notes.txt")).unwrap(),
+        text
+    );
+
+    // Offers from bob, through `confab upload --offer` on his own profile.
+    let bob_home = tempfile::tempdir().unwrap();
+    let bob_cli = |args: &[&str]| {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_confab"));
+        c.args(args)
+            .env("CONFAB_HOME", bob_home.path())
+            .env("CONFAB_SERVER", server.tcp.to_string())
+            .env("CONFAB_PASSWORD", "password-bob")
+            .stdin(std::process::Stdio::null());
+        c
+    };
+    let out = bob_cli(&["login", "bob", "--trust", &server.fingerprint])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan = files.path().join("plan.txt");
+    std::fs::write(&plan, "the plan, in full").unwrap();
+    let offer = |path: std::path::PathBuf| {
+        let mut c = bob_cli(&["upload", "--offer"]);
+        c.arg(path).arg("@ann");
+        c
+    };
+    let out = offer(plan.clone()).output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let offered = bob.event("message").await;
+    assert_eq!(offered["message"]["kind"], "offer");
+    let first = offered["message"]["seq"].as_u64().unwrap();
+    let dm = offered["message"]["conv"].as_u64().unwrap();
+    tui.type_text("/msg bob");
+    tui.press(&["Enter"]);
+    let s = tui
+        .wait_for(&format!(
+            "offered to you: /accept {first} or /decline {first}"
+        ))
+        .await;
+    assert!(s.contains("📎 plan.txt"), "{s}");
+    // Not before it is accepted.
+    tui.type_text(&format!("/save {first} {}/", saved.path().display()));
+    tui.press(&["Enter"]);
+    tui.wait_for(&format!("accept the offer first: /accept {first}"))
+        .await;
+    tui.type_text(&format!("/accept {first}"));
+    tui.press(&["Enter"]);
+    let answer = bob.event("message").await;
+    assert_eq!(
+        (
+            answer["message"]["kind"].as_str(),
+            answer["message"]["target"].as_u64(),
+            answer["message"]["accept"].as_bool(),
+            answer["message"]["conv"].as_u64()
+        ),
+        (Some("answer"), Some(first), Some(true), Some(dm))
+    );
+    tui.wait_for("offered, accepted").await;
+    tui.type_text(&format!("/save {first} {}/", saved.path().display()));
+    tui.press(&["Enter"]);
+    tui.wait_for("plan.txt: saved to").await;
+    assert_eq!(
+        std::fs::read_to_string(saved.path().join("plan.txt")).unwrap(),
+        "the plan, in full"
+    );
+
+    // A second offer, declined.
+    let other = files.path().join("other.txt");
+    std::fs::write(&other, "not wanted").unwrap();
+    let out = offer(other).output().await.unwrap();
+    assert!(out.status.success());
+    let second = bob.event("message").await["message"]["seq"]
+        .as_u64()
+        .unwrap();
+    tui.wait_for(&format!("/decline {second}")).await;
+    tui.type_text(&format!("/decline {second}"));
+    tui.press(&["Enter"]);
+    let answer = bob.event("message").await;
+    assert_eq!(
+        (
+            answer["message"]["target"].as_u64(),
+            answer["message"]["accept"].as_bool()
+        ),
+        (Some(second), Some(false))
+    );
+    tui.wait_for("offered, declined").await;
+}

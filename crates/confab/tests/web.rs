@@ -1354,3 +1354,136 @@ async fn unread_messages_start_at_their_line_and_names_complete() {
         json!("hi @bob ")
     );
 }
+
+/// Chooses files in the page as a person would: sets them on the file
+/// input and fires its `change` (the picker itself cannot be driven).
+/// `make` is a script expression for an array of `File`s (it may await).
+async fn choose_files(b: &Browser, make: &str) {
+    let script = format!(
+        "const done = arguments[arguments.length - 1];
+         (async () => {{
+           const files = {make};
+           const dt = new DataTransfer();
+           for (const f of files) dt.items.add(f);
+           const input = document.querySelector('#file-input');
+           input.files = dt.files;
+           input.dispatchEvent(new Event('change', {{ bubbles: true }}));
+           done(true);
+         }})().catch(e => done(String(e)));"
+    );
+    assert_eq!(b.js_async(&script).await, json!(true));
+}
+
+/// A PNG drawn on a canvas, `w`×`h`, as a `File` (a script expression).
+fn canvas_png(name: &str, w: u32, h: u32) -> String {
+    format!(
+        "[await new Promise(ok => {{
+            const c = document.createElement('canvas');
+            c.width = {w}; c.height = {h};
+            const g = c.getContext('2d');
+            g.fillStyle = '#3a7'; g.fillRect(0, 0, {w}, {h});
+            g.fillStyle = '#fff'; g.fillRect({w} / 4, {h} / 4, {w} / 2, {h} / 2);
+            c.toBlob(b => ok(new File([b], {name}, {{ type: 'image/png' }})), 'image/png');
+         }})]",
+        name = json!(name)
+    )
+}
+
+#[tokio::test]
+async fn files_and_images_in_the_browser_with_progress_and_offers() {
+    let server = TestServer::start().await;
+    let driver = Chromedriver::start().await;
+    let ann = Browser::open(&driver, 1200, 800).await;
+    let bob = Browser::open(&driver, 1200, 800).await;
+    register(&ann, &server, "ann").await;
+    create_channel(&ann, "general").await;
+    register(&bob, &server, "bob").await;
+    join_channel(&bob, "general").await;
+
+    // An image: bob sees its thumbnail, its box sized from the message
+    // before it loads; a click shows it whole.
+    choose_files(&ann, &canvas_png("drawing.png", 640, 480)).await;
+    bob.wait_js(
+        "the thumbnail loaded",
+        "const i = document.querySelector('#messages .file .thumb img');
+         return !!i && i.src.startsWith('blob:') && i.complete && i.naturalWidth === 320;",
+    )
+    .await;
+    let style = bob
+        .js("return document.querySelector('#messages .file .thumb').getAttribute('style')")
+        .await;
+    assert!(
+        style.as_str().unwrap().contains("aspect-ratio: 640 / 480"),
+        "{style}"
+    );
+    assert!(
+        bob.text("#messages .file").await.contains("drawing.png"),
+        "{}",
+        bob.page_text().await
+    );
+    bob.click("#messages .file .thumb").await;
+    bob.wait_js(
+        "the whole image shown",
+        "const i = document.querySelector('#image-view img');
+         return !!i && i.complete && i.naturalWidth === 640 && i.naturalHeight === 480;",
+    )
+    .await;
+    bob.click("#image-view").await;
+    bob.wait_gone("#image-view").await;
+
+    // A bigger file: ann sees its progress as it goes; bob downloads it
+    // (streamed, SHA-256 checked) and is told it was saved.
+    choose_files(
+        &ann,
+        "[new File([new Uint8Array(24 * 1024 * 1024).map((_, i) => i % 251)], 'data.bin')]",
+    )
+    .await;
+    ann.wait_js(
+        "upload progress shown",
+        "const t = document.querySelector('#messages .file .transfer');
+         return !!t && /\\d+%/.test(t.innerText) && !!t.querySelector('progress');",
+    )
+    .await;
+    bob.wait_text("#messages", "data.bin · 25 MB").await;
+    ann.wait_gone("#messages .file.pending").await;
+    let script = "const f = [...document.querySelectorAll('#messages .file')]
+            .find(f => f.innerText.includes('data.bin'));
+         f.querySelector('.download').click(); return true;";
+    assert_eq!(bob.js(script).await, json!(true));
+    bob.wait_text(
+        ".notice",
+        "data.bin: saved to your downloads as data.bin (SHA-256 checked)",
+    )
+    .await;
+
+    // An offer in a DM: bob accepts the first and declines the second;
+    // both see the answers.
+    ann.wait_text("#member-list", "bob").await;
+    ann.click_text("#member-list button", "bob").await;
+    ann.wait_text("#conv-title", "@bob").await;
+    say(&ann, "/offer").await;
+    choose_files(&ann, "[new File(['the plan'], 'plan.txt')]").await;
+    bob.wait_text("#dms", "@ann").await;
+    bob.click_text("#dms button", "@ann").await;
+    bob.wait_text("#messages", "Offered to you").await;
+    assert!(
+        !bob.text("#messages .file").await.contains("Download"),
+        "no download before it is accepted"
+    );
+    bob.click("#messages .file .accept").await;
+    ann.wait_text("#messages", "Offer accepted").await;
+    bob.wait_text("#messages .file .download", "Download").await;
+    say(&ann, "/offer").await;
+    choose_files(&ann, "[new File(['not wanted'], 'other.txt')]").await;
+    bob.wait_text("#messages", "other.txt").await;
+    let script = "const f = [...document.querySelectorAll('#messages .file')]
+            .find(f => f.innerText.includes('other.txt'));
+         f.querySelector('.decline').click(); return true;";
+    bob.wait_js(
+        "the second offer's buttons",
+        "return !!document.querySelector('#messages .file .decline')",
+    )
+    .await;
+    assert_eq!(bob.js(script).await, json!(true));
+    ann.wait_text("#messages", "Offer declined").await;
+}

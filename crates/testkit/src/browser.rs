@@ -122,6 +122,15 @@ impl Browser {
             .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
     }
 
+    /// Runs an asynchronous script: it calls its last argument with the
+    /// result.
+    pub async fn js_async(&self, script: &str) -> Value {
+        self.client
+            .execute_async(script, Vec::new())
+            .await
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
     /// Runs axe-core on the page as it is (WCAG 2 A and AA rules) and
     /// returns its serious and critical findings, one line each (rule,
     /// impact, what it says, where).
