@@ -99,7 +99,12 @@ impl Harness {
                 limits: Limits::default(),
                 heartbeat_ms: 15_000,
                 udp_port: None,
-                files: None,
+                files: Some(confab_proto::FilesInfo {
+                    port: 8443,
+                    https: true,
+                    max_bytes: 1_000_000,
+                    quota_bytes: None,
+                }),
             },
         );
         self.one()
@@ -1657,4 +1662,184 @@ fn slash_commands_run_in_the_core() {
     assert_eq!(run(&mut h, "/help"), Ok(Ran::Ui(Command::Help)));
     assert!(matches!(run(&mut h, "/mute"), Ok(Ran::Info(_))));
     assert!(h.client.conv(GENERAL).unwrap().muted);
+}
+
+/// Everything the client asks now, frames apart from the rest.
+fn outputs(h: &mut Harness) -> (Vec<ClientFrame>, Vec<Output>) {
+    let mut frames = Vec::new();
+    let mut other = Vec::new();
+    while let Some(o) = h.client.poll_output(h.now) {
+        match o {
+            Output::Send(f) => frames.push(f),
+            o => other.push(o),
+        }
+    }
+    (frames, other)
+}
+
+#[test]
+fn an_upload_chosen_offline_waits_then_resumes_after_a_cut_and_leaves_the_outbox_when_posted() {
+    use confab_client::transfer::{Phase, TransferReport};
+    let mut h = online_in_general(1);
+    h.client.open(Target::Conv(GENERAL), h.now);
+    assert!(
+        matches!(
+            h.client.upload(
+                Target::Conv(GENERAL),
+                "/tmp/big.iso",
+                "big.iso",
+                2_000_000,
+                false,
+                5
+            ),
+            Err(confab_client::ActionError::FileTooLarge(..))
+        ),
+        "over the size `hello` announced: refused at once"
+    );
+    h.disconnect("network down");
+    let nonce = h
+        .client
+        .upload(
+            Target::Conv(GENERAL),
+            "/home/ann/cat.png",
+            "../cat.png",
+            500,
+            false,
+            10,
+        )
+        .unwrap();
+    assert_eq!(outputs(&mut h).1, vec![], "nothing moves while offline");
+    assert_eq!(h.client.transfer(&nonce).unwrap().phase, Phase::Queued);
+    let line = h.client.timeline(chrono::FixedOffset::east_opt(0).unwrap());
+    let pending = format!("{line:?}");
+    assert!(pending.contains("📎 cat.png (500 B)"), "{pending}");
+
+    // Back online: the driver is asked to upload it, with its target.
+    h.now += 60_000;
+    let login = h.greet();
+    h.reply(
+        &login,
+        ServerBody::Session {
+            user: user("ann"),
+            token: None,
+            convs: vec![general(1)],
+        },
+    );
+    let (_, asked) = outputs(&mut h);
+    let [Output::Upload(job)] = asked.as_slice() else {
+        panic!("{asked:?}")
+    };
+    assert_eq!(
+        (
+            job.source.as_str(),
+            job.name.as_str(),
+            job.size,
+            job.sha256.as_deref(),
+            job.url.as_deref()
+        ),
+        ("/home/ann/cat.png", "cat.png", 500, None, None)
+    );
+    assert!(job.metadata.contains(&("conv".into(), GENERAL.to_string())));
+    assert!(job.metadata.contains(&("nonce".into(), nonce.clone())));
+    assert_eq!(job.endpoint.token, "token-of-ann");
+    assert_eq!(job.endpoint.files.port, 8443);
+
+    // Hashed, created, part sent, then cut: tried again a moment later,
+    // with what was learnt (so the driver resumes rather than restarts).
+    for r in [
+        TransferReport::Hashed {
+            nonce: nonce.clone(),
+            sha256: "ab".repeat(32),
+        },
+        TransferReport::Created {
+            nonce: nonce.clone(),
+            url: "/uploads/u1".into(),
+        },
+        TransferReport::Progress {
+            key: nonce.clone(),
+            hashing: false,
+            done: 200,
+            total: 500,
+        },
+    ] {
+        h.client.handle(Input::Transfer(r), h.now);
+    }
+    assert_eq!(h.client.transfer(&nonce).unwrap().percent(), 40);
+    h.client.handle(
+        Input::Transfer(TransferReport::Failed {
+            key: nonce.clone(),
+            message: "connection reset".into(),
+            retry: true,
+        }),
+        h.now,
+    );
+    assert_eq!(outputs(&mut h).1, vec![], "not at once");
+    assert_eq!(h.client.outbox().len(), 1, "still in the outbox");
+    h.now += 5_000;
+    let (_, asked) = outputs(&mut h);
+    let [Output::Upload(again)] = asked.as_slice() else {
+        panic!("{asked:?}")
+    };
+    assert_eq!(again.sha256, Some("ab".repeat(32)));
+    assert_eq!(again.url.as_deref(), Some("/uploads/u1"));
+
+    // The server posts it with the nonce: out of the outbox, finished.
+    h.client.handle(
+        Input::Transfer(TransferReport::Finished {
+            key: nonce.clone(),
+            to: None,
+        }),
+        h.now,
+    );
+    let mut posted = entry(
+        2,
+        "ann",
+        Body::File {
+            file: confab_proto::FileInfo {
+                id: "0".repeat(32),
+                name: "cat.png".into(),
+                size: 500,
+                mime: "image/png".into(),
+                sha256: "ab".repeat(32),
+                image: None,
+            },
+        },
+    );
+    posted.nonce = Some(nonce.clone());
+    h.event(ServerBody::Message { message: posted });
+    assert!(h.client.outbox().is_empty());
+    assert_eq!(
+        h.client.transfer(&nonce).unwrap().phase,
+        Phase::Finished { to: None }
+    );
+
+    // One the server refuses (a wrong hash): out of the outbox, reported.
+    let bad = h
+        .client
+        .upload(
+            Target::Conv(GENERAL),
+            "/home/ann/x.bin",
+            "x.bin",
+            10,
+            false,
+            20,
+        )
+        .unwrap();
+    h.client.take_events();
+    let (_, asked) = outputs(&mut h);
+    assert!(matches!(asked.as_slice(), [Output::Upload(_)]), "{asked:?}");
+    h.client.handle(
+        Input::Transfer(TransferReport::Failed {
+            key: bad.clone(),
+            message: "upload refused: the SHA-256 does not match".into(),
+            retry: false,
+        }),
+        h.now,
+    );
+    assert!(h.client.outbox().is_empty());
+    let failed = h.client.take_events().into_iter().any(|e| {
+        matches!(e, Event::SendFailed { ref pending, ref message }
+            if pending.nonce == bad && message.contains("SHA-256"))
+    });
+    assert!(failed);
 }
