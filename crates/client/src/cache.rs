@@ -97,6 +97,9 @@ pub enum What {
         size: u64,
         #[serde(default)]
         offer: bool,
+        /// The user's profile picture instead (posted nowhere).
+        #[serde(default)]
+        avatar: bool,
     },
     /// Accept or decline the offer `target`.
     Answer { target: Seq, accept: bool },

@@ -91,6 +91,9 @@ pub enum Command {
         path: String,
         offer: bool,
     },
+    /// Make an image (a path) your profile picture. (The browser opens its
+    /// file picker.)
+    Avatar(String),
     /// Save the file of message `seq` (to `path`, or under its own name).
     Save {
         seq: u64,
@@ -181,8 +184,8 @@ pub const HELP: &[(&str, &str)] = &[
         "notifications from this conversation off or on",
     ),
     (
-        "/upload PATH, /offer PATH",
-        "post a file here; offer one in a DM",
+        "/upload, /offer, /avatar PATH",
+        "post a file here; offer one in a DM; your picture",
     ),
     (
         "/save N [PATH], /accept N, /decline N",
@@ -223,6 +226,7 @@ pub const NAMES: &[&str] = &[
     "/unmute",
     "/upload",
     "/offer",
+    "/avatar",
     "/save",
     "/accept",
     "/decline",
@@ -407,6 +411,7 @@ pub fn parse(line: &str) -> Result<Command, String> {
             path: rest.trim_matches('"').to_owned(),
             offer: name == "/offer",
         }),
+        "/avatar" => Ok(Command::Avatar(rest.trim_matches('"').to_owned())),
         "/save" => match args.as_slice() {
             [n] => Ok(Command::Save {
                 seq: number(name, n)?,

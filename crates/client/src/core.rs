@@ -156,6 +156,8 @@ pub enum Event {
     Error(String),
     /// Something to tell the user: an operators' notice, an invitation.
     Notice(String),
+    /// A user's profile picture changed (fetch it again).
+    Avatar(String),
     /// An upload or download moved on ([`Client::transfer`] has it by
     /// this key).
     Transfer(String),
@@ -1918,6 +1920,7 @@ impl<C: Cache> Client<C> {
             ServerBody::Read { conv, seq } => self.server_read(conv, seq, false)?,
             // The answer to our own heartbeat `ping`; hearing it was the point.
             ServerBody::Pong {} => {}
+            ServerBody::Avatar { user } => self.event(Event::Avatar(user)),
             ServerBody::Presence { user, online } => {
                 let mut changed = Vec::new();
                 for (conv, live) in &mut self.live {

@@ -268,7 +268,8 @@ impl<C: Cache> Client<C> {
             | Command::Exit
             | Command::Passwd
             | Command::Friends
-            | Command::Upload { .. }) => Ok(Ran::Ui(cmd)),
+            | Command::Upload { .. }
+            | Command::Avatar(_)) => Ok(Ran::Ui(cmd)),
         }
     }
 

@@ -308,11 +308,52 @@ impl<C: Cache> Client<C> {
                 name: name.clone(),
                 size,
                 offer,
+                avatar: false,
             },
             now_ms,
         )?;
         if !self.running.contains(&nonce) {
             // Offline: shown as waiting.
+            self.track(Transfer::new(&nonce, &name, true, None, size));
+        }
+        Ok(nonce)
+    }
+
+    /// Makes an image (a path, or the browser's key) the user's profile
+    /// picture, through the outbox like any upload. Returns its key.
+    pub fn set_avatar(
+        &mut self,
+        source: &str,
+        name: &str,
+        size: u64,
+        now_ms: i64,
+    ) -> Result<String, ActionError> {
+        if let Some(f) = &self.files
+            && size > f.max_bytes
+        {
+            return Err(ActionError::FileTooLarge(
+                human_size(size),
+                human_size(f.max_bytes),
+            ));
+        }
+        let me = self
+            .me()
+            .map(|u| u.name.clone())
+            .ok_or(ActionError::Offline)?;
+        let name = file::clean_name(name);
+        let nonce = self.post(
+            Target::User(me),
+            "",
+            What::File {
+                source: source.to_owned(),
+                name: name.clone(),
+                size,
+                offer: false,
+                avatar: true,
+            },
+            now_ms,
+        )?;
+        if !self.running.contains(&nonce) {
             self.track(Transfer::new(&nonce, &name, true, None, size));
         }
         Ok(nonce)
@@ -403,6 +444,7 @@ impl<C: Cache> Client<C> {
             name,
             size,
             offer,
+            avatar,
         } = &p.what
         else {
             return;
@@ -417,6 +459,7 @@ impl<C: Cache> Client<C> {
             return;
         };
         let place = match (&p.target, offer) {
+            _ if *avatar => Some((file::meta::AVATAR, "1".to_owned())),
             (t, true) => self.offer_to(t).map(|u| (file::meta::OFFER_TO, u)),
             (Target::Conv(c), false) => Some((file::meta::CONV, c.to_string())),
             (Target::User(u), false) => self
@@ -438,6 +481,7 @@ impl<C: Cache> Client<C> {
             .and_then(|j| serde_json::from_str(&j).ok())
             .unwrap_or_default();
         let conv = match &p.target {
+            _ if *avatar => None,
             Target::Conv(c) => Some(*c),
             Target::User(u) => self.conv_named(ConvKind::Dm, u).map(|c| c.conv),
         };
@@ -564,6 +608,16 @@ impl<C: Cache> Client<C> {
             }
             TransferReport::Finished { key, to } => {
                 self.running.remove(&key);
+                let avatar = self
+                    .outbox()
+                    .iter()
+                    .any(|p| p.nonce == key && matches!(p.what, What::File { avatar: true, .. }));
+                if avatar {
+                    // No message follows a profile picture: done now.
+                    self.file_posted(&key)?;
+                    self.event(Event::Notice("your profile picture is changed".into()));
+                    return Ok(());
+                }
                 if let Some(t) = self.transfers.iter_mut().find(|t| t.key == key) {
                     // An upload is done when its message arrives; that
                     // may have happened already.

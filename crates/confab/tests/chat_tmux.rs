@@ -317,4 +317,23 @@ async fn files_uploaded_saved_and_offers_answered_in_a_real_terminal() {
         (Some(second), Some(false))
     );
     tui.wait_for("offered, declined").await;
+
+    // A profile picture: bob is told; a text file is not one.
+    let png = files.path().join("me.png");
+    std::fs::write(&png, ONE_PIXEL_PNG).unwrap();
+    tui.type_text(&format!("/avatar {}", notes.display()));
+    tui.press(&["Enter"]);
+    tui.wait_for("a profile picture must be an image").await;
+    tui.type_text(&format!("/avatar {}", png.display()));
+    tui.press(&["Enter"]);
+    tui.wait_for("your profile picture is changed").await;
+    let ev = bob.event("avatar").await;
+    assert_eq!(ev["user"], "ann");
 }
+
+/// The smallest PNG: one transparent pixel.
+const ONE_PIXEL_PNG: &[u8] = &[
+    137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82, 0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0,
+    0, 0, 31, 21, 196, 137, 0, 0, 0, 13, 73, 68, 65, 84, 120, 218, 99, 100, 96, 248, 95, 15, 0, 2,
+    135, 1, 128, 235, 71, 186, 146, 0, 0, 0, 0, 73, 69, 78, 68, 174, 66, 96, 130,
+];

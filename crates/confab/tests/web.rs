@@ -1486,4 +1486,29 @@ async fn files_and_images_in_the_browser_with_progress_and_offers() {
     .await;
     assert_eq!(bob.js(script).await, json!(true));
     ann.wait_text("#messages", "Offer declined").await;
+
+    // A profile picture: bob sees it beside her messages and in the
+    // member list at once (an `avatar` event), where her initial was.
+    assert_eq!(
+        bob.js("return !!document.querySelector('#member-list .avatar img')")
+            .await,
+        json!(false)
+    );
+    say(&ann, "/avatar").await;
+    choose_files(&ann, &canvas_png("me.png", 200, 200)).await;
+    ann.wait_text(".notice", "your profile picture is changed")
+        .await;
+    bob.wait_js(
+        "ann's picture beside her messages",
+        "return [...document.querySelectorAll('#messages .group')].some(g =>
+            g.querySelector('.sender')?.innerText === 'ann'
+            && g.querySelector('.avatar img')?.naturalWidth === 200);",
+    )
+    .await;
+    bob.wait_js(
+        "and in the member list",
+        "return [...document.querySelectorAll('#member-list .member')].some(m =>
+            m.innerText.includes('ann') && m.querySelector('.avatar img')?.complete);",
+    )
+    .await;
 }

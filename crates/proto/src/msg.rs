@@ -618,6 +618,10 @@ pub enum ServerBody {
     },
     /// A user sharing a conversation with you came online or went offline.
     Presence { user: String, online: bool },
+    /// A user sharing a conversation with you, or a friend (or you, on
+    /// another device), changed their profile picture: fetch
+    /// `/avatars/{user}` again.
+    Avatar { user: String },
     /// Someone is typing.
     Typing { conv: ConvId, user: String },
     /// You were added to a private channel.

@@ -372,6 +372,7 @@ impl App {
                 }
             }
             Event::State(_)
+            | Event::Avatar(_)
             | Event::Messages(_)
             | Event::Older(_)
             | Event::Typing(_)
@@ -920,6 +921,16 @@ impl App {
             Ok(Ran::Ui(Command::Help)) => self.overlay = Some(Overlay::Help),
             Ok(Ran::Ui(Command::Exit)) => self.effects.quit = true,
             Ok(Ran::Ui(Command::Friends)) => self.overlay = Some(Overlay::Friends),
+            Ok(Ran::Ui(Command::Avatar(path))) => {
+                match chosen_file(&path, "/avatar").and_then(|(full, name, size)| {
+                    client
+                        .set_avatar(&full, &name, size, self.now_ms as i64)
+                        .map_err(|e| format!("not changed: {e}"))
+                }) {
+                    Ok(_) => self.effects.wake = true,
+                    Err(e) => self.error(e),
+                }
+            }
             Ok(Ran::Ui(Command::Upload { path, offer })) => {
                 match upload(client, &path, offer, self.now_ms) {
                     Ok(()) => self.effects.wake = true,
@@ -940,6 +951,19 @@ fn upload<C: Cache>(
     now_ms: u64,
 ) -> Result<(), String> {
     let cmd = if offer { "/offer" } else { "/upload" };
+    let (full, name, size) = chosen_file(path, cmd)?;
+    let target = client
+        .opened()
+        .cloned()
+        .ok_or("open the conversation to post it in first")?;
+    client
+        .upload(target, &full, &name, size, offer, now_ms as i64)
+        .map(|_| ())
+        .map_err(|e| format!("not uploaded: {e}"))
+}
+
+/// A file named on the command line: its absolute path, name and size.
+fn chosen_file(path: &str, cmd: &str) -> Result<(String, String, u64), String> {
     if path.is_empty() {
         return Err(format!("{cmd} needs a file: {cmd} PATH"));
     }
@@ -952,25 +976,11 @@ fn upload<C: Cache>(
     if !meta.is_file() {
         return Err(format!("{path} is not a file"));
     }
-    let target = client
-        .opened()
-        .cloned()
-        .ok_or("open the conversation to post it in first")?;
     let name = full
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    client
-        .upload(
-            target,
-            &full.display().to_string(),
-            &name,
-            meta.len(),
-            offer,
-            now_ms as i64,
-        )
-        .map(|_| ())
-        .map_err(|e| format!("not uploaded: {e}"))
+    Ok((full.display().to_string(), name, meta.len()))
 }
 
 fn dirs_home() -> std::path::PathBuf {

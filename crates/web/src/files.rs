@@ -423,13 +423,32 @@ async fn try_download(core: &Core, job: &DownloadJob) -> Result<(), (String, boo
     Ok(())
 }
 
+/// Forgets a fetched image (a profile picture that changed).
+pub fn forget_image(path: &str) {
+    IMAGES.with(|m| m.borrow_mut().remove(path));
+}
+
+/// The path of `user`'s profile picture.
+pub fn avatar_path(user: &str) -> String {
+    format!(
+        "/avatars/{}",
+        String::from(js_sys::encode_uri_component(user))
+    )
+}
+
 /// An object URL for an image at `path` (`/files/ID` or its thumbnail),
 /// fetched once with the session token.
 pub async fn image_url(path: &str, token: &str) -> Result<String, String> {
-    if let Some(u) = IMAGES.with(|m| m.borrow().get(path).cloned()) {
-        return Ok(u);
+    match IMAGES.with(|m| m.borrow().get(path).cloned()) {
+        Some(u) if u.is_empty() => return Err("none".into()),
+        Some(u) => return Ok(u),
+        None => {}
     }
     let r = fetch("GET", path, token, &[], None).await?;
+    if r.status() == 404 {
+        // None there (a user with no picture): not asked again.
+        IMAGES.with(|m| m.borrow_mut().insert(path.to_owned(), String::new()));
+    }
     if r.status() != 200 {
         return Err(refused(&r).await.0);
     }

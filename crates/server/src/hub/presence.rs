@@ -173,6 +173,24 @@ impl Presence {
         }
     }
 
+    /// Tells `user`'s other devices, and everyone who shares a
+    /// conversation with them or is their friend and is online, that
+    /// their profile picture changed.
+    pub(crate) fn avatar_changed(&self, user: UserId, name: &str) {
+        let frame = event(ServerBody::Avatar {
+            user: name.to_owned(),
+        });
+        let mut peers = self.members.peers_of(user);
+        peers.extend(self.relations.friends_of(user));
+        peers.insert(user);
+        let online_now = self.lock();
+        peers.retain(|p| online_now.contains_key(p));
+        drop(online_now);
+        for peer in peers {
+            self.bus.publish(Audience::User(peer), &frame, Except::NONE);
+        }
+    }
+
     /// Whether others see `user` online.
     pub(crate) fn is_visible(&self, user: UserId) -> bool {
         self.lock().get(&user).is_some_and(|o| !o.invisible)

@@ -581,6 +581,14 @@ impl Files {
         } else {
             None
         };
+        if up.target == UploadTarget::Avatar && picture.is_none() {
+            discard().await;
+            self.ctx.hub.stats.uploads_refused.fetch_add(1, Relaxed);
+            return Err(FileError::Type(format!(
+                "a profile picture must be an image the server can read (PNG, JPEG, GIF or WebP), \
+                 not {mime}"
+            )));
+        }
         let file_id = new_id();
         let now = now_ms();
         let (offer_to, expires_ms) = match up.target {
@@ -668,14 +676,18 @@ impl Files {
                 }
             }
             UploadTarget::Avatar => {
-                match self.ctx.store.set_avatar(actor.id, Some(&file_id)).await {
+                let set = match self.ctx.store.set_avatar(actor.id, Some(&file_id)).await {
                     Ok(Some(old)) => {
                         self.ctx.store.remove_file(&old).await?;
                         Ok(None)
                     }
                     Ok(None) => Ok(None),
                     Err(e) => Err(e.into()),
+                };
+                if set.is_ok() {
+                    self.ctx.hub.presence.avatar_changed(actor.id, &actor.name);
                 }
+                set
             }
         };
         match posted {
@@ -784,6 +796,34 @@ impl Files {
             name: f.name,
             mime: f.mime,
             sha256: f.blob,
+        })
+    }
+
+    /// The profile picture of the user `name` (its thumbnail, which every
+    /// avatar has: only images become avatars).
+    pub(crate) async fn avatar_of(&self, name: &str) -> Result<Download, FileError> {
+        let none = || {
+            FileError::Api(ApiError::not_found(format!(
+                "`{name}` has no profile picture"
+            )))
+        };
+        if self.ctx.limits.check_username(name).is_err() {
+            return Err(none());
+        }
+        let store = &self.ctx.store;
+        let user = store.user_by_name(name).await?.ok_or_else(none)?;
+        let f = store.avatar(user.id).await?.ok_or_else(none)?;
+        let (sha, _) = f.thumb.ok_or_else(none)?;
+        let path = self.disk.blob(&sha);
+        let mime = sniff(&path)
+            .await
+            .map_err(|e| io_error("read the profile picture", e))?;
+        Ok(Download {
+            path,
+            name: format!("{name}-avatar"),
+            mime,
+            sha256: sha,
+            inline: true,
         })
     }
 
@@ -953,7 +993,13 @@ fn thumbnail(path: &Path, max_pixels: u64) -> Result<Picture, Thumb> {
     })?;
     img.apply_orientation(orientation);
     let size = (img.width(), img.height());
-    let small = img.thumbnail(THUMB_SIDE, THUMB_SIDE);
+    // Smaller than a thumbnail: kept at its size (re-encoded all the
+    // same, so that no metadata goes out), never blown up.
+    let small = if size.0 <= THUMB_SIDE && size.1 <= THUMB_SIDE {
+        img
+    } else {
+        img.thumbnail(THUMB_SIDE, THUMB_SIDE)
+    };
     let mut bytes = Vec::new();
     let mut cursor = std::io::Cursor::new(&mut bytes);
     if small.color().has_alpha() {

@@ -37,6 +37,7 @@ pub(super) fn routes() -> Router<AppState> {
         )
         .route("/files/{id}", get(download))
         .route("/files/{id}/thumb", get(thumbnail))
+        .route("/avatars/{name}", get(avatar))
         // Bodies are streamed to disk and bounded by each upload's length.
         .layer(axum::extract::DefaultBodyLimit::disable())
 }
@@ -315,6 +316,18 @@ async fn thumbnail(
     serve(app, id, true, req).await
 }
 
+/// A user's profile picture (its thumbnail), for anyone logged in. It
+/// may change, so it is cached briefly, not forever like a file.
+async fn avatar(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    req: Request,
+) -> Result<Response, HttpError> {
+    actor(&app.shared, req.headers()).await?;
+    let d = app.shared.services.files.avatar_of(&name).await?;
+    send(app, d, req, "private, max-age=60").await
+}
+
 /// Serves a file (Range, conditional requests) to who may read it.
 async fn serve(
     app: AppState,
@@ -328,6 +341,17 @@ async fn serve(
         .files
         .download(&actor, &services.messages, &id, thumb)
         .await?;
+    // A file's bytes never change under its id.
+    send(app, d, req, "private, max-age=31536000, immutable").await
+}
+
+/// Sends `d` with the headers every download carries.
+async fn send(
+    app: AppState,
+    d: crate::services::files::Download,
+    req: Request,
+    cache: &'static str,
+) -> Result<Response, HttpError> {
     let mime = if d.inline {
         d.mime.clone()
     } else {
@@ -341,7 +365,7 @@ async fn serve(
         .map_err(|e| HttpError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let (mut parts, body) = served.into_parts();
     if parts.status == StatusCode::NOT_FOUND {
-        tracing::error!(file = id, "a file's blob is missing from the disk");
+        tracing::error!(blob = d.sha256, "a file's blob is missing from the disk");
         return Err(HttpError(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the server lost this file's bytes".into(),
@@ -360,10 +384,7 @@ async fn serve(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; sandbox"),
     );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=31536000, immutable"),
-    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     set(h, "etag", format!("\"{}\"", d.sha256));
     if let Ok(raw) = hex::decode(&d.sha256) {
         let b64 = base64::engine::general_purpose::STANDARD.encode(raw);

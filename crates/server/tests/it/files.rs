@@ -837,3 +837,78 @@ async fn tuspy_and_tus_js_client_upload_cut_and_resume() {
     assert_eq!(m["message"]["file"]["size"], 400_000);
     assert_eq!(m["message"]["file"]["sha256"], sha256_hex(&data));
 }
+
+#[tokio::test]
+async fn profile_pictures_are_images_shown_by_name_announced_and_replaced() {
+    let server = https_server(|_| {}).await;
+    let mut alice = user(&server, "alice").await;
+    let mut bob = user(&server, "bob").await;
+    let conv = alice.create("general", false).await;
+    bob.ok(json!({"type": "channel_join", "name": "general"}))
+        .await;
+    let tus = Tus::new(&server, &alice);
+    let bobs = Tus::new(&server, &bob);
+
+    // None yet; and no token, no picture.
+    let r = bobs.get("/avatars/alice", &[]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(text(r).await.contains("`alice` has no profile picture"));
+    let anon = client(&server)
+        .get(format!("{}/avatars/alice", base_url(&server)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
+
+    // Not an image: refused, nothing kept.
+    let (_, r) = tus
+        .upload(
+            b"#!/bin/sh\necho hi\n",
+            &[("avatar", "1"), ("filename", "me.png")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(text(r).await.contains("a profile picture must be an image"));
+
+    // An image: bob is told, and fetches its thumbnail by name.
+    let photo = rotated_jpeg(640, 480);
+    let (_, r) = tus
+        .upload(&photo, &[("avatar", "1"), ("filename", "me.jpg")])
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT, "{}", text(r).await);
+    let first = header(&r, "confab-file");
+    let ev = bob.event("avatar").await;
+    assert_eq!(ev["user"], "alice");
+    let r = bobs.get("/avatars/alice", &[]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(header(&r, "content-type"), "image/jpeg");
+    assert_eq!(header(&r, "cache-control"), "private, max-age=60");
+    let t = image::load_from_memory(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!(
+        (t.width(), t.height()),
+        (240, 320),
+        "the oriented thumbnail"
+    );
+    // Nothing was posted for it.
+    alice.say(conv, "after the picture").await;
+    let m = bob.event("message").await;
+    assert_eq!(m["message"]["text"], "after the picture");
+
+    // A new one replaces it; the old one is gone.
+    let (_, r) = tus.upload(&rotated_jpeg(100, 80), &[("avatar", "1")]).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    bob.event("avatar").await;
+    let t = image::load_from_memory(&bobs.get("/avatars/alice", &[]).await.bytes().await.unwrap())
+        .unwrap();
+    assert_eq!((t.width(), t.height()), (80, 100));
+    assert_eq!(
+        bobs.get(&format!("/files/{first}"), &[]).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Names that are not names reach nothing.
+    for bad in ["..%2f..%2fetc%2fpasswd", "...", "a%00b", "nobody"] {
+        let r = bobs.get(&format!("/avatars/{bad}"), &[]).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{bad}");
+    }
+}

@@ -376,6 +376,7 @@ pub(super) fn Members(ui: Ui) -> impl IntoView {
                                     <button class="member" disabled=is_me
                                         title=if is_me { "You".to_owned() } else { format!("Send {m} a direct message") }
                                         on:click=move |_| ui.open_dm(who.clone())>
+                                        {super::messages::avatar(ui, &m)}
                                         <span class="dot" class:online=on aria-label=if on { "online" } else { "offline" }></span>
                                         {m.clone()}{is_me.then_some(" (you)")}{marker}
                                     </button>

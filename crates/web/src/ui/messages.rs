@@ -170,6 +170,7 @@ pub(super) fn render_item(ui: Ui, item: Item) -> AnyView {
             view! {
                 <article class="group">
                     <header>
+                        {avatar(ui, &sender)}
                         <span class="sender">{sender.clone()}</span>
                         <time>{time}</time>
                     </header>
@@ -303,6 +304,37 @@ fn render_line(ui: Ui, l: Line, sender: &str, mine: bool) -> impl IntoView {
             {has_reactions.then(|| view! { <div class="reactions">{reactions}</div> })}
             {actions}
         </div>
+    }
+}
+
+/// A user's picture: their initial until it loads, or when they have none.
+pub(super) fn avatar(ui: Ui, name: &str) -> impl IntoView + use<> {
+    let url = RwSignal::new(None::<String>);
+    let path = crate::files::avatar_path(name);
+    Effect::new(move |_| {
+        ui.avatar_gen.track();
+        let Some(token) = with_client(|c| c.token().map(str::to_owned)) else {
+            return;
+        };
+        let path = path.clone();
+        leptos::task::spawn_local(async move {
+            if let Ok(u) = crate::files::image_url(&path, &token).await {
+                url.set(Some(u));
+            }
+        });
+    });
+    let initial = name
+        .chars()
+        .next()
+        .map(|c| c.to_uppercase().to_string())
+        .unwrap_or_default();
+    view! {
+        <span class="avatar" aria-hidden="true">
+            {move || match url.get() {
+                Some(u) => view! { <img src=u alt=""/> }.into_any(),
+                None => initial.clone().into_any(),
+            }}
+        </span>
     }
 }
 

@@ -133,6 +133,11 @@ pub(super) struct Ui {
     pub(super) notify_asked: RwSignal<u32>,
     /// The next files chosen are offered (`/offer` in a DM), not posted.
     pub(super) offer_next: RwSignal<bool>,
+    /// The next file chosen becomes the user's picture (`/avatar`).
+    pub(super) avatar_next: RwSignal<bool>,
+    /// Bumped when someone's picture changed: pictures are fetched again
+    /// (the others from the cache).
+    pub(super) avatar_gen: RwSignal<u32>,
     /// An image shown whole over the page: (object URL, name).
     pub(super) viewing: RwSignal<Option<(String, String)>>,
 }
@@ -190,6 +195,8 @@ impl Ui {
             found: RwSignal::new(Found::default()),
             notify_asked: RwSignal::new(0),
             offer_next: RwSignal::new(false),
+            avatar_next: RwSignal::new(false),
+            avatar_gen: RwSignal::new(0),
             viewing: RwSignal::new(None),
         }
     }
@@ -200,6 +207,16 @@ impl Ui {
         let Some(files) = files else { return };
         let offer = self.offer_next.get_untracked();
         self.offer_next.set(false);
+        if self.avatar_next.get_untracked() {
+            self.avatar_next.set(false);
+            let Some(f) = files.get(0) else { return };
+            let (name, size) = (f.name(), f.size() as u64);
+            let key = crate::files::add_source(f);
+            if let Err(e) = act(|c| c.set_avatar(&key, &name, size, now_ms() as i64)) {
+                self.error(format!("Not changed: {e}."));
+            }
+            return;
+        }
         let Some(target) = with_client(|c| c.opened().cloned()) else {
             return self.error("Open a conversation to post the file in first.");
         };
@@ -308,6 +325,10 @@ impl Ui {
             Event::Error(text) if text.starts_with("disconnected") => {}
             Event::Error(text) => self.error(text),
             Event::Notice(text) => self.info(text),
+            Event::Avatar(user) => {
+                crate::files::forget_image(&crate::files::avatar_path(&user));
+                self.avatar_gen.update(|n| *n += 1);
+            }
             Event::Notify {
                 conv,
                 title,
@@ -500,9 +521,14 @@ impl Ui {
                     self.dialog_error.set(None);
                     self.dialog.set(Some(Dialog::Friends));
                 }
-                Ok(Ran::Ui(commands::Command::Upload { offer, .. })) => {
+                Ok(Ran::Ui(
+                    cmd @ (commands::Command::Upload { .. } | commands::Command::Avatar(_)),
+                )) => {
                     // A browser chooses files with its picker.
-                    self.offer_next.set(offer);
+                    self.offer_next
+                        .set(matches!(cmd, commands::Command::Upload { offer: true, .. }));
+                    self.avatar_next
+                        .set(matches!(cmd, commands::Command::Avatar(_)));
                     if let Some(input) = document()
                         .get_element_by_id("file-input")
                         .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
