@@ -12,6 +12,7 @@
 //! function.
 
 pub mod client;
+pub mod files;
 pub mod metrics;
 pub mod report;
 pub mod run;
@@ -19,6 +20,7 @@ pub mod wire;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -44,6 +46,13 @@ pub enum Scenario {
     History,
     /// Every client drops and comes back at once.
     Storm,
+    /// A file uploaded over tus, against a plain HTTPS sink, with the
+    /// server's memory watched (Confab only; needs --web-url).
+    Upload,
+    /// Serve the plain HTTPS sink for `upload --sink-url` in another
+    /// process: prints its URL, writes its certificate to --sink-ca, and
+    /// runs until stopped.
+    Sink,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -94,6 +103,23 @@ pub struct Args {
     /// Concurrent readers in the history scenario
     #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
     pub concurrency: Vec<usize>,
+    /// Confab's web listener (uploads), e.g. https://127.0.0.1:8443
+    #[arg(long, value_name = "URL")]
+    pub web_url: Option<String>,
+    /// Size of each file uploaded, in MiB (upload; fanout with --uploads)
+    #[arg(long, default_value_t = 100)]
+    pub file_mib: u64,
+    /// fanout: uploads of --file-mib running all through each point;
+    /// upload: how many times the upload is measured
+    #[arg(long, default_value_t = 0)]
+    pub uploads: usize,
+    /// upload: the plain sink to compare with, served by another
+    /// `confab bench --scenario sink` (default: one in this process)
+    #[arg(long, value_name = "URL", requires = "sink_ca")]
+    pub sink_url: Option<String>,
+    /// The sink's certificate (written by `--scenario sink`, read by `upload`)
+    #[arg(long, value_name = "FILE")]
+    pub sink_ca: Option<PathBuf>,
     /// Append one JSON object per point to this file
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -132,6 +158,8 @@ pub async fn run(args: Args) -> Result<()> {
         Scenario::Idle => b.idle().await,
         Scenario::History => b.history().await,
         Scenario::Storm => b.storm().await,
+        Scenario::Upload => b.upload().await,
+        Scenario::Sink => b.sink().await,
     }
 }
 
@@ -146,6 +174,8 @@ struct Bench {
 /// The benchmark account for client `i`: short enough for IRC nicknames.
 /// The storm's accounts start here, apart from every other scenario's.
 const STORM_ACCOUNTS: usize = 50_000;
+/// The uploaders' accounts.
+const UPLOAD_ACCOUNTS: usize = 60_000;
 
 /// Joins each client `i` to `room(i)`, 64 at a time: one after another took
 /// long enough at 5,000 clients for the first ones to be dropped by the
@@ -448,26 +478,140 @@ impl Bench {
             "fanout: {n} clients connected and joined (connect p99 {:.1} ms)",
             connect.value_at_quantile(0.99) as f64 / 1000.0
         );
-        let extra = vec![("senders", json!(s))];
+        let uploads = self.background_uploads().await?;
+        let mut extra = vec![("senders", json!(s))];
+        if self.args.uploads > 0 {
+            extra.push(("uploads", json!(self.args.uploads)));
+            extra.push(("file_mib", json!(self.args.file_mib)));
+        }
         let (dur, size) = (self.args.duration, self.args.size);
-        self.rates("fanout", clients, extra, move |rate| {
-            (0..n)
-                .map(|i| {
-                    (i < s).then(|| {
-                        plan(
-                            dur,
-                            size,
-                            rate,
-                            s,
-                            i,
-                            vec![(Dest::Room("fanout".into()), (n - 1) as u64)],
-                            false,
-                        )
+        let result = self
+            .rates("fanout", clients, extra, move |rate| {
+                (0..n)
+                    .map(|i| {
+                        (i < s).then(|| {
+                            plan(
+                                dur,
+                                size,
+                                rate,
+                                s,
+                                i,
+                                vec![(Dest::Room("fanout".into()), (n - 1) as u64)],
+                                false,
+                            )
+                        })
                     })
-                })
-                .collect()
-        })
-        .await
+                    .collect()
+            })
+            .await;
+        if let Some((stop, tasks)) = uploads {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            for t in tasks {
+                let done = t.await?;
+                eprintln!("fanout: a background upload finished {done} files");
+            }
+        }
+        result
+    }
+
+    /// An uploader for Confab account `i`, in the room `files`.
+    async fn uploader(&self, i: usize) -> Result<files::Uploader> {
+        let Some(web) = self.args.web_url.clone() else {
+            bail!("uploads need --web-url (Confab's web listener, e.g. https://127.0.0.1:8443)")
+        };
+        if !self.target.kind.is_confab() {
+            bail!("uploads are Confab's: the target must be confab-tls:// or confab-ws://");
+        }
+        let mut c = Client::connect(&self.target, &account(i)).await?;
+        c.join("files").await?;
+        let conv = c.conv("files").context("joined")?;
+        let token = c.token.clone().context("a session token")?;
+        files::Uploader::new(self.target.tls(), &web, &token, conv)
+    }
+
+    /// `--uploads` uploads of `--file-mib` each, one after another per
+    /// uploader, until told to stop; each task returns how many it did.
+    async fn background_uploads(
+        &self,
+    ) -> Result<
+        Option<(
+            Arc<std::sync::atomic::AtomicBool>,
+            Vec<tokio::task::JoinHandle<u64>>,
+        )>,
+    > {
+        if self.args.uploads == 0 {
+            return Ok(None);
+        }
+        let body = files::Body::new(self.args.file_mib << 20);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for k in 0..self.args.uploads {
+            let up = self.uploader(UPLOAD_ACCOUNTS + k).await?;
+            let (body, stop) = (body.clone(), stop.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut done = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match up.upload(&body).await {
+                        Ok(_) => done += 1,
+                        Err(e) => {
+                            eprintln!("fanout: a background upload failed: {e:#}");
+                            break;
+                        }
+                    }
+                }
+                done
+            }));
+        }
+        eprintln!(
+            "fanout: {} uploads of {} MiB running",
+            self.args.uploads, self.args.file_mib
+        );
+        Ok(Some((stop, tasks)))
+    }
+
+    /// Serves the sink until stopped.
+    async fn sink(&mut self) -> Result<()> {
+        let Some(ca) = &self.args.sink_ca else {
+            bail!("the sink scenario needs --sink-ca FILE to write its certificate to")
+        };
+        let sink = files::Sink::start().await?;
+        std::fs::write(ca, &sink.cert_pem)?;
+        println!("sink listening url={}", sink.url);
+        std::future::pending::<()>().await;
+        Ok(())
+    }
+
+    /// Upload throughput against the plain sink, and the server's memory
+    /// while it runs.
+    async fn upload(&mut self) -> Result<()> {
+        let up = self.uploader(UPLOAD_ACCOUNTS).await?;
+        let sink = match (&self.args.sink_url, &self.args.sink_ca) {
+            (Some(url), Some(ca)) => files::Sink::remote(url, ca)?,
+            _ => files::Sink::start().await?,
+        };
+        let body = files::Body::new(self.args.file_mib << 20);
+        let mib = (body.size >> 20) as f64;
+        for _ in 0..self.args.uploads.max(1) {
+            let watch = self.args.server_pid.map(files::RssWatch::start);
+            let confab = up.upload(&body).await?;
+            let rss = match watch {
+                Some(w) => Some(w.finish().await),
+                None => None,
+            };
+            let plain = sink.put(&body).await?;
+            let mut p = self.base("upload");
+            p.set("file_mib", json!(mib));
+            let (c, s) = (mib / confab.as_secs_f64(), mib / plain.as_secs_f64());
+            p.set("confab_mib_s", json!(c));
+            p.set("sink_mib_s", json!(s));
+            p.set("vs_sink", json!(c / s));
+            if let Some((first, max)) = rss {
+                p.set("rss_start_mib", json!(first as f64 / 1024.0));
+                p.set("rss_max_mib", json!(max as f64 / 1024.0));
+            }
+            self.emit(&p)?;
+        }
+        Ok(())
     }
 
     async fn rooms(&mut self) -> Result<()> {

@@ -49,6 +49,12 @@ pub struct Target {
 }
 
 impl Target {
+    /// The TLS configuration this target trusts (for HTTPS to the same
+    /// server's web listener too).
+    pub fn tls(&self) -> Option<Arc<rustls::ClientConfig>> {
+        self.tls.clone()
+    }
+
     /// Parses `confab-tls://HOST:PORT`, `confab-ws://HOST:PORT` or
     /// `irc://HOST:PORT`. TLS trusts `ca` (PEM), or anything when `insecure`.
     pub fn parse(url: &str, ca: Option<&std::path::Path>, insecure: bool) -> Result<Target> {

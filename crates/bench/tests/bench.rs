@@ -136,3 +136,42 @@ async fn the_token_cache_is_written_reused_and_survives_stale_tokens() {
             .all(|p| p["lost"] == 0 && p["delivery_ratio"] == 1.0)
     );
 }
+
+/// The upload scenario against a server's HTTPS web listener: both
+/// throughputs measured, the server's memory read, and a fan-out point
+/// with uploads running beside it delivers everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_are_measured_against_the_sink_and_beside_a_fanout() {
+    use confab_testkit::http;
+    let server = http::https_server(|c| c.files.quota_bytes = None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("points.jsonl");
+    let target = format!("confab-tls://{}", server.tcp);
+    let mut a = common::small(target.clone(), Scenario::Upload, std::process::id(), &json);
+    a.tls_ca = Some(http::cert_path(&server));
+    a.web_url = Some(http::base_url(&server));
+    a.file_mib = 2;
+    a.uploads = 2;
+    confab_bench::run(a.clone()).await.unwrap();
+    a.scenario = Scenario::Fanout;
+    a.uploads = 1;
+    confab_bench::run(a).await.unwrap();
+    let pts = points(&json);
+    assert_eq!(pts.len(), 3, "{pts:?}");
+    for p in &pts[..2] {
+        assert_eq!(p["scenario"], "upload", "{p}");
+        assert_eq!(p["file_mib"], 2.0, "{p}");
+        assert!(p["confab_mib_s"].as_f64().unwrap() > 0.0, "{p}");
+        assert!(p["sink_mib_s"].as_f64().unwrap() > 0.0, "{p}");
+        assert!(
+            p["rss_max_mib"].as_f64().unwrap() >= p["rss_start_mib"].as_f64().unwrap(),
+            "{p}"
+        );
+    }
+    let f = &pts[2];
+    assert_eq!(
+        (f["scenario"].as_str(), f["uploads"].as_u64()),
+        (Some("fanout"), Some(1))
+    );
+    assert_eq!(f["lost"], 0, "{f}");
+}

@@ -1431,6 +1431,41 @@ async fn files_and_images_in_the_browser_with_progress_and_offers() {
     bob.click("#image-view").await;
     bob.wait_gone("#image-view").await;
 
+    // Dropped on the conversation, and pasted into the composer: each
+    // is uploaded like a chosen one.
+    let dropped = format!(
+        "const files = {};
+         const dt = new DataTransfer(); dt.items.add(files[0]);
+         document.querySelector('#messages').dispatchEvent(
+             new DragEvent('drop', {{ dataTransfer: dt, bubbles: true, cancelable: true }}));
+         return true;",
+        canvas_png("dropped.png", 64, 48)
+    );
+    ann.js_async(&format!(
+        "const done = arguments[arguments.length - 1]; (async () => {{ {dropped} }})().then(done, e => done(String(e)));"
+    ))
+    .await;
+    bob.wait_text("#messages", "dropped.png").await;
+    let pasted = format!(
+        "const files = {};
+         const dt = new DataTransfer(); dt.items.add(files[0]);
+         document.querySelector('#composer').dispatchEvent(
+             new ClipboardEvent('paste', {{ clipboardData: dt, bubbles: true, cancelable: true }}));
+         return true;",
+        canvas_png("pasted.png", 64, 48)
+    );
+    ann.js_async(&format!(
+        "const done = arguments[arguments.length - 1]; (async () => {{ {pasted} }})().then(done, e => done(String(e)));"
+    ))
+    .await;
+    bob.wait_text("#messages", "pasted.png").await;
+    assert_eq!(
+        ann.js("return document.querySelector('#composer').value")
+            .await,
+        json!(""),
+        "a pasted file is not typed"
+    );
+
     // A bigger file: ann sees its progress as it goes; bob downloads it
     // (streamed, SHA-256 checked) and is told it was saved.
     choose_files(

@@ -25,6 +25,11 @@ pub fn small(target: String, scenario: Scenario, server_pid: u32, json: &Path) -
         json: Some(json.to_owned()),
         label: "test".into(),
         report: vec![],
+        web_url: None,
+        file_mib: 1,
+        uploads: 0,
+        sink_url: None,
+        sink_ca: None,
     }
 }
 

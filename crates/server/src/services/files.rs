@@ -394,15 +394,16 @@ impl Files {
                 "Upload-Offset is {offset}, but the server has {have} bytes of this upload"
             )));
         }
-        let mut live = self.live_hash(id, &path, have).await?;
+        let live = self.live_hash(id, &path, have).await?;
         let before = live.hasher.clone();
-        let mut chunk_hash = checksum.map(|_| Sha256::new());
-        let file = tokio::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
-            .await
             .map_err(|e| io_error("open the upload's file", e))?;
-        let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
+        // Hashing and writing run on a thread of their own at a low
+        // priority: on a busy machine chat comes first, and the upload
+        // takes what is left (the bounded channel slows the body down).
+        let writer = Writer::start(file, live, checksum.is_some());
         let mut written = 0u64;
         let mut cut = None;
         let mut body = body;
@@ -423,35 +424,27 @@ impl Files {
             };
             if written + data.len() as u64 > room {
                 // Keep nothing of a request that overruns the length.
-                drop(out);
+                let _ = writer.finish().await;
                 truncate(&path, have).await?;
                 return Err(FileError::TooLarge(format!(
                     "this upload is {} bytes long; the request sends more than the {room} left",
                     up.length
                 )));
             }
-            live.hasher.update(&data);
-            if let Some(h) = &mut chunk_hash {
-                h.update(&data);
-            }
-            out.write_all(&data)
-                .await
-                .map_err(|e| io_error("write the upload", e))?;
             written += data.len() as u64;
             self.ctx
                 .hub
                 .stats
                 .upload_bytes
                 .fetch_add(data.len() as u64, Relaxed);
+            if writer.send(data).await.is_err() {
+                break;
+            }
         }
-        out.flush()
+        let (mut live, chunk_hash) = writer
+            .finish()
             .await
             .map_err(|e| io_error("write the upload", e))?;
-        out.get_ref()
-            .sync_data()
-            .await
-            .map_err(|e| io_error("write the upload", e))?;
-        drop(out);
         if let (Some(want), Some(h)) = (checksum, chunk_hash) {
             let got: [u8; 32] = h.finalize().into();
             if cut.is_some() || got != want {
@@ -940,6 +933,81 @@ fn is_picture(mime: &str) -> bool {
         mime,
         "image/png" | "image/jpeg" | "image/gif" | "image/webp"
     )
+}
+
+/// Pieces in flight to an upload's writer thread (each as the body
+/// brought it, usually up to 16 KiB).
+const WRITER_QUEUE: usize = 64;
+/// The writer thread's nice value: below chat's (0), so that the CPU goes
+/// to chat first when both want it.
+const WRITER_NICE: i32 = 10;
+
+/// One request's body, hashed and written to the upload's file on a
+/// thread of its own.
+struct Writer {
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    done: tokio::sync::oneshot::Receiver<std::io::Result<(Live, Option<Sha256>)>>,
+}
+
+impl Writer {
+    fn start(file: std::fs::File, mut live: Live, chunk: bool) -> Writer {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITER_QUEUE);
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("confab-upload".into())
+            .spawn(move || {
+                lower_priority();
+                let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+                let mut chunk_hash = chunk.then(Sha256::new);
+                let mut result = Ok(());
+                while let Some(data) = rx.blocking_recv() {
+                    live.hasher.update(&data);
+                    if let Some(h) = &mut chunk_hash {
+                        h.update(&data);
+                    }
+                    if let Err(e) = std::io::Write::write_all(&mut out, &data) {
+                        result = Err(e);
+                        break;
+                    }
+                    live.hashed += data.len() as u64;
+                }
+                let result = result
+                    .and_then(|()| std::io::Write::flush(&mut out))
+                    .and_then(|()| out.get_ref().sync_data())
+                    .map(|()| (live, chunk_hash));
+                let _ = done_tx.send(result);
+            });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start an upload's writer thread: {e}");
+        }
+        Writer { tx, done }
+    }
+
+    /// Hands over a piece; waits while the writer is behind. An error
+    /// means the writer stopped (its reason comes from `finish`).
+    async fn send(&self, data: Bytes) -> Result<(), ()> {
+        self.tx.send(data).await.map_err(|_| ())
+    }
+
+    /// Everything sent is written and synced: the hash so far, and the
+    /// request's own when it had a checksum.
+    async fn finish(self) -> std::io::Result<(Live, Option<Sha256>)> {
+        drop(self.tx);
+        self.done
+            .await
+            .unwrap_or_else(|_| Err(std::io::Error::other("the upload's writer thread stopped")))
+    }
+}
+
+/// Lowers the calling thread's priority (Linux keeps a nice value per
+/// thread). Elsewhere, or if refused, it stays as it is.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on the calling thread, no memory handed over.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, WRITER_NICE);
+    }
 }
 
 /// The longest side of a thumbnail, in pixels.
