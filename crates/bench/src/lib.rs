@@ -137,6 +137,9 @@ pub async fn run(args: Args) -> Result<()> {
         print!("{}", report::markdown(&args.report)?);
         return Ok(());
     }
+    if args.scenario == Scenario::Sink {
+        return serve_sink(args.sink_ca.as_deref()).await;
+    }
     // Thousands of sockets: use every file descriptor allowed.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let target = Target::parse(&args.target, args.tls_ca.as_deref(), args.insecure)?;
@@ -159,7 +162,7 @@ pub async fn run(args: Args) -> Result<()> {
         Scenario::History => b.history().await,
         Scenario::Storm => b.storm().await,
         Scenario::Upload => b.upload().await,
-        Scenario::Sink => b.sink().await,
+        Scenario::Sink => unreachable!("served above"),
     }
 }
 
@@ -169,6 +172,18 @@ struct Bench {
     label: String,
     epoch: Instant,
     point: u32,
+}
+
+/// Serves the plain sink until stopped (`--scenario sink`).
+async fn serve_sink(ca: Option<&std::path::Path>) -> Result<()> {
+    let Some(ca) = ca else {
+        bail!("the sink scenario needs --sink-ca FILE to write its certificate to")
+    };
+    let sink = files::Sink::start().await?;
+    std::fs::write(ca, &sink.cert_pem)?;
+    println!("sink listening url={}", sink.url);
+    std::future::pending::<()>().await;
+    Ok(())
 }
 
 /// The benchmark account for client `i`: short enough for IRC nicknames.
@@ -567,18 +582,6 @@ impl Bench {
             self.args.uploads, self.args.file_mib
         );
         Ok(Some((stop, tasks)))
-    }
-
-    /// Serves the sink until stopped.
-    async fn sink(&mut self) -> Result<()> {
-        let Some(ca) = &self.args.sink_ca else {
-            bail!("the sink scenario needs --sink-ca FILE to write its certificate to")
-        };
-        let sink = files::Sink::start().await?;
-        std::fs::write(ca, &sink.cert_pem)?;
-        println!("sink listening url={}", sink.url);
-        std::future::pending::<()>().await;
-        Ok(())
     }
 
     /// Upload throughput against the plain sink, and the server's memory

@@ -937,7 +937,7 @@ fn is_picture(mime: &str) -> bool {
 
 /// Pieces in flight to an upload's writer thread (each as the body
 /// brought it, usually up to 16 KiB).
-const WRITER_QUEUE: usize = 64;
+const WRITER_QUEUE: usize = 8;
 /// The writer thread's nice value: below chat's (0), so that the CPU goes
 /// to chat first when both want it.
 const WRITER_NICE: i32 = 10;
@@ -960,6 +960,7 @@ impl Writer {
                 let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
                 let mut chunk_hash = chunk.then(Sha256::new);
                 let mut result = Ok(());
+                let mut trickle = Trickle::new(live.hashed);
                 while let Some(data) = rx.blocking_recv() {
                     live.hasher.update(&data);
                     if let Some(h) = &mut chunk_hash {
@@ -970,6 +971,10 @@ impl Writer {
                         break;
                     }
                     live.hashed += data.len() as u64;
+                    if let Err(e) = trickle.wrote(&mut out, live.hashed) {
+                        result = Err(e);
+                        break;
+                    }
                 }
                 let result = result
                     .and_then(|()| std::io::Write::flush(&mut out))
@@ -999,7 +1004,79 @@ impl Writer {
     }
 }
 
-/// Lowers the calling thread's priority (Linux keeps a nice value per
+/// Bytes an upload may leave to the kernel to write back before it starts
+/// the writing itself.
+const TRICKLE: u64 = 8 << 20;
+
+/// Keeps an upload's unwritten bytes in the page cache small: every
+/// [`TRICKLE`] bytes it starts their writeback, waits for the window
+/// before, and drops that from the cache. Without it, hundreds of
+/// megabytes wait to be written at once, and every fsync of the chat's
+/// database waits behind them.
+struct Trickle {
+    /// Where the window being written back starts, and where the bytes not
+    /// yet handed to writeback start.
+    started: u64,
+    handed: u64,
+}
+
+impl Trickle {
+    fn new(at: u64) -> Trickle {
+        Trickle {
+            started: at,
+            handed: at,
+        }
+    }
+
+    /// `end`: the file's length once `out` is flushed.
+    fn wrote(
+        &mut self,
+        out: &mut std::io::BufWriter<std::fs::File>,
+        end: u64,
+    ) -> std::io::Result<()> {
+        if end - self.handed < TRICKLE {
+            return Ok(());
+        }
+        std::io::Write::flush(out)?;
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let fd = out.get_ref().as_raw_fd();
+            // SAFETY: system calls on a file descriptor this thread owns
+            // (through `out`) for the whole call; no memory handed over.
+            unsafe {
+                libc::sync_file_range(
+                    fd,
+                    self.handed as libc::off64_t,
+                    (end - self.handed) as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                );
+                if self.handed > self.started {
+                    let (from, len) = (self.started, self.handed - self.started);
+                    libc::sync_file_range(
+                        fd,
+                        from as libc::off64_t,
+                        len as libc::off64_t,
+                        libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                            | libc::SYNC_FILE_RANGE_WRITE
+                            | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+                    );
+                    libc::posix_fadvise(
+                        fd,
+                        from as libc::off64_t,
+                        len as libc::off64_t,
+                        libc::POSIX_FADV_DONTNEED,
+                    );
+                }
+            }
+        }
+        self.started = self.handed;
+        self.handed = end;
+        Ok(())
+    }
+}
+
+/// Lowers the calling thread's CPU and disk priority (Linux keeps both per
 /// thread). Elsewhere, or if refused, it stays as it is.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
@@ -1007,6 +1084,16 @@ fn lower_priority() {
     unsafe {
         let tid = libc::gettid();
         libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, WRITER_NICE);
+        // And its disk writes in the idle I/O class (honoured by the
+        // mq-deadline and BFQ schedulers): the database's go first.
+        const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+        const IOPRIO_CLASS_IDLE: libc::c_int = 3;
+        libc::syscall(
+            libc::SYS_ioprio_set,
+            IOPRIO_WHO_PROCESS,
+            tid,
+            IOPRIO_CLASS_IDLE << 13,
+        );
     }
 }
 
