@@ -96,15 +96,13 @@ fn main() -> Result<()> {
         init_logging(cli.log_format, cli.log_file.as_deref())?;
     }
     // The printing commands stop quietly when their reader does
-    // (`confab admin users | head`), as Unix tools do, instead of
-    // panicking on the closed pipe. Sockets are unaffected (std writes to
-    // them with MSG_NOSIGNAL); the server and the terminal client keep
-    // Rust's default of ignoring the signal.
+    // (`confab admin users | head`). The server, the terminal client and
+    // the load generator print nothing that a pipe would cut.
     if !matches!(
         cli.command,
         Command::Serve(_) | Command::Chat(_) | Command::Bench(_)
     ) {
-        die_on_closed_stdout();
+        quiet_on_closed_stdout();
     }
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
@@ -162,15 +160,26 @@ fn print_all(bytes: &[u8]) -> Result<()> {
     }
 }
 
-/// Restores the default action of SIGPIPE (end the process), which Rust
-/// sets to ignored before `main`.
-fn die_on_closed_stdout() {
-    #[cfg(unix)]
-    // SAFETY: setting a signal's disposition to its default, before any
-    // other thread exists; no handler runs Rust code.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+/// Printing commands stop quietly when their reader goes away
+/// (`confab admin users | head`), as Unix tools do, instead of reporting a
+/// panic: Rust ignores SIGPIPE, so the write fails and `println!` panics
+/// with this message. (Restoring the signal instead would also end the
+/// process when a server closes a socket mid-write: vectored writes to
+/// sockets raise it.)
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
 
 /// Logs go to stderr or a file, as text (coloured only on a terminal) or

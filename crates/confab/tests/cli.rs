@@ -1014,3 +1014,21 @@ async fn upload_and_download_from_the_command_line_with_progress_and_resume() {
     let ev = bob.event("message").await;
     assert_eq!(ev["message"]["kind"], "offer");
 }
+
+/// A printing command whose reader goes away (`confab schema | head`)
+/// ends quietly and successfully, not with a panic.
+#[test]
+fn printing_into_a_closed_pipe_ends_quietly() {
+    let mut child = confab()
+        .arg("schema")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The schema is larger than a pipe holds: the writer meets the close.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+    assert!(!err.contains("panicked"), "{err}");
+}
