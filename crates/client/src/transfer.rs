@@ -145,6 +145,65 @@ pub fn duration(s: u64) -> String {
     }
 }
 
+/// Progress is reported at most this often.
+pub const REPORT_EVERY_MS: u64 = 100;
+
+/// The progress reports of one transfer (or one phase of it), at most
+/// every [`REPORT_EVERY_MS`], and always when forced (its start and end):
+/// what every driver sends.
+pub struct Pace {
+    key: String,
+    hashing: bool,
+    last_ms: Option<u64>,
+}
+
+impl Pace {
+    pub fn new(key: &str, hashing: bool) -> Pace {
+        Pace {
+            key: key.to_owned(),
+            hashing,
+            last_ms: None,
+        }
+    }
+
+    /// The report to send now, if one is due.
+    pub fn progress(
+        &mut self,
+        now_ms: u64,
+        done: u64,
+        total: u64,
+        force: bool,
+    ) -> Option<TransferReport> {
+        if !force && self.last_ms.is_some_and(|t| now_ms < t + REPORT_EVERY_MS) {
+            return None;
+        }
+        self.last_ms = Some(now_ms);
+        Some(TransferReport::Progress {
+            key: self.key.clone(),
+            hashing: self.hashing,
+            done,
+            total,
+        })
+    }
+}
+
+/// What a driver makes of a refusal from the web listener: the sentence
+/// for people, and whether trying again later may work (the server's
+/// trouble, too many requests, or `409`: another request still writes the
+/// upload, or its offset moved, and the next attempt asks again).
+pub fn refusal(download: bool, status: u16, body: &str) -> (String, bool) {
+    let retry = status >= 500 || status == 429 || status == 409;
+    let body = body.trim();
+    let why = match status {
+        401 => "the session is no longer valid: log in again".to_owned(),
+        404 if download => "no such file, or you may not read it".to_owned(),
+        _ if body.is_empty() => format!("the server answered {status}"),
+        _ => body.to_owned(),
+    };
+    let what = if download { "download" } else { "upload" };
+    (format!("{what} refused: {why}"), retry)
+}
+
 /// Where the web listener is and how to reach it, with the session's token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
@@ -285,15 +344,7 @@ impl<C: Cache> Client<C> {
         offer: bool,
         now_ms: i64,
     ) -> Result<String, ActionError> {
-        if let Some(f) = &self.files
-            && size > f.max_bytes
-        {
-            let (is, max) = match (human_size(size), human_size(f.max_bytes)) {
-                (a, b) if a == b => (format!("{size} bytes"), format!("{} bytes", f.max_bytes)),
-                pair => pair,
-            };
-            return Err(ActionError::FileTooLarge(is, max));
-        }
+        self.fits(size)?;
         if offer && self.offer_to(&target).is_none() {
             return Err(ActionError::Refused(
                 "a file is offered to one person: in a direct conversation".into(),
@@ -328,14 +379,7 @@ impl<C: Cache> Client<C> {
         size: u64,
         now_ms: i64,
     ) -> Result<String, ActionError> {
-        if let Some(f) = &self.files
-            && size > f.max_bytes
-        {
-            return Err(ActionError::FileTooLarge(
-                human_size(size),
-                human_size(f.max_bytes),
-            ));
-        }
+        self.fits(size)?;
         let me = self
             .me()
             .map(|u| u.name.clone())
@@ -424,6 +468,21 @@ impl<C: Cache> Client<C> {
             self.event(Event::Transfer(key.clone()));
         }
         Ok(key)
+    }
+
+    /// Refuses, before anything is sent, a file over the size `hello`
+    /// announced (in bytes when the rounded sizes would read the same).
+    fn fits(&self, size: u64) -> Result<(), ActionError> {
+        match &self.files {
+            Some(f) if size > f.max_bytes => {
+                let (is, max) = match (human_size(size), human_size(f.max_bytes)) {
+                    (a, b) if a == b => (format!("{size} bytes"), format!("{} bytes", f.max_bytes)),
+                    pair => pair,
+                };
+                Err(ActionError::FileTooLarge(is, max))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The user an offer to `target` goes to.
@@ -683,6 +742,37 @@ mod tests {
         assert_eq!(t.status(), "cat.png: upload failed: the server refused it");
         assert_eq!(duration(125), "2 min 5 s");
         assert_eq!(duration(3_780), "1 h 3 min");
+    }
+
+    #[test]
+    fn progress_is_paced_and_refusals_say_whether_to_try_again() {
+        let mut p = Pace::new("n1", false);
+        assert!(
+            p.progress(1_000, 0, 10, false).is_some(),
+            "the first is due"
+        );
+        assert!(p.progress(1_050, 5, 10, false).is_none());
+        assert!(
+            p.progress(1_060, 10, 10, true).is_some(),
+            "the end is forced"
+        );
+        assert!(p.progress(1_160, 10, 10, false).is_some());
+        assert_eq!(
+            refusal(true, 404, ""),
+            (
+                "download refused: no such file, or you may not read it".into(),
+                false
+            )
+        );
+        assert_eq!(
+            refusal(false, 460, "the file's SHA-256 is x\n"),
+            ("upload refused: the file's SHA-256 is x".into(), false)
+        );
+        assert!(refusal(false, 409, "busy").1 && refusal(false, 503, "").1);
+        assert_eq!(
+            refusal(false, 503, "").0,
+            "upload refused: the server answered 503"
+        );
     }
 
     #[test]

@@ -110,6 +110,20 @@ impl Harness {
         self.one()
     }
 
+    /// Connects again with the token it has, and answers hello and the
+    /// login (no new token).
+    fn resume(&mut self, name: &str, convs: Vec<ConvSummary>) {
+        let login = self.greet();
+        self.reply(
+            &login,
+            ServerBody::Session {
+                user: user(name),
+                token: None,
+                convs,
+            },
+        );
+    }
+
     /// Connects and answers hello and the login; returns the frames the
     /// client sends once logged in (the sync, then the outbox), after
     /// answering what a login also asks (friends, the open conversation's
@@ -927,15 +941,7 @@ fn a_new_direct_conversation_becomes_real_with_its_draft() {
 fn friends_are_fetched_after_login_and_kept_current() {
     let mut h = Harness::new(MemoryCache::default());
     h.client.set_auth(Auth::Token("t".into()), h.now);
-    let login = h.greet();
-    h.reply(
-        &login,
-        ServerBody::Session {
-            user: user("ann"),
-            token: None,
-            convs: vec![],
-        },
-    );
+    h.resume("ann", vec![]);
     let frames = h.frames();
     let friends = frames
         .iter()
@@ -1548,15 +1554,7 @@ fn reactions_and_edits_made_offline_wait_in_the_outbox_and_go_in_order() {
     );
     // Back online: both go, in the order written.
     h.now += 60_000;
-    let login = h.greet();
-    h.reply(
-        &login,
-        ServerBody::Session {
-            user: user("ann"),
-            token: None,
-            convs: vec![general(2)],
-        },
-    );
+    h.resume("ann", vec![general(2)]);
     let sent: Vec<Request> = h.frames().into_iter().map(|f| f.req).collect();
     let kinds: Vec<&str> = sent.iter().map(Request::type_name).collect();
     let (react, send) = (
@@ -1716,15 +1714,7 @@ fn an_upload_chosen_offline_waits_then_resumes_after_a_cut_and_leaves_the_outbox
 
     // Back online: the driver is asked to upload it, with its target.
     h.now += 60_000;
-    let login = h.greet();
-    h.reply(
-        &login,
-        ServerBody::Session {
-            user: user("ann"),
-            token: None,
-            convs: vec![general(1)],
-        },
-    );
+    h.resume("ann", vec![general(1)]);
     let (_, asked) = outputs(&mut h);
     let [Output::Upload(job)] = asked.as_slice() else {
         panic!("{asked:?}")

@@ -67,12 +67,11 @@ async fn log_in_join_send_and_receive_in_a_real_terminal() {
 /// The terminal client through the social flows, against a second user on
 /// the protocol: a friend request, a group made by a friend, typing both
 /// ways (the terminal's over UDP), a rename, and a block.
-#[tokio::test]
-async fn friends_groups_typing_and_blocks_in_a_real_terminal() {
-    use serde_json::json;
-    use std::sync::atomic::Ordering;
-    let server = TestServer::start().await;
-    let mut bob = server.user(Transport::Ws, "bob").await;
+/// `confab chat` in a real terminal, trusting `server`'s certificate,
+/// registered as ann. The pane stays open after the client ends (`sleep`),
+/// so a failing test can still show its screen; the profile's home lives
+/// as long as the result.
+async fn registered_ann(server: &TestServer) -> (Tmux, tempfile::TempDir) {
     let home = tempfile::tempdir().unwrap();
     let tui = Tmux::start(&format!(
         "env CONFAB_HOME={} {} chat {} --trust {}; sleep 600",
@@ -87,6 +86,16 @@ async fn friends_groups_typing_and_blocks_in_a_real_terminal() {
     tui.type_text("ann's password");
     tui.press(&["Tab", "Tab", "Enter"]);
     tui.wait_for("● connected as ann").await;
+    (tui, home)
+}
+
+#[tokio::test]
+async fn friends_groups_typing_and_blocks_in_a_real_terminal() {
+    use serde_json::json;
+    use std::sync::atomic::Ordering;
+    let server = TestServer::start().await;
+    let mut bob = server.user(Transport::Ws, "bob").await;
+    let (tui, _home) = registered_ann(&server).await;
 
     // A request arrives; the friends box shows it; ann accepts.
     bob.ok(json!({"type": "friend_request", "user": "ann"}))
@@ -180,22 +189,9 @@ async fn files_uploaded_saved_and_offers_answered_in_a_real_terminal() {
     let server = http::https_server(|_| {}).await;
     let mut bob = http::user(&server, "bob").await;
     bob.create("general", false).await;
-    let home = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
     let saved = tempfile::tempdir().unwrap();
-    let tui = Tmux::start(&format!(
-        "env CONFAB_HOME={} {} chat {} --trust {}; sleep 600",
-        home.path().display(),
-        env!("CARGO_BIN_EXE_confab"),
-        server.tcp,
-        server.fingerprint,
-    ));
-    tui.wait_for("Username:").await;
-    tui.type_text("ann");
-    tui.press(&["Tab"]);
-    tui.type_text("ann's password");
-    tui.press(&["Tab", "Tab", "Enter"]);
-    tui.wait_for("● connected as ann").await;
+    let (tui, _home) = registered_ann(&server).await;
     tui.type_text("/join #general");
     tui.press(&["Enter"]);
     tui.wait_for("You are in #general").await;

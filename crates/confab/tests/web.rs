@@ -1355,23 +1355,33 @@ async fn unread_messages_start_at_their_line_and_names_complete() {
     );
 }
 
-/// Chooses files in the page as a person would: sets them on the file
-/// input and fires its `change` (the picker itself cannot be driven).
-/// `make` is a script expression for an array of `File`s (it may await).
-async fn choose_files(b: &Browser, make: &str) {
+/// Runs `then`, a script that uses `dt`: a `DataTransfer` holding the
+/// files `make` makes (a script expression for an array of `File`s; it may
+/// await).
+async fn with_files(b: &Browser, make: &str, then: &str) {
     let script = format!(
         "const done = arguments[arguments.length - 1];
          (async () => {{
-           const files = {make};
            const dt = new DataTransfer();
-           for (const f of files) dt.items.add(f);
-           const input = document.querySelector('#file-input');
-           input.files = dt.files;
-           input.dispatchEvent(new Event('change', {{ bubbles: true }}));
+           for (const f of {make}) dt.items.add(f);
+           {then};
            done(true);
          }})().catch(e => done(String(e)));"
     );
     assert_eq!(b.js_async(&script).await, json!(true));
+}
+
+/// Chooses files in the page as a person would: sets them on the file
+/// input and fires its `change` (the picker itself cannot be driven).
+async fn choose_files(b: &Browser, make: &str) {
+    with_files(
+        b,
+        make,
+        "const input = document.querySelector('#file-input');
+         input.files = dt.files;
+         input.dispatchEvent(new Event('change', { bubbles: true }))",
+    )
+    .await;
 }
 
 /// A PNG drawn on a canvas, `w`×`h`, as a `File` (a script expression).
@@ -1433,30 +1443,20 @@ async fn files_and_images_in_the_browser_with_progress_and_offers() {
 
     // Dropped on the conversation, and pasted into the composer: each
     // is uploaded like a chosen one.
-    let dropped = format!(
-        "const files = {};
-         const dt = new DataTransfer(); dt.items.add(files[0]);
-         document.querySelector('#messages').dispatchEvent(
-             new DragEvent('drop', {{ dataTransfer: dt, bubbles: true, cancelable: true }}));
-         return true;",
-        canvas_png("dropped.png", 64, 48)
-    );
-    ann.js_async(&format!(
-        "const done = arguments[arguments.length - 1]; (async () => {{ {dropped} }})().then(done, e => done(String(e)));"
-    ))
+    with_files(
+        &ann,
+        &canvas_png("dropped.png", 64, 48),
+        "document.querySelector('#messages').dispatchEvent(
+             new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }))",
+    )
     .await;
     bob.wait_text("#messages", "dropped.png").await;
-    let pasted = format!(
-        "const files = {};
-         const dt = new DataTransfer(); dt.items.add(files[0]);
-         document.querySelector('#composer').dispatchEvent(
-             new ClipboardEvent('paste', {{ clipboardData: dt, bubbles: true, cancelable: true }}));
-         return true;",
-        canvas_png("pasted.png", 64, 48)
-    );
-    ann.js_async(&format!(
-        "const done = arguments[arguments.length - 1]; (async () => {{ {pasted} }})().then(done, e => done(String(e)));"
-    ))
+    with_files(
+        &ann,
+        &canvas_png("pasted.png", 64, 48),
+        "document.querySelector('#composer').dispatchEvent(
+             new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }))",
+    )
     .await;
     bob.wait_text("#messages", "pasted.png").await;
     assert_eq!(

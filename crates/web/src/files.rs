@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use confab_client::Input;
-use confab_client::transfer::{DownloadJob, TransferReport, UploadJob};
+use confab_client::transfer::{DownloadJob, Pace, TransferReport, UploadJob, refusal};
 use confab_proto::file;
 use sha2::{Digest, Sha256};
 use wasm_bindgen::JsCast;
@@ -26,8 +26,6 @@ use crate::driver::{Core, now_ms};
 /// Uploaded in pieces of this size: each is one `PATCH` and one progress
 /// step, and the most a cut loses.
 const PIECE: f64 = 4.0 * 1024.0 * 1024.0;
-/// Progress is reported at most this often.
-const REPORT_MS: u64 = 100;
 
 thread_local! {
     static SOURCES: RefCell<HashMap<String, web_sys::File>> = RefCell::new(HashMap::new());
@@ -55,27 +53,23 @@ fn tell(core: &Core, r: TransferReport) {
     core.wake();
 }
 
+/// Hands the core the progress reports its [`Pace`] lets through.
 struct Throttle<'a> {
     core: &'a Core,
-    key: String,
-    hashing: bool,
-    last: u64,
+    pace: Pace,
 }
 
-impl Throttle<'_> {
+impl<'a> Throttle<'a> {
+    fn new(core: &'a Core, key: &str, hashing: bool) -> Self {
+        Throttle {
+            core,
+            pace: Pace::new(key, hashing),
+        }
+    }
+
     fn tell(&mut self, done: u64, total: u64, force: bool) {
-        let now = now_ms();
-        if force || now >= self.last + REPORT_MS {
-            self.last = now;
-            tell(
-                self.core,
-                TransferReport::Progress {
-                    key: self.key.clone(),
-                    hashing: self.hashing,
-                    done,
-                    total,
-                },
-            );
+        if let Some(r) = self.pace.progress(now_ms(), done, total, force) {
+            tell(self.core, r);
         }
     }
 }
@@ -130,16 +124,8 @@ async fn text(r: &Response) -> String {
 }
 
 /// A refusal: the server's sentence, and whether trying again may help.
-async fn refused(r: &Response) -> (String, bool) {
-    let status = r.status();
-    let body = text(r).await;
-    let why = match status {
-        401 => "the session is no longer valid: log in again".to_owned(),
-        404 => "no such file, or you may not read it".to_owned(),
-        _ if body.is_empty() => format!("the server answered {status}"),
-        _ => body,
-    };
-    (why, status >= 500 || status == 429 || status == 409)
+async fn refused(download: bool, r: &Response) -> (String, bool) {
+    refusal(download, r.status(), &text(r).await)
 }
 
 async fn bytes_of(blob: &Blob) -> Result<Vec<u8>, String> {
@@ -177,12 +163,7 @@ async fn try_upload(core: &Core, job: &UploadJob) -> Result<(), (String, bool)> 
     let sha256 = match &job.sha256 {
         Some(s) => s.clone(),
         None => {
-            let mut t = Throttle {
-                core,
-                key: job.nonce.clone(),
-                hashing: true,
-                last: 0,
-            };
+            let mut t = Throttle::new(core, &job.nonce, true);
             let mut h = Sha256::new();
             let mut at = 0.0;
             while at < size {
@@ -220,7 +201,7 @@ async fn try_upload(core: &Core, job: &UploadJob) -> Result<(), (String, bool)> 
                 .and_then(|o| o.parse::<u64>().ok());
             resume = offset.map(|o| (url.clone(), o));
         } else if r.status() != 404 && r.status() != 410 {
-            return Err(refused(&r).await);
+            return Err(refused(false, &r).await);
         }
     }
     let (url, mut offset) = match resume {
@@ -249,7 +230,7 @@ async fn try_upload(core: &Core, job: &UploadJob) -> Result<(), (String, bool)> 
             .await
             .map_err(net)?;
             if r.status() != 201 {
-                return Err(refused(&r).await);
+                return Err(refused(false, &r).await);
             }
             let url = r
                 .headers()
@@ -267,12 +248,7 @@ async fn try_upload(core: &Core, job: &UploadJob) -> Result<(), (String, bool)> 
             (url, 0)
         }
     };
-    let mut t = Throttle {
-        core,
-        key: job.nonce.clone(),
-        hashing: false,
-        last: 0,
-    };
+    let mut t = Throttle::new(core, &job.nonce, false);
     t.tell(offset, job.size, true);
     loop {
         let end = (offset as f64 + PIECE).min(size);
@@ -293,7 +269,7 @@ async fn try_upload(core: &Core, job: &UploadJob) -> Result<(), (String, bool)> 
         .await
         .map_err(net)?;
         if r.status() != 204 {
-            return Err(refused(&r).await);
+            return Err(refused(false, &r).await);
         }
         offset = r
             .headers()
@@ -342,7 +318,7 @@ async fn try_download(core: &Core, job: &DownloadJob) -> Result<(), (String, boo
     .await
     .map_err(net)?;
     if r.status() != 200 {
-        return Err(refused(&r).await);
+        return Err(refused(true, &r).await);
     }
     let total = r
         .headers()
@@ -366,12 +342,7 @@ async fn try_download(core: &Core, job: &DownloadJob) -> Result<(), (String, boo
     let mut h = Sha256::new();
     let chunks = js_sys::Array::new();
     let mut done = 0u64;
-    let mut t = Throttle {
-        core,
-        key: job.key.clone(),
-        hashing: false,
-        last: 0,
-    };
+    let mut t = Throttle::new(core, &job.key, false);
     loop {
         let step = JsFuture::from(reader.read())
             .await
@@ -450,7 +421,7 @@ pub async fn image_url(path: &str, token: &str) -> Result<String, String> {
         IMAGES.with(|m| m.borrow_mut().insert(path.to_owned(), String::new()));
     }
     if r.status() != 200 {
-        return Err(refused(&r).await.0);
+        return Err(refused(true, &r).await.0);
     }
     let blob: Blob = JsFuture::from(r.blob().map_err(js)?)
         .await

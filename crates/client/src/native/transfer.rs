@@ -5,11 +5,11 @@
 //! file; after a cut, `HEAD` says where the server's verified bytes end and
 //! the next attempt continues there). Downloads write `DEST.part`, resume
 //! it with a Range, check the whole file's SHA-256 and only then move it
-//! to its name. Both report through a callback, at most every
-//! [`REPORT_EVERY`].
+//! to its name. Both report through a callback, paced by
+//! [`Pace`].
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -19,11 +19,10 @@ use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
+use crate::native::now_ms;
 use crate::native::tls::Connector;
-use crate::transfer::{DownloadJob, Endpoint, TransferReport, UploadJob};
+use crate::transfer::{DownloadJob, Endpoint, Pace, TransferReport, UploadJob};
 
-/// Progress is reported at most this often.
-pub const REPORT_EVERY: Duration = Duration::from_millis(100);
 /// Read and hash in pieces of this size.
 const PIECE: usize = 1 << 20;
 
@@ -111,46 +110,33 @@ impl Http {
     }
 }
 
-/// Calls `report` with progress at most every [`REPORT_EVERY`] (and always
-/// at the end).
+/// Hands `report` the progress reports its [`Pace`] lets through.
 struct Throttle {
     report: Report,
-    key: String,
-    hashing: bool,
-    last: Option<Instant>,
+    pace: Pace,
 }
 
 impl Throttle {
+    fn new(report: &Report, key: &str, hashing: bool) -> Throttle {
+        Throttle {
+            report: report.clone(),
+            pace: Pace::new(key, hashing),
+        }
+    }
+
     fn tell(&mut self, done: u64, total: u64, force: bool) {
-        if force || self.last.is_none_or(|t| t.elapsed() >= REPORT_EVERY) {
-            self.last = Some(Instant::now());
-            (self.report)(TransferReport::Progress {
-                key: self.key.clone(),
-                hashing: self.hashing,
-                done,
-                total,
-            });
+        if let Some(r) = self.pace.progress(now_ms(), done, total, force) {
+            (self.report)(r);
         }
     }
 }
 
 /// What went wrong, from a refusal's status and text.
 async fn refusal(what: &str, r: reqwest::Response) -> Failure {
-    let status = r.status();
-    let text = r.text().await.unwrap_or_default();
-    let text = text.trim();
-    // 409: another request still writes it, or the offset moved (a cut
-    // request ending on the server's side): the next attempt asks again.
-    let retry = status.is_server_error()
-        || status == StatusCode::TOO_MANY_REQUESTS
-        || status == StatusCode::CONFLICT;
-    let why = match status.as_u16() {
-        401 => "the session is no longer valid: log in again".to_owned(),
-        404 if what == "download" => "no such file, or you may not read it".to_owned(),
-        _ if text.is_empty() => format!("the server answered {status}"),
-        _ => text.to_owned(),
-    };
-    Failure::new(format!("{what} refused: {why}"), retry)
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap_or_default();
+    let (message, retry) = crate::transfer::refusal(what == "download", status, &body);
+    Failure { message, retry }
 }
 
 fn header<'a>(r: &'a reqwest::Response, name: &str) -> Option<&'a str> {
@@ -196,12 +182,7 @@ pub async fn upload(http: &Http, job: &UploadJob, report: &Report) -> Result<(),
     let sha256 = match &job.sha256 {
         Some(s) => s.clone(),
         None => {
-            let mut t = Throttle {
-                report: report.clone(),
-                key: job.nonce.clone(),
-                hashing: true,
-                last: None,
-            };
+            let mut t = Throttle::new(report, &job.nonce, true);
             let s = hash_file(&path, job.size, &mut t).await?;
             report(TransferReport::Hashed {
                 nonce: job.nonce.clone(),
@@ -272,12 +253,7 @@ pub async fn upload(http: &Http, job: &UploadJob, report: &Report) -> Result<(),
             .await
             .map_err(|e| Failure::io(&job.source, e))?;
         let size = job.size;
-        let mut throttle = Throttle {
-            report: report.clone(),
-            key: job.nonce.clone(),
-            hashing: false,
-            last: None,
-        };
+        let mut throttle = Throttle::new(report, &job.nonce, false);
         throttle.tell(offset, size, true);
         let mut sent = offset;
         let body = tokio_util::io::ReaderStream::with_capacity(f, 256 * 1024).map(move |piece| {
@@ -441,12 +417,7 @@ pub async fn download(http: &Http, job: &DownloadJob, report: &Report) -> Result
         ));
     }
     let mut hasher = Sha256::new();
-    let mut throttle = Throttle {
-        report: report.clone(),
-        key: job.key.clone(),
-        hashing: false,
-        last: None,
-    };
+    let mut throttle = Throttle::new(report, &job.key, false);
     let mut out = tokio::fs::OpenOptions::new()
         .create(true)
         .read(true)

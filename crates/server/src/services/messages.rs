@@ -20,6 +20,27 @@ use crate::access::{self, Dm};
 use crate::error::ApiError;
 use crate::hub::{Except, event};
 
+/// A log entry written by `actor` now.
+fn authored(
+    actor: &Actor,
+    dest: Dest,
+    body: Body,
+    nonce: Option<String>,
+    hidden_for: Option<confab_store::UserId>,
+    effect: Option<Effect>,
+) -> NewMessage {
+    NewMessage {
+        dest,
+        sender: actor.id,
+        sender_name: actor.name.clone(),
+        body,
+        nonce,
+        ts: now_ms(),
+        hidden_for,
+        effect,
+    }
+}
+
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -283,16 +304,14 @@ impl Messages {
             Dest::NewGroup { .. } => None,
         };
         let appended = self
-            .post_and_wait(NewMessage {
+            .post_and_wait(authored(
+                actor,
                 dest,
-                sender: actor.id,
-                sender_name: actor.name.clone(),
                 body,
                 nonce,
-                ts: now_ms(),
                 hidden_for,
-                effect: Some(Effect::File(file.to_owned())),
-            })
+                Some(Effect::File(file.to_owned())),
+            ))
             .await?;
         Ok(Some((appended.message.conv, appended.message.seq)))
     }
@@ -566,16 +585,7 @@ impl Messages {
         hidden_for: Option<confab_store::UserId>,
         effect: Option<Effect>,
     ) -> Result<(), ApiError> {
-        let msg = NewMessage {
-            dest,
-            sender: actor.id,
-            sender_name: actor.name.clone(),
-            body,
-            nonce,
-            ts: now_ms(),
-            hidden_for,
-            effect,
-        };
+        let msg = authored(actor, dest, body, nonce, hidden_for, effect);
         self.post(msg, reply).await
     }
 
