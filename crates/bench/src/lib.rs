@@ -522,7 +522,9 @@ impl Bench {
         if let Some((stop, tasks)) = uploads {
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
             for t in tasks {
-                let done = t.await?;
+                let done = tokio::task::spawn_blocking(move || t.join())
+                    .await?
+                    .map_err(|_| anyhow::anyhow!("a background upload panicked"))?;
                 eprintln!("fanout: a background upload finished {done} files");
             }
         }
@@ -545,13 +547,16 @@ impl Bench {
     }
 
     /// `--uploads` uploads of `--file-mib` each, one after another per
-    /// uploader, until told to stop; each task returns how many it did.
+    /// uploader, until told to stop; each thread returns how many it did.
+    /// They run on threads of their own at the lowest priority, so that on
+    /// a machine where the generator shares its cores with them, the
+    /// latency measured is the server's, not the generator's.
     async fn background_uploads(
         &self,
     ) -> Result<
         Option<(
             Arc<std::sync::atomic::AtomicBool>,
-            Vec<tokio::task::JoinHandle<u64>>,
+            Vec<std::thread::JoinHandle<u64>>,
         )>,
     > {
         if self.args.uploads == 0 {
@@ -563,19 +568,29 @@ impl Bench {
         for k in 0..self.args.uploads {
             let up = self.uploader(UPLOAD_ACCOUNTS + k).await?;
             let (body, stop) = (body.clone(), stop.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut done = 0;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    match up.upload(&body).await {
-                        Ok(_) => done += 1,
-                        Err(e) => {
-                            eprintln!("fanout: a background upload failed: {e:#}");
-                            break;
-                        }
-                    }
-                }
-                done
-            }));
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            tasks.push(
+                std::thread::Builder::new()
+                    .name("bench-upload".into())
+                    .spawn(move || {
+                        lowest_priority();
+                        runtime.block_on(async move {
+                            let mut done = 0;
+                            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                                match up.upload(&body).await {
+                                    Ok(_) => done += 1,
+                                    Err(e) => {
+                                        eprintln!("fanout: a background upload failed: {e:#}");
+                                        break;
+                                    }
+                                }
+                            }
+                            done
+                        })
+                    })?,
+            );
         }
         eprintln!(
             "fanout: {} uploads of {} MiB running",
@@ -884,4 +899,13 @@ impl Bench {
 /// For tests: the kind of a parsed target.
 pub fn target_kind(url: &str) -> Result<Kind> {
     Ok(Target::parse(url, None, true)?.kind)
+}
+
+/// Gives the calling thread the lowest CPU priority (nice 19).
+fn lowest_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: a plain system call on the calling thread, no memory handed over.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19);
+    }
 }

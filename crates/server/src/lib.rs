@@ -24,6 +24,7 @@
 mod access;
 mod api;
 mod auth;
+mod bulk;
 mod config;
 pub mod console;
 mod error;
@@ -114,6 +115,8 @@ pub struct Running {
     handle: Handle,
     tasks: TaskTracker,
     poster: JoinHandle<()>,
+    /// Shut down once every connection has closed.
+    bulk: Arc<bulk::Bulk>,
 }
 
 /// Controls a running server from elsewhere (signals, console, tests).
@@ -368,12 +371,17 @@ pub async fn start_with_store(
         tasks.clone(),
     ));
     let app = transport::ws::router(shared.clone(), tasks.clone());
+    let bulk = Arc::new(
+        bulk::Bulk::start()
+            .map_err(|e| StartError::Io(format!("starting the bulk runtime: {e}")))?,
+    );
     tasks.spawn(transport::http::accept_loop(
         http,
         web_acceptor,
         app,
         shared.clone(),
         tasks.clone(),
+        bulk.clone(),
     ));
     tasks.spawn({
         // Buckets nobody used lately allow what a new one would: drop them,
@@ -427,6 +435,7 @@ pub async fn start_with_store(
         handle: Handle { shared },
         tasks,
         poster,
+        bulk,
     })
 }
 
@@ -442,6 +451,7 @@ impl Running {
             handle,
             tasks,
             poster,
+            bulk,
             ..
         } = self;
         handle.shared.shutdown.cancelled().await;
@@ -453,6 +463,7 @@ impl Running {
             tracing::warn!("some connections did not close within 10 s");
         }
         let _ = poster.await;
+        drop(bulk);
         tracing::info!("stopped");
     }
 

@@ -938,9 +938,6 @@ fn is_picture(mime: &str) -> bool {
 /// Pieces in flight to an upload's writer thread (each as the body
 /// brought it, usually up to 16 KiB).
 const WRITER_QUEUE: usize = 8;
-/// The writer thread's nice value: below chat's (0), so that the CPU goes
-/// to chat first when both want it.
-const WRITER_NICE: i32 = 10;
 
 /// One request's body, hashed and written to the upload's file on a
 /// thread of its own.
@@ -956,7 +953,7 @@ impl Writer {
         let spawned = std::thread::Builder::new()
             .name("confab-upload".into())
             .spawn(move || {
-                lower_priority();
+                crate::bulk::lower_priority();
                 let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
                 let mut chunk_hash = chunk.then(Sha256::new);
                 let mut result = Ok(());
@@ -1006,7 +1003,7 @@ impl Writer {
 
 /// Bytes an upload may leave to the kernel to write back before it starts
 /// the writing itself.
-const TRICKLE: u64 = 8 << 20;
+const TRICKLE: u64 = 1 << 20;
 
 /// Keeps an upload's unwritten bytes in the page cache small: every
 /// [`TRICKLE`] bytes it starts their writeback, waits for the window
@@ -1073,27 +1070,6 @@ impl Trickle {
         self.started = self.handed;
         self.handed = end;
         Ok(())
-    }
-}
-
-/// Lowers the calling thread's CPU and disk priority (Linux keeps both per
-/// thread). Elsewhere, or if refused, it stays as it is.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: plain system calls on the calling thread, no memory handed over.
-    unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, WRITER_NICE);
-        // And its disk writes in the idle I/O class (honoured by the
-        // mq-deadline and BFQ schedulers): the database's go first.
-        const IOPRIO_WHO_PROCESS: libc::c_int = 1;
-        const IOPRIO_CLASS_IDLE: libc::c_int = 3;
-        libc::syscall(
-            libc::SYS_ioprio_set,
-            IOPRIO_WHO_PROCESS,
-            tid,
-            IOPRIO_CLASS_IDLE << 13,
-        );
     }
 }
 

@@ -1,8 +1,10 @@
 //! The web listener: HTTP/1.1, over TLS whenever [`crate::Config::web_tls`]
 //! says so, serving the router of `ws.rs` (the web client, `/ws`, health
-//! and metrics). Each connection runs in its own task: a TLS handshake under
-//! a deadline, then hyper with a deadline for every request head, so a
-//! connection that sends nothing (new, or idle between requests) is closed.
+//! and metrics). Each connection runs in its own task on the bulk runtime
+//! (`crate::bulk`), so that an upload's TLS and body do not take the CPU
+//! from chat: a TLS handshake under a deadline, then hyper with a deadline
+//! for every request head, so a connection that sends nothing (new, or
+//! idle between requests) is closed.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -12,11 +14,12 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
 use crate::Shared;
+use crate::bulk::Bulk;
 
 pub(crate) async fn accept_loop(
     listener: TcpListener,
@@ -24,10 +27,23 @@ pub(crate) async fn accept_loop(
     app: Router,
     shared: Arc<Shared>,
     tasks: TaskTracker,
+    bulk: Arc<Bulk>,
 ) {
     while let Some((stream, peer)) = super::accept(&listener, &shared.shutdown).await {
+        // The socket leaves this runtime's reactor for the bulk runtime's.
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "cannot hand a connection over");
+                continue;
+            }
+        };
         let (tls, app, shared) = (tls.clone(), app.clone(), shared.clone());
-        tasks.spawn(async move {
+        bulk.spawn(tasks.track_future(async move {
+            let stream = match TcpStream::from_std(stream) {
+                Ok(s) => s,
+                Err(e) => return tracing::debug!(%peer, error = %e, "cannot take a connection"),
+            };
             match tls {
                 Some(acceptor) => {
                     let handshake = Box::pin(acceptor.accept(stream));
@@ -40,7 +56,7 @@ pub(crate) async fn accept_loop(
                 }
                 None => serve_conn(TokioIo::new(stream), peer, app, &shared).await,
             }
-        });
+        }));
     }
 }
 

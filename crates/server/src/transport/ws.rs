@@ -24,6 +24,9 @@ use crate::Shared;
 pub(super) struct AppState {
     pub shared: Arc<Shared>,
     pub tasks: TaskTracker,
+    /// Chat's runtime: WebSocket sessions run there, not on the bulk
+    /// runtime that serves the listener's HTTP.
+    pub chat: tokio::runtime::Handle,
 }
 
 pub(crate) fn router(shared: Arc<Shared>, tasks: TaskTracker) -> Router {
@@ -34,7 +37,11 @@ pub(crate) fn router(shared: Arc<Shared>, tasks: TaskTracker) -> Router {
         .route("/ws", get(upgrade))
         .merge(super::files::routes())
         .fallback(asset)
-        .with_state(AppState { shared, tasks })
+        .with_state(AppState {
+            shared,
+            tasks,
+            chat: tokio::runtime::Handle::current(),
+        })
 }
 
 mod web {
@@ -151,8 +158,13 @@ async fn upgrade(
         // (bench/RESULTS.md).
         .read_buffer_size(1024)
         .on_upgrade(move |socket| {
-            let AppState { shared, tasks } = app;
-            tasks.track_future(serve(shared, client, socket))
+            let AppState {
+                shared,
+                tasks,
+                chat,
+            } = app;
+            chat.spawn(tasks.track_future(serve(shared, client, socket)));
+            std::future::ready(())
         })
         .into_response()
 }
