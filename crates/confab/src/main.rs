@@ -3,6 +3,7 @@
 
 mod admin;
 mod files;
+mod node;
 mod script;
 mod serve;
 
@@ -44,6 +45,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Administration on a server's data directory.
     Admin(admin::AdminArgs),
+    /// A serverless peer-to-peer node: friends, messages and conferences
+    /// with no server; commands on standard input.
+    Node(node::NodeArgs),
     /// Measure a chat server (Confab or IRC) under load.
     Bench(confab_bench::Args),
     /// The terminal client: chat in this terminal [default server: localhost:7070].
@@ -110,6 +114,7 @@ fn main() -> Result<()> {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Admin(cmd) => runtime.block_on(admin::run(cmd)),
         Command::Bench(args) => runtime.block_on(confab_bench::run(args)),
+        Command::Node(args) => runtime.block_on(node::run(args)),
         Command::Login(args) => runtime.block_on(script::login(args)),
         Command::Send(args) => {
             let code = runtime.block_on(script::send(args))?;

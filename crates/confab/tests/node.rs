@@ -1,0 +1,223 @@
+//! `confab node`: real nodes (the real binary) on loopback, driven through
+//! their standard input as a user's script would, reading what they print.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+
+/// How long a node may take to show what a step should make it show.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+struct Node {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::UnboundedReceiver<String>,
+    /// Everything printed so far, in order.
+    seen: Vec<String>,
+    /// The addresses and peer id of its listening line.
+    addrs: Vec<String>,
+    peer: String,
+    dir: PathBuf,
+}
+
+impl Node {
+    async fn start(dir: &Path, bootstrap: &[&Node]) -> Node {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_confab"));
+        cmd.args(["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--data-dir"])
+            .arg(dir)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for b in bootstrap {
+            cmd.arg("--bootstrap")
+                .arg(format!("{}/p2p/{}", b.addrs[0], b.peer));
+        }
+        let mut child = cmd.spawn().expect("confab node starts");
+        let stdin = child.stdin.take().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (tx, lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = out.next_line().await {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut node = Node {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+            addrs: Vec::new(),
+            peer: String::new(),
+            dir: dir.to_path_buf(),
+        };
+        let line = node.expect("confab node listening ").await;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        node.addrs = words[3..]
+            .iter()
+            .filter(|w| w.starts_with('/'))
+            .map(|w| w.to_string())
+            .collect();
+        node.peer = words
+            .iter()
+            .find_map(|w| w.strip_prefix("peer="))
+            .expect("the line names the peer")
+            .to_string();
+        assert!(!node.addrs.is_empty(), "{line}");
+        assert!(
+            node.addrs
+                .iter()
+                .all(|a| a.starts_with("/ip4/127.0.0.1/tcp/") && !a.ends_with("/tcp/0")),
+            "{line}"
+        );
+        node
+    }
+
+    async fn say(&mut self, line: &str) {
+        self.stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    /// Waits for a line containing `text` (printed since the last wait),
+    /// and returns it.
+    async fn expect(&mut self, text: &str) -> String {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Ok(Some(line)) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Ok(None) => panic!(
+                    "the node ended before printing {text:?}; it printed {:#?}",
+                    self.seen
+                ),
+                Err(_) => panic!(
+                    "no {text:?} within {DEADLINE:?}; the node printed {:#?}",
+                    self.seen
+                ),
+            }
+        }
+    }
+
+    /// Registers and logs in `user` (password "pw-USER").
+    async fn user(&mut self, user: &str, display: &str) {
+        self.say(&format!("register {user} {display}")).await;
+        self.say(&format!("pw-{user}")).await;
+        self.expect(&format!("registered {user}")).await;
+        self.say(&format!("login {user}")).await;
+        self.say(&format!("pw-{user}")).await;
+        self.expect(&format!("logged in as {user}")).await;
+    }
+
+    /// How many lines printed so far contain `text`.
+    fn count(&self, text: &str) -> usize {
+        self.seen.iter().filter(|l| l.contains(text)).count()
+    }
+
+    async fn kill(mut self) -> PathBuf {
+        self.child.kill().await.unwrap();
+        self.dir
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_nodes_replay_the_demo_friends_by_name_messages_online_and_offline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut n1 = Node::start(&tmp.path().join("n1"), &[]).await;
+    let mut n2 = Node::start(&tmp.path().join("n2"), &[&n1]).await;
+    let mut n3 = Node::start(&tmp.path().join("n3"), &[&n1]).await;
+    let mut n4 = Node::start(&tmp.path().join("n4"), &[&n2]).await;
+    n1.user("alice", "Alice Smith").await;
+    n2.user("bob", "Bob Jones").await;
+    n3.user("carol", "").await;
+    n4.user("dave", "").await;
+
+    n1.say("whoami").await;
+    let who = n1.expect("alice (Alice Smith) peer=").await;
+    assert!(who.contains(&n1.peer), "{who}");
+
+    // A name is someone's for good: not again on another node.
+    n3.say("register bob").await;
+    n3.say("pw").await;
+    n3.expect("error: the name bob is taken").await;
+
+    // Friends by name alone: each node finds the other's home in the DHT.
+    n1.say("friend-add bob").await;
+    n1.expect("asked bob to be your friend").await;
+    n2.expect("friend request from alice").await;
+    n1.expect("friend request delivered to bob").await;
+    n2.say("friend-requests").await;
+    n2.expect("incoming: alice; outgoing: none").await;
+    n2.say("friend-accept alice").await;
+    n2.expect("you and alice are friends").await;
+    n1.expect("bob accepted your friend request").await;
+    n1.expect("bob is online").await;
+    n1.say("online-friends").await;
+    n1.expect("online: bob").await;
+
+    n1.say("msg dave hello").await;
+    n1.expect("error: dave is not your friend").await;
+    n4.say("friend-add alice").await;
+    n1.expect("friend request from dave").await;
+    n1.say("friend-decline dave").await;
+    n4.expect("alice declined your friend request").await;
+
+    // A direct message, online.
+    n1.say("msg bob hello bob").await;
+    n2.expect("alice: hello bob").await;
+    n1.expect("delivered to bob").await;
+    n2.say("msg alice hi alice").await;
+    n1.expect("bob: hi alice").await;
+
+    // Offline: bob's node stops; the message waits in alice's outbox and
+    // reaches bob exactly once when his node is back, on another port.
+    let old = n2.addrs.clone();
+    let n2_dir = n2.kill().await;
+    n1.expect("bob is offline").await;
+    n1.say("msg bob while you were out").await;
+    n1.expect("bob is offline: the message will be delivered when they are back")
+        .await;
+    let mut n2 = Node::start(&n2_dir, &[&n1]).await;
+    assert_ne!(n2.addrs, old, "a new port");
+    n2.say("login bob").await;
+    n2.say("pw-bob").await;
+    n2.expect("alice: while you were out").await;
+    n1.expect("delivered to bob").await;
+    n1.say("msg bob and now").await;
+    n2.expect("alice: and now").await;
+    assert_eq!(n2.count("while you were out"), 1, "{:#?}", n2.seen);
+
+    // passwd: old, new, new.
+    n2.say("passwd").await;
+    for line in ["pw-bob", "new-pw", "new-pw"] {
+        n2.say(line).await;
+    }
+    n2.expect("password changed").await;
+    n2.say("logout").await;
+    n2.expect("logged out bob").await;
+    n2.say("login bob").await;
+    n2.say("pw-bob").await;
+    n2.expect("error: unknown user or wrong password").await;
+    n2.say("login bob").await;
+    n2.say("new-pw").await;
+    n2.expect("logged in as bob").await;
+
+    // Bad lines are answered, and the node goes on.
+    n3.say("frobnicate").await;
+    n3.expect("error: unknown command `frobnicate`").await;
+    n3.say("quit").await;
+    n3.expect("bye").await;
+}

@@ -1,0 +1,1240 @@
+//! The node: one libp2p swarm, the node's state, and the users whose home
+//! it is. Everything runs in one task: swarm events, console commands and
+//! a one-second tick (outbox retries, publishing names).
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use futures_util::StreamExt;
+use libp2p::identity::Keypair;
+use libp2p::kad::store::RecordStore;
+use libp2p::kad::{self, GetRecordOk, QueryId, QueryResult, Quorum, Record, RecordKey};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, mdns, noise, ping, tcp, yamux};
+use tokio::sync::mpsc;
+
+use crate::console::{self, Command, say};
+use crate::state::{Dm, Known, Relation, State};
+use crate::wire::{Body, Envelope, NameClaim, PROTOCOL, Reply, name_key};
+use crate::{Options, password};
+
+#[derive(NetworkBehaviour)]
+pub(crate) struct Behaviour {
+    identify: identify::Behaviour,
+    kad: kad::Behaviour<kad::store::MemoryStore>,
+    rr: request_response::cbor::Behaviour<Envelope, Reply>,
+    ping: ping::Behaviour,
+    mdns: Toggle<mdns::tokio::Behaviour>,
+}
+
+/// What to do once a name is looked up.
+enum After {
+    Register {
+        name: String,
+        display: String,
+        password: String,
+    },
+    FriendAdd {
+        user: String,
+        name: String,
+    },
+    /// Deliver the outbox's envelopes to this name.
+    Deliver,
+    /// An envelope came from `peer`: answer once its sender's home is known.
+    Verify {
+        peer: PeerId,
+        envelope: Envelope,
+        channel: ResponseChannel<Reply>,
+    },
+}
+
+/// A running name lookup: the valid records found so far.
+struct Lookup {
+    name: String,
+    found: Vec<(NameClaim, PeerId, Vec<u8>)>,
+}
+
+/// How long to wait before trying an envelope again after each failure.
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(500 * 2u64.pow(failures.min(6)))
+}
+
+pub(crate) struct Node {
+    swarm: Swarm<Behaviour>,
+    state: State,
+    key: Keypair,
+    me: PeerId,
+    listening: Vec<Multiaddr>,
+    /// The user logged in at the console.
+    user: Option<String>,
+    /// Remote friends' presence, by name.
+    online: HashMap<String, bool>,
+    lookups: HashMap<QueryId, Lookup>,
+    waiting: HashMap<String, Vec<After>>,
+    /// Envelopes sent and not answered, by request.
+    inflight: HashMap<OutboundRequestId, Envelope>,
+    sending: HashSet<String>,
+    /// Failed envelopes: how often, and not before when.
+    failed: HashMap<String, (u32, Instant)>,
+    /// Envelopes whose "offline" notice was given.
+    told_offline: HashSet<String>,
+    /// Names whose cached address failed: looked up again before the next try.
+    stale: HashSet<String>,
+    publish_due: Option<Instant>,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn clock(ms: i64) -> String {
+    use chrono::TimeZone;
+    chrono::Local
+        .timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.format("%H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+fn new_id() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+impl Node {
+    pub(crate) fn start(options: &Options, key: Keypair, state: State) -> Result<Node> {
+        let me = key.public().to_peer_id();
+        let mdns_on = options.mdns;
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key.clone())
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )?
+            .with_behaviour(|key| {
+                let me = key.public().to_peer_id();
+                let mut kad_config = kad::Config::new(StreamProtocol::new("/confab/kad/1"));
+                // Storers check each name record themselves (first owner
+                // keeps a name); provider records are not used.
+                kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
+                kad_config.set_query_timeout(Duration::from_secs(5));
+                let mut kad =
+                    kad::Behaviour::with_config(me, kad::store::MemoryStore::new(me), kad_config);
+                kad.set_mode(Some(kad::Mode::Server));
+                let mdns = if mdns_on {
+                    Some(mdns::tokio::Behaviour::new(mdns::Config::default(), me)?)
+                } else {
+                    None
+                };
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Behaviour {
+                    identify: identify::Behaviour::new(identify::Config::new(
+                        "/confab/node/1".into(),
+                        key.public(),
+                    )),
+                    kad,
+                    rr: request_response::cbor::Behaviour::new(
+                        [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
+                        request_response::Config::default()
+                            .with_request_timeout(Duration::from_secs(20)),
+                    ),
+                    ping: ping::Behaviour::new(ping::Config::new()),
+                    mdns: mdns.into(),
+                })
+            })
+            .map_err(|e| anyhow::anyhow!("setting up the node: {e}"))?
+            // Connections to friends' nodes stay open: presence follows them.
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+            .build();
+        for addr in &options.listen {
+            swarm
+                .listen_on(addr.clone())
+                .with_context(|| format!("listening on {addr}"))?;
+        }
+        // Records this node stored for the DHT before it stopped.
+        for (name, record) in state.all_known()? {
+            if NameClaim::open(&name_key(&name), &record).is_ok() {
+                let _ = swarm
+                    .behaviour_mut()
+                    .kad
+                    .store_mut()
+                    .put(Record::new(name_key(&name), record));
+            }
+        }
+        for addr in &options.bootstrap {
+            if let Some(peer) = peer_of(addr) {
+                swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+            }
+            if let Err(e) = swarm.dial(addr.clone()) {
+                say(&format!("error: cannot dial {addr}: {e}"));
+            }
+        }
+        Ok(Node {
+            swarm,
+            state,
+            key,
+            me,
+            listening: Vec::new(),
+            user: None,
+            online: HashMap::new(),
+            lookups: HashMap::new(),
+            waiting: HashMap::new(),
+            inflight: HashMap::new(),
+            sending: HashSet::new(),
+            failed: HashMap::new(),
+            told_offline: HashSet::new(),
+            stale: HashSet::new(),
+            publish_due: None,
+        })
+    }
+
+    /// Waits until the listeners are bound (all of them, for an address
+    /// that stands for every interface), then prints the one line other
+    /// nodes and tests read.
+    pub(crate) async fn announce_listening(&mut self) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.listening.is_empty() {
+            let ev = tokio::time::timeout_at(deadline, self.swarm.select_next_some())
+                .await
+                .context("no listener was bound within 10 s")?;
+            self.on_swarm(ev);
+        }
+        // Addresses of other interfaces arrive together with the first.
+        let settle = tokio::time::Instant::now() + Duration::from_millis(100);
+        while let Ok(ev) = tokio::time::timeout_at(settle, self.swarm.select_next_some()).await {
+            self.on_swarm(ev);
+        }
+        let addrs: Vec<String> = self.listening.iter().map(|a| a.to_string()).collect();
+        say(&format!(
+            "confab node listening {} peer={}",
+            addrs.join(" "),
+            self.me
+        ));
+        Ok(())
+    }
+
+    pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>) -> Result<()> {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut console_open = true;
+        self.publish_due = Some(Instant::now());
+        let shutdown = shutdown_signal();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                ev = self.swarm.select_next_some() => self.on_swarm(ev),
+                cmd = commands.recv(), if console_open => match cmd {
+                    Some(Command::Quit) => break,
+                    Some(cmd) => self.on_command(cmd),
+                    // The end of input: the node goes on serving its users.
+                    None => console_open = false,
+                },
+                _ = tick.tick() => self.on_tick(),
+                _ = &mut shutdown => break,
+            }
+        }
+        if let Some(user) = self.user.take() {
+            self.announce(&user, false);
+            // Give the notices a moment to leave.
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+            while !self.inflight.is_empty() {
+                match tokio::time::timeout_at(deadline, self.swarm.select_next_some()).await {
+                    Ok(ev) => self.on_swarm(ev),
+                    Err(_) => break,
+                }
+            }
+        }
+        say("bye");
+        Ok(())
+    }
+
+    // ---- commands -------------------------------------------------------
+
+    fn on_command(&mut self, cmd: Command) {
+        if let Err(e) = self.command(cmd) {
+            say(&format!("error: {e:#}"));
+        }
+    }
+
+    fn logged_in(&self) -> Result<String> {
+        self.user
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("log in first (login USER)"))
+    }
+
+    fn command(&mut self, cmd: Command) -> Result<()> {
+        match cmd {
+            Command::Help => say(console::HELP),
+            Command::Quit => {}
+            Command::Register {
+                name,
+                display,
+                password,
+            } => {
+                check_name(&name)?;
+                if password.is_empty() {
+                    anyhow::bail!("the password may not be empty");
+                }
+                if self.state.user(&name)?.is_some() {
+                    anyhow::bail!("{name} is already registered on this node");
+                }
+                // The DHT says whether the name is someone else's.
+                self.lookup(
+                    &name.clone(),
+                    After::Register {
+                        name,
+                        display,
+                        password,
+                    },
+                );
+            }
+            Command::Login { name, password } => {
+                let user = self.state.user(&name)?;
+                match user {
+                    Some(u) if password::verify(&password, &u.hash) => {
+                        if let Some(old) = self.user.take() {
+                            self.announce(&old, false);
+                        }
+                        self.user = Some(name.clone());
+                        say(&format!("logged in as {name}"));
+                        let waiting = self.state.take_unseen(&name)?;
+                        if !waiting.is_empty() {
+                            say(&format!("while you were away ({}):", waiting.len()));
+                            for dm in waiting {
+                                show_dm(&dm);
+                            }
+                        }
+                        let asking: Vec<String> = self
+                            .state
+                            .relations(&name)?
+                            .into_iter()
+                            .filter(|(_, r)| *r == Relation::Incoming)
+                            .map(|(n, _)| n)
+                            .collect();
+                        if !asking.is_empty() {
+                            say(&format!("friend requests from: {}", asking.join(", ")));
+                        }
+                        self.announce(&name, true);
+                    }
+                    _ => anyhow::bail!("unknown user or wrong password"),
+                }
+            }
+            Command::Logout => {
+                let user = self.logged_in()?;
+                self.announce(&user, false);
+                self.user = None;
+                say(&format!("logged out {user}"));
+            }
+            Command::Passwd { old, new, again } => {
+                let user = self.logged_in()?;
+                let u = self.state.user(&user)?.context("the user is gone")?;
+                if !password::verify(&old, &u.hash) {
+                    anyhow::bail!("the old password is wrong");
+                }
+                if new != again {
+                    anyhow::bail!("the new passwords differ");
+                }
+                if new.is_empty() {
+                    anyhow::bail!("the password may not be empty");
+                }
+                self.state.set_hash(&user, &password::hash(&new)?)?;
+                say("password changed");
+            }
+            Command::Whoami => {
+                let addrs: Vec<String> = self.listening.iter().map(|a| a.to_string()).collect();
+                match &self.user {
+                    Some(u) => {
+                        let display = self.state.user(u)?.map(|u| u.display).unwrap_or_default();
+                        let display = if display.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({display})")
+                        };
+                        say(&format!(
+                            "{u}{display} peer={} addrs={}",
+                            self.me,
+                            addrs.join(",")
+                        ));
+                    }
+                    None => say(&format!(
+                        "not logged in; peer={} addrs={}",
+                        self.me,
+                        addrs.join(",")
+                    )),
+                }
+            }
+            Command::Friends => {
+                let user = self.logged_in()?;
+                let friends: Vec<String> = self
+                    .state
+                    .relations(&user)?
+                    .into_iter()
+                    .filter(|(_, r)| *r == Relation::Friends)
+                    .map(|(n, _)| {
+                        let state = if self.is_online(&n) {
+                            "online"
+                        } else {
+                            "offline"
+                        };
+                        format!("{n} ({state})")
+                    })
+                    .collect();
+                if friends.is_empty() {
+                    say("no friends yet (friend-add USER)");
+                } else {
+                    say(&format!("friends: {}", friends.join(", ")));
+                }
+            }
+            Command::OnlineFriends => {
+                let user = self.logged_in()?;
+                let online: Vec<String> = self
+                    .state
+                    .relations(&user)?
+                    .into_iter()
+                    .filter(|(n, r)| *r == Relation::Friends && self.is_online(n))
+                    .map(|(n, _)| n)
+                    .collect();
+                if online.is_empty() {
+                    say("no friends online");
+                } else {
+                    say(&format!("online: {}", online.join(", ")));
+                }
+            }
+            Command::FriendRequests => {
+                let user = self.logged_in()?;
+                let rels = self.state.relations(&user)?;
+                let of = |want: Relation| -> Vec<String> {
+                    rels.iter()
+                        .filter(|(_, r)| *r == want)
+                        .map(|(n, _)| n.clone())
+                        .collect()
+                };
+                let (incoming, outgoing) = (of(Relation::Incoming), of(Relation::Outgoing));
+                if incoming.is_empty() && outgoing.is_empty() {
+                    say("no friend requests");
+                } else {
+                    say(&format!(
+                        "incoming: {}; outgoing: {}",
+                        list_or_none(&incoming),
+                        list_or_none(&outgoing)
+                    ));
+                }
+            }
+            Command::FriendAdd(name) => {
+                let user = self.logged_in()?;
+                check_name(&name)?;
+                if name == user {
+                    anyhow::bail!("you cannot befriend yourself");
+                }
+                match self.state.relation(&user, &name)? {
+                    Some(Relation::Friends) => anyhow::bail!("{name} is already your friend"),
+                    Some(Relation::Outgoing) => {
+                        anyhow::bail!("you asked {name} already; waiting for an answer")
+                    }
+                    Some(Relation::Incoming) => {
+                        return self.command(Command::FriendAccept(name));
+                    }
+                    None => {}
+                }
+                if self.state.user(&name)?.is_some() {
+                    self.befriend(user, name);
+                } else {
+                    // Found by name alone: the DHT knows its home.
+                    self.lookup(&name.clone(), After::FriendAdd { user, name });
+                }
+            }
+            Command::FriendAccept(name) => {
+                let user = self.logged_in()?;
+                if self.state.relation(&user, &name)? != Some(Relation::Incoming) {
+                    anyhow::bail!("{name} has not asked to be your friend");
+                }
+                self.state
+                    .set_relation(&user, &name, Some(Relation::Friends))?;
+                self.send(&user, &name, Body::FriendAnswer { accept: true })?;
+                say(&format!("you and {name} are friends"));
+                self.announce_to(&user, &name, true);
+            }
+            Command::FriendDecline(name) => {
+                let user = self.logged_in()?;
+                if self.state.relation(&user, &name)? != Some(Relation::Incoming) {
+                    anyhow::bail!("{name} has not asked to be your friend");
+                }
+                self.state.set_relation(&user, &name, None)?;
+                self.send(&user, &name, Body::FriendAnswer { accept: false })?;
+                say(&format!("declined {name}'s friend request"));
+            }
+            Command::Msg { to, text } => {
+                let user = self.logged_in()?;
+                if self.state.relation(&user, &to)? != Some(Relation::Friends) {
+                    anyhow::bail!("{to} is not your friend (friend-add {to})");
+                }
+                let id = self.send(&user, &to, Body::Dm { text: text.clone() })?;
+                let dm = Dm {
+                    other: to,
+                    outgoing: true,
+                    text,
+                    at: now_ms(),
+                };
+                self.state
+                    .add_dm(&self.me.to_string(), &format!("out-{id}"), &user, &dm, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn is_online(&self, name: &str) -> bool {
+        self.user.as_deref() == Some(name) || self.online.get(name).copied().unwrap_or(false)
+    }
+
+    /// Queues an envelope from `from` to `to` and tries it at once.
+    fn send(&mut self, from: &str, to: &str, body: Body) -> Result<String> {
+        let envelope = Envelope {
+            id: new_id(),
+            from: from.into(),
+            to: to.into(),
+            at: now_ms(),
+            body,
+        };
+        self.state.queue(&envelope, envelope.at)?;
+        let id = envelope.id.clone();
+        self.deliver(envelope);
+        Ok(id)
+    }
+
+    fn befriend(&mut self, user: String, name: String) {
+        let r = self
+            .state
+            .set_relation(&user, &name, Some(Relation::Outgoing))
+            .and_then(|()| self.send(&user, &name, Body::FriendRequest));
+        match r {
+            Ok(_) => say(&format!("asked {name} to be your friend")),
+            Err(e) => say(&format!("error: {e:#}")),
+        }
+    }
+
+    /// Tells `user`'s friends whether `user` is online. Not queued: a
+    /// friend whose node is away learns it when the nodes meet again.
+    fn announce(&mut self, user: &str, online: bool) {
+        let friends: Vec<String> = self
+            .state
+            .relations(user)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, r)| *r == Relation::Friends)
+            .map(|(n, _)| n)
+            .collect();
+        for f in friends {
+            self.announce_to(user, &f, online);
+        }
+    }
+
+    fn announce_to(&mut self, user: &str, friend: &str, online: bool) {
+        if matches!(self.state.user(friend), Ok(Some(_))) {
+            return; // a user of this node sees it directly
+        }
+        let envelope = Envelope {
+            id: new_id(),
+            from: user.into(),
+            to: friend.into(),
+            at: now_ms(),
+            body: Body::Presence { online },
+        };
+        if let Some(peer) = self.home_of(friend) {
+            let req = self
+                .swarm
+                .behaviour_mut()
+                .rr
+                .send_request(&peer, envelope.clone());
+            self.inflight.insert(req, envelope);
+        }
+    }
+
+    // ---- names ----------------------------------------------------------
+
+    /// The home of `name` as last known (addresses added to the swarm).
+    fn home_of(&mut self, name: &str) -> Option<PeerId> {
+        let known = self.state.known(name).ok().flatten()?;
+        let peer: PeerId = known.peer.parse().ok()?;
+        for a in &known.addrs {
+            if let Ok(addr) = a.parse::<Multiaddr>() {
+                self.swarm.add_peer_address(peer, addr);
+            }
+        }
+        Some(peer)
+    }
+
+    fn lookup(&mut self, name: &str, after: After) {
+        let first = !self.waiting.contains_key(name);
+        self.waiting
+            .entry(name.to_string())
+            .or_default()
+            .push(after);
+        if first {
+            let q = self
+                .swarm
+                .behaviour_mut()
+                .kad
+                .get_record(RecordKey::new(&name_key(name)));
+            self.lookups.insert(
+                q,
+                Lookup {
+                    name: name.to_string(),
+                    found: Vec::new(),
+                },
+            );
+        }
+    }
+
+    /// A lookup ended: the majority owner among the records found, and its
+    /// newest record.
+    fn resolved(&mut self, lookup: Lookup) {
+        let Lookup { name, found } = lookup;
+        let mut votes: HashMap<PeerId, usize> = HashMap::new();
+        for (_, owner, _) in &found {
+            *votes.entry(*owner).or_default() += 1;
+        }
+        let winner = votes.iter().max_by_key(|(_, n)| **n).map(|(p, _)| *p);
+        let best = winner.and_then(|w| {
+            found
+                .into_iter()
+                .filter(|(_, o, _)| *o == w)
+                .max_by_key(|(c, _, _)| c.seq)
+        });
+        if let Some((claim, owner, record)) = &best {
+            let newer = match self.state.known(&name) {
+                Ok(Some(k)) => k.peer != owner.to_string() || k.seq <= claim.seq,
+                _ => true,
+            };
+            if newer {
+                let _ = self.state.set_known(
+                    &name,
+                    &Known {
+                        peer: owner.to_string(),
+                        addrs: claim.addrs.clone(),
+                        seq: claim.seq,
+                        record: record.clone(),
+                    },
+                );
+            }
+            self.stale.remove(&name);
+        }
+        let owner = best.map(|(_, o, _)| o).or_else(|| {
+            // Nothing in the DHT now: what we knew still holds (owners never change).
+            self.state
+                .known(&name)
+                .ok()
+                .flatten()
+                .and_then(|k| k.peer.parse().ok())
+        });
+        for after in self.waiting.remove(&name).unwrap_or_default() {
+            self.after_lookup(&name, owner, after);
+        }
+    }
+
+    fn after_lookup(&mut self, name: &str, owner: Option<PeerId>, after: After) {
+        match after {
+            After::Register {
+                name,
+                display,
+                password,
+            } => {
+                if owner.is_some_and(|o| o != self.me) {
+                    return say(&format!("error: the name {name} is taken"));
+                }
+                let r = password::hash(&password)
+                    .and_then(|hash| self.state.add_user(&name, &display, &hash, now_ms()));
+                match r {
+                    Ok(true) => {
+                        self.publish(&name);
+                        say(&format!("registered {name}; now: login {name}"));
+                    }
+                    Ok(false) => say(&format!("error: {name} is already registered on this node")),
+                    Err(e) => say(&format!("error: {e:#}")),
+                }
+            }
+            After::FriendAdd { user, name } => match owner {
+                Some(_) => self.befriend(user, name),
+                None => say(&format!("error: no user {name} was found")),
+            },
+            After::Deliver => {
+                let pending: Vec<Envelope> = self
+                    .state
+                    .outbox()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|e| e.to == name)
+                    .collect();
+                for e in pending {
+                    if owner.is_some() {
+                        self.send_now(e);
+                    } else {
+                        self.failed(&e.id, &e, true);
+                    }
+                }
+            }
+            After::Verify {
+                peer,
+                envelope,
+                channel,
+            } => {
+                let reply = match owner {
+                    Some(o) if o == peer => self.accept(peer, envelope),
+                    Some(_) => Reply::Rejected(format!(
+                        "{} is not a user of the node that sent this",
+                        envelope.from
+                    )),
+                    None => Reply::Retry(format!("{} cannot be found yet", envelope.from)),
+                };
+                let _ = self.swarm.behaviour_mut().rr.send_response(channel, reply);
+            }
+        }
+    }
+
+    /// Publishes (or refreshes) a name of this node in the DHT.
+    fn publish(&mut self, name: &str) {
+        let claim = NameClaim {
+            user: name.into(),
+            peer: self.me.to_string(),
+            addrs: self.listening.iter().map(|a| a.to_string()).collect(),
+            seq: now_ms(),
+        };
+        let record = claim.sign(&self.key);
+        let _ = self.state.set_known(
+            name,
+            &Known {
+                peer: claim.peer.clone(),
+                addrs: claim.addrs.clone(),
+                seq: claim.seq,
+                record: record.clone(),
+            },
+        );
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .put_record(Record::new(name_key(name), record), Quorum::One);
+    }
+
+    /// A record another node asks this one to store: kept only if valid,
+    /// and only from the name's first owner, with a newer sequence number.
+    fn store_record(&mut self, record: Record) {
+        let Ok((claim, owner)) = NameClaim::open(&record.key.to_vec(), &record.value) else {
+            return;
+        };
+        if let Ok(Some(k)) = self.state.known(&claim.user) {
+            if k.peer != owner.to_string() {
+                tracing::info!(name = %claim.user, "refused a claim on a name another node owns");
+                return;
+            }
+            if k.seq >= claim.seq {
+                return;
+            }
+        }
+        let _ = self.state.set_known(
+            &claim.user,
+            &Known {
+                peer: owner.to_string(),
+                addrs: claim.addrs.clone(),
+                seq: claim.seq,
+                record: record.value.clone(),
+            },
+        );
+        let _ = self.swarm.behaviour_mut().kad.store_mut().put(record);
+    }
+
+    // ---- delivery -------------------------------------------------------
+
+    fn on_tick(&mut self) {
+        if self.publish_due.is_some_and(|t| t <= Instant::now()) {
+            self.publish_due = None;
+            for name in self.state.users().unwrap_or_default() {
+                self.publish(&name);
+            }
+        }
+        for e in self.state.outbox().unwrap_or_default() {
+            self.deliver(e);
+        }
+    }
+
+    fn deliver(&mut self, envelope: Envelope) {
+        if self.sending.contains(&envelope.id) {
+            return;
+        }
+        if let Some((_, not_before)) = self.failed.get(&envelope.id)
+            && *not_before > Instant::now()
+        {
+            return;
+        }
+        // Between two users of this node.
+        if matches!(self.state.user(&envelope.to), Ok(Some(_))) {
+            let me = self.me;
+            let id = envelope.id.clone();
+            match self.accept(me, envelope) {
+                Reply::Rejected(why) => say(&format!("error: {why}")),
+                Reply::Retry(_) => return,
+                _ => {}
+            }
+            let _ = self.state.unqueue(&id);
+            return;
+        }
+        if self.stale.contains(&envelope.to)
+            || self.state.known(&envelope.to).ok().flatten().is_none()
+        {
+            if !self.waiting.contains_key(&envelope.to) {
+                let to = envelope.to.clone();
+                self.lookup(&to, After::Deliver);
+            }
+            return;
+        }
+        self.send_now(envelope);
+    }
+
+    fn send_now(&mut self, envelope: Envelope) {
+        if self.sending.contains(&envelope.id) {
+            return;
+        }
+        let Some(peer) = self.home_of(&envelope.to) else {
+            return;
+        };
+        self.sending.insert(envelope.id.clone());
+        let req = self
+            .swarm
+            .behaviour_mut()
+            .rr
+            .send_request(&peer, envelope.clone());
+        self.inflight.insert(req, envelope);
+    }
+
+    /// An envelope could not be delivered now: later, with a growing pause.
+    fn failed(&mut self, id: &str, envelope: &Envelope, offline: bool) {
+        let n = self.failed.get(id).map(|(n, _)| n + 1).unwrap_or(0);
+        self.failed
+            .insert(id.to_string(), (n, Instant::now() + backoff(n)));
+        if offline
+            && matches!(envelope.body, Body::Dm { .. })
+            && self.user.as_deref() == Some(envelope.from.as_str())
+            && self.told_offline.insert(id.to_string())
+        {
+            say(&format!(
+                "{} is offline: the message will be delivered when they are back",
+                envelope.to
+            ));
+        }
+    }
+
+    fn answered(&mut self, envelope: Envelope, reply: Reply) {
+        self.sending.remove(&envelope.id);
+        if matches!(envelope.body, Body::Presence { .. }) {
+            return;
+        }
+        match reply {
+            Reply::Ok | Reply::Dup => {
+                let _ = self.state.unqueue(&envelope.id);
+                self.failed.remove(&envelope.id);
+                self.told_offline.remove(&envelope.id);
+                if self.user.as_deref() == Some(envelope.from.as_str()) {
+                    match envelope.body {
+                        Body::Dm { .. } => say(&format!("delivered to {}", envelope.to)),
+                        Body::FriendRequest => {
+                            say(&format!("friend request delivered to {}", envelope.to))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Reply::Retry(_) => self.failed(&envelope.id.clone(), &envelope, false),
+            Reply::Rejected(why) => {
+                let _ = self.state.unqueue(&envelope.id);
+                if matches!(envelope.body, Body::FriendRequest) {
+                    let _ = self.state.set_relation(&envelope.from, &envelope.to, None);
+                }
+                if self.user.as_deref() == Some(envelope.from.as_str()) {
+                    say(&format!("error: {}'s node refused: {why}", envelope.to));
+                }
+            }
+        }
+    }
+
+    /// An envelope from `peer` whose sender is checked: act on it.
+    fn accept(&mut self, peer: PeerId, e: Envelope) -> Reply {
+        match self.act(peer, e) {
+            Ok(r) => r,
+            Err(err) => Reply::Retry(format!("{err:#}")),
+        }
+    }
+
+    fn act(&mut self, peer: PeerId, e: Envelope) -> Result<Reply> {
+        if self.state.user(&e.to)?.is_none() {
+            return Ok(Reply::Rejected(format!("no user {} on this node", e.to)));
+        }
+        let here = self.user.as_deref() == Some(e.to.as_str());
+        let rel = self.state.relation(&e.to, &e.from)?;
+        Ok(match e.body {
+            Body::Dm { text } => {
+                if rel != Some(Relation::Friends) {
+                    return Ok(Reply::Rejected(format!(
+                        "{} is not a friend of {}",
+                        e.from, e.to
+                    )));
+                }
+                let dm = Dm {
+                    other: e.from.clone(),
+                    outgoing: false,
+                    text,
+                    at: e.at,
+                };
+                if !self
+                    .state
+                    .add_dm(&peer.to_string(), &e.id, &e.to, &dm, here)?
+                {
+                    return Ok(Reply::Dup);
+                }
+                if here {
+                    show_dm(&dm);
+                }
+                Reply::Ok
+            }
+            Body::FriendRequest => {
+                match rel {
+                    Some(Relation::Friends) => {}
+                    Some(Relation::Outgoing) => {
+                        // Both asked: friends.
+                        self.state
+                            .set_relation(&e.to, &e.from, Some(Relation::Friends))?;
+                        self.send(&e.to, &e.from, Body::FriendAnswer { accept: true })?;
+                        if here {
+                            say(&format!("you and {} are friends", e.from));
+                        }
+                    }
+                    _ => {
+                        self.state
+                            .set_relation(&e.to, &e.from, Some(Relation::Incoming))?;
+                        if here && rel.is_none() {
+                            say(&format!(
+                                "friend request from {0} (friend-accept {0} or friend-decline {0})",
+                                e.from
+                            ));
+                        }
+                    }
+                }
+                Reply::Ok
+            }
+            Body::FriendAnswer { accept } => {
+                if rel == Some(Relation::Outgoing) {
+                    if accept {
+                        self.state
+                            .set_relation(&e.to, &e.from, Some(Relation::Friends))?;
+                        if here {
+                            say(&format!("{} accepted your friend request", e.from));
+                        }
+                        let to = e.to.clone();
+                        if self.user.as_deref() == Some(to.as_str()) {
+                            self.announce_to(&to, &e.from, true);
+                        }
+                    } else {
+                        self.state.set_relation(&e.to, &e.from, None)?;
+                        if here {
+                            say(&format!("{} declined your friend request", e.from));
+                        }
+                    }
+                }
+                Reply::Ok
+            }
+            Body::Presence { online } => {
+                if rel == Some(Relation::Friends) {
+                    let was = self.online.insert(e.from.clone(), online).unwrap_or(false);
+                    if was != online {
+                        if here {
+                            let state = if online { "online" } else { "offline" };
+                            say(&format!("{} is {state}", e.from));
+                        }
+                        // Tell a friend who just came back that we are here.
+                        if online && here {
+                            self.announce_to(&e.to, &e.from, true);
+                        }
+                    }
+                }
+                Reply::Ok
+            }
+        })
+    }
+
+    // ---- swarm events ---------------------------------------------------
+
+    fn on_swarm(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                if !self.listening.contains(&address) {
+                    self.listening.push(address);
+                }
+                self.publish_soon();
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listening.retain(|a| *a != address);
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                if endpoint.is_dialer() {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer_id, endpoint.get_remote_address().clone());
+                }
+                // Whatever waits for a user of that node goes now.
+                for e in self.state.outbox().unwrap_or_default() {
+                    if self
+                        .state
+                        .known(&e.to)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|k| k.peer == peer_id.to_string())
+                    {
+                        self.failed.remove(&e.id);
+                        self.deliver(e);
+                    }
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => self.peer_gone(peer_id),
+            SwarmEvent::Behaviour(ev) => self.on_behaviour(ev),
+            _ => {}
+        }
+    }
+
+    fn publish_soon(&mut self) {
+        let at = Instant::now() + Duration::from_millis(300);
+        if self.publish_due.is_none_or(|t| t > at) {
+            self.publish_due = Some(at);
+        }
+    }
+
+    /// Friends whose home was `peer` are offline while no connection is up.
+    fn peer_gone(&mut self, peer: PeerId) {
+        let gone: Vec<String> = self
+            .online
+            .iter()
+            .filter(|(n, on)| {
+                **on && self
+                    .state
+                    .known(n)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|k| k.peer == peer.to_string())
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for n in gone {
+            self.online.insert(n.clone(), false);
+            if let Some(u) = &self.user
+                && self.state.relation(u, &n).ok().flatten() == Some(Relation::Friends)
+            {
+                say(&format!("{n} is offline"));
+            }
+        }
+    }
+
+    fn on_behaviour(&mut self, ev: BehaviourEvent) {
+        match ev {
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                for addr in info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                }
+            }
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                for (peer, addr) in found {
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer, addr.clone());
+                    let _ = self.swarm.dial(addr);
+                }
+            }
+            BehaviourEvent::Kad(ev) => self.on_kad(ev),
+            BehaviourEvent::Rr(ev) => self.on_rr(ev),
+            BehaviourEvent::Ping(ping::Event {
+                connection,
+                result: Err(_),
+                ..
+            }) => {
+                // A peer that stopped answering is gone.
+                self.swarm.close_connection(connection);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_kad(&mut self, ev: kad::Event) {
+        match ev {
+            kad::Event::RoutingUpdated {
+                is_new_peer: true, ..
+            } => self.publish_soon(),
+            kad::Event::InboundRequest {
+                request:
+                    kad::InboundRequest::PutRecord {
+                        record: Some(record),
+                        ..
+                    },
+            } => self.store_record(record),
+            kad::Event::OutboundQueryProgressed {
+                id,
+                result: QueryResult::GetRecord(r),
+                step,
+                ..
+            } => {
+                if let Ok(GetRecordOk::FoundRecord(found)) = r
+                    && let Some(l) = self.lookups.get_mut(&id)
+                    && let Ok((claim, owner)) =
+                        NameClaim::open(&found.record.key.to_vec(), &found.record.value)
+                {
+                    l.found.push((claim, owner, found.record.value));
+                }
+                if step.last
+                    && let Some(l) = self.lookups.remove(&id)
+                {
+                    self.resolved(l);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_rr(&mut self, ev: request_response::Event<Envelope, Reply>) {
+        use request_response::{Event, Message};
+        match ev {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => self.verify(peer, request, channel),
+            Event::Message {
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some(e) = self.inflight.remove(&request_id) {
+                    self.answered(e, response);
+                }
+            }
+            Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some(e) = self.inflight.remove(&request_id) {
+                    self.sending.remove(&e.id);
+                    if matches!(e.body, Body::Presence { .. }) {
+                        return;
+                    }
+                    tracing::debug!(to = %e.to, error = %error, "delivery failed");
+                    // Its node may have moved: look it up before the next try.
+                    self.stale.insert(e.to.clone());
+                    let id = e.id.clone();
+                    self.failed(&id, &e, true);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// An envelope from `peer`: its sender must be a user whose home is
+    /// `peer` (looked up when not known yet), or it is refused.
+    fn verify(&mut self, peer: PeerId, envelope: Envelope, channel: ResponseChannel<Reply>) {
+        let known = self.state.known(&envelope.from).ok().flatten();
+        match known {
+            Some(k) if k.peer == peer.to_string() => {
+                let reply = self.accept(peer, envelope);
+                let _ = self.swarm.behaviour_mut().rr.send_response(channel, reply);
+            }
+            Some(_) => {
+                let reply = Reply::Rejected(format!(
+                    "{} is not a user of the node that sent this",
+                    envelope.from
+                ));
+                let _ = self.swarm.behaviour_mut().rr.send_response(channel, reply);
+            }
+            None => {
+                let from = envelope.from.clone();
+                self.lookup(
+                    &from,
+                    After::Verify {
+                        peer,
+                        envelope,
+                        channel,
+                    },
+                );
+            }
+        }
+    }
+}
+
+fn show_dm(dm: &Dm) {
+    if dm.outgoing {
+        say(&format!(
+            "[{}] you → {}: {}",
+            clock(dm.at),
+            dm.other,
+            dm.text
+        ));
+    } else {
+        say(&format!("[{}] {}: {}", clock(dm.at), dm.other, dm.text));
+    }
+}
+
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// User names as the server takes them: 3 to 32 of a-z, 0-9, `_`, `-`,
+/// starting with a letter.
+fn check_name(name: &str) -> Result<()> {
+    let ok = (3..=32).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if !ok {
+        anyhow::bail!(
+            "`{name}` is not a user name: 3 to 32 of a-z, 0-9, _ and -, starting with a letter"
+        );
+    }
+    Ok(())
+}
+
+/// The peer id at the end of an address (`.../p2p/PEER`), if any.
+fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        libp2p::multiaddr::Protocol::P2p(peer) => Some(peer),
+        _ => None,
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

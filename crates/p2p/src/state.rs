@@ -1,0 +1,299 @@
+//! What a node keeps on disk (SQLite, in its data dir): its users, their
+//! friends and messages, the outbox of requests not yet acknowledged, and
+//! the name records it has seen or stores for the DHT.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::wire::Envelope;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY,
+    display TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    created INTEGER NOT NULL
+);
+-- state: 'friends', 'outgoing' (user asked other), 'incoming' (other asked user)
+CREATE TABLE IF NOT EXISTS relations (
+    user TEXT NOT NULL REFERENCES users(name),
+    other TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('friends', 'outgoing', 'incoming')),
+    PRIMARY KEY (user, other)
+);
+-- Direct messages of this node's users, both ways. An incoming one is kept
+-- once per (sending peer, id); `seen` once shown to its owner.
+CREATE TABLE IF NOT EXISTS dms (
+    peer TEXT NOT NULL,
+    id TEXT NOT NULL,
+    owner TEXT NOT NULL REFERENCES users(name),
+    other TEXT NOT NULL,
+    outgoing INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    seen INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (peer, id)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id TEXT PRIMARY KEY,
+    envelope TEXT NOT NULL,
+    queued INTEGER NOT NULL
+);
+-- Name records: those this node has looked up (the owner never changes),
+-- and those it stores for the DHT (reloaded at start).
+CREATE TABLE IF NOT EXISTS names (
+    name TEXT PRIMARY KEY,
+    peer TEXT NOT NULL,
+    addrs TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    record BLOB NOT NULL
+);
+";
+
+pub struct State {
+    db: Connection,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub display: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    Friends,
+    Outgoing,
+    Incoming,
+}
+
+impl Relation {
+    fn as_str(self) -> &'static str {
+        match self {
+            Relation::Friends => "friends",
+            Relation::Outgoing => "outgoing",
+            Relation::Incoming => "incoming",
+        }
+    }
+
+    fn parse(s: &str) -> Relation {
+        match s {
+            "friends" => Relation::Friends,
+            "outgoing" => Relation::Outgoing,
+            _ => Relation::Incoming,
+        }
+    }
+}
+
+/// A direct message as shown to its owner.
+#[derive(Debug, Clone)]
+pub struct Dm {
+    pub other: String,
+    pub outgoing: bool,
+    pub text: String,
+    pub at: i64,
+}
+
+/// A stored name record.
+#[derive(Debug, Clone)]
+pub struct Known {
+    pub peer: String,
+    pub addrs: Vec<String>,
+    pub seq: i64,
+    pub record: Vec<u8>,
+}
+
+impl State {
+    pub fn open(dir: &Path) -> Result<State> {
+        let path = dir.join("node.db");
+        let db = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        db.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )?;
+        db.execute_batch(SCHEMA)?;
+        Ok(State { db })
+    }
+
+    pub fn add_user(&self, name: &str, display: &str, hash: &str, now: i64) -> Result<bool> {
+        let n = self.db.execute(
+            "INSERT OR IGNORE INTO users (name, display, hash, created) VALUES (?1, ?2, ?3, ?4)",
+            params![name, display, hash, now],
+        )?;
+        Ok(n == 1)
+    }
+
+    pub fn user(&self, name: &str) -> Result<Option<User>> {
+        Ok(self
+            .db
+            .query_row(
+                "SELECT display, hash FROM users WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(User {
+                        display: r.get(0)?,
+                        hash: r.get(1)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn users(&self) -> Result<Vec<String>> {
+        let mut q = self.db.prepare("SELECT name FROM users ORDER BY name")?;
+        let rows = q.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn set_hash(&self, name: &str, hash: &str) -> Result<()> {
+        self.db.execute(
+            "UPDATE users SET hash = ?2 WHERE name = ?1",
+            params![name, hash],
+        )?;
+        Ok(())
+    }
+
+    pub fn relation(&self, user: &str, other: &str) -> Result<Option<Relation>> {
+        Ok(self
+            .db
+            .query_row(
+                "SELECT state FROM relations WHERE user = ?1 AND other = ?2",
+                params![user, other],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .map(|s| Relation::parse(&s)))
+    }
+
+    pub fn set_relation(&self, user: &str, other: &str, rel: Option<Relation>) -> Result<()> {
+        match rel {
+            Some(r) => self.db.execute(
+                "INSERT INTO relations (user, other, state) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (user, other) DO UPDATE SET state = excluded.state",
+                params![user, other, r.as_str()],
+            )?,
+            None => self.db.execute(
+                "DELETE FROM relations WHERE user = ?1 AND other = ?2",
+                params![user, other],
+            )?,
+        };
+        Ok(())
+    }
+
+    /// `user`'s relations, by name.
+    pub fn relations(&self, user: &str) -> Result<Vec<(String, Relation)>> {
+        let mut q = self
+            .db
+            .prepare("SELECT other, state FROM relations WHERE user = ?1 ORDER BY other")?;
+        let rows = q.query_map([user], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                Relation::parse(&r.get::<_, String>(1)?),
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Keeps a direct message once per (peer, id): false if it was kept
+    /// before.
+    pub fn add_dm(&self, peer: &str, id: &str, owner: &str, dm: &Dm, seen: bool) -> Result<bool> {
+        let n = self.db.execute(
+            "INSERT OR IGNORE INTO dms (peer, id, owner, other, outgoing, text, at, seen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![peer, id, owner, dm.other, dm.outgoing, dm.text, dm.at, seen],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// `owner`'s messages not shown yet, oldest first; they count as shown.
+    pub fn take_unseen(&mut self, owner: &str) -> Result<Vec<Dm>> {
+        let tx = self.db.transaction()?;
+        let dms = {
+            let mut q = tx.prepare(
+                "SELECT other, outgoing, text, at FROM dms WHERE owner = ?1 AND seen = 0
+                 ORDER BY at, rowid",
+            )?;
+            let rows = q.query_map([owner], |r| {
+                Ok(Dm {
+                    other: r.get(0)?,
+                    outgoing: r.get(1)?,
+                    text: r.get(2)?,
+                    at: r.get(3)?,
+                })
+            })?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        tx.execute(
+            "UPDATE dms SET seen = 1 WHERE owner = ?1 AND seen = 0",
+            [owner],
+        )?;
+        tx.commit()?;
+        Ok(dms)
+    }
+
+    pub fn queue(&self, envelope: &Envelope, now: i64) -> Result<()> {
+        self.db.execute(
+            "INSERT OR IGNORE INTO outbox (id, envelope, queued) VALUES (?1, ?2, ?3)",
+            params![envelope.id, serde_json::to_string(envelope)?, now],
+        )?;
+        Ok(())
+    }
+
+    pub fn outbox(&self) -> Result<Vec<Envelope>> {
+        let mut q = self
+            .db
+            .prepare("SELECT envelope FROM outbox ORDER BY queued, rowid")?;
+        let rows = q.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for json in rows {
+            out.push(serde_json::from_str(&json?)?);
+        }
+        Ok(out)
+    }
+
+    pub fn unqueue(&self, id: &str) -> Result<()> {
+        self.db.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    pub fn known(&self, name: &str) -> Result<Option<Known>> {
+        Ok(self
+            .db
+            .query_row(
+                "SELECT peer, addrs, seq, record FROM names WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(Known {
+                        peer: r.get(0)?,
+                        addrs: serde_json::from_str(&r.get::<_, String>(1)?).unwrap_or_default(),
+                        seq: r.get(2)?,
+                        record: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn all_known(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut q = self.db.prepare("SELECT name, record FROM names")?;
+        let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn set_known(&self, name: &str, k: &Known) -> Result<()> {
+        self.db.execute(
+            "INSERT INTO names (name, peer, addrs, seq, record) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (name) DO UPDATE SET peer = excluded.peer, addrs = excluded.addrs,
+                 seq = excluded.seq, record = excluded.record",
+            params![
+                name,
+                k.peer,
+                serde_json::to_string(&k.addrs)?,
+                k.seq,
+                k.record
+            ],
+        )?;
+        Ok(())
+    }
+}
