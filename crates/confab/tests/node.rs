@@ -221,3 +221,79 @@ async fn four_nodes_replay_the_demo_friends_by_name_messages_online_and_offline(
     n3.say("quit").await;
     n3.expect("bye").await;
 }
+
+/// `a` (on node `na`) and `b` (on `nb`) become friends.
+async fn befriend(na: &mut Node, a: &str, nb: &mut Node, b: &str) {
+    na.say(&format!("friend-add {b}")).await;
+    nb.expect(&format!("friend request from {a}")).await;
+    nb.say(&format!("friend-accept {a}")).await;
+    na.expect(&format!("{b} accepted your friend request"))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conferences_across_nodes_with_a_member_added_later_catch_up_and_removal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut n1 = Node::start(&tmp.path().join("n1"), &[]).await;
+    let mut n2 = Node::start(&tmp.path().join("n2"), &[&n1]).await;
+    let mut n3 = Node::start(&tmp.path().join("n3"), &[&n1]).await;
+    let mut n4 = Node::start(&tmp.path().join("n4"), &[&n1]).await;
+    n1.user("alice", "").await;
+    n2.user("bob", "").await;
+    n3.user("carol", "").await;
+    n4.user("dave", "").await;
+    befriend(&mut n1, "alice", &mut n2, "bob").await;
+    befriend(&mut n1, "alice", &mut n3, "carol").await;
+    befriend(&mut n2, "bob", &mut n4, "dave").await;
+
+    n1.say("conf-create team bob dave").await;
+    n1.expect("error: dave is not your friend").await;
+    n1.say("conf-create team bob carol").await;
+    n1.expect("created conference team: alice, bob, carol")
+        .await;
+    n2.expect("you are in conference team (host alice): alice, bob, carol")
+        .await;
+    n3.expect("you are in conference team (host alice)").await;
+
+    n2.say("conf-send team hello team").await;
+    n1.expect("#team bob: hello team").await;
+    n3.expect("#team bob: hello team").await;
+
+    // Any member invites a friend of theirs, at any time.
+    n2.say("conf-invite team dave").await;
+    n4.expect("you are in conference team (host alice): alice, bob, carol, dave")
+        .await;
+    n1.expect("bob added dave to team").await;
+    n4.say("conf-send team hi all").await;
+    n1.expect("#team dave: hi all").await;
+    n3.expect("#team dave: hi all").await;
+
+    // carol's node is away; the host keeps what she missed.
+    let n3_dir = n3.kill().await;
+    n1.say("conf-send team while carol is away").await;
+    n4.expect("#team alice: while carol is away").await;
+    let mut n3 = Node::start(&n3_dir, &[&n1]).await;
+    n3.say("login carol").await;
+    n3.say("pw-carol").await;
+    n3.expect("#team alice: while carol is away").await;
+    n3.say("conf-list").await;
+    n3.expect("host alice): alice, bob, carol, dave").await;
+
+    // The host's user removes bob: he reads and sends nothing more there.
+    n1.say("conf-remove team bob").await;
+    n2.expect("you are no longer in team").await;
+    n4.expect("team is now: alice, carol, dave").await;
+    n2.say("conf-send team still here?").await;
+    n2.expect("error: you are in no conference team").await;
+    n1.say("conf-send team after bob").await;
+    n3.expect("#team alice: after bob").await;
+    n4.expect("#team alice: after bob").await;
+    n1.say("whoami").await;
+    n1.expect("alice peer=").await;
+    n2.say("whoami").await;
+    n2.expect("bob peer=").await;
+    assert_eq!(n2.count("after bob"), 0, "{:#?}", n2.seen);
+    // dave joined later: what came before is not his.
+    assert_eq!(n4.count("hello team"), 0, "{:#?}", n4.seen);
+    assert_eq!(n3.count("while carol is away"), 1, "{:#?}", n3.seen);
+}

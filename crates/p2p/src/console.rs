@@ -34,6 +34,24 @@ pub enum Command {
         to: String,
         text: String,
     },
+    ConfCreate {
+        name: String,
+        members: Vec<String>,
+    },
+    ConfInvite {
+        conf: String,
+        user: String,
+    },
+    ConfList,
+    ConfSend {
+        conf: String,
+        text: String,
+    },
+    ConfLeave(String),
+    ConfRemove {
+        conf: String,
+        user: String,
+    },
     Help,
     Quit,
 }
@@ -51,6 +69,12 @@ commands:
   friend-accept USER | friend-decline USER
   online-friends
   msg FRIEND TEXT                a direct message (waits while FRIEND is offline)
+  conf-create NAME FRIEND...     a conference hosted by this node, with friends of yours
+  conf-invite CONF FRIEND        any member adds a friend of theirs, at any time
+  conf-list                      your conferences and their members
+  conf-send CONF TEXT
+  conf-leave CONF
+  conf-remove CONF USER          (the host's user only)
   help
   quit";
 
@@ -130,6 +154,48 @@ fn parse(line: &str) -> Result<Option<(Command, usize)>, String> {
                 0,
             ))),
             _ => Err("usage: msg FRIEND TEXT".into()),
+        },
+        "conf-create" => match args.as_slice() {
+            [name, members @ ..] if !members.is_empty() => Ok(Some((
+                Command::ConfCreate {
+                    name: name.to_string(),
+                    members: members.iter().map(|m| m.to_string()).collect(),
+                },
+                0,
+            ))),
+            _ => Err("usage: conf-create NAME FRIEND...".into()),
+        },
+        "conf-invite" => match args.as_slice() {
+            [conf, user] => Ok(Some((
+                Command::ConfInvite {
+                    conf: conf.to_string(),
+                    user: user.to_string(),
+                },
+                0,
+            ))),
+            _ => Err("usage: conf-invite CONF FRIEND".into()),
+        },
+        "conf-list" => none(Command::ConfList),
+        "conf-send" => match rest.split_once(char::is_whitespace) {
+            Some((conf, text)) if !text.trim().is_empty() => Ok(Some((
+                Command::ConfSend {
+                    conf: conf.to_string(),
+                    text: text.trim().to_string(),
+                },
+                0,
+            ))),
+            _ => Err("usage: conf-send CONF TEXT".into()),
+        },
+        "conf-leave" => Ok(Some((Command::ConfLeave(one("conf-leave CONF")?), 0))),
+        "conf-remove" => match args.as_slice() {
+            [conf, user] => Ok(Some((
+                Command::ConfRemove {
+                    conf: conf.to_string(),
+                    user: user.to_string(),
+                },
+                0,
+            ))),
+            _ => Err("usage: conf-remove CONF USER".into()),
         },
         "help" => none(Command::Help),
         "quit" | "exit" => none(Command::Quit),

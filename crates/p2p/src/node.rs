@@ -12,12 +12,16 @@ use libp2p::kad::store::RecordStore;
 use libp2p::kad::{self, GetRecordOk, QueryId, QueryResult, Quorum, Record, RecordKey};
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, identify, mdns, noise, ping, tcp, yamux};
+use libp2p::{
+    Multiaddr, PeerId, StreamProtocol, Swarm, gossipsub, identify, mdns, noise, ping, tcp, yamux,
+};
 use tokio::sync::mpsc;
 
 use crate::console::{self, Command, say};
 use crate::state::{Dm, Known, Relation, State};
-use crate::wire::{Body, Envelope, NameClaim, PROTOCOL, Reply, name_key};
+use crate::wire::{
+    Body, ConfInfo, ConfMsg, Envelope, NameClaim, PROTOCOL, Reply, Sealed, conf_topic, name_key,
+};
 use crate::{Options, password};
 
 #[derive(NetworkBehaviour)]
@@ -26,6 +30,7 @@ pub(crate) struct Behaviour {
     kad: kad::Behaviour<kad::store::MemoryStore>,
     rr: request_response::cbor::Behaviour<Envelope, Reply>,
     ping: ping::Behaviour,
+    gossipsub: gossipsub::Behaviour,
     mdns: Toggle<mdns::tokio::Behaviour>,
 }
 
@@ -42,10 +47,12 @@ enum After {
     },
     /// Deliver the outbox's envelopes to this name.
     Deliver,
+    /// Connect to this name's node (a fellow member of a conference).
+    Dial,
     /// An envelope came from `peer`: answer once its sender's home is known.
     Verify {
         peer: PeerId,
-        envelope: Envelope,
+        envelope: Box<Envelope>,
         channel: ResponseChannel<Reply>,
     },
 }
@@ -83,6 +90,8 @@ pub(crate) struct Node {
     /// Names whose cached address failed: looked up again before the next try.
     stale: HashSet<String>,
     publish_due: Option<Instant>,
+    /// When conferences hosted elsewhere were last synced on the tick.
+    synced_at: Instant,
 }
 
 fn now_ms() -> i64 {
@@ -140,6 +149,13 @@ impl Node {
                             .with_request_timeout(Duration::from_secs(20)),
                     ),
                     ping: ping::Behaviour::new(ping::Config::new()),
+                    gossipsub: gossipsub::Behaviour::new(
+                        gossipsub::MessageAuthenticity::Signed(key.clone()),
+                        gossipsub::ConfigBuilder::default()
+                            .validation_mode(gossipsub::ValidationMode::Strict)
+                            .heartbeat_interval(Duration::from_millis(500))
+                            .build()?,
+                    )?,
                     mdns: mdns.into(),
                 })
             })
@@ -161,6 +177,12 @@ impl Node {
                     .store_mut()
                     .put(Record::new(name_key(&name), record));
             }
+        }
+        for conf in state.confs()? {
+            let _ = swarm
+                .behaviour_mut()
+                .gossipsub
+                .subscribe(&gossipsub::IdentTopic::new(conf_topic(&conf.id)));
         }
         for addr in &options.bootstrap {
             if let Some(peer) = peer_of(addr) {
@@ -186,6 +208,7 @@ impl Node {
             told_offline: HashSet::new(),
             stale: HashSet::new(),
             publish_due: None,
+            synced_at: Instant::now(),
         })
     }
 
@@ -298,11 +321,25 @@ impl Node {
                         self.user = Some(name.clone());
                         say(&format!("logged in as {name}"));
                         let waiting = self.state.take_unseen(&name)?;
-                        if !waiting.is_empty() {
-                            say(&format!("while you were away ({}):", waiting.len()));
+                        let confs = self.my_confs(&name)?;
+                        let ids: Vec<String> = confs.iter().map(|c| c.id.clone()).collect();
+                        let conf_waiting = self.state.take_unseen_conf(&ids)?;
+                        if !waiting.is_empty() || !conf_waiting.is_empty() {
+                            say(&format!(
+                                "while you were away ({}):",
+                                waiting.len() + conf_waiting.len()
+                            ));
                             for dm in waiting {
                                 show_dm(&dm);
                             }
+                            for (conf, m) in conf_waiting {
+                                if let Some(c) = confs.iter().find(|c| c.id == conf) {
+                                    show_conf(&c.name, &m);
+                                }
+                            }
+                        }
+                        for c in confs {
+                            self.sync(&c);
                         }
                         let asking: Vec<String> = self
                             .state
@@ -463,6 +500,142 @@ impl Node {
                 self.send(&user, &name, Body::FriendAnswer { accept: false })?;
                 say(&format!("declined {name}'s friend request"));
             }
+            Command::ConfCreate { name, members } => {
+                let user = self.logged_in()?;
+                if self.my_confs(&user)?.iter().any(|c| c.name == name) {
+                    anyhow::bail!("you are in a conference called {name} already");
+                }
+                let mut all = vec![user.clone()];
+                for m in members {
+                    if self.state.relation(&user, &m)? != Some(Relation::Friends) {
+                        anyhow::bail!("{m} is not your friend (friend-add {m})");
+                    }
+                    if !all.contains(&m) {
+                        all.push(m);
+                    }
+                }
+                let info = ConfInfo {
+                    id: new_id(),
+                    name: name.clone(),
+                    host: user.clone(),
+                    members: all.clone(),
+                    key: rand::random::<[u8; 32]>().to_vec(),
+                    epoch: 1,
+                };
+                self.state.set_conf(&info)?;
+                for m in &all {
+                    self.state.set_join(&info.id, m, 1)?;
+                }
+                self.subscribe(&info);
+                say(&format!("created conference {name}: {}", all.join(", ")));
+                self.share(&info)?;
+            }
+            Command::ConfInvite { conf, user: who } => {
+                let user = self.logged_in()?;
+                let info = self.find_conf(&user, &conf)?;
+                if info.members.contains(&who) {
+                    anyhow::bail!("{who} is in {} already", info.name);
+                }
+                if self.state.relation(&user, &who)? != Some(Relation::Friends) {
+                    anyhow::bail!("{who} is not your friend (friend-add {who})");
+                }
+                let host = info.host.clone();
+                self.send(
+                    &user,
+                    &host,
+                    Body::ConfInvite {
+                        conf: info.id,
+                        user: who.clone(),
+                    },
+                )?;
+                say(&format!(
+                    "asked {host}'s node to add {who} to {}",
+                    info.name
+                ));
+            }
+            Command::ConfList => {
+                let user = self.logged_in()?;
+                let confs = self.my_confs(&user)?;
+                if confs.is_empty() {
+                    say("no conferences (conf-create NAME FRIEND...)");
+                }
+                for c in confs {
+                    say(&format!(
+                        "{} (id {}, host {}): {}",
+                        c.name,
+                        &c.id[..8],
+                        c.host,
+                        c.members.join(", ")
+                    ));
+                }
+            }
+            Command::ConfSend { conf, text } => {
+                let user = self.logged_in()?;
+                let info = self.find_conf(&user, &conf)?;
+                let msg = ConfMsg {
+                    id: new_id(),
+                    author: user.clone(),
+                    text: text.clone(),
+                    at: now_ms(),
+                    seq: 0,
+                };
+                // Kept here, by gossip to the members now, and by the host
+                // for those who are away (the outbox retries it).
+                self.state.add_conf_msg(&info.id, &msg, false, true)?;
+                let sealed = Sealed::seal(&info, &msg);
+                let _ = self.swarm.behaviour_mut().gossipsub.publish(
+                    gossipsub::IdentTopic::new(conf_topic(&info.id)),
+                    serde_json::to_vec(&sealed)?,
+                );
+                let envelope = Envelope {
+                    id: msg.id.clone(),
+                    from: user,
+                    to: info.host.clone(),
+                    at: msg.at,
+                    body: Body::ConfPost {
+                        conf: info.id,
+                        text,
+                    },
+                };
+                self.state.queue(&envelope, envelope.at)?;
+                self.deliver(envelope);
+            }
+            Command::ConfLeave(conf) => {
+                let user = self.logged_in()?;
+                let info = self.find_conf(&user, &conf)?;
+                let host = info.host.clone();
+                self.send(
+                    &user,
+                    &host,
+                    Body::ConfRemove {
+                        conf: info.id,
+                        user: user.clone(),
+                    },
+                )?;
+                say(&format!("leaving {}", info.name));
+            }
+            Command::ConfRemove { conf, user: who } => {
+                let user = self.logged_in()?;
+                let info = self.find_conf(&user, &conf)?;
+                if info.host != user {
+                    anyhow::bail!(
+                        "only {} (the host) removes members of {}",
+                        info.host,
+                        info.name
+                    );
+                }
+                if !info.members.contains(&who) {
+                    anyhow::bail!("{who} is not in {}", info.name);
+                }
+                self.send(
+                    &user,
+                    &user,
+                    Body::ConfRemove {
+                        conf: info.id,
+                        user: who,
+                    },
+                )?;
+            }
             Command::Msg { to, text } => {
                 let user = self.logged_in()?;
                 if self.state.relation(&user, &to)? != Some(Relation::Friends) {
@@ -480,6 +653,139 @@ impl Node {
             }
         }
         Ok(())
+    }
+
+    /// The conferences `user` is in.
+    fn my_confs(&self, user: &str) -> Result<Vec<ConfInfo>> {
+        Ok(self
+            .state
+            .confs()?
+            .into_iter()
+            .filter(|c| c.members.iter().any(|m| m == user))
+            .collect())
+    }
+
+    /// One of `user`'s conferences, by name or by (the start of) its id.
+    fn find_conf(&self, user: &str, name: &str) -> Result<ConfInfo> {
+        let mut found: Vec<ConfInfo> = self
+            .my_confs(user)?
+            .into_iter()
+            .filter(|c| c.name == name || c.id.starts_with(name) && name.len() >= 4)
+            .collect();
+        match found.len() {
+            0 => anyhow::bail!("you are in no conference {name} (conf-list)"),
+            1 => Ok(found.remove(0)),
+            _ => anyhow::bail!(
+                "several conferences are called {name}: name it by its id (conf-list)"
+            ),
+        }
+    }
+
+    /// Listens on a conference's topic and connects to its members' nodes.
+    fn subscribe(&mut self, info: &ConfInfo) {
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&gossipsub::IdentTopic::new(conf_topic(&info.id)));
+        for m in &info.members {
+            if matches!(self.state.user(m), Ok(Some(_))) {
+                continue;
+            }
+            match self.home_of(m) {
+                Some(peer) => self.dial(m, peer),
+                None => self.lookup(m, After::Dial),
+            }
+        }
+    }
+
+    fn dial(&mut self, name: &str, peer: PeerId) {
+        if peer != self.me
+            && !self.swarm.is_connected(&peer)
+            && let Err(e) = self.swarm.dial(peer)
+        {
+            tracing::debug!(%name, error = %e, "cannot dial a member's node");
+        }
+    }
+
+    /// The host tells every member (and those who just left) how the
+    /// conference is now.
+    fn share(&mut self, info: &ConfInfo) -> Result<()> {
+        for m in info.members.clone() {
+            if m != info.host {
+                self.send(&info.host, &m, Body::ConfState(info.clone()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks a conference's host for what this node has not seen.
+    fn sync(&mut self, info: &ConfInfo) {
+        if matches!(self.state.user(&info.host), Ok(Some(_))) {
+            return; // hosted here
+        }
+        let Some(me) = info
+            .members
+            .iter()
+            .find(|m| matches!(self.state.user(m), Ok(Some(_))))
+            .cloned()
+        else {
+            return;
+        };
+        let after = self.state.synced(&info.id).unwrap_or(0);
+        let envelope = Envelope {
+            id: new_id(),
+            from: me,
+            to: info.host.clone(),
+            at: now_ms(),
+            body: Body::ConfSync {
+                conf: info.id.clone(),
+                after,
+            },
+        };
+        if let Some(peer) = self.home_of(&info.host) {
+            let req = self
+                .swarm
+                .behaviour_mut()
+                .rr
+                .send_request(&peer, envelope.clone());
+            self.inflight.insert(req, envelope);
+        }
+    }
+
+    /// A conference message this node did not have: shown to the user
+    /// logged in here if they are a member.
+    fn conf_arrived(&mut self, info: &ConfInfo, m: &ConfMsg, host: bool) -> Result<bool> {
+        let here = self.user.as_ref().is_some_and(|u| info.members.contains(u));
+        let new = self.state.add_conf_msg(&info.id, m, host, here)?;
+        if new && here {
+            show_conf(&info.name, m);
+        }
+        Ok(new)
+    }
+
+    /// A sealed message on a conference's topic, published by `source`:
+    /// kept when its author is a member whose home is `source`.
+    fn on_gossip(&mut self, source: Option<PeerId>, data: &[u8]) {
+        let Ok(sealed) = serde_json::from_slice::<Sealed>(data) else {
+            return;
+        };
+        let Ok(Some(info)) = self.state.conf(&sealed.conf) else {
+            return;
+        };
+        let Some(m) = sealed.open(&info) else {
+            return; // another epoch's key, or not sealed by a member
+        };
+        if !info.members.contains(&m.author) {
+            return;
+        }
+        let home = self.state.known(&m.author).ok().flatten();
+        if source.is_none() || home.is_none_or(|k| Some(k.peer) != source.map(|s| s.to_string())) {
+            tracing::info!(author = %m.author, "a conference message not from its author's node");
+            return;
+        }
+        let host = matches!(self.state.user(&info.host), Ok(Some(_)));
+        let _ = self.conf_arrived(&info, &m, host);
     }
 
     fn is_online(&self, name: &str) -> bool {
@@ -656,6 +962,11 @@ impl Node {
                 Some(_) => self.befriend(user, name),
                 None => say(&format!("error: no user {name} was found")),
             },
+            After::Dial => {
+                if let Some(peer) = owner {
+                    self.dial(name, peer);
+                }
+            }
             After::Deliver => {
                 let pending: Vec<Envelope> = self
                     .state
@@ -678,7 +989,7 @@ impl Node {
                 channel,
             } => {
                 let reply = match owner {
-                    Some(o) if o == peer => self.accept(peer, envelope),
+                    Some(o) if o == peer => self.accept(peer, *envelope),
                     Some(_) => Reply::Rejected(format!(
                         "{} is not a user of the node that sent this",
                         envelope.from
@@ -754,6 +1065,14 @@ impl Node {
         for e in self.state.outbox().unwrap_or_default() {
             self.deliver(e);
         }
+        // Gossip reaches only members connected at the time: the hosts fill
+        // the gaps.
+        if self.synced_at.elapsed() >= Duration::from_secs(30) {
+            self.synced_at = Instant::now();
+            for c in self.state.confs().unwrap_or_default() {
+                self.sync(&c);
+            }
+        }
     }
 
     fn deliver(&mut self, envelope: Envelope) {
@@ -824,7 +1143,21 @@ impl Node {
 
     fn answered(&mut self, envelope: Envelope, reply: Reply) {
         self.sending.remove(&envelope.id);
-        if matches!(envelope.body, Body::Presence { .. }) {
+        if let (Body::ConfSync { conf, .. }, Reply::History(msgs)) = (&envelope.body, &reply) {
+            if let Ok(Some(info)) = self.state.conf(conf) {
+                let mut last = 0;
+                for m in msgs {
+                    let _ = self.conf_arrived(&info, m, false);
+                    last = last.max(m.seq);
+                }
+                let _ = self.state.set_synced(conf, last);
+                if msgs.len() >= 500 {
+                    self.sync(&info);
+                }
+            }
+            return;
+        }
+        if matches!(envelope.body, Body::Presence { .. } | Body::ConfSync { .. }) {
             return;
         }
         match reply {
@@ -842,7 +1175,9 @@ impl Node {
                     }
                 }
             }
-            Reply::Retry(_) => self.failed(&envelope.id.clone(), &envelope, false),
+            Reply::Retry(_) | Reply::History(_) => {
+                self.failed(&envelope.id.clone(), &envelope, false)
+            }
             Reply::Rejected(why) => {
                 let _ = self.state.unqueue(&envelope.id);
                 if matches!(envelope.body, Body::FriendRequest) {
@@ -861,6 +1196,11 @@ impl Node {
             Ok(r) => r,
             Err(err) => Reply::Retry(format!("{err:#}")),
         }
+    }
+
+    /// A conference this node hosts for its user `host`.
+    fn hosted(&self, conf: &str, host: &str) -> Result<Option<ConfInfo>> {
+        Ok(self.state.conf(conf)?.filter(|c| c.host == host))
     }
 
     fn act(&mut self, peer: PeerId, e: Envelope) -> Result<Reply> {
@@ -940,6 +1280,160 @@ impl Node {
                 }
                 Reply::Ok
             }
+            Body::ConfInvite { conf, user } => {
+                let Some(mut info) = self.hosted(&conf, &e.to)? else {
+                    return Ok(Reply::Rejected(format!(
+                        "{} hosts no such conference",
+                        e.to
+                    )));
+                };
+                if !info.members.contains(&e.from) {
+                    return Ok(Reply::Rejected(format!(
+                        "{} is not in {}",
+                        e.from, info.name
+                    )));
+                }
+                if !info.members.contains(&user) {
+                    info.members.push(user.clone());
+                    self.state
+                        .set_join(&info.id, &user, self.state.last_seq(&info.id)? + 1)?;
+                    self.state.set_conf(&info)?;
+                    self.share(&info)?;
+                    if self.user.as_ref().is_some_and(|u| info.members.contains(u)) {
+                        say(&format!("{} added {user} to {}", e.from, info.name));
+                    }
+                }
+                Reply::Ok
+            }
+            Body::ConfRemove { conf, user } => {
+                let Some(mut info) = self.hosted(&conf, &e.to)? else {
+                    return Ok(Reply::Rejected(format!(
+                        "{} hosts no such conference",
+                        e.to
+                    )));
+                };
+                if e.from != user && e.from != info.host {
+                    return Ok(Reply::Rejected(format!(
+                        "only {} (the host) removes members of {}",
+                        info.host, info.name
+                    )));
+                }
+                if user == info.host {
+                    return Ok(Reply::Rejected(format!("the host stays in {}", info.name)));
+                }
+                if info.members.contains(&user) {
+                    info.members.retain(|m| *m != user);
+                    // A new key: what the one who left still has reads
+                    // nothing from now on.
+                    info.key = rand::random::<[u8; 32]>().to_vec();
+                    info.epoch += 1;
+                    self.state.set_conf(&info)?;
+                    self.share(&info)?;
+                    self.send(&info.host, &user, Body::ConfState(info.clone()))?;
+                    if self.user.as_ref().is_some_and(|u| info.members.contains(u)) {
+                        say(&format!("{user} left {}", info.name));
+                    }
+                }
+                Reply::Ok
+            }
+            Body::ConfState(info) => {
+                if e.from != info.host {
+                    return Ok(Reply::Rejected(
+                        "only a conference's host says who is in it".into(),
+                    ));
+                }
+                let old = self.state.conf(&info.id)?;
+                if old
+                    .as_ref()
+                    .is_some_and(|o| o.host != info.host || o.epoch > info.epoch)
+                {
+                    return Ok(Reply::Rejected("not the host of that conference".into()));
+                }
+                let local_members = info
+                    .members
+                    .iter()
+                    .any(|m| matches!(self.state.user(m), Ok(Some(_))));
+                if info.members.contains(&e.to) {
+                    self.state.set_conf(&info)?;
+                    self.subscribe(&info);
+                    if here {
+                        match &old {
+                            None => say(&format!(
+                                "you are in conference {} (host {}): {}",
+                                info.name,
+                                info.host,
+                                info.members.join(", ")
+                            )),
+                            Some(o) if o.members != info.members => say(&format!(
+                                "{} is now: {}",
+                                info.name,
+                                info.members.join(", ")
+                            )),
+                            _ => {}
+                        }
+                    }
+                    self.sync(&info);
+                } else if old.is_some() {
+                    if !local_members {
+                        self.state.drop_conf(&info.id)?;
+                        let _ = self
+                            .swarm
+                            .behaviour_mut()
+                            .gossipsub
+                            .unsubscribe(&gossipsub::IdentTopic::new(conf_topic(&info.id)));
+                    } else {
+                        self.state.set_conf(&info)?;
+                    }
+                    if here {
+                        say(&format!("you are no longer in {}", info.name));
+                    }
+                }
+                Reply::Ok
+            }
+            Body::ConfPost { conf, text } => {
+                let Some(info) = self.hosted(&conf, &e.to)? else {
+                    return Ok(Reply::Rejected(format!(
+                        "{} hosts no such conference",
+                        e.to
+                    )));
+                };
+                if !info.members.contains(&e.from) {
+                    return Ok(Reply::Rejected(format!(
+                        "{} is not in {}",
+                        e.from, info.name
+                    )));
+                }
+                let m = ConfMsg {
+                    id: e.id.clone(),
+                    author: e.from.clone(),
+                    text,
+                    at: e.at,
+                    seq: 0,
+                };
+                if self.conf_arrived(&info, &m, true)? {
+                    Reply::Ok
+                } else {
+                    // Had it by gossip first: it still needs the host's number.
+                    self.state.number(&info.id, &m.id)?;
+                    Reply::Dup
+                }
+            }
+            Body::ConfSync { conf, after } => {
+                let Some(info) = self.hosted(&conf, &e.to)? else {
+                    return Ok(Reply::Rejected(format!(
+                        "{} hosts no such conference",
+                        e.to
+                    )));
+                };
+                if !info.members.contains(&e.from) {
+                    return Ok(Reply::Rejected(format!(
+                        "{} is not in {}",
+                        e.from, info.name
+                    )));
+                }
+                let from = self.state.join_of(&info.id, &e.from)?;
+                Reply::History(self.state.conf_history(&info.id, after, from)?)
+            }
             Body::Presence { online } => {
                 if rel == Some(Relation::Friends) {
                     let was = self.online.insert(e.from.clone(), online).unwrap_or(false);
@@ -980,6 +1474,18 @@ impl Node {
                         .behaviour_mut()
                         .kad
                         .add_address(&peer_id, endpoint.get_remote_address().clone());
+                }
+                // Conferences hosted there: what was missed.
+                for c in self.state.confs().unwrap_or_default() {
+                    let hosted_there = self
+                        .state
+                        .known(&c.host)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|k| k.peer == peer_id.to_string());
+                    if hosted_there {
+                        self.sync(&c);
+                    }
                 }
                 // Whatever waits for a user of that node goes now.
                 for e in self.state.outbox().unwrap_or_default() {
@@ -1052,6 +1558,9 @@ impl Node {
                         .add_address(&peer, addr.clone());
                     let _ = self.swarm.dial(addr);
                 }
+            }
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message { message, .. }) => {
+                self.on_gossip(message.source, &message.data)
             }
             BehaviourEvent::Kad(ev) => self.on_kad(ev),
             BehaviourEvent::Rr(ev) => self.on_rr(ev),
@@ -1130,7 +1639,7 @@ impl Node {
             } => {
                 if let Some(e) = self.inflight.remove(&request_id) {
                     self.sending.remove(&e.id);
-                    if matches!(e.body, Body::Presence { .. }) {
+                    if matches!(e.body, Body::Presence { .. } | Body::ConfSync { .. }) {
                         return;
                     }
                     tracing::debug!(to = %e.to, error = %error, "delivery failed");
@@ -1166,7 +1675,7 @@ impl Node {
                     &from,
                     After::Verify {
                         peer,
-                        envelope,
+                        envelope: Box::new(envelope),
                         channel,
                     },
                 );
@@ -1186,6 +1695,15 @@ fn show_dm(dm: &Dm) {
     } else {
         say(&format!("[{}] {}: {}", clock(dm.at), dm.other, dm.text));
     }
+}
+
+fn show_conf(conf: &str, m: &ConfMsg) {
+    say(&format!(
+        "[{}] #{conf} {}: {}",
+        clock(m.at),
+        m.author,
+        m.text
+    ));
 }
 
 fn list_or_none(names: &[String]) -> String {

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::wire::Envelope;
+use crate::wire::{ConfInfo, ConfMsg, Envelope};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -40,6 +40,30 @@ CREATE TABLE IF NOT EXISTS outbox (
     id TEXT PRIMARY KEY,
     envelope TEXT NOT NULL,
     queued INTEGER NOT NULL
+);
+-- Conferences this node's users are in, or that it hosts; `synced`: the
+-- host's order up to which this node has the messages.
+CREATE TABLE IF NOT EXISTS confs (
+    id TEXT PRIMARY KEY,
+    info TEXT NOT NULL,
+    synced INTEGER NOT NULL DEFAULT 0
+);
+-- On the host: from which message each member may read.
+CREATE TABLE IF NOT EXISTS conf_joins (
+    conf TEXT NOT NULL,
+    user TEXT NOT NULL,
+    from_seq INTEGER NOT NULL,
+    PRIMARY KEY (conf, user)
+);
+CREATE TABLE IF NOT EXISTS conf_msgs (
+    conf TEXT NOT NULL,
+    id TEXT NOT NULL,
+    author TEXT NOT NULL,
+    text TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    seq INTEGER NOT NULL DEFAULT 0,
+    seen INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (conf, id)
 );
 -- Name records: those this node has looked up (the owner never changes),
 -- and those it stores for the DHT (reloaded at start).
@@ -293,6 +317,171 @@ impl State {
                 k.seq,
                 k.record
             ],
+        )?;
+        Ok(())
+    }
+
+    pub fn conf(&self, id: &str) -> Result<Option<ConfInfo>> {
+        let json: Option<String> = self
+            .db
+            .query_row("SELECT info FROM confs WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?;
+        Ok(match json {
+            Some(j) => Some(serde_json::from_str(&j)?),
+            None => None,
+        })
+    }
+
+    pub fn confs(&self) -> Result<Vec<ConfInfo>> {
+        let mut q = self.db.prepare("SELECT info FROM confs ORDER BY id")?;
+        let rows = q.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for j in rows {
+            out.push(serde_json::from_str(&j?)?);
+        }
+        Ok(out)
+    }
+
+    pub fn set_conf(&self, info: &ConfInfo) -> Result<()> {
+        self.db.execute(
+            "INSERT INTO confs (id, info) VALUES (?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET info = excluded.info",
+            params![info.id, serde_json::to_string(info)?],
+        )?;
+        Ok(())
+    }
+
+    pub fn drop_conf(&self, id: &str) -> Result<()> {
+        self.db.execute("DELETE FROM confs WHERE id = ?1", [id])?;
+        self.db
+            .execute("DELETE FROM conf_msgs WHERE conf = ?1", [id])?;
+        Ok(())
+    }
+
+    pub fn synced(&self, id: &str) -> Result<i64> {
+        Ok(self
+            .db
+            .query_row("SELECT synced FROM confs WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    pub fn set_synced(&self, id: &str, seq: i64) -> Result<()> {
+        self.db.execute(
+            "UPDATE confs SET synced = MAX(synced, ?2) WHERE id = ?1",
+            params![id, seq],
+        )?;
+        Ok(())
+    }
+
+    /// Keeps a conference message once per (conference, id); on the host,
+    /// `host` gives it the next number. False if it was kept before.
+    pub fn add_conf_msg(&self, conf: &str, m: &ConfMsg, host: bool, seen: bool) -> Result<bool> {
+        let seq = if host {
+            self.db.query_row(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM conf_msgs WHERE conf = ?1",
+                [conf],
+                |r| r.get(0),
+            )?
+        } else {
+            m.seq
+        };
+        let n = self.db.execute(
+            "INSERT OR IGNORE INTO conf_msgs (conf, id, author, text, at, seq, seen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![conf, m.id, m.author, m.text, m.at, seq, seen],
+        )?;
+        if n == 0 && !host && m.seq > 0 {
+            // Had it by gossip: now it has the host's number too.
+            self.db.execute(
+                "UPDATE conf_msgs SET seq = ?3 WHERE conf = ?1 AND id = ?2 AND seq = 0",
+                params![conf, m.id, m.seq],
+            )?;
+        }
+        Ok(n == 1)
+    }
+
+    /// The host's messages of a conference after `after`, from `from_seq` on.
+    pub fn conf_history(&self, conf: &str, after: i64, from_seq: i64) -> Result<Vec<ConfMsg>> {
+        let mut q = self.db.prepare(
+            "SELECT id, author, text, at, seq FROM conf_msgs
+             WHERE conf = ?1 AND seq > ?2 AND seq >= ?3 ORDER BY seq LIMIT 500",
+        )?;
+        let rows = q.query_map(params![conf, after, from_seq], |r| {
+            Ok(ConfMsg {
+                id: r.get(0)?,
+                author: r.get(1)?,
+                text: r.get(2)?,
+                at: r.get(3)?,
+                seq: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Messages of the conferences in `confs` not shown yet; they count as shown.
+    pub fn take_unseen_conf(&mut self, confs: &[String]) -> Result<Vec<(String, ConfMsg)>> {
+        let tx = self.db.transaction()?;
+        let mut out = Vec::new();
+        for c in confs {
+            {
+                let mut q = tx.prepare(
+                    "SELECT id, author, text, at, seq FROM conf_msgs
+                     WHERE conf = ?1 AND seen = 0 ORDER BY at, rowid",
+                )?;
+                let rows = q.query_map([c], |r| {
+                    Ok(ConfMsg {
+                        id: r.get(0)?,
+                        author: r.get(1)?,
+                        text: r.get(2)?,
+                        at: r.get(3)?,
+                        seq: r.get(4)?,
+                    })
+                })?;
+                for m in rows {
+                    out.push((c.clone(), m?));
+                }
+            }
+            tx.execute("UPDATE conf_msgs SET seen = 1 WHERE conf = ?1", [c])?;
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    pub fn set_join(&self, conf: &str, user: &str, from_seq: i64) -> Result<()> {
+        self.db.execute(
+            "INSERT OR IGNORE INTO conf_joins (conf, user, from_seq) VALUES (?1, ?2, ?3)",
+            params![conf, user, from_seq],
+        )?;
+        Ok(())
+    }
+
+    pub fn join_of(&self, conf: &str, user: &str) -> Result<i64> {
+        Ok(self
+            .db
+            .query_row(
+                "SELECT from_seq FROM conf_joins WHERE conf = ?1 AND user = ?2",
+                params![conf, user],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    pub fn last_seq(&self, conf: &str) -> Result<i64> {
+        Ok(self.db.query_row(
+            "SELECT COALESCE(MAX(seq), 0) FROM conf_msgs WHERE conf = ?1",
+            [conf],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// On the host: gives a message it had by gossip the next number.
+    pub fn number(&self, conf: &str, id: &str) -> Result<()> {
+        self.db.execute(
+            "UPDATE conf_msgs SET seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM conf_msgs WHERE conf = ?1)
+             WHERE conf = ?1 AND id = ?2 AND seq = 0",
+            params![conf, id],
         )?;
         Ok(())
     }

@@ -4,6 +4,7 @@
 use libp2p::PeerId;
 use libp2p::core::SignedEnvelope;
 use libp2p::identity::Keypair;
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use serde::{Deserialize, Serialize};
 
 /// The request-response protocol between home nodes.
@@ -36,6 +37,108 @@ pub enum Body {
     Presence {
         online: bool,
     },
+    /// A member asks the conference's host to add `user` (a friend of theirs).
+    ConfInvite {
+        conf: String,
+        user: String,
+    },
+    /// A member leaves, or the host's user removes `user`.
+    ConfRemove {
+        conf: String,
+        user: String,
+    },
+    /// The host tells a member (or a former one) how the conference is now.
+    ConfState(ConfInfo),
+    /// A member's message, for the host to keep (the envelope's id is the
+    /// message's). Members get it by gossip, and from the host's history.
+    ConfPost {
+        conf: String,
+        text: String,
+    },
+    /// A member asks the host for the messages after `after` (host's order).
+    ConfSync {
+        conf: String,
+        after: i64,
+    },
+}
+
+/// A conference as its host keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConfInfo {
+    pub id: String,
+    pub name: String,
+    /// The user whose node is the host: it keeps the members and the history.
+    pub host: String,
+    pub members: Vec<String>,
+    /// The key messages on the conference's topic are sealed with; a new one
+    /// (and `epoch`) whenever someone leaves.
+    pub key: Vec<u8>,
+    pub epoch: u32,
+}
+
+/// A conference message, in the host's order (`seq`; 0 before the host has it).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConfMsg {
+    pub id: String,
+    pub author: String,
+    pub text: String,
+    pub at: i64,
+    pub seq: i64,
+}
+
+/// What goes on a conference's gossipsub topic: a [`ConfMsg`] sealed with
+/// the conference's key (ChaCha20-Poly1305), so nodes that relay it or
+/// listen without being members read nothing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Sealed {
+    pub conf: String,
+    pub epoch: u32,
+    pub nonce: [u8; 12],
+    pub ciphertext: Vec<u8>,
+}
+
+impl Sealed {
+    pub fn seal(conf: &ConfInfo, msg: &ConfMsg) -> Sealed {
+        let key = LessSafeKey::new(
+            UnboundKey::new(&CHACHA20_POLY1305, &conf.key).expect("a 32-byte key"),
+        );
+        let nonce: [u8; 12] = rand::random();
+        let mut data = serde_json::to_vec(msg).expect("a message serialises");
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(conf.id.as_bytes()),
+            &mut data,
+        )
+        .expect("sealing does not fail");
+        Sealed {
+            conf: conf.id.clone(),
+            epoch: conf.epoch,
+            nonce,
+            ciphertext: data,
+        }
+    }
+
+    /// The message, if it was sealed with this conference's current key.
+    pub fn open(&self, conf: &ConfInfo) -> Option<ConfMsg> {
+        if self.conf != conf.id || self.epoch != conf.epoch {
+            return None;
+        }
+        let key = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &conf.key).ok()?);
+        let mut data = self.ciphertext.clone();
+        let plain = key
+            .open_in_place(
+                Nonce::assume_unique_for_key(self.nonce),
+                Aad::from(conf.id.as_bytes()),
+                &mut data,
+            )
+            .ok()?;
+        serde_json::from_slice(plain).ok()
+    }
+}
+
+/// The gossipsub topic of a conference.
+pub fn conf_topic(id: &str) -> String {
+    format!("/confab/conf/{id}")
 }
 
 /// The receiver's answer.
@@ -49,6 +152,8 @@ pub enum Reply {
     Retry(String),
     /// Never: the reason is for the sending user.
     Rejected(String),
+    /// A conference's messages, answering `ConfSync`.
+    History(Vec<ConfMsg>),
 }
 
 /// A user name's owner, as published in the DHT: the node that is the
@@ -111,6 +216,46 @@ mod tests {
             addrs: vec!["/ip4/127.0.0.1/tcp/1".into()],
             seq: 1,
         }
+    }
+
+    #[test]
+    fn a_conference_message_opens_only_with_its_conference_key_and_epoch() {
+        let conf = ConfInfo {
+            id: "c1".into(),
+            name: "team".into(),
+            host: "alice".into(),
+            members: vec!["alice".into(), "bob".into()],
+            key: vec![7; 32],
+            epoch: 1,
+        };
+        let msg = ConfMsg {
+            id: "m1".into(),
+            author: "bob".into(),
+            text: "secret plans".into(),
+            at: 1,
+            seq: 0,
+        };
+        let sealed = Sealed::seal(&conf, &msg);
+        assert!(!String::from_utf8_lossy(&sealed.ciphertext).contains("secret"));
+        assert_eq!(sealed.open(&conf), Some(msg));
+        let rotated = ConfInfo {
+            key: vec![8; 32],
+            epoch: 2,
+            ..conf.clone()
+        };
+        assert_eq!(
+            sealed.open(&rotated),
+            None,
+            "a removed member's old key reads nothing new"
+        );
+        let other = ConfInfo {
+            id: "c2".into(),
+            ..conf.clone()
+        };
+        assert_eq!(sealed.open(&other), None);
+        let mut tampered = sealed.clone();
+        tampered.ciphertext[0] ^= 1;
+        assert_eq!(tampered.open(&conf), None);
     }
 
     #[test]
