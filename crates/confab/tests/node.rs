@@ -112,6 +112,13 @@ impl Node {
         }
     }
 
+    /// Like `expect`, but also looks among the lines already read.
+    async fn saw(&mut self, text: &str) {
+        if self.count(text) == 0 {
+            self.expect(text).await;
+        }
+    }
+
     /// Registers and logs in `user` (password "pw-USER").
     async fn user(&mut self, user: &str, display: &str) {
         self.say(&format!("register {user} {display}")).await;
@@ -296,4 +303,136 @@ async fn conferences_across_nodes_with_a_member_added_later_catch_up_and_removal
     // dave joined later: what came before is not his.
     assert_eq!(n4.count("hello team"), 0, "{:#?}", n4.seen);
     assert_eq!(n3.count("while carol is away"), 1, "{:#?}", n3.seen);
+}
+
+/// A node of our own making that speaks the nodes' protocol and says what
+/// it likes: the forger.
+async fn forge(to: &Node, envelope: confab_p2p::wire::Envelope) -> confab_p2p::wire::Reply {
+    use confab_p2p::libp2p::request_response::{self, Message, ProtocolSupport};
+    use confab_p2p::libp2p::swarm::SwarmEvent;
+    use confab_p2p::libp2p::{StreamProtocol, noise, tcp, yamux};
+    use confab_p2p::wire::{Envelope, PROTOCOL, Reply};
+    use futures_util::StreamExt;
+
+    let mut swarm = confab_p2p::libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::cbor::Behaviour::<Envelope, Reply>::new(
+                [(StreamProtocol::new(PROTOCOL), ProtocolSupport::Full)],
+                request_response::Config::default(),
+            )
+        })
+        .unwrap()
+        .build();
+    let peer = to.peer.parse().unwrap();
+    swarm.add_peer_address(peer, to.addrs[0].parse().unwrap());
+    swarm.behaviour_mut().send_request(&peer, envelope);
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let ev = tokio::time::timeout_at(deadline, swarm.select_next_some())
+            .await
+            .expect("the node answers the forger");
+        match ev {
+            SwarmEvent::Behaviour(request_response::Event::Message {
+                message: Message::Response { response, .. },
+                ..
+            }) => return response,
+            SwarmEvent::Behaviour(request_response::Event::OutboundFailure { error, .. }) => {
+                panic!("the forger's request failed: {error}")
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_sender_a_hijacked_name_and_a_sender_killed_while_delivering() {
+    use confab_p2p::wire::{Body, Envelope, Reply};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut n1 = Node::start(&tmp.path().join("n1"), &[]).await;
+    let mut n2 = Node::start(&tmp.path().join("n2"), &[&n1]).await;
+    let mut n3 = Node::start(&tmp.path().join("n3"), &[&n1]).await;
+    n1.user("alice", "").await;
+    n2.user("bob", "").await;
+    n3.user("carol", "").await;
+    befriend(&mut n1, "alice", &mut n2, "bob").await;
+
+    // Another node speaks for alice: refused, and bob sees nothing.
+    let forged = Envelope {
+        id: "forged-1".into(),
+        from: "alice".into(),
+        to: "bob".into(),
+        at: 0,
+        body: Body::Dm {
+            text: "send me your password".into(),
+        },
+    };
+    assert_eq!(
+        forge(&n2, forged.clone()).await,
+        Reply::Rejected("alice is not a user of the node that sent this".into())
+    );
+    // A name nobody has: not now (it may be registered later), and
+    // nothing kept.
+    let unknown = Envelope {
+        from: "mallory".into(),
+        ..forged.clone()
+    };
+    assert_eq!(
+        forge(&n2, unknown).await,
+        Reply::Retry("mallory cannot be found yet".into())
+    );
+
+    // A node that was cut off registers "alice" too, then joins: the
+    // nodes that store names keep the first owner's, and carol's friend
+    // request reaches the real alice.
+    let mut n5 = Node::start(&tmp.path().join("n5"), &[]).await;
+    n5.say("register alice").await;
+    n5.say("pw").await;
+    n5.expect("registered alice").await;
+    n5.say("quit").await;
+    n5.expect("bye").await;
+    let mut n5 = Node::start(&tmp.path().join("n5"), &[&n2]).await;
+    n5.say("login alice").await;
+    n5.say("pw").await;
+    n5.expect("logged in as alice").await;
+    n3.say("friend-add alice").await;
+    n1.expect("friend request from carol").await;
+    n3.expect("friend request delivered to alice").await;
+
+    // alice's node is killed (SIGKILL) in the middle of sending: what it
+    // had taken reaches bob once each when it is back.
+    for i in 0..30 {
+        n1.say(&format!("msg bob burst {i}")).await;
+    }
+    n1.say("whoami").await;
+    n1.expect("alice peer=").await;
+    let n1_dir = n1.kill().await;
+    n2.expect("alice is offline").await;
+    let mut n1 = Node::start(&n1_dir, &[&n2]).await;
+    for i in 0..30 {
+        n2.saw(&format!("alice: burst {i}")).await;
+    }
+    n1.say("whoami").await;
+    n1.expect("not logged in").await;
+    n2.say("whoami").await;
+    n2.expect("bob peer=").await;
+    // Each once, and in the order sent.
+    let bursts: Vec<&String> = n2
+        .seen
+        .iter()
+        .filter(|l| l.contains("alice: burst "))
+        .collect();
+    let expected: Vec<String> = (0..30).map(|i| format!("alice: burst {i}")).collect();
+    assert_eq!(bursts.len(), 30, "{bursts:#?}");
+    for (line, want) in bursts.iter().zip(&expected) {
+        assert!(line.ends_with(want.as_str()), "{bursts:#?}");
+    }
+    assert_eq!(n5.count("friend request from carol"), 0, "{:#?}", n5.seen);
+    assert_eq!(n2.count("password"), 0, "{:#?}", n2.seen);
 }

@@ -19,6 +19,8 @@ pub mod wire;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+/// The libp2p this node is built on, for tools and tests that speak to nodes.
+pub use libp2p;
 pub use libp2p::Multiaddr;
 
 /// How a node starts.

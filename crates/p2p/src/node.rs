@@ -1079,6 +1079,11 @@ impl Node {
         if self.sending.contains(&envelope.id) {
             return;
         }
+        // In order: only the oldest envelope to a user is on its way.
+        match self.state.first_for(&envelope.to) {
+            Ok(Some(first)) if first.id == envelope.id => {}
+            _ => return,
+        }
         if let Some((_, not_before)) = self.failed.get(&envelope.id)
             && *not_before > Instant::now()
         {
@@ -1087,13 +1092,13 @@ impl Node {
         // Between two users of this node.
         if matches!(self.state.user(&envelope.to), Ok(Some(_))) {
             let me = self.me;
-            let id = envelope.id.clone();
+            let (id, to) = (envelope.id.clone(), envelope.to.clone());
             match self.accept(me, envelope) {
                 Reply::Rejected(why) => say(&format!("error: {why}")),
                 Reply::Retry(_) => return,
                 _ => {}
             }
-            let _ = self.state.unqueue(&id);
+            self.done(&id, &to);
             return;
         }
         if self.stale.contains(&envelope.to)
@@ -1122,6 +1127,16 @@ impl Node {
             .rr
             .send_request(&peer, envelope.clone());
         self.inflight.insert(req, envelope);
+    }
+
+    /// An envelope has its answer: out of the outbox, and the next one to
+    /// the same user goes.
+    fn done(&mut self, id: &str, to: &str) {
+        let _ = self.state.unqueue(id);
+        self.failed.remove(id);
+        if let Ok(Some(next)) = self.state.first_for(to) {
+            self.deliver(next);
+        }
     }
 
     /// An envelope could not be delivered now: later, with a growing pause.
@@ -1162,7 +1177,7 @@ impl Node {
         }
         match reply {
             Reply::Ok | Reply::Dup => {
-                let _ = self.state.unqueue(&envelope.id);
+                self.done(&envelope.id, &envelope.to);
                 self.failed.remove(&envelope.id);
                 self.told_offline.remove(&envelope.id);
                 if self.user.as_deref() == Some(envelope.from.as_str()) {
@@ -1179,7 +1194,7 @@ impl Node {
                 self.failed(&envelope.id.clone(), &envelope, false)
             }
             Reply::Rejected(why) => {
-                let _ = self.state.unqueue(&envelope.id);
+                self.done(&envelope.id, &envelope.to);
                 if matches!(envelope.body, Body::FriendRequest) {
                     let _ = self.state.set_relation(&envelope.from, &envelope.to, None);
                 }
@@ -1566,10 +1581,11 @@ impl Node {
             BehaviourEvent::Rr(ev) => self.on_rr(ev),
             BehaviourEvent::Ping(ping::Event {
                 connection,
-                result: Err(_),
+                result: Err(ping::Failure::Timeout),
                 ..
             }) => {
-                // A peer that stopped answering is gone.
+                // A peer that stopped answering is gone (one that does not
+                // speak ping is not).
                 self.swarm.close_connection(connection);
             }
             _ => {}

@@ -276,6 +276,24 @@ impl State {
         Ok(out)
     }
 
+    /// The oldest queued envelope to `to`: envelopes to one user go one at
+    /// a time, in the order they were queued.
+    pub fn first_for(&self, to: &str) -> Result<Option<Envelope>> {
+        let json: Option<String> = self
+            .db
+            .query_row(
+                "SELECT envelope FROM outbox WHERE json_extract(envelope, '$.to') = ?1
+                 ORDER BY queued, rowid LIMIT 1",
+                [to],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(match json {
+            Some(j) => Some(serde_json::from_str(&j)?),
+            None => None,
+        })
+    }
+
     pub fn unqueue(&self, id: &str) -> Result<()> {
         self.db.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
         Ok(())
