@@ -25,19 +25,42 @@ struct Node {
 }
 
 impl Node {
+    /// A node on loopback, joining through `bootstrap`.
     async fn start(dir: &Path, bootstrap: &[&Node]) -> Node {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_confab"));
-        cmd.args(["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--data-dir"])
-            .arg(dir)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
+        cmd.args(["node", "--listen", "/ip4/127.0.0.1/tcp/0"]);
         for b in bootstrap {
             cmd.arg("--bootstrap")
                 .arg(format!("{}/p2p/{}", b.addrs[0], b.peer));
         }
+        let node = Node::spawn(cmd, dir).await;
+        assert!(
+            node.addrs
+                .iter()
+                .all(|a| a.starts_with("/ip4/127.0.0.1/tcp/") && !a.ends_with("/tcp/0")),
+            "{:?}",
+            node.addrs
+        );
+        node
+    }
+
+    /// A node in network namespace `ns`, on every address, finding others
+    /// by mDNS alone.
+    async fn in_namespace(ns: &str, dir: &Path) -> Node {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_confab")]);
+        cmd.args(["node", "--listen", "/ip4/0.0.0.0/tcp/0", "--mdns"]);
+        Node::spawn(cmd, dir).await
+    }
+
+    async fn spawn(mut cmd: Command, dir: &Path) -> Node {
+        cmd.arg("--data-dir")
+            .arg(dir)
+            .env("CONFAB_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
         let mut child = cmd.spawn().expect("confab node starts");
         let stdin = child.stdin.take().unwrap();
         let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -71,12 +94,6 @@ impl Node {
             .expect("the line names the peer")
             .to_string();
         assert!(!node.addrs.is_empty(), "{line}");
-        assert!(
-            node.addrs
-                .iter()
-                .all(|a| a.starts_with("/ip4/127.0.0.1/tcp/") && !a.ends_with("/tcp/0")),
-            "{line}"
-        );
         node
     }
 
@@ -435,4 +452,87 @@ async fn a_forged_sender_a_hijacked_name_and_a_sender_killed_while_delivering() 
     }
     assert_eq!(n5.count("friend request from carol"), 0, "{:#?}", n5.seen);
     assert_eq!(n2.count("password"), 0, "{:#?}", n2.seen);
+}
+
+/// Two network namespaces joined by a veth pair: two hosts on a LAN of
+/// their own. Removed on drop.
+struct Lan {
+    names: [String; 2],
+}
+
+impl Lan {
+    fn new() -> Lan {
+        let tag = std::process::id() % 100_000;
+        let names = [format!("cfb{tag}a"), format!("cfb{tag}b")];
+        let (a, b) = (&names[0], &names[1]);
+        let (va, vb) = (format!("v{tag}a"), format!("v{tag}b"));
+        let steps: Vec<Vec<&str>> = vec![
+            vec!["netns", "add", a],
+            vec!["netns", "add", b],
+            vec![
+                "link", "add", &va, "netns", a, "type", "veth", "peer", "name", &vb, "netns", b,
+            ],
+            vec!["-n", a, "addr", "add", "10.201.0.1/24", "dev", &va],
+            vec!["-n", b, "addr", "add", "10.201.0.2/24", "dev", &vb],
+            vec!["-n", a, "link", "set", &va, "up"],
+            vec!["-n", b, "link", "set", &vb, "up"],
+            vec!["-n", a, "link", "set", "lo", "up"],
+            vec!["-n", b, "link", "set", "lo", "up"],
+            // As on a LAN: the way out (and to multicast) is the link.
+            vec!["-n", a, "route", "add", "default", "dev", &va],
+            vec!["-n", b, "route", "add", "default", "dev", &vb],
+        ];
+        let lan = Lan {
+            names: names.clone(),
+        };
+        for args in steps {
+            let out = std::process::Command::new("ip")
+                .args(&args)
+                .output()
+                .expect("`ip` (iproute2) is needed: apt-get install iproute2");
+            assert!(
+                out.status.success(),
+                "ip {}: {} (network namespaces need root)",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        lan
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        for n in &self.names {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", n])
+                .output();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_on_a_lan_find_each_other_by_mdns_with_no_address_given() {
+    let lan = Lan::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Node::in_namespace(&lan.names[0], &tmp.path().join("a")).await;
+    let mut b = Node::in_namespace(&lan.names[1], &tmp.path().join("b")).await;
+    assert!(
+        a.addrs
+            .iter()
+            .any(|x| x.starts_with("/ip4/10.201.0.1/tcp/")),
+        "{:?}",
+        a.addrs
+    );
+    b.saw(&format!("found a node on the local network: {}", a.peer))
+        .await;
+    a.user("alice", "").await;
+    b.user("bob", "").await;
+    befriend(&mut b, "bob", &mut a, "alice").await;
+    b.say("msg alice over the LAN").await;
+    a.expect("bob: over the LAN").await;
+    a.say("msg bob and back").await;
+    b.expect("alice: and back").await;
+    a.kill().await;
+    b.kill().await;
 }

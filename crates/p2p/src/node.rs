@@ -92,6 +92,8 @@ pub(crate) struct Node {
     publish_due: Option<Instant>,
     /// When conferences hosted elsewhere were last synced on the tick.
     synced_at: Instant,
+    /// Notices that came before the listening line, which must be first.
+    early: Option<Vec<String>>,
 }
 
 fn now_ms() -> i64 {
@@ -133,7 +135,15 @@ impl Node {
                     kad::Behaviour::with_config(me, kad::store::MemoryStore::new(me), kad_config);
                 kad.set_mode(Some(kad::Mode::Server));
                 let mdns = if mdns_on {
-                    Some(mdns::tokio::Behaviour::new(mdns::Config::default(), me)?)
+                    Some(mdns::tokio::Behaviour::new(
+                        mdns::Config {
+                            // Nodes that start later are found at once (they
+                            // ask); this is how soon the others ask again.
+                            query_interval: Duration::from_secs(60),
+                            ..Default::default()
+                        },
+                        me,
+                    )?)
                 } else {
                     None
                 };
@@ -209,6 +219,7 @@ impl Node {
             stale: HashSet::new(),
             publish_due: None,
             synced_at: Instant::now(),
+            early: Some(Vec::new()),
         })
     }
 
@@ -234,6 +245,9 @@ impl Node {
             addrs.join(" "),
             self.me
         ));
+        for line in self.early.take().unwrap_or_default() {
+            say(&line);
+        }
         Ok(())
     }
 
@@ -786,6 +800,14 @@ impl Node {
         }
         let host = matches!(self.state.user(&info.host), Ok(Some(_)));
         let _ = self.conf_arrived(&info, &m, host);
+    }
+
+    /// A line for the user, held back until the listening line is out.
+    fn notice(&mut self, line: String) {
+        match &mut self.early {
+            Some(early) => early.push(line),
+            None => say(&line),
+        }
     }
 
     fn is_online(&self, name: &str) -> bool {
@@ -1566,12 +1588,19 @@ impl Node {
                 }
             }
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                let mut new = Vec::new();
                 for (peer, addr) in found {
                     self.swarm
                         .behaviour_mut()
                         .kad
                         .add_address(&peer, addr.clone());
-                    let _ = self.swarm.dial(addr);
+                    if !self.swarm.is_connected(&peer) && !new.contains(&peer) {
+                        new.push(peer);
+                        let _ = self.swarm.dial(addr);
+                    }
+                }
+                for peer in new {
+                    self.notice(format!("found a node on the local network: {peer}"));
                 }
             }
             BehaviourEvent::Gossipsub(gossipsub::Event::Message { message, .. }) => {
