@@ -14,6 +14,7 @@
 pub mod client;
 pub mod files;
 pub mod metrics;
+mod node;
 pub mod report;
 pub mod run;
 pub mod wire;
@@ -53,6 +54,9 @@ pub enum Scenario {
     /// process: prints its URL, writes its certificate to --sink-ca, and
     /// runs until stopped.
     Sink,
+    /// Serverless nodes (`confab node`) on loopback: lookups, direct
+    /// messages, queued delivery, conferences, idle memory (--nodes).
+    Node,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -126,6 +130,12 @@ pub struct Args {
     /// A name for the server in reports (default: the target's kind)
     #[arg(long, default_value = "")]
     pub label: String,
+    /// Nodes for `--scenario node`
+    #[arg(long, default_value_t = 5)]
+    pub nodes: usize,
+    /// Measured messages (and lookups) per figure of `--scenario node`
+    #[arg(long, default_value_t = 50)]
+    pub messages: usize,
     /// Instead of running: render markdown tables (median of repeats) from these JSON-lines files
     #[arg(long, value_name = "FILE", num_args = 1..)]
     pub report: Vec<PathBuf>,
@@ -139,6 +149,17 @@ pub async fn run(args: Args) -> Result<()> {
     }
     if args.scenario == Scenario::Sink {
         return serve_sink(args.sink_ca.as_deref()).await;
+    }
+    if args.scenario == Scenario::Node {
+        let label = if args.label.is_empty() {
+            "confab"
+        } else {
+            &args.label
+        };
+        for p in node::run(args.nodes, args.messages, label).await? {
+            emit(args.json.as_deref(), &p)?;
+        }
+        return Ok(());
     }
     // Thousands of sockets: use every file descriptor allowed.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
@@ -162,8 +183,22 @@ pub async fn run(args: Args) -> Result<()> {
         Scenario::History => b.history().await,
         Scenario::Storm => b.storm().await,
         Scenario::Upload => b.upload().await,
-        Scenario::Sink => unreachable!("served above"),
+        Scenario::Sink | Scenario::Node => unreachable!("run above"),
     }
+}
+
+/// Prints a point's line, and appends its JSON to `json` if given.
+fn emit(json: Option<&std::path::Path>, p: &Point) -> Result<()> {
+    println!("{}", p.line());
+    if let Some(path) = json {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        writeln!(f, "{}", p.json())?;
+    }
+    Ok(())
 }
 
 struct Bench {
@@ -341,16 +376,7 @@ impl Bench {
     }
 
     fn emit(&self, p: &Point) -> Result<()> {
-        println!("{}", p.line());
-        if let Some(path) = &self.args.json {
-            use std::io::Write;
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)?;
-            writeln!(f, "{}", p.json())?;
-        }
-        Ok(())
+        emit(self.args.json.as_deref(), p)
     }
 
     /// Runs `plans_for(rate)` at each --rate, or sweeps for the best rate.

@@ -107,6 +107,8 @@ impl Point {
         );
         let fields = [
             ("clients", "clients", 0),
+            ("nodes", "nodes", 0),
+            ("samples", "n", 0),
             ("size", "B", 0),
             ("rate_target", "msg/s", 0),
             ("concurrency", "conc", 0),
@@ -133,6 +135,8 @@ impl Point {
             ("vs_sink", "vs-sink", 2),
             ("rss_start_mib", "rss0-MiB", 1),
             ("rss_max_mib", "rss-max-MiB", 1),
+            ("rss_mib_mean", "node-MiB", 1),
+            ("rss_mib_max", "node-MiB-max", 1),
             ("generator_cpu", "gen-cpu", 2),
             ("best_rate_p99_50ms", "best-rate@50ms", 0),
             ("best_deliveries_per_s_p99_50ms", "deliv/s@50ms", 0),

@@ -454,37 +454,58 @@ async fn a_forged_sender_a_hijacked_name_and_a_sender_killed_while_delivering() 
     assert_eq!(n2.count("password"), 0, "{:#?}", n2.seen);
 }
 
-/// Two network namespaces joined by a veth pair: two hosts on a LAN of
-/// their own. Removed on drop.
+/// Hosts on a LAN of their own: a network namespace each, joined by veth
+/// pairs to a bridge in one more namespace (the switch). Removed on drop.
 struct Lan {
-    names: [String; 2],
+    /// The hosts' namespaces, then the switch's.
+    names: Vec<String>,
 }
 
 impl Lan {
-    fn new() -> Lan {
+    fn new(hosts: usize) -> Lan {
         let tag = std::process::id() % 100_000;
-        let names = [format!("cfb{tag}a"), format!("cfb{tag}b")];
-        let (a, b) = (&names[0], &names[1]);
-        let (va, vb) = (format!("v{tag}a"), format!("v{tag}b"));
-        let steps: Vec<Vec<&str>> = vec![
-            vec!["netns", "add", a],
-            vec!["netns", "add", b],
+        let switch = format!("cfb{tag}sw");
+        let mut lan = Lan { names: Vec::new() };
+        let mut steps: Vec<Vec<String>> = vec![
+            vec!["netns".into(), "add".into(), switch.clone()],
             vec![
-                "link", "add", &va, "netns", a, "type", "veth", "peer", "name", &vb, "netns", b,
+                "-n".into(),
+                switch.clone(),
+                "link".into(),
+                "add".into(),
+                "br0".into(),
+                "type".into(),
+                "bridge".into(),
             ],
-            vec!["-n", a, "addr", "add", "10.201.0.1/24", "dev", &va],
-            vec!["-n", b, "addr", "add", "10.201.0.2/24", "dev", &vb],
-            vec!["-n", a, "link", "set", &va, "up"],
-            vec!["-n", b, "link", "set", &vb, "up"],
-            vec!["-n", a, "link", "set", "lo", "up"],
-            vec!["-n", b, "link", "set", "lo", "up"],
-            // As on a LAN: the way out (and to multicast) is the link.
-            vec!["-n", a, "route", "add", "default", "dev", &va],
-            vec!["-n", b, "route", "add", "default", "dev", &vb],
+            vec![
+                "-n".into(),
+                switch.clone(),
+                "link".into(),
+                "set".into(),
+                "br0".into(),
+                "up".into(),
+            ],
         ];
-        let lan = Lan {
-            names: names.clone(),
-        };
+        for h in 0..hosts {
+            let ns = format!("cfb{tag}h{h}");
+            let (inner, outer) = (format!("v{tag}h{h}"), format!("v{tag}s{h}"));
+            let addr = format!("10.201.0.{}/24", h + 1);
+            let w = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
+            steps.push(w(&["netns", "add", &ns]));
+            steps.push(w(&[
+                "link", "add", &inner, "netns", &ns, "type", "veth", "peer", "name", &outer,
+                "netns", &switch,
+            ]));
+            steps.push(w(&["-n", &switch, "link", "set", &outer, "master", "br0"]));
+            steps.push(w(&["-n", &switch, "link", "set", &outer, "up"]));
+            steps.push(w(&["-n", &ns, "addr", "add", &addr, "dev", &inner]));
+            steps.push(w(&["-n", &ns, "link", "set", &inner, "up"]));
+            steps.push(w(&["-n", &ns, "link", "set", "lo", "up"]));
+            // As on a LAN: the way out (and to multicast) is the link.
+            steps.push(w(&["-n", &ns, "route", "add", "default", "dev", &inner]));
+            lan.names.push(ns);
+        }
+        lan.names.push(switch);
         for args in steps {
             let out = std::process::Command::new("ip")
                 .args(&args)
@@ -512,27 +533,126 @@ impl Drop for Lan {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hosts_on_a_lan_find_each_other_by_mdns_with_no_address_given() {
-    let lan = Lan::new();
+async fn the_demo_on_a_lan_where_nodes_find_each_other_by_mdns_alone() {
+    let lan = Lan::new(4);
     let tmp = tempfile::tempdir().unwrap();
-    let mut a = Node::in_namespace(&lan.names[0], &tmp.path().join("a")).await;
-    let mut b = Node::in_namespace(&lan.names[1], &tmp.path().join("b")).await;
+    let dir = |i: usize| tmp.path().join(format!("h{i}"));
+    let mut n1 = Node::in_namespace(&lan.names[0], &dir(1)).await;
+    let mut n2 = Node::in_namespace(&lan.names[1], &dir(2)).await;
+    let mut n3 = Node::in_namespace(&lan.names[2], &dir(3)).await;
+    let mut n4 = Node::in_namespace(&lan.names[3], &dir(4)).await;
     assert!(
-        a.addrs
+        n1.addrs
             .iter()
             .any(|x| x.starts_with("/ip4/10.201.0.1/tcp/")),
         "{:?}",
-        a.addrs
+        n1.addrs
     );
-    b.saw(&format!("found a node on the local network: {}", a.peer))
+    // The last to start hears from every other.
+    for other in [&n1.peer, &n2.peer, &n3.peer] {
+        n4.saw(&format!("found a node on the local network: {other}"))
+            .await;
+    }
+    n1.user("alice", "Alice Smith").await;
+    n2.user("bob", "").await;
+    n3.user("carol", "").await;
+    n4.user("dave", "").await;
+
+    befriend(&mut n2, "bob", &mut n1, "alice").await;
+    befriend(&mut n1, "alice", &mut n3, "carol").await;
+    befriend(&mut n3, "carol", &mut n4, "dave").await;
+    n1.saw("bob is online").await;
+    n1.saw("carol is online").await;
+    n1.say("online-friends").await;
+    n1.expect("online: bob, carol").await;
+    n2.say("msg alice over the LAN").await;
+    n1.expect("bob: over the LAN").await;
+
+    // A conference, with a member invited later by another member.
+    n1.say("conf-create lan bob carol").await;
+    n2.expect("you are in conference lan").await;
+    n3.say("conf-invite lan dave").await;
+    n4.expect("you are in conference lan (host alice): alice, bob, carol, dave")
         .await;
-    a.user("alice", "").await;
-    b.user("bob", "").await;
-    befriend(&mut b, "bob", &mut a, "alice").await;
-    b.say("msg alice over the LAN").await;
-    a.expect("bob: over the LAN").await;
-    a.say("msg bob and back").await;
-    b.expect("alice: and back").await;
-    a.kill().await;
-    b.kill().await;
+    n4.say("conf-send lan hello from dave").await;
+    n1.expect("#lan dave: hello from dave").await;
+    n2.expect("#lan dave: hello from dave").await;
+
+    // bob's host goes away; a message and a conference line wait for him.
+    let n2_dir = n2.kill().await;
+    n1.saw("bob is offline").await;
+    n1.say("msg bob while you were out").await;
+    n1.expect("the message will be delivered when they are back")
+        .await;
+    n3.say("conf-send lan missed you").await;
+    let mut n2 = Node::in_namespace(&lan.names[1], &n2_dir).await;
+    n2.say("login bob").await;
+    n2.say("pw-bob").await;
+    n2.saw("alice: while you were out").await;
+    n2.saw("#lan carol: missed you").await;
+
+    n2.say("passwd").await;
+    for line in ["pw-bob", "new-pw", "new-pw"] {
+        n2.say(line).await;
+    }
+    n2.expect("password changed").await;
+    n2.say("logout").await;
+    n2.say("login bob").await;
+    n2.say("new-pw").await;
+    n2.expect("logged in as bob").await;
+    assert_eq!(n2.count("while you were out"), 1, "{:#?}", n2.seen);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_benchmark_measures_every_figure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("points.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args([
+            "bench",
+            "--scenario",
+            "node",
+            "--nodes",
+            "3",
+            "--messages",
+            "3",
+            "--json",
+        ])
+        .arg(&json)
+        .env("CONFAB_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let points: Vec<serde_json::Value> = std::fs::read_to_string(&json)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let scenarios: Vec<&str> = points
+        .iter()
+        .map(|p| p["scenario"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        scenarios,
+        [
+            "node-lookup",
+            "node-dm-rtt",
+            "node-conf-all",
+            "node-idle",
+            "node-queued"
+        ]
+    );
+    for p in &points {
+        if p["scenario"] == "node-idle" {
+            assert!(p["rss_mib_max"].as_f64().unwrap() > 1.0, "{p}");
+        } else {
+            assert_eq!(p["samples"], 3, "{p}");
+            assert!(p["p50_ms"].as_f64().unwrap() > 0.0, "{p}");
+        }
+    }
 }

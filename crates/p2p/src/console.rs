@@ -24,6 +24,7 @@ pub enum Command {
         again: String,
     },
     Whoami,
+    Lookup(String),
     Friends,
     FriendRequests,
     FriendAdd(String),
@@ -63,6 +64,7 @@ commands:
   logout
   passwd                         (asks for the old password, then the new one twice)
   whoami                         the user, this node's peer id and addresses
+  lookup USER                    where USER's home node is (asks the network)
   friends                        friends, online or not
   friend-requests                requests to you, and yours not yet answered
   friend-add USER                ask USER (found by name, wherever their node is)
@@ -136,6 +138,7 @@ fn parse(line: &str) -> Result<Option<(Command, usize)>, String> {
             )))
         }
         "whoami" => none(Command::Whoami),
+        "lookup" => Ok(Some((Command::Lookup(one("lookup USER")?), 0))),
         "friends" => none(Command::Friends),
         "friend-requests" => none(Command::FriendRequests),
         "friend-add" => Ok(Some((Command::FriendAdd(one("friend-add USER")?), 0))),

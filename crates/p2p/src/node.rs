@@ -49,6 +49,8 @@ enum After {
     Deliver,
     /// Connect to this name's node (a fellow member of a conference).
     Dial,
+    /// Say where this name's home is.
+    Show,
     /// An envelope came from `peer`: answer once its sender's home is known.
     Verify {
         peer: PeerId,
@@ -94,6 +96,8 @@ pub(crate) struct Node {
     synced_at: Instant,
     /// Notices that came before the listening line, which must be first.
     early: Option<Vec<String>>,
+    /// Lookups a console command waits for.
+    asking: usize,
 }
 
 fn now_ms() -> i64 {
@@ -220,6 +224,7 @@ impl Node {
             publish_due: None,
             synced_at: Instant::now(),
             early: Some(Vec::new()),
+            asking: 0,
         })
     }
 
@@ -260,7 +265,9 @@ impl Node {
         loop {
             tokio::select! {
                 ev = self.swarm.select_next_some() => self.on_swarm(ev),
-                cmd = commands.recv(), if console_open => match cmd {
+                // One command at a time: the next waits for what this one
+                // asked the network (a script's `login` after `register`).
+                cmd = commands.recv(), if console_open && self.asking == 0 => match cmd {
                     Some(Command::Quit) => break,
                     Some(cmd) => self.on_command(cmd),
                     // The end of input: the node goes on serving its users.
@@ -413,6 +420,10 @@ impl Node {
                         addrs.join(",")
                     )),
                 }
+            }
+            Command::Lookup(name) => {
+                check_name(&name)?;
+                self.lookup(&name.clone(), After::Show);
             }
             Command::Friends => {
                 let user = self.logged_in()?;
@@ -892,6 +903,12 @@ impl Node {
     }
 
     fn lookup(&mut self, name: &str, after: After) {
+        if matches!(
+            after,
+            After::Register { .. } | After::FriendAdd { .. } | After::Show
+        ) {
+            self.asking += 1;
+        }
         let first = !self.waiting.contains_key(name);
         self.waiting
             .entry(name.to_string())
@@ -960,6 +977,12 @@ impl Node {
     }
 
     fn after_lookup(&mut self, name: &str, owner: Option<PeerId>, after: After) {
+        if matches!(
+            after,
+            After::Register { .. } | After::FriendAdd { .. } | After::Show
+        ) {
+            self.asking -= 1;
+        }
         match after {
             After::Register {
                 name,
@@ -983,6 +1006,14 @@ impl Node {
             After::FriendAdd { user, name } => match owner {
                 Some(_) => self.befriend(user, name),
                 None => say(&format!("error: no user {name} was found")),
+            },
+            After::Show => match self.state.known(name).ok().flatten() {
+                Some(k) if owner.is_some() => say(&format!(
+                    "{name}: peer={} addrs={}",
+                    k.peer,
+                    k.addrs.join(",")
+                )),
+                _ => say(&format!("error: no user {name} was found")),
             },
             After::Dial => {
                 if let Some(peer) = owner {

@@ -30,6 +30,8 @@ pub fn small(target: String, scenario: Scenario, server_pid: u32, json: &Path) -
         uploads: 0,
         sink_url: None,
         sink_ca: None,
+        nodes: 5,
+        messages: 50,
     }
 }
 
