@@ -183,7 +183,7 @@ impl Node {
                 .with_context(|| format!("listening on {addr}"))?;
         }
         // Records this node stored for the DHT before it stopped.
-        for (name, record) in state.all_known()? {
+        for (name, record) in state.all_records()? {
             if NameClaim::open(&name_key(&name), &record).is_ok() {
                 let _ = swarm
                     .behaviour_mut()
@@ -527,6 +527,9 @@ impl Node {
             }
             Command::ConfCreate { name, members } => {
                 let user = self.logged_in()?;
+                if members.len() + 1 > MAX_MEMBERS {
+                    anyhow::bail!("a conference has at most {MAX_MEMBERS} members");
+                }
                 if self.my_confs(&user)?.iter().any(|c| c.name == name) {
                     anyhow::bail!("you are in a conference called {name} already");
                 }
@@ -547,6 +550,7 @@ impl Node {
                     key: rand::random::<[u8; 32]>().to_vec(),
                     epoch: 1,
                 };
+                check_conf(&info, true).map_err(|e| anyhow::anyhow!(e))?;
                 self.state.set_conf(&info)?;
                 for m in &all {
                     self.state.set_join(&info.id, m, 1)?;
@@ -588,7 +592,7 @@ impl Node {
                     say(&format!(
                         "{} (id {}, host {}): {}",
                         c.name,
-                        &c.id[..8],
+                        c.id.get(..8).unwrap_or(&c.id),
                         c.host,
                         c.members.join(", ")
                     ));
@@ -596,6 +600,7 @@ impl Node {
             }
             Command::ConfSend { conf, text } => {
                 let user = self.logged_in()?;
+                too_long(&text)?;
                 let info = self.find_conf(&user, &conf)?;
                 let msg = ConfMsg {
                     id: new_id(),
@@ -663,6 +668,7 @@ impl Node {
             }
             Command::Msg { to, text } => {
                 let user = self.logged_in()?;
+                too_long(&text)?;
                 if self.state.relation(&user, &to)? != Some(Relation::Friends) {
                     anyhow::bail!("{to} is not your friend (friend-add {to})");
                 }
@@ -798,9 +804,14 @@ impl Node {
         let Ok(Some(info)) = self.state.conf(&sealed.conf) else {
             return;
         };
-        let Some(m) = sealed.open(&info) else {
+        let Some(mut m) = sealed.open(&info) else {
             return; // another epoch's key, or not sealed by a member
         };
+        // Only the host numbers messages.
+        m.seq = 0;
+        if m.text.chars().count() > MAX_TEXT {
+            return;
+        }
         if !info.members.contains(&m.author) {
             return;
         }
@@ -934,43 +945,43 @@ impl Node {
     /// newest record.
     fn resolved(&mut self, lookup: Lookup) {
         let Lookup { name, found } = lookup;
-        let mut votes: HashMap<PeerId, usize> = HashMap::new();
-        for (_, owner, _) in &found {
-            *votes.entry(*owner).or_default() += 1;
-        }
-        let winner = votes.iter().max_by_key(|(_, n)| **n).map(|(p, _)| *p);
-        let best = winner.and_then(|w| {
+        let known = self.state.known(&name).ok().flatten();
+        // The owner: the one already known (owners never change), or the
+        // one most records agree on (ties to the lowest peer id, so every
+        // node picks the same).
+        let owner = match &known {
+            Some(k) => k.peer.parse::<PeerId>().ok(),
+            None => {
+                let mut votes: HashMap<PeerId, usize> = HashMap::new();
+                for (_, o, _) in &found {
+                    *votes.entry(*o).or_default() += 1;
+                }
+                let mut votes: Vec<(PeerId, usize)> = votes.into_iter().collect();
+                votes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.to_string().cmp(&b.0.to_string())));
+                votes.first().map(|(p, _)| *p)
+            }
+        };
+        // That owner's newest record gives its addresses.
+        let best = owner.and_then(|w| {
             found
                 .into_iter()
                 .filter(|(_, o, _)| *o == w)
                 .max_by_key(|(c, _, _)| c.seq)
         });
-        if let Some((claim, owner, record)) = &best {
-            let newer = match self.state.known(&name) {
-                Ok(Some(k)) => k.peer != owner.to_string() || k.seq <= claim.seq,
-                _ => true,
-            };
-            if newer {
-                let _ = self.state.set_known(
-                    &name,
-                    &Known {
-                        peer: owner.to_string(),
-                        addrs: claim.addrs.clone(),
-                        seq: claim.seq,
-                        record: record.clone(),
-                    },
-                );
-            }
+        if let Some((claim, owner, record)) = &best
+            && known.as_ref().is_none_or(|k| k.seq < claim.seq)
+        {
+            let _ = self.state.set_known(
+                &name,
+                &Known {
+                    peer: owner.to_string(),
+                    addrs: claim.addrs.clone(),
+                    seq: claim.seq,
+                    record: record.clone(),
+                },
+            );
             self.stale.remove(&name);
         }
-        let owner = best.map(|(_, o, _)| o).or_else(|| {
-            // Nothing in the DHT now: what we knew still holds (owners never change).
-            self.state
-                .known(&name)
-                .ok()
-                .flatten()
-                .and_then(|k| k.peer.parse().ok())
-        });
         for after in self.waiting.remove(&name).unwrap_or_default() {
             self.after_lookup(&name, owner, after);
         }
@@ -1021,18 +1032,13 @@ impl Node {
                 }
             }
             After::Deliver => {
-                let pending: Vec<Envelope> = self
-                    .state
-                    .outbox()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|e| e.to == name)
-                    .collect();
-                for e in pending {
+                // The oldest waiting envelope goes; the rest follow it.
+                if let Ok(Some(first)) = self.state.first_for(name) {
                     if owner.is_some() {
-                        self.send_now(e);
+                        self.send_now(first);
                     } else {
-                        self.failed(&e.id, &e, true);
+                        let id = first.id.clone();
+                        self.failed(&id, &first, true);
                     }
                 }
             }
@@ -1063,6 +1069,7 @@ impl Node {
             seq: now_ms(),
         };
         let record = claim.sign(&self.key);
+        let _ = self.state.set_record(name, &claim.peer, claim.seq, &record);
         let _ = self.state.set_known(
             name,
             &Known {
@@ -1085,24 +1092,21 @@ impl Node {
         let Ok((claim, owner)) = NameClaim::open(&record.key.to_vec(), &record.value) else {
             return;
         };
-        if let Ok(Some(k)) = self.state.known(&claim.user) {
-            if k.peer != owner.to_string() {
+        if check_name(&claim.user).is_err() {
+            return;
+        }
+        if let Ok(Some((peer, seq))) = self.state.record(&claim.user) {
+            if peer != owner.to_string() {
                 tracing::info!(name = %claim.user, "refused a claim on a name another node owns");
                 return;
             }
-            if k.seq >= claim.seq {
+            if seq >= claim.seq {
                 return;
             }
         }
-        let _ = self.state.set_known(
-            &claim.user,
-            &Known {
-                peer: owner.to_string(),
-                addrs: claim.addrs.clone(),
-                seq: claim.seq,
-                record: record.value.clone(),
-            },
-        );
+        let _ = self
+            .state
+            .set_record(&claim.user, &claim.peer, claim.seq, &record.value);
         let _ = self.swarm.behaviour_mut().kad.store_mut().put(record);
     }
 
@@ -1219,7 +1223,7 @@ impl Node {
                     last = last.max(m.seq);
                 }
                 let _ = self.state.set_synced(conf, last);
-                if msgs.len() >= 500 {
+                if msgs.len() >= 100 {
                     self.sync(&info);
                 }
             }
@@ -1252,7 +1256,11 @@ impl Node {
                     let _ = self.state.set_relation(&envelope.from, &envelope.to, None);
                 }
                 if self.user.as_deref() == Some(envelope.from.as_str()) {
-                    say(&format!("error: {}'s node refused: {why}", envelope.to));
+                    say(&format!(
+                        "error: {}'s node refused: {}",
+                        envelope.to,
+                        clean(&why)
+                    ));
                 }
             }
         }
@@ -1277,6 +1285,23 @@ impl Node {
         }
         let here = self.user.as_deref() == Some(e.to.as_str());
         let rel = self.state.relation(&e.to, &e.from)?;
+        // Acted on once: a request retried after a lost answer, or sent
+        // again by a node that restarted, changes nothing twice. (Messages
+        // are kept once by their own tables.)
+        let once = !matches!(
+            e.body,
+            Body::Dm { .. } | Body::ConfPost { .. } | Body::Presence { .. } | Body::ConfSync { .. }
+        );
+        if once && !self.state.first_time(&peer.to_string(), &e.id)? {
+            return Ok(Reply::Dup);
+        }
+        if let Body::Dm { text } | Body::ConfPost { text, .. } = &e.body
+            && text.chars().count() > MAX_TEXT
+        {
+            return Ok(Reply::Rejected(format!(
+                "a message may have at most {MAX_TEXT} characters"
+            )));
+        }
         Ok(match e.body {
             Body::Dm { text } => {
                 if rel != Some(Relation::Friends) {
@@ -1361,8 +1386,20 @@ impl Node {
                         e.from, info.name
                     )));
                 }
+                if info.members.len() >= MAX_MEMBERS {
+                    return Ok(Reply::Rejected(format!(
+                        "{} has {MAX_MEMBERS} members already",
+                        info.name
+                    )));
+                }
+                if check_name(&user).is_err() {
+                    return Ok(Reply::Rejected(format!("`{user}` is not a user name")));
+                }
                 if !info.members.contains(&user) {
                     info.members.push(user.clone());
+                    // A new key: the newcomer reads nothing said before.
+                    info.key = rand::random::<[u8; 32]>().to_vec();
+                    info.epoch += 1;
                     self.state
                         .set_join(&info.id, &user, self.state.last_seq(&info.id)? + 1)?;
                     self.state.set_conf(&info)?;
@@ -1397,7 +1434,12 @@ impl Node {
                     info.epoch += 1;
                     self.state.set_conf(&info)?;
                     self.share(&info)?;
-                    self.send(&info.host, &user, Body::ConfState(info.clone()))?;
+                    // The one who left learns it, without the new key.
+                    let without = ConfInfo {
+                        key: Vec::new(),
+                        ..info.clone()
+                    };
+                    self.send(&info.host, &user, Body::ConfState(without))?;
                     if self.user.as_ref().is_some_and(|u| info.members.contains(u)) {
                         say(&format!("{user} left {}", info.name));
                     }
@@ -1410,7 +1452,25 @@ impl Node {
                         "only a conference's host says who is in it".into(),
                     ));
                 }
+                let member = info.members.contains(&e.to);
+                if let Err(why) = check_conf(&info, member) {
+                    return Ok(Reply::Rejected(why));
+                }
                 let old = self.state.conf(&info.id)?;
+                // Nobody is put in a conference by strangers: its host, or
+                // someone in it, is a friend.
+                if old.is_none() && member {
+                    let mut friendly = false;
+                    for m in &info.members {
+                        friendly |= self.state.relation(&e.to, m)? == Some(Relation::Friends);
+                    }
+                    if !friendly {
+                        return Ok(Reply::Rejected(format!(
+                            "{} knows nobody in {}",
+                            e.to, info.name
+                        )));
+                    }
+                }
                 if old
                     .as_ref()
                     .is_some_and(|o| o.host != info.host || o.epoch > info.epoch)
@@ -1442,6 +1502,9 @@ impl Node {
                     }
                     self.sync(&info);
                 } else if old.is_some() {
+                    // Out of it (this copy has no key): forget it, unless
+                    // another user of this node is still in (their own copy
+                    // comes to them).
                     if !local_members {
                         self.state.drop_conf(&info.id)?;
                         let _ = self
@@ -1449,8 +1512,6 @@ impl Node {
                             .behaviour_mut()
                             .gossipsub
                             .unsubscribe(&gossipsub::IdentTopic::new(conf_topic(&info.id)));
-                    } else {
-                        self.state.set_conf(&info)?;
                     }
                     if here {
                         say(&format!("you are no longer in {}", info.name));
@@ -1482,7 +1543,7 @@ impl Node {
                     Reply::Ok
                 } else {
                     // Had it by gossip first: it still needs the host's number.
-                    self.state.number(&info.id, &m.id)?;
+                    self.state.number(&info.id, &m.author, &m.id)?;
                     Reply::Dup
                 }
             }
@@ -1761,15 +1822,11 @@ impl Node {
 }
 
 fn show_dm(dm: &Dm) {
+    let text = clean(&dm.text);
     if dm.outgoing {
-        say(&format!(
-            "[{}] you → {}: {}",
-            clock(dm.at),
-            dm.other,
-            dm.text
-        ));
+        say(&format!("[{}] you → {}: {text}", clock(dm.at), dm.other));
     } else {
-        say(&format!("[{}] {}: {}", clock(dm.at), dm.other, dm.text));
+        say(&format!("[{}] {}: {text}", clock(dm.at), dm.other));
     }
 }
 
@@ -1778,8 +1835,58 @@ fn show_conf(conf: &str, m: &ConfMsg) {
         "[{}] #{conf} {}: {}",
         clock(m.at),
         m.author,
-        m.text
+        clean(&m.text)
     ));
+}
+
+/// What another node wrote, fit for one line of a terminal: control
+/// characters (a newline that would fake a line, escape sequences) become
+/// spaces.
+fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// The longest message, in characters (as the server's limit).
+const MAX_TEXT: usize = 4000;
+/// The most members a conference has.
+const MAX_MEMBERS: usize = 100;
+
+/// A conference as a host describes it: well formed, or why not. `keyed`:
+/// the copy for a member, which carries the key.
+fn check_conf(info: &ConfInfo, keyed: bool) -> std::result::Result<(), String> {
+    if info.id.len() != 32 || !info.id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("a conference id is 32 hex digits".into());
+    }
+    if keyed && info.key.len() != 32 {
+        return Err("a conference key is 32 bytes".into());
+    }
+    let name_ok = !info.name.is_empty()
+        && info.name.chars().count() <= 64
+        && !info
+            .name
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace());
+    if !name_ok {
+        return Err("a conference name is 1 to 64 characters, no spaces".into());
+    }
+    if info.members.len() > MAX_MEMBERS || !info.members.contains(&info.host) {
+        return Err(format!(
+            "a conference has its host and at most {MAX_MEMBERS} members"
+        ));
+    }
+    if info.members.iter().any(|m| check_name(m).is_err()) {
+        return Err("a member is not a user name".into());
+    }
+    Ok(())
+}
+
+fn too_long(text: &str) -> Result<()> {
+    if text.chars().count() > MAX_TEXT {
+        anyhow::bail!("a message may have at most {MAX_TEXT} characters");
+    }
+    Ok(())
 }
 
 fn list_or_none(names: &[String]) -> String {
@@ -1830,5 +1937,78 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conf() -> ConfInfo {
+        ConfInfo {
+            id: "0123456789abcdef0123456789abcdef".into(),
+            name: "team".into(),
+            host: "alice".into(),
+            members: vec!["alice".into(), "bob".into()],
+            key: vec![1; 32],
+            epoch: 1,
+        }
+    }
+
+    #[test]
+    fn what_other_nodes_write_prints_on_one_line() {
+        assert_eq!(clean("hi\nbob: fake\x1b[2J"), "hi bob: fake [2J");
+    }
+
+    #[test]
+    fn a_conference_from_another_node_is_checked_before_it_is_kept() {
+        assert_eq!(check_conf(&conf(), true), Ok(()));
+        let bad = [
+            ConfInfo {
+                id: "short".into(),
+                ..conf()
+            },
+            ConfInfo {
+                id: "é".repeat(16),
+                ..conf()
+            },
+            ConfInfo {
+                key: vec![1; 5],
+                ..conf()
+            },
+            ConfInfo {
+                name: "two words".into(),
+                ..conf()
+            },
+            ConfInfo {
+                members: vec!["bob".into()],
+                ..conf()
+            },
+            ConfInfo {
+                members: vec!["alice".into(), "Bad Name".into()],
+                ..conf()
+            },
+            ConfInfo {
+                members: (0..=MAX_MEMBERS)
+                    .map(|i| format!("user{i}"))
+                    .chain(["alice".into()])
+                    .collect(),
+                ..conf()
+            },
+        ];
+        for b in bad {
+            assert!(check_conf(&b, true).is_err(), "{b:?}");
+        }
+        // The copy for someone who left has no key.
+        assert_eq!(
+            check_conf(
+                &ConfInfo {
+                    key: vec![],
+                    ..conf()
+                },
+                false
+            ),
+            Ok(())
+        );
     }
 }

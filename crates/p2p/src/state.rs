@@ -38,8 +38,17 @@ CREATE TABLE IF NOT EXISTS dms (
 );
 CREATE TABLE IF NOT EXISTS outbox (
     id TEXT PRIMARY KEY,
+    to_user TEXT NOT NULL,
     envelope TEXT NOT NULL,
     queued INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_to ON outbox (to_user);
+-- Every request acted on, once per (sending peer, id): a retried one is
+-- answered `Dup`, never acted on twice.
+CREATE TABLE IF NOT EXISTS received (
+    peer TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (peer, id)
 );
 -- Conferences this node's users are in, or that it hosts; `synced`: the
 -- host's order up to which this node has the messages.
@@ -63,10 +72,18 @@ CREATE TABLE IF NOT EXISTS conf_msgs (
     at INTEGER NOT NULL,
     seq INTEGER NOT NULL DEFAULT 0,
     seen INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (conf, id)
+    PRIMARY KEY (conf, author, id)
 );
--- Name records: those this node has looked up (the owner never changes),
--- and those it stores for the DHT (reloaded at start).
+-- Name records this node stores for the DHT (reloaded at start). Not
+-- trusted for anything: anyone can ask a node to store a record.
+CREATE TABLE IF NOT EXISTS records (
+    name TEXT PRIMARY KEY,
+    peer TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    record BLOB NOT NULL
+);
+-- Owners of names as this node's own users registered them or its lookups
+-- found them (the majority of the DHT): once known, an owner never changes.
 CREATE TABLE IF NOT EXISTS names (
     name TEXT PRIMARY KEY,
     peer TEXT NOT NULL,
@@ -258,8 +275,13 @@ impl State {
 
     pub fn queue(&self, envelope: &Envelope, now: i64) -> Result<()> {
         self.db.execute(
-            "INSERT OR IGNORE INTO outbox (id, envelope, queued) VALUES (?1, ?2, ?3)",
-            params![envelope.id, serde_json::to_string(envelope)?, now],
+            "INSERT OR IGNORE INTO outbox (id, to_user, envelope, queued) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                envelope.id,
+                envelope.to,
+                serde_json::to_string(envelope)?,
+                now
+            ],
         )?;
         Ok(())
     }
@@ -267,7 +289,7 @@ impl State {
     pub fn outbox(&self) -> Result<Vec<Envelope>> {
         let mut q = self
             .db
-            .prepare("SELECT envelope FROM outbox ORDER BY queued, rowid")?;
+            .prepare("SELECT envelope FROM outbox ORDER BY rowid")?;
         let rows = q.query_map([], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for json in rows {
@@ -282,8 +304,7 @@ impl State {
         let json: Option<String> = self
             .db
             .query_row(
-                "SELECT envelope FROM outbox WHERE json_extract(envelope, '$.to') = ?1
-                 ORDER BY queued, rowid LIMIT 1",
+                "SELECT envelope FROM outbox WHERE to_user = ?1 ORDER BY rowid LIMIT 1",
                 [to],
                 |r| r.get(0),
             )
@@ -315,12 +336,6 @@ impl State {
                 },
             )
             .optional()?)
-    }
-
-    pub fn all_known(&self) -> Result<Vec<(String, Vec<u8>)>> {
-        let mut q = self.db.prepare("SELECT name, record FROM names")?;
-        let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub fn set_known(&self, name: &str, k: &Known) -> Result<()> {
@@ -412,8 +427,9 @@ impl State {
         if n == 0 && !host && m.seq > 0 {
             // Had it by gossip: now it has the host's number too.
             self.db.execute(
-                "UPDATE conf_msgs SET seq = ?3 WHERE conf = ?1 AND id = ?2 AND seq = 0",
-                params![conf, m.id, m.seq],
+                "UPDATE conf_msgs SET seq = ?4 WHERE conf = ?1 AND author = ?2 AND id = ?3
+                 AND seq = 0",
+                params![conf, m.author, m.id, m.seq],
             )?;
         }
         Ok(n == 1)
@@ -423,7 +439,7 @@ impl State {
     pub fn conf_history(&self, conf: &str, after: i64, from_seq: i64) -> Result<Vec<ConfMsg>> {
         let mut q = self.db.prepare(
             "SELECT id, author, text, at, seq FROM conf_msgs
-             WHERE conf = ?1 AND seq > ?2 AND seq >= ?3 ORDER BY seq LIMIT 500",
+             WHERE conf = ?1 AND seq > ?2 AND seq >= ?3 ORDER BY seq LIMIT 100",
         )?;
         let rows = q.query_map(params![conf, after, from_seq], |r| {
             Ok(ConfMsg {
@@ -468,7 +484,8 @@ impl State {
 
     pub fn set_join(&self, conf: &str, user: &str, from_seq: i64) -> Result<()> {
         self.db.execute(
-            "INSERT OR IGNORE INTO conf_joins (conf, user, from_seq) VALUES (?1, ?2, ?3)",
+            "INSERT INTO conf_joins (conf, user, from_seq) VALUES (?1, ?2, ?3)
+             ON CONFLICT (conf, user) DO UPDATE SET from_seq = excluded.from_seq",
             params![conf, user, from_seq],
         )?;
         Ok(())
@@ -495,12 +512,49 @@ impl State {
     }
 
     /// On the host: gives a message it had by gossip the next number.
-    pub fn number(&self, conf: &str, id: &str) -> Result<()> {
+    pub fn number(&self, conf: &str, author: &str, id: &str) -> Result<()> {
         self.db.execute(
             "UPDATE conf_msgs SET seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM conf_msgs WHERE conf = ?1)
-             WHERE conf = ?1 AND id = ?2 AND seq = 0",
-            params![conf, id],
+             WHERE conf = ?1 AND author = ?2 AND id = ?3 AND seq = 0",
+            params![conf, author, id],
         )?;
         Ok(())
+    }
+
+    /// A request from `peer` is acted on once: false if it was before.
+    pub fn first_time(&self, peer: &str, id: &str) -> Result<bool> {
+        let n = self.db.execute(
+            "INSERT OR IGNORE INTO received (peer, id) VALUES (?1, ?2)",
+            params![peer, id],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// A record stored for the DHT, if any.
+    pub fn record(&self, name: &str) -> Result<Option<(String, i64)>> {
+        Ok(self
+            .db
+            .query_row(
+                "SELECT peer, seq FROM records WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    pub fn set_record(&self, name: &str, peer: &str, seq: i64, record: &[u8]) -> Result<()> {
+        self.db.execute(
+            "INSERT INTO records (name, peer, seq, record) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (name) DO UPDATE SET peer = excluded.peer, seq = excluded.seq,
+                 record = excluded.record",
+            params![name, peer, seq, record],
+        )?;
+        Ok(())
+    }
+
+    pub fn all_records(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut q = self.db.prepare("SELECT name, record FROM records")?;
+        let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }

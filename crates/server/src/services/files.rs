@@ -1003,7 +1003,7 @@ impl Writer {
 
 /// Bytes an upload may leave to the kernel to write back before it starts
 /// the writing itself.
-const TRICKLE: u64 = 1 << 20;
+const TRICKLE: u64 = 256 << 10;
 
 /// Keeps an upload's unwritten bytes in the page cache small: every
 /// [`TRICKLE`] bytes it starts their writeback, waits for the window
