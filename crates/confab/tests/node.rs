@@ -656,3 +656,140 @@ async fn the_node_benchmark_measures_every_figure() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_pushed_into_a_nodes_store_does_not_make_it_trust_a_forger() {
+    use confab_p2p::libp2p::kad::{self, Quorum, Record};
+    use confab_p2p::libp2p::swarm::SwarmEvent;
+    use confab_p2p::libp2p::{StreamProtocol, identity::Keypair, noise, tcp, yamux};
+    use confab_p2p::wire::{Body, Envelope, NameClaim, Reply, name_key};
+    use futures_util::StreamExt;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let mut n1 = Node::start(&tmp.path().join("n1"), &[]).await;
+    let mut n2 = Node::start(&tmp.path().join("n2"), &[&n1]).await;
+    n1.user("alice", "").await;
+    n2.user("bob", "").await;
+    // A node on its own, which nobody has told about bob yet.
+    let mut n4 = Node::start(&tmp.path().join("n4"), &[]).await;
+    n4.user("dave", "").await;
+
+    // The forger pushes its own signed claim on "bob" into n4's store.
+    let key = Keypair::generate_ed25519();
+    let forger = key.public().to_peer_id();
+    let mut swarm = confab_p2p::libp2p::SwarmBuilder::with_existing_identity(key.clone())
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            let mut k = kad::Behaviour::with_config(
+                forger,
+                kad::store::MemoryStore::new(forger),
+                kad::Config::new(StreamProtocol::new("/confab/kad/1")),
+            );
+            k.set_mode(Some(kad::Mode::Server));
+            k
+        })
+        .unwrap()
+        .build();
+    let victim = n4.peer.parse().unwrap();
+    swarm
+        .behaviour_mut()
+        .add_address(&victim, n4.addrs[0].parse().unwrap());
+    let claim = NameClaim {
+        user: "bob".into(),
+        peer: forger.to_string(),
+        addrs: vec![],
+        seq: 1,
+    };
+    let record = Record::new(name_key("bob"), claim.sign(&key));
+    swarm
+        .behaviour_mut()
+        .put_record_to(record, std::iter::once(victim), Quorum::One);
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let ev = tokio::time::timeout_at(deadline, swarm.select_next_some())
+            .await
+            .expect("the push is answered");
+        if let SwarmEvent::Behaviour(kad::Event::OutboundQueryProgressed {
+            result: kad::QueryResult::PutRecord(r),
+            ..
+        }) = ev
+        {
+            r.expect("n4 took the record");
+            break;
+        }
+    }
+
+    // n4 joins the others (its store keeps the forged record) ...
+    n4.say("quit").await;
+    n4.expect("bye").await;
+    let mut n4 = Node::start(&tmp.path().join("n4"), &[&n1]).await;
+    // ... and still believes the majority: bob's own node.
+    n4.say("lookup bob").await;
+    let line = n4.expect("bob: peer=").await;
+    assert!(line.contains(&n2.peer), "{line}");
+    // A message "from bob" by the forger is refused.
+    let forged = Envelope {
+        id: "forged-2".into(),
+        from: "bob".into(),
+        to: "dave".into(),
+        at: 0,
+        body: Body::FriendRequest,
+    };
+    assert_eq!(
+        forge(&n4, forged).await,
+        Reply::Rejected("bob is not a user of the node that sent this".into())
+    );
+    n4.say("login dave").await;
+    n4.say("pw-dave").await;
+    n4.expect("logged in as dave").await;
+    n4.say("friend-requests").await;
+    n4.expect("no friend requests").await;
+    n1.say("whoami").await;
+    n1.expect("alice peer=").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_waiting_thirty_days_is_given_up_and_its_sender_told() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("n1");
+    let mut n1 = Node::start(&dir, &[]).await;
+    n1.user("alice", "").await;
+    n1.say("quit").await;
+    n1.expect("bye").await;
+    // A message to bob queued 31 days ago (the clock is the envelope's).
+    let at = chrono_now_ms() - 31 * 24 * 3600 * 1000;
+    let envelope = serde_json::json!({
+        "id": "old-1", "from": "alice", "to": "bob", "at": at,
+        "body": {"Dm": {"text": "anyone there?"}}
+    });
+    let db = rusqlite::Connection::open(dir.join("node.db")).unwrap();
+    db.execute(
+        "INSERT INTO outbox (id, to_user, envelope, queued) VALUES ('old-1', 'bob', ?1, ?2)",
+        rusqlite::params![envelope.to_string(), at],
+    )
+    .unwrap();
+    drop(db);
+    let mut n1 = Node::start(&dir, &[]).await;
+    n1.say("login alice").await;
+    n1.say("pw-alice").await;
+    n1.expect("error: gave up on a message to bob after 30 days")
+        .await;
+    let db = rusqlite::Connection::open(dir.join("node.db")).unwrap();
+    let left: i64 = db
+        .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}

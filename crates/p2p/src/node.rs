@@ -98,6 +98,9 @@ pub(crate) struct Node {
     early: Option<Vec<String>>,
     /// Lookups a console command waits for.
     asking: usize,
+    /// Conferences to sync again soon (a message came sealed with a key
+    /// this node did not have yet).
+    resync: HashMap<String, Instant>,
 }
 
 fn now_ms() -> i64 {
@@ -225,6 +228,7 @@ impl Node {
             synced_at: Instant::now(),
             early: Some(Vec::new()),
             asking: 0,
+            resync: HashMap::new(),
         })
     }
 
@@ -805,7 +809,13 @@ impl Node {
             return;
         };
         let Some(mut m) = sealed.open(&info) else {
-            return; // another epoch's key, or not sealed by a member
+            // Sealed with a newer key than ours: the conference changed and
+            // its new state is on the way; ask the host again shortly.
+            if sealed.epoch > info.epoch {
+                self.resync
+                    .insert(info.id.clone(), Instant::now() + Duration::from_secs(1));
+            }
+            return;
         };
         // Only the host numbers messages.
         m.seq = 0;
@@ -1119,12 +1129,41 @@ impl Node {
                 self.publish(&name);
             }
         }
-        for e in self.state.outbox().unwrap_or_default() {
+        // The oldest waiting envelope of each recipient; one that has
+        // waited too long is given up, and the sender told.
+        for to in self.state.recipients().unwrap_or_default() {
+            let Ok(Some(e)) = self.state.first_for(&to) else {
+                continue;
+            };
+            // (Given up while its sender is logged in here, who is told.)
+            if now_ms() - e.at > OUTBOX_DAYS * 24 * 3600 * 1000
+                && self.user.as_deref() == Some(e.from.as_str())
+            {
+                self.done(&e.id, &e.to);
+                say(&format!(
+                    "error: gave up on a message to {} after {OUTBOX_DAYS} days",
+                    e.to
+                ));
+                continue;
+            }
             self.deliver(e);
         }
-        // Gossip reaches only members connected at the time: the hosts fill
-        // the gaps.
-        if self.synced_at.elapsed() >= Duration::from_secs(30) {
+        let due: Vec<String> = self
+            .resync
+            .iter()
+            .filter(|(_, at)| **at <= Instant::now())
+            .map(|(c, _)| c.clone())
+            .collect();
+        for c in due {
+            self.resync.remove(&c);
+            if let Ok(Some(info)) = self.state.conf(&c) {
+                self.sync(&info);
+            }
+        }
+        // Gossip reaches only members connected (and subscribed) at the
+        // time, which a member that just joined may not be yet: the hosts
+        // fill the gaps.
+        if self.synced_at.elapsed() >= CONF_SYNC_EVERY {
             self.synced_at = Instant::now();
             for c in self.state.confs().unwrap_or_default() {
                 self.sync(&c);
@@ -1847,6 +1886,12 @@ fn clean(text: &str) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
 }
+
+/// How often a member asks each conference's host for what gossip missed.
+const CONF_SYNC_EVERY: Duration = Duration::from_secs(5);
+
+/// How long an envelope waits for its recipient's node before it is given up.
+const OUTBOX_DAYS: i64 = 30;
 
 /// The longest message, in characters (as the server's limit).
 const MAX_TEXT: usize = 4000;

@@ -315,6 +315,13 @@ impl State {
         })
     }
 
+    /// Users with envelopes waiting for them.
+    pub fn recipients(&self) -> Result<Vec<String>> {
+        let mut q = self.db.prepare("SELECT DISTINCT to_user FROM outbox")?;
+        let rows = q.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn unqueue(&self, id: &str) -> Result<()> {
         self.db.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
         Ok(())
