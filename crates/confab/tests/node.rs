@@ -329,7 +329,6 @@ async fn forge(to: &Node, envelope: confab_p2p::wire::Envelope) -> confab_p2p::w
     use confab_p2p::libp2p::swarm::SwarmEvent;
     use confab_p2p::libp2p::{StreamProtocol, noise, tcp, yamux};
     use confab_p2p::wire::{Envelope, PROTOCOL, Reply};
-    use futures_util::StreamExt;
 
     let mut swarm = confab_p2p::libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
@@ -350,20 +349,40 @@ async fn forge(to: &Node, envelope: confab_p2p::wire::Envelope) -> confab_p2p::w
     let peer = to.peer.parse().unwrap();
     swarm.add_peer_address(peer, to.addrs[0].parse().unwrap());
     swarm.behaviour_mut().send_request(&peer, envelope);
+    until(
+        &mut swarm,
+        "the node's answer to the forger",
+        |ev| match ev {
+            SwarmEvent::Behaviour(request_response::Event::Message {
+                message: Message::Response { response, .. },
+                ..
+            }) => Some(response),
+            SwarmEvent::Behaviour(request_response::Event::OutboundFailure { error, .. }) => {
+                panic!("the forger's request failed: {error}")
+            }
+            _ => None,
+        },
+    )
+    .await
+}
+
+/// Drives a swarm of the test's own until `pick` takes one of its events.
+async fn until<B, T>(
+    swarm: &mut confab_p2p::libp2p::Swarm<B>,
+    what: &str,
+    mut pick: impl FnMut(confab_p2p::libp2p::swarm::SwarmEvent<B::ToSwarm>) -> Option<T>,
+) -> T
+where
+    B: confab_p2p::libp2p::swarm::NetworkBehaviour,
+{
+    use futures_util::StreamExt;
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
         let ev = tokio::time::timeout_at(deadline, swarm.select_next_some())
             .await
-            .expect("the node answers the forger");
-        match ev {
-            SwarmEvent::Behaviour(request_response::Event::Message {
-                message: Message::Response { response, .. },
-                ..
-            }) => return response,
-            SwarmEvent::Behaviour(request_response::Event::OutboundFailure { error, .. }) => {
-                panic!("the forger's request failed: {error}")
-            }
-            _ => {}
+            .unwrap_or_else(|_| panic!("no {what} within {DEADLINE:?}"));
+        if let Some(t) = pick(ev) {
+            return t;
         }
     }
 }
@@ -663,7 +682,6 @@ async fn a_record_pushed_into_a_nodes_store_does_not_make_it_trust_a_forger() {
     use confab_p2p::libp2p::swarm::SwarmEvent;
     use confab_p2p::libp2p::{StreamProtocol, identity::Keypair, noise, tcp, yamux};
     use confab_p2p::wire::{Body, Envelope, NameClaim, Reply, name_key};
-    use futures_util::StreamExt;
 
     let tmp = tempfile::tempdir().unwrap();
     let mut n1 = Node::start(&tmp.path().join("n1"), &[]).await;
@@ -710,20 +728,14 @@ async fn a_record_pushed_into_a_nodes_store_does_not_make_it_trust_a_forger() {
     swarm
         .behaviour_mut()
         .put_record_to(record, std::iter::once(victim), Quorum::One);
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let ev = tokio::time::timeout_at(deadline, swarm.select_next_some())
-            .await
-            .expect("the push is answered");
-        if let SwarmEvent::Behaviour(kad::Event::OutboundQueryProgressed {
+    until(&mut swarm, "answer to the push", |ev| match ev {
+        SwarmEvent::Behaviour(kad::Event::OutboundQueryProgressed {
             result: kad::QueryResult::PutRecord(r),
             ..
-        }) = ev
-        {
-            r.expect("n4 took the record");
-            break;
-        }
-    }
+        }) => Some(r.expect("n4 took the record")),
+        _ => None,
+    })
+    .await;
 
     // n4 joins the others (its store keeps the forged record) ...
     n4.say("quit").await;

@@ -95,6 +95,19 @@ fn parse(line: &str) -> Result<Option<(Command, usize)>, String> {
             _ => Err(format!("usage: {usage}")),
         }
     };
+    let two = |usage: &str| -> Result<(String, String), String> {
+        match args.as_slice() {
+            [a, b] => Ok(((*a).to_string(), (*b).to_string())),
+            _ => Err(format!("usage: {usage}")),
+        }
+    };
+    // A word, then text to the end of the line.
+    let text = |usage: &str| -> Result<(String, String), String> {
+        match rest.split_once(char::is_whitespace) {
+            Some((w, t)) if !t.trim().is_empty() => Ok((w.to_string(), t.trim().to_string())),
+            _ => Err(format!("usage: {usage}")),
+        }
+    };
     let none = |c: Command| -> Result<Option<(Command, usize)>, String> {
         if args.is_empty() {
             Ok(Some((c, 0)))
@@ -148,16 +161,10 @@ fn parse(line: &str) -> Result<Option<(Command, usize)>, String> {
             0,
         ))),
         "online-friends" => none(Command::OnlineFriends),
-        "msg" => match rest.split_once(char::is_whitespace) {
-            Some((to, text)) if !text.trim().is_empty() => Ok(Some((
-                Command::Msg {
-                    to: to.to_string(),
-                    text: text.trim().to_string(),
-                },
-                0,
-            ))),
-            _ => Err("usage: msg FRIEND TEXT".into()),
-        },
+        "msg" => {
+            let (to, text) = text("msg FRIEND TEXT")?;
+            Ok(Some((Command::Msg { to, text }, 0)))
+        }
         "conf-create" => match args.as_slice() {
             [name, members @ ..] if !members.is_empty() => Ok(Some((
                 Command::ConfCreate {
@@ -168,38 +175,20 @@ fn parse(line: &str) -> Result<Option<(Command, usize)>, String> {
             ))),
             _ => Err("usage: conf-create NAME FRIEND...".into()),
         },
-        "conf-invite" => match args.as_slice() {
-            [conf, user] => Ok(Some((
-                Command::ConfInvite {
-                    conf: conf.to_string(),
-                    user: user.to_string(),
-                },
-                0,
-            ))),
-            _ => Err("usage: conf-invite CONF FRIEND".into()),
-        },
+        "conf-invite" => {
+            let (conf, user) = two("conf-invite CONF FRIEND")?;
+            Ok(Some((Command::ConfInvite { conf, user }, 0)))
+        }
         "conf-list" => none(Command::ConfList),
-        "conf-send" => match rest.split_once(char::is_whitespace) {
-            Some((conf, text)) if !text.trim().is_empty() => Ok(Some((
-                Command::ConfSend {
-                    conf: conf.to_string(),
-                    text: text.trim().to_string(),
-                },
-                0,
-            ))),
-            _ => Err("usage: conf-send CONF TEXT".into()),
-        },
+        "conf-send" => {
+            let (conf, text) = text("conf-send CONF TEXT")?;
+            Ok(Some((Command::ConfSend { conf, text }, 0)))
+        }
         "conf-leave" => Ok(Some((Command::ConfLeave(one("conf-leave CONF")?), 0))),
-        "conf-remove" => match args.as_slice() {
-            [conf, user] => Ok(Some((
-                Command::ConfRemove {
-                    conf: conf.to_string(),
-                    user: user.to_string(),
-                },
-                0,
-            ))),
-            _ => Err("usage: conf-remove CONF USER".into()),
-        },
+        "conf-remove" => {
+            let (conf, user) = two("conf-remove CONF USER")?;
+            Ok(Some((Command::ConfRemove { conf, user }, 0)))
+        }
         "help" => none(Command::Help),
         "quit" | "exit" => none(Command::Quit),
         other => Err(format!("unknown command `{other}` (try `help`)")),

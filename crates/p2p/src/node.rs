@@ -615,7 +615,8 @@ impl Node {
                 };
                 // Kept here, by gossip to the members now, and by the host
                 // for those who are away (the outbox retries it).
-                self.state.add_conf_msg(&info.id, &msg, false, true)?;
+                let hosted_here = self.state.user(&info.host)?.is_some();
+                self.state.add_conf_msg(&info.id, &msg, hosted_here, true)?;
                 let sealed = Sealed::seal(&info, &msg);
                 let _ = self.swarm.behaviour_mut().gossipsub.publish(
                     gossipsub::IdentTopic::new(conf_topic(&info.id)),
@@ -1314,8 +1315,25 @@ impl Node {
     }
 
     /// A conference this node hosts for its user `host`.
-    fn hosted(&self, conf: &str, host: &str) -> Result<Option<ConfInfo>> {
-        Ok(self.state.conf(conf)?.filter(|c| c.host == host))
+    /// A conference this node hosts for its user `host`, which `member`
+    /// (if named) is in; or the refusal to answer with.
+    fn hosted(
+        &self,
+        conf: &str,
+        host: &str,
+        member: Option<&str>,
+    ) -> Result<std::result::Result<ConfInfo, Reply>> {
+        let Some(info) = self.state.conf(conf)?.filter(|c| c.host == host) else {
+            return Ok(Err(Reply::Rejected(format!(
+                "{host} hosts no such conference"
+            ))));
+        };
+        if let Some(m) = member
+            && !info.members.iter().any(|x| x == m)
+        {
+            return Ok(Err(Reply::Rejected(format!("{m} is not in {}", info.name))));
+        }
+        Ok(Ok(info))
     }
 
     fn act(&mut self, peer: PeerId, e: Envelope) -> Result<Reply> {
@@ -1413,18 +1431,10 @@ impl Node {
                 Reply::Ok
             }
             Body::ConfInvite { conf, user } => {
-                let Some(mut info) = self.hosted(&conf, &e.to)? else {
-                    return Ok(Reply::Rejected(format!(
-                        "{} hosts no such conference",
-                        e.to
-                    )));
+                let mut info = match self.hosted(&conf, &e.to, Some(&e.from))? {
+                    Ok(info) => info,
+                    Err(refusal) => return Ok(refusal),
                 };
-                if !info.members.contains(&e.from) {
-                    return Ok(Reply::Rejected(format!(
-                        "{} is not in {}",
-                        e.from, info.name
-                    )));
-                }
                 if info.members.len() >= MAX_MEMBERS {
                     return Ok(Reply::Rejected(format!(
                         "{} has {MAX_MEMBERS} members already",
@@ -1450,11 +1460,9 @@ impl Node {
                 Reply::Ok
             }
             Body::ConfRemove { conf, user } => {
-                let Some(mut info) = self.hosted(&conf, &e.to)? else {
-                    return Ok(Reply::Rejected(format!(
-                        "{} hosts no such conference",
-                        e.to
-                    )));
+                let mut info = match self.hosted(&conf, &e.to, None)? {
+                    Ok(info) => info,
+                    Err(refusal) => return Ok(refusal),
                 };
                 if e.from != user && e.from != info.host {
                     return Ok(Reply::Rejected(format!(
@@ -1559,18 +1567,10 @@ impl Node {
                 Reply::Ok
             }
             Body::ConfPost { conf, text } => {
-                let Some(info) = self.hosted(&conf, &e.to)? else {
-                    return Ok(Reply::Rejected(format!(
-                        "{} hosts no such conference",
-                        e.to
-                    )));
+                let info = match self.hosted(&conf, &e.to, Some(&e.from))? {
+                    Ok(info) => info,
+                    Err(refusal) => return Ok(refusal),
                 };
-                if !info.members.contains(&e.from) {
-                    return Ok(Reply::Rejected(format!(
-                        "{} is not in {}",
-                        e.from, info.name
-                    )));
-                }
                 let m = ConfMsg {
                     id: e.id.clone(),
                     author: e.from.clone(),
@@ -1581,24 +1581,14 @@ impl Node {
                 if self.conf_arrived(&info, &m, true)? {
                     Reply::Ok
                 } else {
-                    // Had it by gossip first: it still needs the host's number.
-                    self.state.number(&info.id, &m.author, &m.id)?;
                     Reply::Dup
                 }
             }
             Body::ConfSync { conf, after } => {
-                let Some(info) = self.hosted(&conf, &e.to)? else {
-                    return Ok(Reply::Rejected(format!(
-                        "{} hosts no such conference",
-                        e.to
-                    )));
+                let info = match self.hosted(&conf, &e.to, Some(&e.from))? {
+                    Ok(info) => info,
+                    Err(refusal) => return Ok(refusal),
                 };
-                if !info.members.contains(&e.from) {
-                    return Ok(Reply::Rejected(format!(
-                        "{} is not in {}",
-                        e.from, info.name
-                    )));
-                }
                 let from = self.state.join_of(&info.id, &e.from)?;
                 Reply::History(self.state.conf_history(&info.id, after, from)?)
             }
@@ -1656,14 +1646,14 @@ impl Node {
                     }
                 }
                 // Whatever waits for a user of that node goes now.
-                for e in self.state.outbox().unwrap_or_default() {
-                    if self
+                for to in self.state.recipients().unwrap_or_default() {
+                    let there = self
                         .state
-                        .known(&e.to)
+                        .known(&to)
                         .ok()
                         .flatten()
-                        .is_some_and(|k| k.peer == peer_id.to_string())
-                    {
+                        .is_some_and(|k| k.peer == peer_id.to_string());
+                    if there && let Ok(Some(e)) = self.state.first_for(&to) {
                         self.failed.remove(&e.id);
                         self.deliver(e);
                     }

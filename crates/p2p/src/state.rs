@@ -286,33 +286,15 @@ impl State {
         Ok(())
     }
 
-    pub fn outbox(&self) -> Result<Vec<Envelope>> {
-        let mut q = self
-            .db
-            .prepare("SELECT envelope FROM outbox ORDER BY rowid")?;
-        let rows = q.query_map([], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for json in rows {
-            out.push(serde_json::from_str(&json?)?);
-        }
-        Ok(out)
-    }
-
     /// The oldest queued envelope to `to`: envelopes to one user go one at
     /// a time, in the order they were queued.
     pub fn first_for(&self, to: &str) -> Result<Option<Envelope>> {
-        let json: Option<String> = self
-            .db
-            .query_row(
+        Ok(self
+            .json_rows(
                 "SELECT envelope FROM outbox WHERE to_user = ?1 ORDER BY rowid LIMIT 1",
                 [to],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(match json {
-            Some(j) => Some(serde_json::from_str(&j)?),
-            None => None,
-        })
+            )?
+            .pop())
     }
 
     /// Users with envelopes waiting for them.
@@ -362,22 +344,26 @@ impl State {
     }
 
     pub fn conf(&self, id: &str) -> Result<Option<ConfInfo>> {
-        let json: Option<String> = self
-            .db
-            .query_row("SELECT info FROM confs WHERE id = ?1", [id], |r| r.get(0))
-            .optional()?;
-        Ok(match json {
-            Some(j) => Some(serde_json::from_str(&j)?),
-            None => None,
-        })
+        Ok(self
+            .json_rows("SELECT info FROM confs WHERE id = ?1", [id])?
+            .pop())
     }
 
     pub fn confs(&self) -> Result<Vec<ConfInfo>> {
-        let mut q = self.db.prepare("SELECT info FROM confs ORDER BY id")?;
-        let rows = q.query_map([], |r| r.get::<_, String>(0))?;
+        self.json_rows("SELECT info FROM confs ORDER BY id", [])
+    }
+
+    /// The rows of a query of one JSON column, read back.
+    fn json_rows<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<T>> {
+        let mut q = self.db.prepare_cached(sql)?;
+        let rows = q.query_map(params, |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
-        for j in rows {
-            out.push(serde_json::from_str(&j?)?);
+        for json in rows {
+            out.push(serde_json::from_str(&json?)?);
         }
         Ok(out)
     }
@@ -516,16 +502,6 @@ impl State {
             [conf],
             |r| r.get(0),
         )?)
-    }
-
-    /// On the host: gives a message it had by gossip the next number.
-    pub fn number(&self, conf: &str, author: &str, id: &str) -> Result<()> {
-        self.db.execute(
-            "UPDATE conf_msgs SET seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM conf_msgs WHERE conf = ?1)
-             WHERE conf = ?1 AND author = ?2 AND id = ?3 AND seq = 0",
-            params![conf, author, id],
-        )?;
-        Ok(())
     }
 
     /// A request from `peer` is acted on once: false if it was before.
