@@ -927,11 +927,16 @@ pub fn target_kind(url: &str) -> Result<Kind> {
     Ok(Target::parse(url, None, true)?.kind)
 }
 
-/// Gives the calling thread the lowest CPU priority (nice 19).
+/// Gives the calling thread the lowest CPU priority: the idle scheduling
+/// class, or nice 19 where that is refused.
 fn lowest_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: a plain system call on the calling thread, no memory handed over.
+    // SAFETY: plain system calls on the calling thread; the one pointer
+    // handed over is to a local that outlives the call.
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19);
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+            libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19);
+        }
     }
 }

@@ -30,12 +30,19 @@ struct Node {
 impl Node {
     async fn start(dir: &Path, bootstrap: Option<&Node>) -> Result<Node> {
         let mut cmd = Command::new(std::env::current_exe()?);
-        cmd.args(["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--data-dir"])
-            .arg(dir)
-            .env("CONFAB_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true);
+        cmd.args([
+            "node",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--client",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir)
+        .env("CONFAB_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
         if let Some(b) = bootstrap {
             cmd.arg("--bootstrap")
                 .arg(format!("{}/p2p/{}", b.addr, b.peer));

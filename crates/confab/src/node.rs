@@ -25,6 +25,10 @@ pub struct NodeArgs {
     /// Find nodes on the local network by mDNS
     #[arg(long)]
     mdns: bool,
+    /// Where `confab chat` and the scripting commands connect (TLS); the
+    /// browser client is served on the same IP, on a port printed at start
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7073")]
+    client: std::net::SocketAddr,
 }
 
 pub async fn run(args: NodeArgs) -> Result<()> {
@@ -33,6 +37,7 @@ pub async fn run(args: NodeArgs) -> Result<()> {
         data_dir: args.data_dir,
         bootstrap: args.bootstrap,
         mdns: args.mdns,
+        client: args.client,
     })
     .await
 }

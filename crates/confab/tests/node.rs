@@ -21,6 +21,9 @@ struct Node {
     /// The addresses and peer id of its listening line.
     addrs: Vec<String>,
     peer: String,
+    /// Where its client listener is (TLS), and the certificate's fingerprint.
+    client: String,
+    fingerprint: String,
     dir: PathBuf,
 }
 
@@ -28,7 +31,13 @@ impl Node {
     /// A node on loopback, joining through `bootstrap`.
     async fn start(dir: &Path, bootstrap: &[&Node]) -> Node {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_confab"));
-        cmd.args(["node", "--listen", "/ip4/127.0.0.1/tcp/0"]);
+        cmd.args([
+            "node",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--client",
+            "127.0.0.1:0",
+        ]);
         for b in bootstrap {
             cmd.arg("--bootstrap")
                 .arg(format!("{}/p2p/{}", b.addrs[0], b.peer));
@@ -50,6 +59,7 @@ impl Node {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_confab")]);
         cmd.args(["node", "--listen", "/ip4/0.0.0.0/tcp/0", "--mdns"]);
+        cmd.args(["--client", "127.0.0.1:0"]);
         Node::spawn(cmd, dir).await
     }
 
@@ -79,6 +89,8 @@ impl Node {
             seen: Vec::new(),
             addrs: Vec::new(),
             peer: String::new(),
+            client: String::new(),
+            fingerprint: String::new(),
             dir: dir.to_path_buf(),
         };
         let line = node.expect("confab node listening ").await;
@@ -93,6 +105,15 @@ impl Node {
             .find_map(|w| w.strip_prefix("peer="))
             .expect("the line names the peer")
             .to_string();
+        let word = |key: &str| {
+            words
+                .iter()
+                .find_map(|w| w.strip_prefix(key))
+                .unwrap_or_else(|| panic!("the line has {key}: {line}"))
+                .to_string()
+        };
+        node.client = word("client=");
+        node.fingerprint = word("fingerprint=");
         assert!(!node.addrs.is_empty(), "{line}");
         node
     }
@@ -804,4 +825,148 @@ fn chrono_now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
+}
+
+/// Runs `confab ARGS` against `node`'s client listener with a profile in
+/// `home` (password "pw-USER" for `user`): status and standard output.
+async fn script(node: &Node, home: &Path, user: &str, args: &[&str]) -> (i32, String) {
+    let (code, stdout, stderr) = try_script(node, home, user, args).await;
+    assert!(code == 0, "confab {args:?}: {code}\n{stdout}\n{stderr}");
+    (code, stdout)
+}
+
+async fn try_script(node: &Node, home: &Path, user: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(args)
+        .env("CONFAB_HOME", home)
+        .env("CONFAB_SERVER", &node.client)
+        .env("CONFAB_PASSWORD", format!("pw-{user}"))
+        .env("CONFAB_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("confab runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `confab ARGS` until its output contains `text`.
+async fn script_until(node: &Node, home: &Path, user: &str, args: &[&str], text: &str) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let (_, out) = script(node, home, user, args).await;
+        if out.contains(text) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "confab {args:?} never showed {text:?}; last:\n{out}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confab_chat_and_the_scripting_commands_against_a_node() {
+    use confab_testkit::tmux::Tmux;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut n1 = Node::start(&tmp.path().join("n1"), &[]).await;
+    let mut n2 = Node::start(&tmp.path().join("n2"), &[&n1]).await;
+    assert!(n1.client.starts_with("127.0.0.1:"), "{}", n1.client);
+    // Alice registers at her node's console and never logs in there.
+    n1.say("register alice Alice").await;
+    n1.say("pw-alice").await;
+    n1.expect("registered alice").await;
+    n2.user("bob", "Bob").await;
+    let home = tmp.path().join("profile");
+
+    // The scripting commands: log in with the node's password, ask bob
+    // (by name alone) to be friends.
+    let trust = n1.fingerprint.clone();
+    // (The account reaches the client listener a moment after `registered`.)
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let login = ["login", "alice", "--trust", &trust];
+        let (code, out, err) = try_script(&n1, &home, "alice", &login).await;
+        if code == 0 {
+            break;
+        }
+        assert!(
+            err.contains("wrong user name or password") && tokio::time::Instant::now() < deadline,
+            "{code}\n{out}\n{err}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    script(&n1, &home, "alice", &["friend", "add", "bob"]).await;
+    n2.expect("friend request from alice").await;
+    n2.say("friend-accept alice").await;
+    n2.expect("you and alice are friends").await;
+    // The friendship and bob's presence reach alice's client.
+    script_until(&n1, &home, "alice", &["friends"], "friend bob online").await;
+
+    // Direct messages both ways.
+    script(
+        &n1,
+        &home,
+        "alice",
+        &["send", "@bob", "hello from a script"],
+    )
+    .await;
+    n2.expect("alice: hello from a script").await;
+    n2.say("msg alice hi back from a node").await;
+    script_until(
+        &n1,
+        &home,
+        "alice",
+        &["history", "@bob"],
+        "hi back from a node",
+    )
+    .await;
+    // Each once, in order.
+    let (_, history) = script(&n1, &home, "alice", &["history", "@bob"]).await;
+    assert_eq!(
+        history.matches("hello from a script").count(),
+        1,
+        "{history}"
+    );
+    assert_eq!(
+        history.matches("hi back from a node").count(),
+        1,
+        "{history}"
+    );
+    assert!(
+        history.find("hello from a script") < history.find("hi back from a node"),
+        "{history}"
+    );
+
+    // `confab chat`: the same conversation in the terminal, both ways.
+    let tui_home = tmp.path().join("tui");
+    let tui = Tmux::start(&format!(
+        "env CONFAB_HOME={} {} chat {} --trust {}; sleep 600",
+        tui_home.display(),
+        env!("CARGO_BIN_EXE_confab"),
+        n1.client,
+        trust,
+    ));
+    tui.wait_for("Username:").await;
+    tui.type_text("alice");
+    tui.press(&["Tab"]);
+    tui.type_text("pw-alice");
+    tui.press(&["Tab", "Enter"]);
+    tui.wait_for("● connected as alice").await;
+    tui.type_text("/msg bob");
+    tui.press(&["Enter"]);
+    tui.wait_for("hi back from a node").await;
+    tui.type_text("typed in a terminal");
+    tui.press(&["Enter"]);
+    n2.expect("alice: typed in a terminal").await;
+    n2.say("msg alice live to the terminal").await;
+    tui.wait_for("live to the terminal").await;
+
+    // Bob's node stops: alice's client shows him offline.
+    n2.kill().await;
+    script_until(&n1, &home, "alice", &["friends"], "friend bob offline").await;
 }

@@ -6,9 +6,11 @@
 //! is back, and each message is kept once by its receiver.
 //!
 //! Layout: `wire` (what nodes say), `state` (SQLite), `identity` (the
-//! node's key), `console` (the command line), `node` (the swarm and the
-//! event loop that ties them).
+//! node's key), `console` (the command line), `client` (the Confab client
+//! protocol on localhost, an embedded server mirroring the node), `node`
+//! (the swarm and the event loop that ties them).
 
+mod client;
 mod console;
 mod identity;
 mod node;
@@ -30,6 +32,8 @@ pub struct Options {
     pub data_dir: PathBuf,
     pub bootstrap: Vec<Multiaddr>,
     pub mdns: bool,
+    /// Where the Confab client protocol is served (TLS), for `confab chat`.
+    pub client: std::net::SocketAddr,
 }
 
 /// Runs a node until `quit`, SIGINT or SIGTERM, reading commands from
@@ -38,11 +42,18 @@ pub async fn run(options: Options) -> Result<()> {
     make_private_dir(&options.data_dir)?;
     let key = identity::load_or_create(&options.data_dir)?;
     let state = state::State::open(&options.data_dir)?;
-    let mut node = node::Node::start(&options, key, state)?;
-    node.announce_listening().await?;
+    let (served, link) = client::start(&options.data_dir, options.client).await?;
+    let mut node = node::Node::start(&options, key, state, link)?;
+    node.announce_listening(&format!(
+        "client={} web=http://{}/ fingerprint={}",
+        served.addr, served.web, served.fingerprint
+    ))
+    .await?;
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     console::spawn(tx);
-    node.run(rx).await
+    let result = node.run(rx).await;
+    served.stop().await;
+    result
 }
 
 fn make_private_dir(dir: &std::path::Path) -> Result<()> {

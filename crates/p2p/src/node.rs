@@ -17,6 +17,10 @@ use libp2p::{
 };
 use tokio::sync::mpsc;
 
+use confab_proto::FriendState;
+use confab_server::bridge::Outgoing;
+
+use crate::client::Link;
 use crate::console::{self, Command, say};
 use crate::state::{Dm, Known, Relation, State};
 use crate::wire::{
@@ -51,6 +55,8 @@ enum After {
     Dial,
     /// Say where this name's home is.
     Show,
+    /// The client listener asks whether this name is a user somewhere.
+    Resolve(tokio::sync::oneshot::Sender<bool>),
     /// An envelope came from `peer`: answer once its sender's home is known.
     Verify {
         peer: PeerId,
@@ -101,6 +107,13 @@ pub(crate) struct Node {
     /// Conferences to sync again soon (a message came sealed with a key
     /// this node did not have yet).
     resync: HashMap<String, Instant>,
+    /// The client listener's mirror (see `client`).
+    link: Link,
+    /// Users logged in through the client listener.
+    clients: HashSet<String>,
+    /// Set while a command from the client listener runs: what it stores
+    /// is there already.
+    bridged: bool,
 }
 
 fn now_ms() -> i64 {
@@ -121,7 +134,7 @@ fn new_id() -> String {
 }
 
 impl Node {
-    pub(crate) fn start(options: &Options, key: Keypair, state: State) -> Result<Node> {
+    pub(crate) fn start(options: &Options, key: Keypair, state: State, link: Link) -> Result<Node> {
         let me = key.public().to_peer_id();
         let mdns_on = options.mdns;
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key.clone())
@@ -229,13 +242,16 @@ impl Node {
             early: Some(Vec::new()),
             asking: 0,
             resync: HashMap::new(),
+            link,
+            clients: HashSet::new(),
+            bridged: false,
         })
     }
 
     /// Waits until the listeners are bound (all of them, for an address
     /// that stands for every interface), then prints the one line other
     /// nodes and tests read.
-    pub(crate) async fn announce_listening(&mut self) -> Result<()> {
+    pub(crate) async fn announce_listening(&mut self, client: &str) -> Result<()> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while self.listening.is_empty() {
             let ev = tokio::time::timeout_at(deadline, self.swarm.select_next_some())
@@ -250,7 +266,7 @@ impl Node {
         }
         let addrs: Vec<String> = self.listening.iter().map(|a| a.to_string()).collect();
         say(&format!(
-            "confab node listening {} peer={}",
+            "confab node listening {} peer={} {client}",
             addrs.join(" "),
             self.me
         ));
@@ -277,6 +293,10 @@ impl Node {
                     // The end of input: the node goes on serving its users.
                     None => console_open = false,
                 },
+                Some(out) = self.link.outgoing.recv() => {
+                    self.client_did(out);
+                    self.link.changed();
+                }
                 _ = tick.tick() => self.on_tick(),
                 _ = &mut shutdown => break,
             }
@@ -301,6 +321,81 @@ impl Node {
     fn on_command(&mut self, cmd: Command) {
         if let Err(e) = self.command(cmd) {
             say(&format!("error: {e:#}"));
+        }
+        self.link.changed();
+    }
+
+    /// Whether `name` is logged in here, at the console or a client.
+    fn is_here(&self, name: &str) -> bool {
+        self.user.as_deref() == Some(name) || self.clients.contains(name)
+    }
+
+    /// Runs `cmd` as `user`, for the client listener.
+    fn as_user(&mut self, user: &str, cmd: Command) -> Result<()> {
+        let console = self.user.replace(user.to_owned());
+        self.bridged = true;
+        let result = self.command(cmd);
+        self.bridged = false;
+        self.user = console;
+        result
+    }
+
+    /// What a user of the client listener did toward others.
+    fn client_did(&mut self, out: Outgoing) {
+        match out {
+            Outgoing::Friend { from, to, state } => {
+                let cmd = match (state, self.state.relation(&from, &to)) {
+                    (FriendState::Outgoing | FriendState::Friends, _) => {
+                        Some(Command::FriendAdd(to.clone()))
+                    }
+                    (FriendState::None, Ok(Some(Relation::Incoming))) => {
+                        Some(Command::FriendDecline(to.clone()))
+                    }
+                    _ => None,
+                };
+                let result = match cmd {
+                    Some(cmd) => self.as_user(&from, cmd),
+                    // The node has no way to say it yet (ending a
+                    // friendship): the client's view goes back.
+                    None => Err(anyhow::anyhow!("not carried to {to}'s node")),
+                };
+                if let Err(e) = result {
+                    say(&format!("error: {from} (client): {e:#}"));
+                    self.link.recheck(&from, &to);
+                }
+            }
+            Outgoing::Dm { from, to, text } => {
+                if let Err(e) = self.as_user(
+                    &from,
+                    Command::Msg {
+                        to: to.clone(),
+                        text,
+                    },
+                ) {
+                    say(&format!("error: {from} (client) to {to}: {e:#}"));
+                }
+            }
+            Outgoing::Online { user, online } => {
+                if matches!(self.state.user(&user), Ok(Some(_))) {
+                    let was = self.is_here(&user);
+                    if online {
+                        self.clients.insert(user.clone());
+                    } else {
+                        self.clients.remove(&user);
+                    }
+                    if was != self.is_here(&user) {
+                        self.announce(&user, online);
+                    }
+                }
+            }
+            Outgoing::Lookup { name, reply } => {
+                if check_name(&name).is_err() || matches!(self.state.user(&name), Ok(Some(_))) {
+                    let _ = reply.send(false);
+                } else {
+                    self.lookup(&name, After::Resolve(reply));
+                }
+            }
+            _ => {}
         }
     }
 
@@ -684,8 +779,14 @@ impl Node {
                     text,
                     at: now_ms(),
                 };
-                self.state
-                    .add_dm(&self.me.to_string(), &format!("out-{id}"), &user, &dm, true)?;
+                self.state.add_dm(
+                    &self.me.to_string(),
+                    &format!("out-{id}"),
+                    &user,
+                    &dm,
+                    true,
+                    self.bridged,
+                )?;
             }
         }
         Ok(())
@@ -844,7 +945,7 @@ impl Node {
     }
 
     fn is_online(&self, name: &str) -> bool {
-        self.user.as_deref() == Some(name) || self.online.get(name).copied().unwrap_or(false)
+        self.is_here(name) || self.online.get(name).copied().unwrap_or(false)
     }
 
     /// Queues an envelope from `from` to `to` and tries it at once.
@@ -996,6 +1097,7 @@ impl Node {
         for after in self.waiting.remove(&name).unwrap_or_default() {
             self.after_lookup(&name, owner, after);
         }
+        self.link.changed();
     }
 
     fn after_lookup(&mut self, name: &str, owner: Option<PeerId>, after: After) {
@@ -1052,6 +1154,9 @@ impl Node {
                         self.failed(&id, &first, true);
                     }
                 }
+            }
+            After::Resolve(reply) => {
+                let _ = reply.send(owner.is_some_and(|o| o != self.me));
             }
             After::Verify {
                 peer,
@@ -1308,10 +1413,12 @@ impl Node {
 
     /// An envelope from `peer` whose sender is checked: act on it.
     fn accept(&mut self, peer: PeerId, e: Envelope) -> Reply {
-        match self.act(peer, e) {
+        let reply = match self.act(peer, e) {
             Ok(r) => r,
             Err(err) => Reply::Retry(format!("{err:#}")),
-        }
+        };
+        self.link.changed();
+        reply
     }
 
     /// A conference this node hosts for its user `host`.
@@ -1375,7 +1482,7 @@ impl Node {
                 };
                 if !self
                     .state
-                    .add_dm(&peer.to_string(), &e.id, &e.to, &dm, here)?
+                    .add_dm(&peer.to_string(), &e.id, &e.to, &dm, here, false)?
                 {
                     return Ok(Reply::Dup);
                 }
@@ -1418,7 +1525,7 @@ impl Node {
                             say(&format!("{} accepted your friend request", e.from));
                         }
                         let to = e.to.clone();
-                        if self.user.as_deref() == Some(to.as_str()) {
+                        if self.is_here(&to) {
                             self.announce_to(&to, &e.from, true);
                         }
                     } else {
@@ -1595,13 +1702,14 @@ impl Node {
             Body::Presence { online } => {
                 if rel == Some(Relation::Friends) {
                     let was = self.online.insert(e.from.clone(), online).unwrap_or(false);
+                    self.link.set_online(&e.from, online);
                     if was != online {
                         if here {
                             let state = if online { "online" } else { "offline" };
                             say(&format!("{} is {state}", e.from));
                         }
                         // Tell a friend who just came back that we are here.
-                        if online && here {
+                        if online && self.is_here(&e.to) {
                             self.announce_to(&e.to, &e.from, true);
                         }
                     }
@@ -1693,6 +1801,7 @@ impl Node {
             .collect();
         for n in gone {
             self.online.insert(n.clone(), false);
+            self.link.set_online(&n, false);
             if let Some(u) = &self.user
                 && self.state.relation(u, &n).ok().flatten() == Some(Relation::Friends)
             {

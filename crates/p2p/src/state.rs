@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS relations (
     PRIMARY KEY (user, other)
 );
 -- Direct messages of this node's users, both ways. An incoming one is kept
--- once per (sending peer, id); `seen` once shown to its owner.
+-- once per (sending peer, id); `seen` once shown to its owner at the
+-- console; `mirrored` once copied to the client listener (client.rs).
 CREATE TABLE IF NOT EXISTS dms (
     peer TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -34,6 +35,7 @@ CREATE TABLE IF NOT EXISTS dms (
     text TEXT NOT NULL,
     at INTEGER NOT NULL,
     seen INTEGER NOT NULL DEFAULT 0,
+    mirrored INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (peer, id)
 );
 CREATE TABLE IF NOT EXISTS outbox (
@@ -151,9 +153,20 @@ impl State {
         let path = dir.join("node.db");
         let db = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
         db.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;",
         )?;
         db.execute_batch(SCHEMA)?;
+        // Data dirs from before the client listener: their messages are
+        // copied to it once.
+        let has_mirrored: bool = db.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('dms') WHERE name = 'mirrored')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_mirrored {
+            db.execute_batch("ALTER TABLE dms ADD COLUMN mirrored INTEGER NOT NULL DEFAULT 0")?;
+        }
         Ok(State { db })
     }
 
@@ -238,11 +251,31 @@ impl State {
 
     /// Keeps a direct message once per (peer, id): false if it was kept
     /// before.
-    pub fn add_dm(&self, peer: &str, id: &str, owner: &str, dm: &Dm, seen: bool) -> Result<bool> {
+    /// Keeps a message once; `mirrored` if the client listener has it
+    /// already (it was sent from there).
+    pub fn add_dm(
+        &self,
+        peer: &str,
+        id: &str,
+        owner: &str,
+        dm: &Dm,
+        seen: bool,
+        mirrored: bool,
+    ) -> Result<bool> {
         let n = self.db.execute(
-            "INSERT OR IGNORE INTO dms (peer, id, owner, other, outgoing, text, at, seen)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![peer, id, owner, dm.other, dm.outgoing, dm.text, dm.at, seen],
+            "INSERT OR IGNORE INTO dms (peer, id, owner, other, outgoing, text, at, seen, mirrored)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                peer,
+                id,
+                owner,
+                dm.other,
+                dm.outgoing,
+                dm.text,
+                dm.at,
+                seen,
+                mirrored
+            ],
         )?;
         Ok(n == 1)
     }

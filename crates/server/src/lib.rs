@@ -24,6 +24,7 @@
 mod access;
 mod api;
 mod auth;
+pub mod bridge;
 mod bulk;
 mod config;
 pub mod console;
@@ -151,6 +152,16 @@ impl Handle {
             .hub
             .bus
             .publish(Audience::Everyone, &frame, Except::NONE);
+    }
+
+    /// The bridge to users elsewhere, with the channel (of `capacity`) on
+    /// which what local users do toward them comes out. Once per server:
+    /// `None` after the first call.
+    pub fn bridge(
+        &self,
+        capacity: usize,
+    ) -> Option<(bridge::Bridge, mpsc::Receiver<bridge::Outgoing>)> {
+        bridge::Bridge::start(self.shared.clone(), capacity)
     }
 
     pub fn stats(&self) -> &Stats {

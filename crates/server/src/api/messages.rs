@@ -3,6 +3,7 @@
 use confab_proto::{ConvId, Seq, ServerBody, SyncPos};
 
 use super::ok;
+use crate::error::ApiError;
 use crate::services::poster::ReplyTo;
 use crate::session::{Reply, Session};
 
@@ -14,6 +15,21 @@ fn reply_to(s: &Session, req_id: u64) -> ReplyTo {
     }
 }
 
+/// A client's nonce may not look like the bridge's (whose messages are not
+/// carried to the other side again).
+fn client_nonce(nonce: &Option<String>) -> Result<(), ApiError> {
+    if nonce
+        .as_deref()
+        .is_some_and(|n| n.starts_with(crate::bridge::NONCE_PREFIX))
+    {
+        return Err(ApiError::bad_request(format!(
+            "`nonce` may not begin with `{}`",
+            crate::bridge::NONCE_PREFIX
+        )));
+    }
+    Ok(())
+}
+
 /// Answered by the poster once stored.
 pub(super) async fn send(
     s: &mut Session,
@@ -23,6 +39,7 @@ pub(super) async fn send(
     nonce: Option<String>,
     reply_to_seq: Option<Seq>,
 ) -> Reply {
+    client_nonce(&nonce)?;
     s.services()
         .messages
         .send(&s.actor(), reply_to(s, id), conv, text, nonce, reply_to_seq)
@@ -39,6 +56,7 @@ pub(super) async fn dm_send(
     nonce: Option<String>,
     reply_to_seq: Option<Seq>,
 ) -> Reply {
+    client_nonce(&nonce)?;
     let services = s.services();
     let target = services.accounts.user_id(&user).await?;
     let reply = reply_to(s, id);

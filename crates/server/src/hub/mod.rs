@@ -41,6 +41,9 @@ pub(crate) struct Hub {
     pub presence: Arc<presence::Presence>,
     pub bus: Arc<dyn Bus>,
     pub stats: Arc<Stats>,
+    /// Accounts of users elsewhere, and where what is done to them goes
+    /// (see [`crate::bridge`]).
+    pub bridge: Arc<crate::bridge::Hooks>,
 }
 
 impl Hub {
@@ -62,11 +65,13 @@ impl Hub {
             stats: stats.clone(),
             udp,
         });
+        let bridge = Arc::new(crate::bridge::Hooks::new());
         let presence = Arc::new(presence::Presence::new(
             presence_grace,
             members.clone(),
             relations.clone(),
             bus.clone(),
+            bridge.clone(),
         ));
         Hub {
             conns,
@@ -75,6 +80,7 @@ impl Hub {
             presence,
             bus,
             stats,
+            bridge,
         }
     }
 }

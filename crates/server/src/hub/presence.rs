@@ -29,6 +29,7 @@ pub(crate) struct Presence {
     members: Arc<Members>,
     relations: Arc<Relations>,
     bus: Arc<dyn Bus>,
+    bridge: Arc<crate::bridge::Hooks>,
 }
 
 struct Online {
@@ -47,6 +48,7 @@ impl Presence {
         members: Arc<Members>,
         relations: Arc<Relations>,
         bus: Arc<dyn Bus>,
+        bridge: Arc<crate::bridge::Hooks>,
     ) -> Self {
         Presence {
             state: Mutex::new(HashMap::new()),
@@ -56,6 +58,7 @@ impl Presence {
             members,
             relations,
             bus,
+            bridge,
         }
     }
 
@@ -157,6 +160,7 @@ impl Presence {
         if self.quiet.load(Ordering::Relaxed) {
             return;
         }
+        self.bridge.online(user, name, online);
         let frame = event(ServerBody::Presence {
             user: name.to_owned(),
             online,

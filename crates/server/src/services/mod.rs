@@ -55,9 +55,14 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     /// The user named `name` (`not_found`, naming them, if none).
+    /// A name unknown here may be a user on the other side of a bridge.
     pub(crate) async fn user_named(&self, name: &str) -> Result<UserRecord, ApiError> {
-        self.store
-            .user_by_name(name)
+        if let Some(user) = self.store.user_by_name(name).await? {
+            return Ok(user);
+        }
+        self.hub
+            .bridge
+            .resolve(self.store.as_ref(), &self.limits, name)
             .await?
             .ok_or_else(|| accounts::no_user(name))
     }

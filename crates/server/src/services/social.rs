@@ -76,9 +76,59 @@ impl Social {
             let online = self.visible(actor.id);
             self.tell(target.id, &actor.name, state, online, Except::NONE);
         }
+        self.ctx.hub.bridge.friend(actor, target, mine);
         let online = self.visible(target.id);
         self.tell(actor.id, &target.name, mine, online, Except::conn(conn.id));
         mine
+    }
+
+    /// Sets where `local` stands with `remote`, a user across a bridge whose
+    /// side keeps their friendships (see [`crate::bridge`]); `local`'s
+    /// connections are told if it changed.
+    pub(crate) async fn mirror(
+        &self,
+        local: &UserRecord,
+        remote: &UserRecord,
+        state: FriendState,
+    ) -> Result<(), ApiError> {
+        let _changing = self.changing.lock().await;
+        let store = &self.ctx.store;
+        let relations = &self.ctx.hub.relations;
+        let now = if relations.are_friends(local.id, remote.id) {
+            FriendState::Friends
+        } else if self.has_asked(local.id, remote.id).await? {
+            FriendState::Outgoing
+        } else if self.has_asked(remote.id, local.id).await? {
+            FriendState::Incoming
+        } else {
+            FriendState::None
+        };
+        if now == state {
+            return Ok(());
+        }
+        if now == FriendState::Friends {
+            store.remove_friends(local.id, remote.id).await?;
+            relations.unfriend(local.id, remote.id);
+        }
+        store.remove_friend_request(local.id, remote.id).await?;
+        store.remove_friend_request(remote.id, local.id).await?;
+        match state {
+            FriendState::Friends => {
+                if store.make_friends(local.id, remote.id).await? {
+                    relations.befriend(local.id, remote.id);
+                }
+            }
+            FriendState::Outgoing => {
+                store.add_friend_request(local.id, remote.id).await?;
+            }
+            FriendState::Incoming => {
+                store.add_friend_request(remote.id, local.id).await?;
+            }
+            FriendState::None | FriendState::Blocked => {}
+        }
+        let online = self.visible(remote.id);
+        self.tell(local.id, &remote.name, state, online, Except::NONE);
+        Ok(())
     }
 
     /// Asks `name` to be friends; if they had asked first, accepts.

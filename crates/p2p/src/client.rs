@@ -1,0 +1,287 @@
+//! The Confab client protocol for a node's users: `confab chat`, the
+//! scripting commands and the browser client work against a node as
+//! against a server.
+//!
+//! The node runs an embedded Confab server on localhost, with its own
+//! database under the node's data dir. The node's state (`node.db`) stays
+//! the truth; the server mirrors it:
+//!
+//! - the node's users are the server's accounts, with the same password
+//!   hashes, and everyone else they know is a *remote* account
+//!   (`confab_server::bridge`);
+//! - the mirror task copies friendships and direct messages from `node.db`
+//!   into the server (each message once: a `mirrored` flag, and the
+//!   message id as the server's nonce), and remote friends' presence;
+//! - what the server's users do toward remote users comes back as
+//!   [`Outgoing`], which the node's event loop carries out as that user
+//!   (see `Node::client_did`).
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use confab_proto::FriendState;
+use confab_server::bridge::{Bridge, Outgoing};
+use rusqlite::Connection;
+use tokio::sync::{Notify, mpsc};
+
+/// How many client actions may wait for the node's event loop.
+const QUEUE: usize = 1024;
+/// Messages copied per database read.
+const BATCH: i64 = 200;
+/// The mirror looks again this often even when nobody woke it.
+const EVERY: Duration = Duration::from_secs(2);
+
+/// The embedded server, running.
+pub(crate) struct Served {
+    /// Where `confab chat` connects (TLS).
+    pub addr: SocketAddr,
+    /// The browser client (plain HTTP on loopback).
+    pub web: SocketAddr,
+    /// The certificate's SHA-256 fingerprint, for `--trust`.
+    pub fingerprint: String,
+    running: confab_server::Running,
+}
+
+impl Served {
+    /// Stops the server and waits until what it acknowledged is on disk.
+    pub(crate) async fn stop(self) {
+        self.running.handle().shutdown("the node is stopping");
+        self.running.wait().await;
+    }
+}
+
+/// What the node's event loop holds of the mirror.
+pub(crate) struct Link {
+    /// What the server's users did toward others.
+    pub outgoing: mpsc::Receiver<Outgoing>,
+    /// Wakes the mirror: `node.db` changed.
+    pub poke: Arc<Notify>,
+    /// Remote users' presence as the node knows it.
+    pub online: Arc<Mutex<HashMap<String, bool>>>,
+    /// Pairs (user, other) whose friendship the mirror must copy again,
+    /// even if the node has nothing between them (a client's move the node
+    /// refused).
+    pub recheck: Arc<Mutex<HashSet<(String, String)>>>,
+}
+
+impl Link {
+    pub(crate) fn changed(&self) {
+        self.poke.notify_one();
+    }
+
+    pub(crate) fn set_online(&self, name: &str, online: bool) {
+        self.online
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned(), online);
+        self.changed();
+    }
+
+    pub(crate) fn recheck(&self, user: &str, other: &str) {
+        self.recheck
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((user.to_owned(), other.to_owned()));
+        self.changed();
+    }
+}
+
+/// Starts the embedded server on `addr` (its web client on the same IP,
+/// any port), and the mirror.
+pub(crate) async fn start(data_dir: &Path, addr: SocketAddr) -> Result<(Served, Link)> {
+    let mut config = confab_server::Config::new(data_dir.join("client"));
+    config.tcp = addr;
+    config.http = SocketAddr::new(addr.ip(), 0);
+    config.udp = confab_server::Udp::Off;
+    // Accounts are the node's: `register` at its console.
+    config.registration = confab_server::Registration::Closed;
+    config.first_channel = None;
+    config.visitors = false;
+    let running = confab_server::start(config)
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the client listener on {addr}: {e}"))?;
+    let (bridge, outgoing) = running
+        .handle()
+        .bridge(QUEUE)
+        .context("the server's bridge was taken")?;
+    let link = Link {
+        outgoing,
+        poke: Arc::new(Notify::new()),
+        online: Arc::default(),
+        recheck: Arc::default(),
+    };
+    let mirror = Mirror {
+        db: {
+            let db = Connection::open(data_dir.join("node.db")).context("opening node.db")?;
+            db.busy_timeout(Duration::from_secs(5))?;
+            db
+        },
+        bridge,
+        poke: link.poke.clone(),
+        online: link.online.clone(),
+        recheck: link.recheck.clone(),
+        hashes: HashMap::new(),
+        relations: HashMap::new(),
+    };
+    tokio::spawn(mirror.run());
+    let served = Served {
+        addr: running.tcp_addr,
+        web: running.http_addr,
+        fingerprint: running.cert_fingerprint.clone(),
+        running,
+    };
+    Ok((served, link))
+}
+
+/// Copies `node.db` into the embedded server.
+struct Mirror {
+    db: Connection,
+    bridge: Bridge,
+    poke: Arc<Notify>,
+    online: Arc<Mutex<HashMap<String, bool>>>,
+    recheck: Arc<Mutex<HashSet<(String, String)>>>,
+    /// Password hashes copied, by user.
+    hashes: HashMap<String, String>,
+    /// Friendships copied: (user, other) → state.
+    relations: HashMap<(String, String), FriendState>,
+}
+
+impl Mirror {
+    async fn run(mut self) {
+        loop {
+            if let Err(e) = self.pass().await {
+                tracing::warn!(error = %format!("{e:#}"), "mirroring the node into its client listener");
+            }
+            tokio::select! {
+                _ = self.poke.notified() => {}
+                _ = tokio::time::sleep(EVERY) => {}
+            }
+        }
+    }
+
+    async fn pass(&mut self) -> Result<()> {
+        self.users().await?;
+        self.friendships().await?;
+        self.messages().await?;
+        let online: Vec<(String, bool)> = self
+            .online
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(n, o)| (n.clone(), *o))
+            .collect();
+        for (name, online) in online {
+            if self.bridge.remote_user(&name).await.is_ok() {
+                self.bridge.presence(&name, online);
+            }
+        }
+        Ok(())
+    }
+
+    async fn users(&mut self) -> Result<()> {
+        let users: Vec<(String, String)> = {
+            let mut q = self.db.prepare_cached("SELECT name, hash FROM users")?;
+            q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        for (name, hash) in users {
+            if self.hashes.get(&name) != Some(&hash) {
+                self.bridge
+                    .local_user(&name, &hash)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("the account of {name}: {}", e.message))?;
+                self.hashes.insert(name, hash);
+            }
+        }
+        Ok(())
+    }
+
+    async fn friendships(&mut self) -> Result<()> {
+        let rows: Vec<(String, String, String)> = {
+            let mut q = self
+                .db
+                .prepare_cached("SELECT user, other, state FROM relations")?;
+            q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        let mut now: HashMap<(String, String), FriendState> = rows
+            .into_iter()
+            .map(|(u, o, s)| {
+                let state = match s.as_str() {
+                    "friends" => FriendState::Friends,
+                    "outgoing" => FriendState::Outgoing,
+                    _ => FriendState::Incoming,
+                };
+                ((u, o), state)
+            })
+            .collect();
+        // Gone from the node (declined, withdrawn): nothing between them.
+        let mut pairs: HashSet<(String, String)> = self.relations.keys().cloned().collect();
+        pairs.extend(now.keys().cloned());
+        pairs.extend(
+            std::mem::take(&mut *self.recheck.lock().unwrap_or_else(|p| p.into_inner()))
+                .into_iter()
+                .inspect(|p| {
+                    self.relations.remove(p);
+                }),
+        );
+        for pair in pairs {
+            let state = now.remove(&pair).unwrap_or(FriendState::None);
+            if self.relations.get(&pair) == Some(&state) {
+                continue;
+            }
+            let (user, other) = &pair;
+            match self.bridge.relation(user, other, state).await {
+                Ok(()) => {
+                    self.relations.insert(pair, state);
+                }
+                Err(e) => tracing::warn!(%user, %other, error = %e.message, "copying a friendship"),
+            }
+        }
+        Ok(())
+    }
+
+    async fn messages(&mut self) -> Result<()> {
+        loop {
+            let rows: Vec<(i64, String, String, String, bool, String)> = {
+                let mut q = self.db.prepare_cached(
+                    "SELECT rowid, id, owner, other, outgoing, text FROM dms
+                     WHERE mirrored = 0 ORDER BY rowid LIMIT ?1",
+                )?;
+                q.query_map([BATCH], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })?
+                .collect::<Result<_, _>>()?
+            };
+            if rows.is_empty() {
+                return Ok(());
+            }
+            for (rowid, id, owner, other, outgoing, text) in rows {
+                let (from, to) = if outgoing {
+                    (&owner, &other)
+                } else {
+                    (&other, &owner)
+                };
+                // Both copies of a message between two users of this node
+                // carry the same id, so the server keeps it once.
+                let id = id.strip_prefix("out-").unwrap_or(&id);
+                if let Err(e) = self.bridge.dm(from, to, text, id).await {
+                    tracing::warn!(%from, %to, error = %e.message, "copying a direct message");
+                }
+                self.db
+                    .execute("UPDATE dms SET mirrored = 1 WHERE rowid = ?1", [rowid])?;
+            }
+        }
+    }
+}
