@@ -966,6 +966,31 @@ async fn confab_chat_and_the_scripting_commands_against_a_node() {
     n2.say("msg alice live to the terminal").await;
     tui.wait_for("live to the terminal").await;
 
+    // A conference made at bob's node is a group in alice's terminal, both
+    // ways.
+    n2.say("conf-create trip alice").await;
+    n2.expect("created conference trip").await;
+    tui.wait_for("bob added you to “trip”").await;
+    tui.press(&["C-p"]);
+    tui.wait_for("bob created “trip” with alice").await;
+    n2.say("conf-send trip we leave at nine").await;
+    tui.wait_for("we leave at nine").await;
+    tui.type_text("I bring the map");
+    tui.press(&["Enter"]);
+    n2.expect("#trip alice: I bring the map").await;
+
+    // A group made in the terminal with bob is a conference at his node.
+    tui.type_text("/group new plans bob");
+    tui.press(&["Enter"]);
+    n2.expect("you are in conference plans (host alice): alice, bob")
+        .await;
+    tui.wait_for("&plans").await;
+    tui.type_text("first plan");
+    tui.press(&["Enter"]);
+    n2.expect("#plans alice: first plan").await;
+    n2.say("conf-send plans agreed").await;
+    tui.wait_for("agreed").await;
+
     // Bob's node stops: alice's client shows him offline.
     n2.kill().await;
     script_until(&n1, &home, "alice", &["friends"], "friend bob offline").await;

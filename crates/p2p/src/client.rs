@@ -9,9 +9,10 @@
 //! - the node's users are the server's accounts, with the same password
 //!   hashes, and everyone else they know is a *remote* account
 //!   (`confab_server::bridge`);
-//! - the mirror task copies friendships and direct messages from `node.db`
-//!   into the server (each message once: a `mirrored` flag, and the
-//!   message id as the server's nonce), and remote friends' presence;
+//! - the mirror task copies friendships, direct messages, conferences (as
+//!   groups, table `conf_groups`) and their messages from `node.db` into
+//!   the server (each message once: a `mirrored` flag, and the message id
+//!   as the server's nonce), and remote friends' presence;
 //! - what the server's users do toward remote users comes back as
 //!   [`Outgoing`], which the node's event loop carries out as that user
 //!   (see `Node::client_did`).
@@ -27,6 +28,8 @@ use confab_proto::FriendState;
 use confab_server::bridge::{Bridge, Outgoing};
 use rusqlite::Connection;
 use tokio::sync::{Notify, mpsc};
+
+use crate::wire::ConfInfo;
 
 /// How many client actions may wait for the node's event loop.
 const QUEUE: usize = 1024;
@@ -126,6 +129,7 @@ pub(crate) async fn start(data_dir: &Path, addr: SocketAddr) -> Result<(Served, 
         recheck: link.recheck.clone(),
         hashes: HashMap::new(),
         relations: HashMap::new(),
+        confs: HashMap::new(),
     };
     tokio::spawn(mirror.run());
     let served = Served {
@@ -148,6 +152,8 @@ struct Mirror {
     hashes: HashMap<String, String>,
     /// Friendships copied: (user, other) → state.
     relations: HashMap<(String, String), FriendState>,
+    /// Conferences copied: id → (host, members).
+    confs: HashMap<String, (String, Vec<String>)>,
 }
 
 impl Mirror {
@@ -167,6 +173,8 @@ impl Mirror {
         self.users().await?;
         self.friendships().await?;
         self.messages().await?;
+        self.conferences().await?;
+        self.conference_messages().await?;
         let online: Vec<(String, bool)> = self
             .online
             .lock()
@@ -281,6 +289,121 @@ impl Mirror {
                 }
                 self.db
                     .execute("UPDATE dms SET mirrored = 1 WHERE rowid = ?1", [rowid])?;
+            }
+        }
+    }
+
+    async fn conferences(&mut self) -> Result<()> {
+        let rows: Vec<(String, String, Option<i64>)> = {
+            let mut q = self.db.prepare_cached(
+                "SELECT c.id, c.info, g.conv FROM confs c
+                 LEFT JOIN conf_groups g ON g.conf = c.id ORDER BY c.rowid",
+            )?;
+            q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        let mut present = HashSet::new();
+        for (id, info, conv) in rows {
+            let info: ConfInfo = serde_json::from_str(&info).context("a conference in node.db")?;
+            // Hosted here for users of other nodes only: nobody here reads it.
+            if !info.members.iter().any(|m| self.hashes.contains_key(m)) {
+                continue;
+            }
+            present.insert(id.clone());
+            let known = (info.host.clone(), info.members.clone());
+            if self.confs.get(&id) == Some(&known) {
+                continue;
+            }
+            let copied = match conv {
+                Some(conv) => {
+                    let conv = conv as u64;
+                    self.bridge
+                        .group_members(conv, &info.host, &info.members)
+                        .await
+                }
+                None => match self
+                    .bridge
+                    .group_create(&info.host, &info.name, &info.members)
+                    .await
+                {
+                    Ok(conv) => {
+                        self.db.execute(
+                            "INSERT OR IGNORE INTO conf_groups (conf, conv) VALUES (?1, ?2)",
+                            rusqlite::params![id, conv as i64],
+                        )?;
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                },
+            };
+            match copied {
+                Ok(()) => {
+                    self.confs.insert(id, known);
+                }
+                Err(e) => {
+                    tracing::warn!(conf = %info.name, error = %e.message, "copying a conference")
+                }
+            }
+        }
+        // Gone from the node (this node's users left it): they leave its
+        // group too.
+        let gone: Vec<String> = self
+            .confs
+            .keys()
+            .filter(|id| !present.contains(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            let Some((host, members)) = self.confs.remove(&id) else {
+                continue;
+            };
+            let conv: Option<i64> = {
+                let mut q = self
+                    .db
+                    .prepare_cached("SELECT conv FROM conf_groups WHERE conf = ?1")?;
+                q.query_row([&id], |r| r.get(0)).ok()
+            };
+            let Some(conv) = conv else { continue };
+            let conv = conv as u64;
+            let others: Vec<String> = members
+                .into_iter()
+                .filter(|m| !self.hashes.contains_key(m))
+                .collect();
+            if let Err(e) = self.bridge.group_members(conv, &host, &others).await {
+                tracing::warn!(error = %e.message, "leaving a conference's group");
+            }
+        }
+        Ok(())
+    }
+
+    async fn conference_messages(&mut self) -> Result<()> {
+        loop {
+            let rows: Vec<(i64, String, String, String, i64)> = {
+                let mut q = self.db.prepare_cached(
+                    "SELECT m.rowid, m.id, m.author, m.text, g.conv FROM conf_msgs m
+                     JOIN conf_groups g ON g.conf = m.conf
+                     WHERE m.mirrored = 0 ORDER BY m.rowid LIMIT ?1",
+                )?;
+                q.query_map([BATCH], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })?
+                .collect::<Result<_, _>>()?
+            };
+            if rows.is_empty() {
+                return Ok(());
+            }
+            for (rowid, id, author, text, conv) in rows {
+                if let Err(e) = self
+                    .bridge
+                    .group_post(conv as u64, &author, text, &id)
+                    .await
+                {
+                    tracing::warn!(%author, error = %e.message, "copying a conference message");
+                }
+                self.db.execute(
+                    "UPDATE conf_msgs SET mirrored = 1 WHERE rowid = ?1",
+                    [rowid],
+                )?;
             }
         }
     }

@@ -114,6 +114,9 @@ pub(crate) struct Node {
     /// Set while a command from the client listener runs: what it stores
     /// is there already.
     bridged: bool,
+    /// The id the next conference made takes (one made from a client's
+    /// group, mapped to it before it exists).
+    conf_id: Option<String>,
 }
 
 fn now_ms() -> i64 {
@@ -245,6 +248,7 @@ impl Node {
             link,
             clients: HashSet::new(),
             bridged: false,
+            conf_id: None,
         })
     }
 
@@ -325,6 +329,13 @@ impl Node {
         self.link.changed();
     }
 
+    /// The conference of the client listener's group `conv`.
+    fn group_conf(&self, conv: u64) -> Result<String> {
+        self.state.group_conf(conv)?.with_context(
+            || "this group was made with no one from another node in it, so it stays on this node",
+        )
+    }
+
     /// Whether `name` is logged in here, at the console or a client.
     fn is_here(&self, name: &str) -> bool {
         self.user.as_deref() == Some(name) || self.clients.contains(name)
@@ -386,6 +397,51 @@ impl Node {
                     if was != self.is_here(&user) {
                         self.announce(&user, online);
                     }
+                }
+            }
+            Outgoing::GroupCreated {
+                conv,
+                by,
+                name,
+                members,
+            } => {
+                // Mapped before it exists, so that the mirror never makes a
+                // second group of it.
+                let id = new_id();
+                let made = self.state.map_group(&id, conv).and_then(|()| {
+                    self.conf_id = Some(id.clone());
+                    self.as_user(&by, Command::ConfCreate { name, members })
+                });
+                self.conf_id = None;
+                if let Err(e) = made {
+                    let _ = self.state.unmap_group(&id);
+                    say(&format!("error: {by} (client): {e:#}"));
+                }
+            }
+            Outgoing::GroupAdded { conv, by, users } => {
+                for user in users {
+                    let r = self
+                        .group_conf(conv)
+                        .and_then(|conf| self.as_user(&by, Command::ConfInvite { conf, user }));
+                    if let Err(e) = r {
+                        say(&format!("error: {by} (client): {e:#}"));
+                    }
+                }
+            }
+            Outgoing::GroupLeft { conv, user } => {
+                let r = self
+                    .group_conf(conv)
+                    .and_then(|conf| self.as_user(&user, Command::ConfLeave(conf)));
+                if let Err(e) = r {
+                    say(&format!("error: {user} (client): {e:#}"));
+                }
+            }
+            Outgoing::GroupPost { conv, from, text } => {
+                let r = self
+                    .group_conf(conv)
+                    .and_then(|conf| self.as_user(&from, Command::ConfSend { conf, text }));
+                if let Err(e) = r {
+                    say(&format!("error: {from} (client): {e:#}"));
                 }
             }
             Outgoing::Lookup { name, reply } => {
@@ -642,7 +698,7 @@ impl Node {
                     }
                 }
                 let info = ConfInfo {
-                    id: new_id(),
+                    id: self.conf_id.take().unwrap_or_else(new_id),
                     name: name.clone(),
                     host: user.clone(),
                     members: all.clone(),
@@ -711,7 +767,8 @@ impl Node {
                 // Kept here, by gossip to the members now, and by the host
                 // for those who are away (the outbox retries it).
                 let hosted_here = self.state.user(&info.host)?.is_some();
-                self.state.add_conf_msg(&info.id, &msg, hosted_here, true)?;
+                self.state
+                    .add_conf_msg(&info.id, &msg, hosted_here, true, self.bridged)?;
                 let sealed = Sealed::seal(&info, &msg);
                 let _ = self.swarm.behaviour_mut().gossipsub.publish(
                     gossipsub::IdentTopic::new(conf_topic(&info.id)),
@@ -894,7 +951,7 @@ impl Node {
     /// logged in here if they are a member.
     fn conf_arrived(&mut self, info: &ConfInfo, m: &ConfMsg, host: bool) -> Result<bool> {
         let here = self.user.as_ref().is_some_and(|u| info.members.contains(u));
-        let new = self.state.add_conf_msg(&info.id, m, host, here)?;
+        let new = self.state.add_conf_msg(&info.id, m, host, here, false)?;
         if new && here {
             show_conf(&info.name, m);
         }

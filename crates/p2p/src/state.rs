@@ -74,7 +74,13 @@ CREATE TABLE IF NOT EXISTS conf_msgs (
     at INTEGER NOT NULL,
     seq INTEGER NOT NULL DEFAULT 0,
     seen INTEGER NOT NULL DEFAULT 0,
+    mirrored INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (conf, author, id)
+);
+-- Each conference's group in the client listener (client.rs).
+CREATE TABLE IF NOT EXISTS conf_groups (
+    conf TEXT PRIMARY KEY,
+    conv INTEGER NOT NULL UNIQUE
 );
 -- Name records this node stores for the DHT (reloaded at start). Not
 -- trusted for anything: anyone can ask a node to store a record.
@@ -159,13 +165,17 @@ impl State {
         db.execute_batch(SCHEMA)?;
         // Data dirs from before the client listener: their messages are
         // copied to it once.
-        let has_mirrored: bool = db.query_row(
-            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('dms') WHERE name = 'mirrored')",
-            [],
-            |r| r.get(0),
-        )?;
-        if !has_mirrored {
-            db.execute_batch("ALTER TABLE dms ADD COLUMN mirrored INTEGER NOT NULL DEFAULT 0")?;
+        for table in ["dms", "conf_msgs"] {
+            let has_mirrored: bool = db.query_row(
+                "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = 'mirrored')",
+                [table],
+                |r| r.get(0),
+            )?;
+            if !has_mirrored {
+                db.execute_batch(&format!(
+                    "ALTER TABLE {table} ADD COLUMN mirrored INTEGER NOT NULL DEFAULT 0"
+                ))?;
+            }
         }
         Ok(State { db })
     }
@@ -382,6 +392,34 @@ impl State {
             .pop())
     }
 
+    /// Conference `conf` is group `conv` in the client listener.
+    pub fn map_group(&self, conf: &str, conv: u64) -> Result<()> {
+        self.db.execute(
+            "INSERT OR REPLACE INTO conf_groups (conf, conv) VALUES (?1, ?2)",
+            params![conf, conv as i64],
+        )?;
+        Ok(())
+    }
+
+    pub fn unmap_group(&self, conf: &str) -> Result<()> {
+        self.db
+            .execute("DELETE FROM conf_groups WHERE conf = ?1", [conf])?;
+        Ok(())
+    }
+
+    /// The conference whose group in the client listener is `conv`.
+    pub fn group_conf(&self, conv: u64) -> Result<Option<String>> {
+        // (SQLite integers are i64; group ids stay far below i64::MAX.)
+        Ok(self
+            .db
+            .query_row(
+                "SELECT conf FROM conf_groups WHERE conv = ?1",
+                [conv as i64],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     pub fn confs(&self) -> Result<Vec<ConfInfo>> {
         self.json_rows("SELECT info FROM confs ORDER BY id", [])
     }
@@ -435,7 +473,16 @@ impl State {
 
     /// Keeps a conference message once per (conference, id); on the host,
     /// `host` gives it the next number. False if it was kept before.
-    pub fn add_conf_msg(&self, conf: &str, m: &ConfMsg, host: bool, seen: bool) -> Result<bool> {
+    /// Keeps a conference message once; `mirrored` if the client listener
+    /// has it already (it was sent from there).
+    pub fn add_conf_msg(
+        &self,
+        conf: &str,
+        m: &ConfMsg,
+        host: bool,
+        seen: bool,
+        mirrored: bool,
+    ) -> Result<bool> {
         let seq = if host {
             self.db.query_row(
                 "SELECT COALESCE(MAX(seq), 0) + 1 FROM conf_msgs WHERE conf = ?1",
@@ -446,9 +493,9 @@ impl State {
             m.seq
         };
         let n = self.db.execute(
-            "INSERT OR IGNORE INTO conf_msgs (conf, id, author, text, at, seq, seen)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![conf, m.id, m.author, m.text, m.at, seq, seen],
+            "INSERT OR IGNORE INTO conf_msgs (conf, id, author, text, at, seq, seen, mirrored)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![conf, m.id, m.author, m.text, m.at, seq, seen, mirrored],
         )?;
         if n == 0 && !host && m.seq > 0 {
             // Had it by gossip: now it has the host's number too.

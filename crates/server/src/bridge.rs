@@ -17,13 +17,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
-use confab_proto::{ErrorCode, FriendState, Message, Role};
+use confab_proto::{Body, ConvId, ErrorCode, FriendState, Message, Role, SystemEvent};
 use confab_store::{UserId, UserRecord};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Shared;
 use crate::access::Actor;
 use crate::error::ApiError;
+use crate::hub::members::Members;
 use crate::services::poster::ReplyTo;
 
 /// Nonces beginning with this are the bridge's own: a message it posts
@@ -52,6 +53,27 @@ pub enum Outgoing {
     Dm {
         from: String,
         to: String,
+        text: String,
+    },
+    /// Local `by` made group `conv` with these others, remote ones among them.
+    GroupCreated {
+        conv: ConvId,
+        by: String,
+        name: String,
+        members: Vec<String>,
+    },
+    /// Local `by` added these to group `conv`, which has remote members.
+    GroupAdded {
+        conv: ConvId,
+        by: String,
+        users: Vec<String>,
+    },
+    /// Local `user` left group `conv`, which has remote members.
+    GroupLeft { conv: ConvId, user: String },
+    /// Local `from` wrote to group `conv`, which has remote members.
+    GroupPost {
+        conv: ConvId,
+        from: String,
         text: String,
     },
     /// Local `user` came online or went offline.
@@ -126,14 +148,19 @@ impl Hooks {
         }
     }
 
-    /// A message was stored: a local user's text to a remote one goes out.
-    pub(crate) fn posted(&self, partner: Option<UserId>, message: &Message, withheld: bool) {
-        if self.active().is_none() || withheld {
+    /// A message was stored: what a local user said or did in a
+    /// conversation with remote members goes out (not what the bridge
+    /// posted itself).
+    pub(crate) fn posted(
+        &self,
+        members: &Members,
+        sender: UserId,
+        message: &Message,
+        withheld: bool,
+    ) {
+        if self.active().is_none() || withheld || self.is_remote(sender) {
             return;
         }
-        let Some(to) = partner.and_then(|p| self.remote_name(p)) else {
-            return;
-        };
         if message
             .nonce
             .as_deref()
@@ -141,13 +168,41 @@ impl Hooks {
         {
             return;
         }
-        if let Some(text) = message.text() {
-            self.emit(Outgoing::Dm {
-                from: message.sender.clone(),
-                to,
-                text: text.to_owned(),
-            });
+        let (conv, from) = (message.conv, message.sender.clone());
+        if let Some(partner) = members.dm_partner(conv, sender) {
+            if let (Some(to), Some(text)) = (self.remote_name(partner), message.text()) {
+                let text = text.to_owned();
+                self.emit(Outgoing::Dm { from, to, text });
+            }
+            return;
         }
+        let Some(ids) = members.group_members(conv) else {
+            return;
+        };
+        if !ids.iter().any(|id| self.is_remote(*id)) {
+            return;
+        }
+        let out = match &message.body {
+            Body::Text { text, .. } => Outgoing::GroupPost {
+                conv,
+                from,
+                text: text.clone(),
+            },
+            Body::System(SystemEvent::Created { name, members }) => Outgoing::GroupCreated {
+                conv,
+                by: from,
+                name: name.clone(),
+                members: members.clone(),
+            },
+            Body::System(SystemEvent::Added { users }) => Outgoing::GroupAdded {
+                conv,
+                by: from,
+                users: users.clone(),
+            },
+            Body::System(SystemEvent::Left { .. }) => Outgoing::GroupLeft { conv, user: from },
+            _ => return,
+        };
+        self.emit(out);
     }
 
     /// Asks the other side about a name this server does not know.
@@ -355,4 +410,135 @@ impl Bridge {
             .map_err(|_| ApiError::new(ErrorCode::Internal, "the server is shutting down"))??;
         Ok(())
     }
+
+    /// A group made on the other side: `host` and `members` (accounts made
+    /// as needed), whatever their friendships here. Returns its id.
+    pub async fn group_create(
+        &self,
+        host: &str,
+        name: &str,
+        members: &[String],
+    ) -> Result<ConvId, ApiError> {
+        let host = self.account(host).await?;
+        let mut users = Vec::new();
+        for m in members {
+            if *m != host.name {
+                let u = self.account(m).await?;
+                users.push((u.id, u.name));
+            }
+        }
+        let services = &self.shared.services;
+        let info = services
+            .rooms
+            .make_group(
+                &Self::actor(&host),
+                &services.messages,
+                name,
+                users,
+                false,
+                Some(own_nonce()),
+            )
+            .await?;
+        Ok(info.conv)
+    }
+
+    /// Makes group `conv`'s members `members`, as the other side says
+    /// (`host` adds the new ones; those gone leave).
+    pub async fn group_members(
+        &self,
+        conv: ConvId,
+        host: &str,
+        members: &[String],
+    ) -> Result<(), ApiError> {
+        let services = &self.shared.services;
+        let hub = &self.shared.hub;
+        let now = hub.members.group_members(conv).unwrap_or_default();
+        let mut wanted = Vec::new();
+        for m in members {
+            wanted.push(self.account(m).await?);
+        }
+        let new: Vec<(UserId, String)> = wanted
+            .iter()
+            .filter(|u| !now.contains(&u.id))
+            .map(|u| (u.id, u.name.clone()))
+            .collect();
+        if !new.is_empty() {
+            let host = self.account(host).await?;
+            // Whoever of the group is here adds them if the host is not in it.
+            let by = if now.contains(&host.id) {
+                host
+            } else {
+                match now.first() {
+                    Some(id) => self
+                        .shared
+                        .store
+                        .user_by_id(*id)
+                        .await?
+                        .ok_or_else(|| ApiError::not_found("no such member"))?,
+                    None => return Ok(()),
+                }
+            };
+            services
+                .rooms
+                .add_members(
+                    &Self::actor(&by),
+                    &services.messages,
+                    conv,
+                    new,
+                    Some(own_nonce()),
+                )
+                .await?;
+        }
+        for id in now {
+            if wanted.iter().any(|u| u.id == id) {
+                continue;
+            }
+            if let Some(gone) = self.shared.store.user_by_id(id).await? {
+                services
+                    .rooms
+                    .leave_group(
+                        &Self::actor(&gone),
+                        &services.messages,
+                        conv,
+                        Some(own_nonce()),
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A message to group `conv` from `from`, sent on the other side; `id`
+    /// makes it idempotent, as for [`Bridge::dm`].
+    pub async fn group_post(
+        &self,
+        conv: ConvId,
+        from: &str,
+        text: String,
+        id: &str,
+    ) -> Result<(), ApiError> {
+        let sender = self.account(from).await?;
+        let (tx, rx) = oneshot::channel();
+        self.shared
+            .services
+            .messages
+            .send(
+                &Self::actor(&sender),
+                ReplyTo::Wait(tx),
+                conv,
+                text,
+                Some(format!("{NONCE_PREFIX}{id}")),
+                None,
+            )
+            .await?;
+        rx.await
+            .map_err(|_| ApiError::new(ErrorCode::Internal, "the server is shutting down"))??;
+        Ok(())
+    }
+}
+
+/// A fresh nonce of the bridge's, for entries it makes once.
+fn own_nonce() -> String {
+    let n: u64 = rand::random();
+    format!("{NONCE_PREFIX}{n:016x}")
 }

@@ -195,9 +195,12 @@ fn deliver(hub: &Hub, result: Result<Appended, ApiError>, meta: Meta) {
             .publish(Audience::User(hidden), &withheld, Except::NONE);
     }
     hub.bus.publish(Audience::Conv(conv), &frame, except);
-    let partner = hub.members.dm_partner(conv, meta.sender);
-    hub.bridge
-        .posted(partner, message, meta.hidden_for.is_some());
+    hub.bridge.posted(
+        &hub.members,
+        meta.sender,
+        message,
+        meta.hidden_for.is_some(),
+    );
     hub.stats
         .delivery
         .observe(meta.received.elapsed().as_secs_f64());

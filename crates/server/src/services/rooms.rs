@@ -453,21 +453,36 @@ impl Rooms {
         // Before looking anyone up: a list far too long is refused at once.
         self.check_size(distinct_others(actor, members) + 1)?;
         let users = self.addable(actor, members).await?;
-        let created = messages
-            .post_and_wait(Self::system(
-                actor,
-                Dest::NewGroup {
-                    name: name.to_owned(),
-                    owner_only_add,
-                    members: users.iter().map(|(id, _)| *id).collect(),
-                },
-                SystemEvent::Created {
-                    name: name.to_owned(),
-                    members: users.iter().map(|(_, n)| n.clone()).collect(),
-                },
-                None,
-            ))
-            .await?;
+        self.make_group(actor, messages, name, users, owner_only_add, None)
+            .await
+    }
+
+    /// Makes a group of `actor` and `users` (checked already); `nonce`
+    /// marks its first entry (the bridge's own, see [`crate::bridge`]).
+    pub(crate) async fn make_group(
+        &self,
+        actor: &Actor,
+        messages: &Messages,
+        name: &str,
+        users: Vec<(UserId, String)>,
+        owner_only_add: bool,
+        nonce: Option<String>,
+    ) -> Result<GroupInfo, ApiError> {
+        let mut entry = Self::system(
+            actor,
+            Dest::NewGroup {
+                name: name.to_owned(),
+                owner_only_add,
+                members: users.iter().map(|(id, _)| *id).collect(),
+            },
+            SystemEvent::Created {
+                name: name.to_owned(),
+                members: users.iter().map(|(_, n)| n.clone()).collect(),
+            },
+            None,
+        );
+        entry.nonce = nonce;
+        let created = messages.post_and_wait(entry).await?;
         self.announce_added(actor, created.message.conv, 0, &users)
             .await
     }
@@ -484,11 +499,24 @@ impl Rooms {
         if names.is_empty() {
             return Err(ApiError::bad_request("name at least one user to add"));
         }
-        let members = &self.ctx.hub.members;
         // Some named may be members already; this only refuses at once a
         // list that could never fit.
         self.check_size(distinct_others(actor, names))?;
-        let mut users = self.addable(actor, names).await?;
+        let users = self.addable(actor, names).await?;
+        self.add_members(actor, messages, conv, users, None).await
+    }
+
+    /// Adds `users` (checked already) to group `conv` as `actor`; `nonce`
+    /// marks the entry (the bridge's own, see [`crate::bridge`]).
+    pub(crate) async fn add_members(
+        &self,
+        actor: &Actor,
+        messages: &Messages,
+        conv: ConvId,
+        mut users: Vec<(UserId, String)>,
+        nonce: Option<String>,
+    ) -> Result<(), ApiError> {
+        let members = &self.ctx.hub.members;
         users.retain(|(id, _)| !members.is_member(conv, *id));
         if users.is_empty() {
             return Err(ApiError::new(
@@ -497,18 +525,18 @@ impl Rooms {
             ));
         }
         self.check_size(members.count(conv) + users.len())?;
-        let added = messages
-            .post_and_wait(Self::system(
-                actor,
-                Dest::Conv(conv),
-                SystemEvent::Added {
-                    users: users.iter().map(|(_, n)| n.clone()).collect(),
-                },
-                Some(Effect::AddMembers(
-                    users.iter().map(|(id, _)| *id).collect(),
-                )),
-            ))
-            .await?;
+        let mut entry = Self::system(
+            actor,
+            Dest::Conv(conv),
+            SystemEvent::Added {
+                users: users.iter().map(|(_, n)| n.clone()).collect(),
+            },
+            Some(Effect::AddMembers(
+                users.iter().map(|(id, _)| *id).collect(),
+            )),
+        );
+        entry.nonce = nonce;
+        let added = messages.post_and_wait(entry).await?;
         // Someone added at the same moment by another member's entry keeps
         // the view that entry gave them, and has heard of it already.
         let from_seq = added.message.seq - 1;
@@ -523,25 +551,36 @@ impl Rooms {
         messages: &Messages,
         conv: ConvId,
     ) -> Result<(), ApiError> {
+        self.leave_group(actor, messages, conv, None).await
+    }
+
+    /// `actor` leaves group `conv`; `nonce` marks the entry (the bridge's
+    /// own, see [`crate::bridge`]).
+    pub(crate) async fn leave_group(
+        &self,
+        actor: &Actor,
+        messages: &Messages,
+        conv: ConvId,
+        nonce: Option<String>,
+    ) -> Result<(), ApiError> {
         self.group_of(actor, conv).await?;
         let hub = &self.ctx.hub;
         // The store passes the owner's role on (to whoever has been in the
         // group longest) and names them in the entry.
-        messages
-            .post_and_wait(Self::system(
-                actor,
-                Dest::Conv(conv),
-                SystemEvent::Left { owner: None },
-                Some(Effect::Leave),
-            ))
-            .await
-            .map_err(|e| {
-                if e.code == ErrorCode::NotFound {
-                    no_conv(conv)
-                } else {
-                    e
-                }
-            })?;
+        let mut entry = Self::system(
+            actor,
+            Dest::Conv(conv),
+            SystemEvent::Left { owner: None },
+            Some(Effect::Leave),
+        );
+        entry.nonce = nonce;
+        messages.post_and_wait(entry).await.map_err(|e| {
+            if e.code == ErrorCode::NotFound {
+                no_conv(conv)
+            } else {
+                e
+            }
+        })?;
         if hub.members.count(conv) == 0 {
             // The last one out: nobody can read it any more. (The last two
             // leaving at once may both get here; gone is gone.)
