@@ -346,6 +346,14 @@ async fn conferences_across_nodes_with_a_member_added_later_catch_up_and_removal
 /// A node of our own making that speaks the nodes' protocol and says what
 /// it likes: the forger.
 async fn forge(to: &Node, envelope: confab_p2p::wire::Envelope) -> confab_p2p::wire::Reply {
+    forge_many(to, vec![envelope]).await.remove(0)
+}
+
+/// The forger sends all `envelopes` at once: the answers, in any order.
+async fn forge_many(
+    to: &Node,
+    envelopes: Vec<confab_p2p::wire::Envelope>,
+) -> Vec<confab_p2p::wire::Reply> {
     use confab_p2p::libp2p::request_response::{self, Message, ProtocolSupport};
     use confab_p2p::libp2p::swarm::SwarmEvent;
     use confab_p2p::libp2p::{StreamProtocol, noise, tcp, yamux};
@@ -369,22 +377,92 @@ async fn forge(to: &Node, envelope: confab_p2p::wire::Envelope) -> confab_p2p::w
         .build();
     let peer = to.peer.parse().unwrap();
     swarm.add_peer_address(peer, to.addrs[0].parse().unwrap());
-    swarm.behaviour_mut().send_request(&peer, envelope);
-    until(
-        &mut swarm,
-        "the node's answer to the forger",
-        |ev| match ev {
-            SwarmEvent::Behaviour(request_response::Event::Message {
-                message: Message::Response { response, .. },
-                ..
-            }) => Some(response),
-            SwarmEvent::Behaviour(request_response::Event::OutboundFailure { error, .. }) => {
-                panic!("the forger's request failed: {error}")
-            }
-            _ => None,
-        },
-    )
-    .await
+    let mut replies = Vec::new();
+    let count = envelopes.len();
+    for envelope in envelopes {
+        swarm.behaviour_mut().send_request(&peer, envelope);
+    }
+    while replies.len() < count {
+        let reply = until(
+            &mut swarm,
+            "the node's answer to the forger",
+            |ev| match ev {
+                SwarmEvent::Behaviour(request_response::Event::Message {
+                    message: Message::Response { response, .. },
+                    ..
+                }) => Some(response),
+                SwarmEvent::Behaviour(request_response::Event::OutboundFailure {
+                    error, ..
+                }) => {
+                    panic!("the forger's request failed: {error}")
+                }
+                _ => None,
+            },
+        )
+        .await;
+        replies.push(reply);
+    }
+    replies
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_naming_many_strangers_at_once_is_asked_to_come_back_later() {
+    use confab_p2p::wire::{Body, Envelope, Reply};
+    // The node's only known peer never answers, so each lookup of an
+    // unknown sender runs until its timeout: they are all running at once.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let nobody = confab_p2p::libp2p::identity::Keypair::generate_ed25519()
+        .public()
+        .to_peer_id();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confab"));
+    cmd.args([
+        "node",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--client",
+        "127.0.0.1:0",
+    ]);
+    cmd.arg("--bootstrap").arg(format!(
+        "/ip4/127.0.0.1/tcp/{}/p2p/{nobody}",
+        silent_addr.port()
+    ));
+    let mut node = Node::spawn(cmd, tmp.path()).await;
+    node.user("bob", "").await;
+
+    let envelopes = (0..20)
+        .map(|i| Envelope {
+            id: format!("id-{i}"),
+            from: format!("stranger{i}"),
+            to: "bob".into(),
+            at: chrono_now_ms(),
+            body: Body::FriendRequest,
+        })
+        .collect();
+    let replies = forge_many(&node, envelopes).await;
+    let later =
+        |r: &Reply| matches!(r, Reply::Retry(why) if why.contains("too many unknown senders"));
+    assert_eq!(
+        replies.iter().filter(|r| later(r)).count(),
+        12,
+        "{replies:?}"
+    );
+    // The eight looked up are not found, and nothing reached bob.
+    assert!(
+        replies
+            .iter()
+            .filter(|r| !later(r))
+            .all(|r| matches!(r, Reply::Retry(why) if why.contains("cannot be found yet"))),
+        "{replies:?}"
+    );
+    assert_eq!(node.count("friend request from"), 0, "{:#?}", node.seen);
 }
 
 /// Drives a swarm of the test's own until `pick` takes one of its events.
@@ -994,4 +1072,16 @@ async fn confab_chat_and_the_scripting_commands_against_a_node() {
     // Bob's node stops: alice's client shows him offline.
     n2.kill().await;
     script_until(&n1, &home, "alice", &["friends"], "friend bob offline").await;
+
+    // A new password set from the terminal is the node's too.
+    tui.type_text("/passwd");
+    tui.press(&["Enter"]);
+    for field in ["pw-alice", "a new secret", "a new secret"] {
+        tui.type_text(field);
+        tui.press(&["Enter"]);
+    }
+    tui.wait_for("Password changed").await;
+    n1.say("login alice").await;
+    n1.say("a new secret").await;
+    n1.expect("logged in as alice").await;
 }

@@ -71,6 +71,9 @@ struct Lookup {
     found: Vec<(NameClaim, PeerId, Vec<u8>)>,
 }
 
+/// Lookups of unknown senders one peer may have running at once.
+const MAX_VERIFYING: usize = 8;
+
 /// How long to wait before trying an envelope again after each failure.
 fn backoff(failures: u32) -> Duration {
     Duration::from_millis(500 * 2u64.pow(failures.min(6)))
@@ -117,6 +120,8 @@ pub(crate) struct Node {
     /// The id the next conference made takes (one made from a client's
     /// group, mapped to it before it exists).
     conf_id: Option<String>,
+    /// Lookups of unknown senders running, by the peer that named them.
+    verifying: HashMap<PeerId, usize>,
 }
 
 fn now_ms() -> i64 {
@@ -249,6 +254,7 @@ impl Node {
             clients: HashSet::new(),
             bridged: false,
             conf_id: None,
+            verifying: HashMap::new(),
         })
     }
 
@@ -442,6 +448,11 @@ impl Node {
                     .and_then(|conf| self.as_user(&from, Command::ConfSend { conf, text }));
                 if let Err(e) = r {
                     say(&format!("error: {from} (client): {e:#}"));
+                }
+            }
+            Outgoing::Password { user, hash } => {
+                if let Err(e) = self.state.set_hash(&user, &hash) {
+                    say(&format!("error: {user} (client): {e:#}"));
                 }
             }
             Outgoing::Lookup { name, reply } => {
@@ -1220,6 +1231,12 @@ impl Node {
                 envelope,
                 channel,
             } => {
+                if let Some(n) = self.verifying.get_mut(&peer) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.verifying.remove(&peer);
+                    }
+                }
                 let reply = match owner {
                     Some(o) if o == peer => self.accept(peer, *envelope),
                     Some(_) => Reply::Rejected(format!(
@@ -2002,6 +2019,15 @@ impl Node {
                 let _ = self.swarm.behaviour_mut().rr.send_response(channel, reply);
             }
             None => {
+                // Each costs a DHT lookup: a peer naming many strangers at
+                // once is asked to come back later.
+                let asking = self.verifying.entry(peer).or_default();
+                if *asking >= MAX_VERIFYING {
+                    let reply = Reply::Retry("too many unknown senders at once".into());
+                    let _ = self.swarm.behaviour_mut().rr.send_response(channel, reply);
+                    return;
+                }
+                *asking += 1;
                 let from = envelope.from.clone();
                 self.lookup(
                     &from,

@@ -78,6 +78,9 @@ pub enum Outgoing {
     },
     /// Local `user` came online or went offline.
     Online { user: String, online: bool },
+    /// Local `user` changed their password; `hash` is the new one's argon2
+    /// PHC string.
+    Password { user: String, hash: String },
     /// Someone named a user this server does not know: does the other side
     /// know them? Answer `true` to have a remote account made for them.
     Lookup {
@@ -102,6 +105,21 @@ impl Hooks {
 
     fn active(&self) -> Option<&mpsc::Sender<Outgoing>> {
         self.tx.get()
+    }
+
+    /// Whether a program bridges this server to users elsewhere.
+    pub(crate) fn is_active(&self) -> bool {
+        self.active().is_some()
+    }
+
+    /// A local user's new password goes out, to be the same on both sides.
+    pub(crate) fn password(&self, user: UserId, name: &str, hash: &str) {
+        if self.is_active() && !self.is_remote(user) {
+            self.emit(Outgoing::Password {
+                user: name.to_owned(),
+                hash: hash.to_owned(),
+            });
+        }
     }
 
     pub(crate) fn is_remote(&self, user: UserId) -> bool {

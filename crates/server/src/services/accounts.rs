@@ -77,6 +77,11 @@ impl Accounts {
         }
         match (self.ctx.registration, invite) {
             (crate::Registration::Open, _) => {}
+            (crate::Registration::Closed, _) if self.ctx.hub.bridge.is_active() => {
+                return Err(ApiError::forbidden(
+                    "accounts are made at the node's console (register NAME), not here",
+                ));
+            }
             (crate::Registration::Closed, _) => {
                 return Err(ApiError::forbidden(
                     "registration is closed on this server: an admin makes accounts",
@@ -285,6 +290,7 @@ impl Accounts {
             .map_err(|m| ApiError::new(ErrorCode::InvalidPassword, m))?;
         let hash = auth::hash_password_async(new).await?;
         store.set_password(record.id, &hash).await?;
+        self.ctx.hub.bridge.password(record.id, &record.name, &hash);
         let (token, token_hash) = auth::new_token();
         store.add_token(record.id, &token_hash).await?;
         Ok((token, token_hash))
