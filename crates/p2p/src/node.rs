@@ -510,7 +510,7 @@ impl Node {
                         let waiting = self.state.take_unseen(&name)?;
                         let confs = self.my_confs(&name)?;
                         let ids: Vec<String> = confs.iter().map(|c| c.id.clone()).collect();
-                        let conf_waiting = self.state.take_unseen_conf(&ids)?;
+                        let conf_waiting = self.state.take_unseen_conf(&name, &ids)?;
                         if !waiting.is_empty() || !conf_waiting.is_empty() {
                             say(&format!(
                                 "while you were away ({}):",
@@ -961,10 +961,13 @@ impl Node {
     /// A conference message this node did not have: shown to the user
     /// logged in here if they are a member.
     fn conf_arrived(&mut self, info: &ConfInfo, m: &ConfMsg, host: bool) -> Result<bool> {
-        let here = self.user.as_ref().is_some_and(|u| info.members.contains(u));
-        let new = self.state.add_conf_msg(&info.id, m, host, here, false)?;
-        if new && here {
+        let here = self.user.clone().filter(|u| info.members.contains(u));
+        let new = self
+            .state
+            .add_conf_msg(&info.id, m, host, here.is_some(), false)?;
+        if new && let Some(user) = here {
             show_conf(&info.name, m);
+            self.state.saw_conf(&info.id, &user)?;
         }
         Ok(new)
     }
@@ -1710,6 +1713,10 @@ impl Node {
                     .iter()
                     .any(|m| matches!(self.state.user(m), Ok(Some(_))));
                 if info.members.contains(&e.to) {
+                    if old.as_ref().is_none_or(|o| !o.members.contains(&e.to)) {
+                        // From now on: what others here read before is not theirs.
+                        self.state.saw_conf(&info.id, &e.to)?;
+                    }
                     self.state.set_conf(&info)?;
                     self.subscribe(&info);
                     if here {

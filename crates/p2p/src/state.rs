@@ -77,6 +77,15 @@ CREATE TABLE IF NOT EXISTS conf_msgs (
     mirrored INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (conf, author, id)
 );
+-- How far each user of this node has been shown each conference (at the
+-- console): the last conf_msgs rowid. Made at their join, so that a user
+-- who joins later is not shown what others of this node read before.
+CREATE TABLE IF NOT EXISTS conf_seen (
+    conf TEXT NOT NULL,
+    user TEXT NOT NULL,
+    upto INTEGER NOT NULL,
+    PRIMARY KEY (conf, user)
+);
 -- Each conference's group in the client listener (client.rs).
 CREATE TABLE IF NOT EXISTS conf_groups (
     conf TEXT PRIMARY KEY,
@@ -526,32 +535,47 @@ impl State {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Messages of the conferences in `confs` not shown yet; they count as shown.
-    pub fn take_unseen_conf(&mut self, confs: &[String]) -> Result<Vec<(String, ConfMsg)>> {
-        let tx = self.db.transaction()?;
+    /// `user` has been shown everything of conference `conf` so far.
+    pub fn saw_conf(&self, conf: &str, user: &str) -> Result<()> {
+        self.db.execute(
+            "INSERT INTO conf_seen (conf, user, upto)
+             SELECT ?1, ?2, COALESCE(MAX(rowid), 0) FROM conf_msgs WHERE conf = ?1
+             ON CONFLICT (conf, user) DO UPDATE SET upto = excluded.upto",
+            params![conf, user],
+        )?;
+        Ok(())
+    }
+
+    /// Messages of the conferences in `confs` not shown to `user` yet; they
+    /// count as shown.
+    pub fn take_unseen_conf(
+        &mut self,
+        user: &str,
+        confs: &[String],
+    ) -> Result<Vec<(String, ConfMsg)>> {
         let mut out = Vec::new();
         for c in confs {
-            {
-                let mut q = tx.prepare(
-                    "SELECT id, author, text, at, seq FROM conf_msgs
-                     WHERE conf = ?1 AND seen = 0 ORDER BY at, rowid",
-                )?;
-                let rows = q.query_map([c], |r| {
-                    Ok(ConfMsg {
-                        id: r.get(0)?,
-                        author: r.get(1)?,
-                        text: r.get(2)?,
-                        at: r.get(3)?,
-                        seq: r.get(4)?,
-                    })
-                })?;
-                for m in rows {
-                    out.push((c.clone(), m?));
-                }
+            let mut q = self.db.prepare_cached(
+                "SELECT id, author, text, at, seq FROM conf_msgs
+                 WHERE conf = ?1 AND rowid > COALESCE(
+                     (SELECT upto FROM conf_seen WHERE conf = ?1 AND user = ?2), 0)
+                 ORDER BY at, rowid",
+            )?;
+            let rows = q.query_map(params![c, user], |r| {
+                Ok(ConfMsg {
+                    id: r.get(0)?,
+                    author: r.get(1)?,
+                    text: r.get(2)?,
+                    at: r.get(3)?,
+                    seq: r.get(4)?,
+                })
+            })?;
+            for m in rows {
+                out.push((c.clone(), m?));
             }
-            tx.execute("UPDATE conf_msgs SET seen = 1 WHERE conf = ?1", [c])?;
+            drop(q);
+            self.saw_conf(c, user)?;
         }
-        tx.commit()?;
         Ok(out)
     }
 
@@ -619,5 +643,61 @@ impl State {
         let mut q = self.db.prepare("SELECT name, record FROM records")?;
         let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::State;
+    use crate::wire::ConfMsg;
+
+    fn msg(id: &str, text: &str) -> ConfMsg {
+        ConfMsg {
+            id: id.into(),
+            author: "carol".into(),
+            text: text.into(),
+            at: 1,
+            seq: 0,
+        }
+    }
+
+    fn texts(v: Vec<(String, ConfMsg)>) -> Vec<String> {
+        v.into_iter().map(|(_, m)| m.text).collect()
+    }
+
+    #[test]
+    fn each_user_of_a_node_is_shown_a_conference_from_their_own_point() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = State::open(dir.path()).unwrap();
+        let confs = ["c1".to_string()];
+        state
+            .add_conf_msg("c1", &msg("1", "one"), false, false, false)
+            .unwrap();
+        // Alice reads; bob, in it from the start too, still has it waiting.
+        assert_eq!(
+            texts(state.take_unseen_conf("alice", &confs).unwrap()),
+            ["one"]
+        );
+        assert!(state.take_unseen_conf("alice", &confs).unwrap().is_empty());
+        state
+            .add_conf_msg("c1", &msg("2", "two"), false, false, false)
+            .unwrap();
+        // Dave joins now: what came before is not his.
+        state.saw_conf("c1", "dave").unwrap();
+        state
+            .add_conf_msg("c1", &msg("3", "three"), false, false, false)
+            .unwrap();
+        assert_eq!(
+            texts(state.take_unseen_conf("bob", &confs).unwrap()),
+            ["one", "two", "three"]
+        );
+        assert_eq!(
+            texts(state.take_unseen_conf("alice", &confs).unwrap()),
+            ["two", "three"]
+        );
+        assert_eq!(
+            texts(state.take_unseen_conf("dave", &confs).unwrap()),
+            ["three"]
+        );
     }
 }
