@@ -47,11 +47,15 @@ pub(crate) struct Served {
     /// The certificate's SHA-256 fingerprint, for `--trust`.
     pub fingerprint: String,
     running: confab_server::Running,
+    mirror: tokio::task::JoinHandle<()>,
 }
 
 impl Served {
-    /// Stops the server and waits until what it acknowledged is on disk.
+    /// Stops the mirror (what it had not copied is copied next time), then
+    /// the server, and waits until what the server acknowledged is on disk.
     pub(crate) async fn stop(self) {
+        self.mirror.abort();
+        let _ = self.mirror.await;
         self.running.handle().shutdown("the node is stopping");
         self.running.wait().await;
     }
@@ -69,6 +73,9 @@ pub(crate) struct Link {
     /// even if the node has nothing between them (a client's move the node
     /// refused).
     pub recheck: Arc<Mutex<HashSet<(String, String)>>>,
+    /// Notices for a user's clients (bounded; a notice that does not fit is
+    /// only printed at the console).
+    notices: mpsc::Sender<(String, String)>,
 }
 
 impl Link {
@@ -82,6 +89,10 @@ impl Link {
             .unwrap_or_else(|p| p.into_inner())
             .insert(name.to_owned(), online);
         self.changed();
+    }
+
+    pub(crate) fn tell(&self, user: &str, text: &str) {
+        let _ = self.notices.try_send((user.to_owned(), text.to_owned()));
     }
 
     pub(crate) fn recheck(&self, user: &str, other: &str) {
@@ -110,12 +121,16 @@ pub(crate) async fn start(data_dir: &Path, addr: SocketAddr) -> Result<(Served, 
     let (bridge, outgoing) = running
         .handle()
         .bridge(QUEUE)
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the bridge: {}", e.message))?
         .context("the server's bridge was taken")?;
+    let (notices, notices_rx) = mpsc::channel(64);
     let link = Link {
         outgoing,
         poke: Arc::new(Notify::new()),
         online: Arc::default(),
         recheck: Arc::default(),
+        notices,
     };
     let mirror = Mirror {
         db: {
@@ -127,16 +142,18 @@ pub(crate) async fn start(data_dir: &Path, addr: SocketAddr) -> Result<(Served, 
         poke: link.poke.clone(),
         online: link.online.clone(),
         recheck: link.recheck.clone(),
+        notices: notices_rx,
         hashes: HashMap::new(),
         relations: HashMap::new(),
         confs: HashMap::new(),
     };
-    tokio::spawn(mirror.run());
+    let mirror = tokio::spawn(mirror.run());
     let served = Served {
         addr: running.tcp_addr,
         web: running.http_addr,
         fingerprint: running.cert_fingerprint.clone(),
         running,
+        mirror,
     };
     Ok((served, link))
 }
@@ -148,6 +165,7 @@ struct Mirror {
     poke: Arc<Notify>,
     online: Arc<Mutex<HashMap<String, bool>>>,
     recheck: Arc<Mutex<HashSet<(String, String)>>>,
+    notices: mpsc::Receiver<(String, String)>,
     /// Password hashes copied, by user.
     hashes: HashMap<String, String>,
     /// Friendships copied: (user, other) → state.
@@ -164,6 +182,7 @@ impl Mirror {
             }
             tokio::select! {
                 _ = self.poke.notified() => {}
+                Some((user, text)) = self.notices.recv() => self.bridge.notice(&user, &text).await,
                 _ = tokio::time::sleep(EVERY) => {}
             }
         }
@@ -198,11 +217,13 @@ impl Mirror {
         };
         for (name, hash) in users {
             if self.hashes.get(&name) != Some(&hash) {
-                self.bridge
-                    .local_user(&name, &hash)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("the account of {name}: {}", e.message))?;
-                self.hashes.insert(name, hash);
+                // (One account refused does not hold up the others'.)
+                match self.bridge.local_user(&name, &hash).await {
+                    Ok(()) => {
+                        self.hashes.insert(name, hash);
+                    }
+                    Err(e) => tracing::warn!(%name, error = %e.message, "making a client account"),
+                }
             }
         }
         Ok(())
@@ -283,9 +304,10 @@ impl Mirror {
                 };
                 // Both copies of a message between two users of this node
                 // carry the same id, so the server keeps it once.
-                let id = id.strip_prefix("out-").unwrap_or(&id);
-                if let Err(e) = self.bridge.dm(from, to, text, id).await {
-                    tracing::warn!(%from, %to, error = %e.message, "copying a direct message");
+                let id = nonce_id(id.strip_prefix("out-").unwrap_or(&id));
+                let copied = self.bridge.dm(from, to, text, &id).await;
+                if !done(copied, "a direct message") {
+                    return Ok(()); // tried again on the next pass
                 }
                 self.db
                     .execute("UPDATE dms SET mirrored = 1 WHERE rowid = ?1", [rowid])?;
@@ -393,18 +415,43 @@ impl Mirror {
                 return Ok(());
             }
             for (rowid, id, author, text, conv) in rows {
-                if let Err(e) = self
+                let copied = self
                     .bridge
-                    .group_post(conv as u64, &author, text, &id)
-                    .await
-                {
-                    tracing::warn!(%author, error = %e.message, "copying a conference message");
+                    .group_post(conv as u64, &author, text, &nonce_id(&id))
+                    .await;
+                if !done(copied, "a conference message") {
+                    return Ok(()); // tried again on the next pass
                 }
                 self.db.execute(
                     "UPDATE conf_msgs SET mirrored = 1 WHERE rowid = ?1",
                     [rowid],
                 )?;
             }
+        }
+    }
+}
+
+/// The server's nonce for a message id from the network: fixed length
+/// whatever another node chose (a nonce has at most 64 bytes).
+fn nonce_id(id: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(id.as_bytes())[..16])
+}
+
+/// Whether a message's copy is settled: copied, or refused for good (which
+/// is logged). A failure that may pass (the store busy, the server
+/// stopping) is not settled.
+fn done(copied: Result<(), confab_server::ApiError>, what: &str) -> bool {
+    use confab_proto::ErrorCode;
+    match copied {
+        Ok(()) => true,
+        Err(e) if matches!(e.code, ErrorCode::Internal | ErrorCode::ShuttingDown) => {
+            tracing::warn!(error = %e.message, "copying {what}; trying again later");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(error = %e.message, "{what} could not be copied to the client listener");
+            true
         }
     }
 }

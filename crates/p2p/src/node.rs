@@ -342,6 +342,13 @@ impl Node {
         )
     }
 
+    /// What `user` did at a client could not be carried out: said at the
+    /// console and to their clients.
+    fn refused(&self, user: &str, e: &anyhow::Error) {
+        say(&format!("error: {user} (client): {e:#}"));
+        self.link.tell(user, &format!("not carried to the other nodes: {e:#}"));
+    }
+
     /// Whether `name` is logged in here, at the console or a client.
     fn is_here(&self, name: &str) -> bool {
         self.user.as_deref() == Some(name) || self.clients.contains(name)
@@ -377,7 +384,7 @@ impl Node {
                     None => Err(anyhow::anyhow!("not carried to {to}'s node")),
                 };
                 if let Err(e) = result {
-                    say(&format!("error: {from} (client): {e:#}"));
+                    self.refused(&from, &e);
                     self.link.recheck(&from, &to);
                 }
             }
@@ -389,7 +396,7 @@ impl Node {
                         text,
                     },
                 ) {
-                    say(&format!("error: {from} (client) to {to}: {e:#}"));
+                    self.refused(&from, &e.context(format!("to {to}")));
                 }
             }
             Outgoing::Online { user, online } => {
@@ -414,14 +421,19 @@ impl Node {
                 // Mapped before it exists, so that the mirror never makes a
                 // second group of it.
                 let id = new_id();
+                // A conference's name is one word.
+                let name = name.split_whitespace().collect::<Vec<_>>().join("-");
                 let made = self.state.map_group(&id, conv).and_then(|()| {
                     self.conf_id = Some(id.clone());
                     self.as_user(&by, Command::ConfCreate { name, members })
                 });
                 self.conf_id = None;
                 if let Err(e) = made {
-                    let _ = self.state.unmap_group(&id);
-                    say(&format!("error: {by} (client): {e:#}"));
+                    // (Kept mapped if the conference exists after all.)
+                    if !matches!(self.state.conf(&id), Ok(Some(_))) {
+                        let _ = self.state.unmap_group(&id);
+                    }
+                    self.refused(&by, &e);
                 }
             }
             Outgoing::GroupAdded { conv, by, users } => {
@@ -430,7 +442,7 @@ impl Node {
                         .group_conf(conv)
                         .and_then(|conf| self.as_user(&by, Command::ConfInvite { conf, user }));
                     if let Err(e) = r {
-                        say(&format!("error: {by} (client): {e:#}"));
+                        self.refused(&by, &e);
                     }
                 }
             }
@@ -439,7 +451,7 @@ impl Node {
                     .group_conf(conv)
                     .and_then(|conf| self.as_user(&user, Command::ConfLeave(conf)));
                 if let Err(e) = r {
-                    say(&format!("error: {user} (client): {e:#}"));
+                    self.refused(&user, &e);
                 }
             }
             Outgoing::GroupPost { conv, from, text } => {
@@ -447,12 +459,12 @@ impl Node {
                     .group_conf(conv)
                     .and_then(|conf| self.as_user(&from, Command::ConfSend { conf, text }));
                 if let Err(e) = r {
-                    say(&format!("error: {from} (client): {e:#}"));
+                    self.refused(&from, &e);
                 }
             }
             Outgoing::Password { user, hash } => {
                 if let Err(e) = self.state.set_hash(&user, &hash) {
-                    say(&format!("error: {user} (client): {e:#}"));
+                    self.refused(&user, &e);
                 }
             }
             Outgoing::Lookup { name, reply } => {
@@ -545,8 +557,10 @@ impl Node {
             }
             Command::Logout => {
                 let user = self.logged_in()?;
-                self.announce(&user, false);
                 self.user = None;
+                if !self.is_here(&user) {
+                    self.announce(&user, false);
+                }
                 say(&format!("logged out {user}"));
             }
             Command::Passwd { old, new, again } => {
@@ -1441,8 +1455,12 @@ impl Node {
             if let Ok(Some(info)) = self.state.conf(conf) {
                 let mut last = 0;
                 for m in msgs {
-                    let _ = self.conf_arrived(&info, m, false);
                     last = last.max(m.seq);
+                    // The host's word, but checked as any message is.
+                    if check_name(&m.author).is_err() || m.text.chars().count() > MAX_TEXT {
+                        continue;
+                    }
+                    let _ = self.conf_arrived(&info, m, false);
                 }
                 let _ = self.state.set_synced(conf, last);
                 if msgs.len() >= 100 {
@@ -1702,6 +1720,20 @@ impl Node {
                         )));
                     }
                 }
+                if old.is_none()
+                    && self
+                        .state
+                        .confs()?
+                        .iter()
+                        .filter(|c| c.host == info.host)
+                        .count()
+                        >= MAX_CONFS_PER_HOST
+                {
+                    return Ok(Reply::Rejected(format!(
+                        "{} hosts {MAX_CONFS_PER_HOST} conferences with users here already",
+                        info.host
+                    )));
+                }
                 if old
                     .as_ref()
                     .is_some_and(|o| o.host != info.host || o.epoch > info.epoch)
@@ -1716,6 +1748,7 @@ impl Node {
                     if old.as_ref().is_none_or(|o| !o.members.contains(&e.to)) {
                         // From now on: what others here read before is not theirs.
                         self.state.saw_conf(&info.id, &e.to)?;
+                        self.state.joined_conf(&info.id, &e.to)?;
                     }
                     self.state.set_conf(&info)?;
                     self.subscribe(&info);
@@ -2086,6 +2119,8 @@ const OUTBOX_DAYS: i64 = 30;
 const MAX_TEXT: usize = 4000;
 /// The most members a conference has.
 const MAX_MEMBERS: usize = 100;
+/// Conferences one user elsewhere may have this node's users in.
+const MAX_CONFS_PER_HOST: usize = 50;
 
 /// A conference as a host describes it: well formed, or why not. `keyed`:
 /// the copy for a member, which carries the key.
@@ -2144,7 +2179,10 @@ fn check_name(name: &str) -> Result<()> {
             "`{name}` is not a user name: 3 to 32 of a-z, 0-9, _ and -, starting with a letter"
         );
     }
-    Ok(())
+    // And what the client listener allows (no `visitor-…`, `deleted-…`).
+    confab_proto::Limits::default()
+        .check_username(name)
+        .map_err(|e| anyhow::anyhow!("`{name}` is not a user name: {e}"))
 }
 
 /// The peer id at the end of an address (`.../p2p/PEER`), if any.

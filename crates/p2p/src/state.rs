@@ -86,6 +86,14 @@ CREATE TABLE IF NOT EXISTS conf_seen (
     upto INTEGER NOT NULL,
     PRIMARY KEY (conf, user)
 );
+-- Where each user of this node joined each conference (the last conf_msgs
+-- rowid then): the client listener's group shows nothing from before.
+CREATE TABLE IF NOT EXISTS conf_joined (
+    conf TEXT NOT NULL,
+    user TEXT NOT NULL,
+    from_rowid INTEGER NOT NULL,
+    PRIMARY KEY (conf, user)
+);
 -- Each conference's group in the client listener (client.rs).
 CREATE TABLE IF NOT EXISTS conf_groups (
     conf TEXT PRIMARY KEY,
@@ -185,6 +193,10 @@ impl State {
                     "ALTER TABLE {table} ADD COLUMN mirrored INTEGER NOT NULL DEFAULT 0"
                 ))?;
             }
+            // What the mirror looks for on every pass.
+            db.execute_batch(&format!(
+                "CREATE INDEX IF NOT EXISTS {table}_unmirrored ON {table} (mirrored) WHERE mirrored = 0"
+            ))?;
         }
         Ok(State { db })
     }
@@ -533,6 +545,17 @@ impl State {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// `user` (of this node) joined conference `conf` now.
+    pub fn joined_conf(&self, conf: &str, user: &str) -> Result<()> {
+        self.db.execute(
+            "INSERT INTO conf_joined (conf, user, from_rowid)
+             SELECT ?1, ?2, COALESCE(MAX(rowid), 0) FROM conf_msgs WHERE conf = ?1
+             ON CONFLICT (conf, user) DO UPDATE SET from_rowid = excluded.from_rowid",
+            params![conf, user],
+        )?;
+        Ok(())
     }
 
     /// `user` has been shown everything of conference `conf` so far.

@@ -37,6 +37,9 @@ const NO_LOGIN: &str = "!remote";
 
 /// How long a lookup of an unknown name on the other side may take.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(15);
+/// Lookups of unknown names running at once; more are answered "no such
+/// user" at once (each holds a slot of the bounded channel).
+const MAX_LOOKUPS: usize = 16;
 
 /// What a local user did that the other side must carry out.
 #[derive(Debug)]
@@ -93,6 +96,7 @@ pub enum Outgoing {
 pub(crate) struct Hooks {
     remote: RwLock<HashMap<UserId, String>>,
     tx: OnceLock<mpsc::Sender<Outgoing>>,
+    looking_up: std::sync::atomic::AtomicUsize,
 }
 
 impl Hooks {
@@ -100,6 +104,7 @@ impl Hooks {
         Hooks {
             remote: RwLock::new(HashMap::new()),
             tx: OnceLock::new(),
+            looking_up: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -225,21 +230,26 @@ impl Hooks {
 
     /// Asks the other side about a name this server does not know.
     pub(crate) async fn look_up(&self, name: &str) -> bool {
+        use std::sync::atomic::Ordering;
         let Some(tx) = self.active() else {
             return false;
         };
+        if self.looking_up.fetch_add(1, Ordering::AcqRel) >= MAX_LOOKUPS {
+            self.looking_up.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
         let (reply, answer) = oneshot::channel();
         let asked = Outgoing::Lookup {
             name: name.to_owned(),
             reply,
         };
-        if tx.try_send(asked).is_err() {
-            return false;
-        }
-        matches!(
-            tokio::time::timeout(LOOKUP_TIMEOUT, answer).await,
-            Ok(Ok(true))
-        )
+        let found = tx.try_send(asked).is_ok()
+            && matches!(
+                tokio::time::timeout(LOOKUP_TIMEOUT, answer).await,
+                Ok(Ok(true))
+            );
+        self.looking_up.fetch_sub(1, Ordering::AcqRel);
+        found
     }
 
     /// The account of `name` if the other side knows them: made now as a
@@ -292,26 +302,61 @@ pub struct Bridge {
 impl Bridge {
     /// The bridge of `shared`, and the channel of what local users do;
     /// `None` if it was taken already.
-    pub(crate) fn start(
+    pub(crate) async fn start(
         shared: Arc<Shared>,
         capacity: usize,
-    ) -> Option<(Bridge, mpsc::Receiver<Outgoing>)> {
+    ) -> Result<Option<(Bridge, mpsc::Receiver<Outgoing>)>, ApiError> {
+        // The remote accounts of earlier runs are remote from the start.
+        let store = &shared.store;
+        for u in store.list_users("", u32::MAX).await? {
+            if let Some(user) = store.user_by_id(u.id).await?
+                && user.password_hash == NO_LOGIN
+            {
+                shared.hub.bridge.add_remote(user.id, &user.name);
+            }
+        }
         let (tx, rx) = mpsc::channel(capacity);
-        shared.hub.bridge.tx.set(tx).ok()?;
-        Some((
+        if shared.hub.bridge.tx.set(tx).is_err() {
+            return Ok(None);
+        }
+        Ok(Some((
             Bridge {
                 shared,
                 online: Arc::default(),
             },
             rx,
-        ))
+        )))
     }
 
     /// Makes (or updates) the account of a local user, who logs in with
     /// the password `password_hash` (an argon2 PHC string) was made from.
     pub async fn local_user(&self, name: &str, password_hash: &str) -> Result<(), ApiError> {
         let store = &self.shared.store;
-        match store.user_by_name(name).await? {
+        let existing = store.user_by_name(name).await?;
+        if let Some(u) = &existing
+            && u.password_hash == NO_LOGIN
+        {
+            // Someone elsewhere was known by this name (a conference's
+            // member list says what it likes). The name is a local user's
+            // now: that account goes, with what it was given; its messages
+            // stay, under a deleted user.
+            let hub = &self.shared.hub;
+            crate::services::admin::delete_user(
+                store.as_ref(),
+                Some(hub),
+                &crate::services::admin::By::local(),
+                name,
+            )
+            .await?;
+            hub.bridge
+                .remote
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&u.id);
+            store.create_user(name, password_hash, Role::Member).await?;
+            return Ok(());
+        }
+        match existing {
             Some(u) if u.password_hash == password_hash => Ok(()),
             Some(u) => Ok(store.set_password(u.id, password_hash).await?),
             None => {
@@ -382,6 +427,21 @@ impl Bridge {
             .social
             .mirror(&user, &other, state)
             .await
+    }
+
+    /// Tells local user `user`'s clients something (a notice line): what the
+    /// other side could not carry out.
+    pub async fn notice(&self, user: &str, text: &str) {
+        if let Ok(Some(u)) = self.shared.store.user_by_name(user).await {
+            let frame = crate::hub::event(confab_proto::ServerBody::Notice {
+                text: text.to_owned(),
+            });
+            self.shared.hub.bus.publish(
+                crate::hub::Audience::User(u.id),
+                &frame,
+                crate::hub::Except::NONE,
+            );
+        }
     }
 
     /// Shows a remote user online or offline.

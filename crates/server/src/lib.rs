@@ -157,11 +157,11 @@ impl Handle {
     /// The bridge to users elsewhere, with the channel (of `capacity`) on
     /// which what local users do toward them comes out. Once per server:
     /// `None` after the first call.
-    pub fn bridge(
+    pub async fn bridge(
         &self,
         capacity: usize,
-    ) -> Option<(bridge::Bridge, mpsc::Receiver<bridge::Outgoing>)> {
-        bridge::Bridge::start(self.shared.clone(), capacity)
+    ) -> Result<Option<(bridge::Bridge, mpsc::Receiver<bridge::Outgoing>)>, ApiError> {
+        bridge::Bridge::start(self.shared.clone(), capacity).await
     }
 
     pub fn stats(&self) -> &Stats {

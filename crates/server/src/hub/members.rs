@@ -85,14 +85,15 @@ impl Members {
         self.lock().convs.entry(conv).or_default().kind = Some(kind);
     }
 
-    /// The other member of a DM conversation `user` is in; `None` for any
-    /// other kind of conversation (or a DM they are not in).
     /// The members of group `conv` (`None` for any other conversation).
     pub(crate) fn group_members(&self, conv: ConvId) -> Option<Vec<UserId>> {
         let s = self.lock();
         let c = s.convs.get(&conv)?;
         (c.kind == Some(ConvKind::Group)).then(|| c.members.keys().copied().collect())
     }
+
+    /// The other member of a DM conversation `user` is in; `None` for any
+    /// other kind of conversation (or a DM they are not in).
 
     pub(crate) fn dm_partner(&self, conv: ConvId, user: UserId) -> Option<UserId> {
         let s = self.lock();
