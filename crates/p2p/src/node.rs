@@ -346,7 +346,8 @@ impl Node {
     /// console and to their clients.
     fn refused(&self, user: &str, e: &anyhow::Error) {
         say(&format!("error: {user} (client): {e:#}"));
-        self.link.tell(user, &format!("not carried to the other nodes: {e:#}"));
+        self.link
+            .tell(user, &format!("not carried to the other nodes: {e:#}"));
     }
 
     /// Whether `name` is logged in here, at the console or a client.

@@ -5,6 +5,7 @@ mod accounts;
 mod acme;
 mod admin;
 mod bad_input;
+mod bridge;
 mod chat;
 mod features;
 mod files;
