@@ -94,7 +94,6 @@ impl Members {
 
     /// The other member of a DM conversation `user` is in; `None` for any
     /// other kind of conversation (or a DM they are not in).
-
     pub(crate) fn dm_partner(&self, conv: ConvId, user: UserId) -> Option<UserId> {
         let s = self.lock();
         let c = s.convs.get(&conv)?;
