@@ -20,11 +20,11 @@ fn reply_to(s: &Session, req_id: u64) -> ReplyTo {
 fn client_nonce(nonce: &Option<String>) -> Result<(), ApiError> {
     if nonce
         .as_deref()
-        .is_some_and(|n| n.starts_with(crate::bridge::NONCE_PREFIX))
+        .is_some_and(|n| n.starts_with(crate::hub::remote::NONCE_PREFIX))
     {
         return Err(ApiError::bad_request(format!(
             "`nonce` may not begin with `{}`",
-            crate::bridge::NONCE_PREFIX
+            crate::hub::remote::NONCE_PREFIX
         )));
     }
     Ok(())

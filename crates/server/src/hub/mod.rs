@@ -18,6 +18,7 @@ pub(crate) mod conns;
 pub(crate) mod members;
 pub(crate) mod presence;
 pub(crate) mod relations;
+pub(crate) mod remote;
 pub(crate) mod udp;
 
 use std::sync::Arc;
@@ -43,7 +44,7 @@ pub(crate) struct Hub {
     pub stats: Arc<Stats>,
     /// Accounts of users elsewhere, and where what is done to them goes
     /// (see [`crate::bridge`]).
-    pub bridge: Arc<crate::bridge::Hooks>,
+    pub bridge: Arc<remote::Hooks>,
 }
 
 impl Hub {
@@ -65,7 +66,7 @@ impl Hub {
             stats: stats.clone(),
             udp,
         });
-        let bridge = Arc::new(crate::bridge::Hooks::new());
+        let bridge = Arc::new(remote::Hooks::new());
         let presence = Arc::new(presence::Presence::new(
             presence_grace,
             members.clone(),

@@ -29,7 +29,7 @@ pub(crate) struct Presence {
     members: Arc<Members>,
     relations: Arc<Relations>,
     bus: Arc<dyn Bus>,
-    bridge: Arc<crate::bridge::Hooks>,
+    bridge: Arc<super::remote::Hooks>,
 }
 
 struct Online {
@@ -48,7 +48,7 @@ impl Presence {
         members: Arc<Members>,
         relations: Arc<Relations>,
         bus: Arc<dyn Bus>,
-        bridge: Arc<crate::bridge::Hooks>,
+        bridge: Arc<super::remote::Hooks>,
     ) -> Self {
         Presence {
             state: Mutex::new(HashMap::new()),
