@@ -1486,7 +1486,10 @@ impl<C: Cache> Client<C> {
                 }
                 SystemEvent::Renamed { name } => g.name = name.clone(),
                 SystemEvent::AddPolicy { owner_only } => g.owner_only_add = *owner_only,
-                SystemEvent::Created { .. } | SystemEvent::Topic { .. } => {}
+                SystemEvent::Created { .. }
+                | SystemEvent::Topic { .. }
+                | SystemEvent::StreamStarted { .. }
+                | SystemEvent::StreamEnded { .. } => {}
             }
         }
         if matches!(e, SystemEvent::Added { .. } | SystemEvent::Left { .. }) {
@@ -2018,6 +2021,11 @@ impl<C: Cache> Client<C> {
                 }
             }
             ServerBody::Typing { conv, user } => self.someone_typing(conv, user, now_ms),
+            // Watching is the browser client's (its log entry shows here).
+            ServerBody::StreamStarted { .. }
+            | ServerBody::StreamEnded { .. }
+            | ServerBody::StreamViewers { .. }
+            | ServerBody::Signal { .. } => {}
             ServerBody::Notice { text } => self.event(Event::Notice(text)),
             ServerBody::Shutdown { reason } => {
                 self.event(Event::Notice(format!("server shutting down: {reason}")))

@@ -149,6 +149,10 @@ pub fn shown(m: &Message) -> Shown<'_> {
             }
             SystemEvent::Topic { topic } if topic.is_empty() => format!("{who} cleared the topic"),
             SystemEvent::Topic { topic } => format!("{who} set the topic to “{topic}”"),
+            SystemEvent::StreamStarted { title, .. } => {
+                format!("{who} went live: “{title}” (watch it in the browser)")
+            }
+            SystemEvent::StreamEnded { .. } => format!("{who}'s live stream ended"),
         }),
         Body::Unknown { kind, .. } => Shown::Unknown(format!(
             "{who} sent a “{kind}” message, which this version of Confab cannot show"

@@ -117,6 +117,10 @@ pub enum SystemEvent {
     AddPolicy { owner_only: bool },
     /// The sender set the channel's topic ("" clears it).
     Topic { topic: String },
+    /// The sender went live (`stream` is the live stream's id).
+    StreamStarted { stream: u64, title: String },
+    /// The sender's live stream ended.
+    StreamEnded { stream: u64 },
 }
 
 impl Body {

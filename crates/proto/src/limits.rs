@@ -86,6 +86,13 @@ pub fn clip(s: &str, max: usize) -> String {
 /// Longest `search` query, in characters.
 pub const MAX_QUERY_CHARS: usize = 200;
 
+/// Longest live stream title, in characters.
+pub const MAX_STREAM_TITLE_CHARS: usize = 100;
+
+/// Largest `signal` payload (an SDP offer with many codecs is a few KiB),
+/// in bytes of its JSON.
+pub const MAX_SIGNAL_BYTES: usize = 16 * 1024;
+
 /// Longest reaction, in bytes (an emoji with its modifiers and joiners).
 pub const MAX_EMOJI_BYTES: usize = 64;
 

@@ -190,6 +190,34 @@ pub enum Request {
     },
     /// Tell the other members you are typing in a conversation. Answered with `ok`.
     Typing { conv: ConvId },
+    /// Go live in a channel you are a member of (not as a visitor): the
+    /// video goes from your browser to each viewer's, with this server as
+    /// the signalling path. `max_viewers` (default and cap: the server's)
+    /// bounds your upload. Answered with `stream`.
+    StreamStart {
+        conv: ConvId,
+        title: String,
+        #[serde(default)]
+        max_viewers: Option<u32>,
+    },
+    /// End your live stream. Answered with `ok`.
+    StreamStop { stream: StreamId },
+    /// The live streams of a conversation you can read. Answered with `streams`.
+    Streams { conv: ConvId },
+    /// Watch a live stream. Answered with `watching`: your watch's id, to
+    /// name in `signal`s.
+    StreamWatch { stream: StreamId },
+    /// Stop watching. Answered with `ok`.
+    StreamUnwatch { stream: StreamId },
+    /// A WebRTC signalling message (an SDP offer or answer, an ICE
+    /// candidate) for the other end of watch `watch` of `stream`: the
+    /// host's to that viewer, or the viewer's to the host. Delivered as a
+    /// `signal` event, in the order sent. Answered with `ok`.
+    Signal {
+        stream: StreamId,
+        watch: WatchId,
+        data: serde_json::Value,
+    },
     /// Users online now (invisible ones are not listed). Answered with `users`.
     Users {},
     /// Members of a conversation you are in (any kind), or of a public
@@ -336,6 +364,12 @@ impl Request {
         "history",
         "sync",
         "typing",
+        "stream_start",
+        "stream_stop",
+        "streams",
+        "stream_watch",
+        "stream_unwatch",
+        "signal",
         "users",
         "members",
         "friend_request",
@@ -401,6 +435,12 @@ impl Request {
             Request::History { .. } => "history",
             Request::Sync { .. } => "sync",
             Request::Typing { .. } => "typing",
+            Request::StreamStart { .. } => "stream_start",
+            Request::StreamStop { .. } => "stream_stop",
+            Request::Streams { .. } => "streams",
+            Request::StreamWatch { .. } => "stream_watch",
+            Request::StreamUnwatch { .. } => "stream_unwatch",
+            Request::Signal { .. } => "signal",
             Request::Users {} => "users",
             Request::Members { .. } => "members",
             Request::FriendRequest { .. } => "friend_request",
@@ -624,6 +664,30 @@ pub enum ServerBody {
     Avatar { user: String },
     /// Someone is typing.
     Typing { conv: ConvId, user: String },
+    /// A live stream (the answer to `stream_start`).
+    Stream { stream: StreamInfo },
+    /// A conversation's live streams (the answer to `streams`).
+    Streams { streams: Vec<StreamInfo> },
+    /// You watch `stream` (the answer to `stream_watch`); `watch` names
+    /// this watch in `signal`s.
+    Watching { stream: StreamInfo, watch: WatchId },
+    /// Someone went live in a conversation you can read.
+    StreamStarted { stream: StreamInfo },
+    /// A live stream ended (its host stopped it, left, or went away).
+    StreamEnded { conv: ConvId, stream: StreamId },
+    /// To a stream's host: who watches it now.
+    StreamViewers {
+        stream: StreamId,
+        viewers: Vec<Viewer>,
+    },
+    /// A signalling message from the other end of watch `watch`: `from`
+    /// is its sender, as the server knows them.
+    Signal {
+        stream: StreamId,
+        watch: WatchId,
+        from: String,
+        data: serde_json::Value,
+    },
     /// You were added to a private channel.
     Invited { channel: ChannelInfo, by: String },
     /// A channel you were in was deleted.
@@ -904,6 +968,33 @@ pub enum FriendState {
 pub struct FriendInfo {
     pub name: String,
     pub online: bool,
+}
+
+/// A live stream's id, unique while the server runs.
+pub type StreamId = u64;
+/// One viewer's watch of a stream, unique while the server runs.
+pub type WatchId = u64;
+
+/// A live stream in a channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StreamInfo {
+    pub id: StreamId,
+    pub conv: ConvId,
+    /// Who streams, by name.
+    pub host: String,
+    pub title: String,
+    /// Server time it started, milliseconds since the Unix epoch.
+    pub started_ms: i64,
+    /// How many watch now, and how many may.
+    pub viewers: u32,
+    pub max_viewers: u32,
+}
+
+/// One who watches a stream, with the watch's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Viewer {
+    pub user: String,
+    pub watch: WatchId,
 }
 
 /// A group conversation as its members see it.

@@ -106,6 +106,10 @@ pub(crate) fn spec(req: &Request) -> Spec {
         | GroupLeave { .. }
         | GroupUpdate { .. } => s(Writer, Rate::Post),
         Typing { .. } => s(Writer, Rate::Typing),
+        StreamStart { .. } | StreamStop { .. } => s(Writer, Rate::Post),
+        // Watching and signalling: visitors watch public channels' streams.
+        StreamWatch { .. } | StreamUnwatch { .. } | Signal { .. } => s(Reader, Rate::Change),
+        Streams { .. } => s(Reader, Rate::Read),
         AdminUsers { .. }
         | AdminUserCreate { .. }
         | AdminUserUpdate { .. }
@@ -194,6 +198,27 @@ pub(crate) struct Actor {
 /// their members.
 pub(crate) fn can_read(conv: &ConvRecord, is_member: bool) -> bool {
     is_member || !conv.private
+}
+
+/// Live streams are in channels, hosted by their members (visitors are
+/// refused before this, as for every writing request).
+pub(crate) fn can_stream(conv: &ConvRecord, is_member: bool) -> Result<(), ApiError> {
+    if conv.kind != confab_proto::ConvKind::Channel {
+        return Err(ApiError::bad_request("live streams are in channels"));
+    }
+    if !is_member {
+        return Err(ApiError::forbidden(format!(
+            "join #{} to stream in it",
+            shown(&conv.name)
+        )));
+    }
+    Ok(())
+}
+
+/// A channel's live streams are for its members to see and watch, and for
+/// visitors when it is public.
+pub(crate) fn can_watch(conv: &ConvRecord, is_member: bool, actor: &Actor) -> bool {
+    is_member || (actor.role == Role::Visitor && !conv.private)
 }
 
 /// Only members post, in every kind of conversation.

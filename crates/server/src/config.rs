@@ -113,6 +113,10 @@ pub struct Config {
     pub rates: crate::rates::RateConfig,
     /// Files: sizes, quotas, types, expiries.
     pub files: FileConfig,
+    /// Most viewers of one live stream, and the limit a host gets unless
+    /// they ask for fewer: each viewer is one more copy of the video the
+    /// host's browser uploads.
+    pub stream_viewers: u32,
 }
 
 /// What may be uploaded, and how long things wait.
@@ -201,6 +205,7 @@ impl Config {
             token_max_age: None,
             rates: crate::rates::RateConfig::default(),
             files: FileConfig::default(),
+            stream_viewers: 8,
         }
     }
 

@@ -344,13 +344,14 @@ pub async fn start_with_store(
     let disk = services::files::Disk::new(config.files_dir())
         .map_err(|e| StartError::Io(format!("creating {}: {e}", config.files_dir().display())))?;
     let files = services::files::Files::new(ctx.clone(), config.files.clone(), disk);
+    let max_viewers = config.stream_viewers;
     let config_rates = config.rates.clone();
     auth::set_password_line(config_rates.password_line);
     let shared = Arc::new(Shared {
         config,
         store,
         hub,
-        services: services::Services::new(ctx, files),
+        services: services::Services::new(ctx, files, max_viewers),
         web_port: http_addr.port(),
         web_tls,
         udp: udp.clone(),

@@ -143,6 +143,29 @@ pub(crate) fn render(shared: &Shared) -> String {
     counter(&mut r, "downloads", "File downloads served", &s.downloads);
     counter(
         &mut r,
+        "streams_started",
+        "Live streams started",
+        &s.streams_started,
+    );
+    counter(
+        &mut r,
+        "stream_signals",
+        "Signalling messages carried between stream hosts and viewers",
+        &s.signals,
+    );
+    let (live, watching) = shared.services.streams.counts();
+    r.register(
+        "streams_live",
+        "Live streams now",
+        ConstGauge::new(live as i64),
+    );
+    r.register(
+        "stream_viewers",
+        "Viewers of live streams now",
+        ConstGauge::new(watching as i64),
+    );
+    counter(
+        &mut r,
         "udp_received",
         "Typing datagrams accepted",
         &s.udp_in,

@@ -44,6 +44,9 @@ pub struct Stats {
     pub uploads_refused: AtomicU64,
     pub upload_bytes: AtomicU64,
     pub downloads: AtomicU64,
+    /// Live streams started, and signalling messages carried.
+    pub streams_started: AtomicU64,
+    pub signals: AtomicU64,
     /// Seconds from a log entry's arrival to its event queued for every
     /// connection of its audience (the store's commit included).
     pub delivery: Histogram,
@@ -81,6 +84,8 @@ impl Default for Stats {
             uploads_refused: AtomicU64::new(0),
             upload_bytes: AtomicU64::new(0),
             downloads: AtomicU64::new(0),
+            streams_started: AtomicU64::new(0),
+            signals: AtomicU64::new(0),
             delivery: Histogram::new(buckets()),
             commit: Histogram::new(buckets()),
         }

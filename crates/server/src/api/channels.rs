@@ -28,11 +28,17 @@ pub(super) async fn join(s: &mut Session, name: String) -> Reply {
 }
 
 pub(super) async fn leave(s: &mut Session, name: String) -> Reply {
-    let conv = s
-        .services()
+    let services = s.services();
+    let actor = s.actor();
+    let conv = services
         .rooms
-        .leave(&s.actor(), &s.conn, &s.watching, &name)
+        .leave(&actor, &s.conn, &s.watching, &name)
         .await?;
+    // Their streams there end.
+    services
+        .streams
+        .left(&services.messages, actor.id, conv)
+        .await;
     s.watching.remove(&conv);
     ok()
 }

@@ -14,6 +14,7 @@ mod channels;
 mod groups;
 mod messages;
 mod social;
+mod streams;
 
 use confab_proto::{Request, ServerBody, ServerFrame};
 
@@ -170,6 +171,20 @@ async fn dispatch(s: &mut Session, id: u64, req: Request) -> Reply {
         } => messages::history(s, conv, before, after, limit).await,
         Sync { since, limit } => messages::sync(s, since, limit).await,
         Typing { conv } => messages::typing(s, conv),
+        StreamStart {
+            conv,
+            title,
+            max_viewers,
+        } => streams::start(s, conv, title, max_viewers).await,
+        StreamStop { stream } => streams::stop(s, stream).await,
+        Streams { conv } => streams::list(s, conv).await,
+        StreamWatch { stream } => streams::watch(s, stream).await,
+        StreamUnwatch { stream } => streams::unwatch(s, stream),
+        Signal {
+            stream,
+            watch,
+            data,
+        } => streams::signal(s, stream, watch, data),
         FriendRequest { user } => social::request(s, user).await,
         FriendAccept { user } => social::accept(s, user).await,
         FriendDecline { user } => social::decline(s, user).await,

@@ -10,6 +10,8 @@
 //! - [`social`]: friends, requests and blocks.
 //! - [`files`]: uploads (tus), verification, content-addressed blobs,
 //!   thumbnails, posting files, who may download what, collection.
+//! - [`streams`]: live streams in channels: who streams, who watches, and
+//!   their signalling messages.
 //! - [`admin`]: accounts and channels as admins manage them, the audit
 //!   log, invitations (also without a running server).
 //!
@@ -23,6 +25,7 @@ pub(crate) mod messages;
 pub(crate) mod poster;
 pub(crate) mod rooms;
 pub(crate) mod social;
+pub(crate) mod streams;
 
 use std::sync::Arc;
 
@@ -101,15 +104,17 @@ pub(crate) struct Services {
     pub messages: messages::Messages,
     pub social: social::Social,
     pub files: files::Files,
+    pub streams: streams::Streams,
 }
 
 impl Services {
-    pub(crate) fn new(ctx: Arc<Ctx>, files: files::Files) -> Services {
+    pub(crate) fn new(ctx: Arc<Ctx>, files: files::Files, max_viewers: u32) -> Services {
         Services {
             accounts: accounts::Accounts::new(ctx.clone()),
             rooms: rooms::Rooms::new(ctx.clone()),
             messages: messages::Messages::new(ctx.clone()),
-            social: social::Social::new(ctx),
+            social: social::Social::new(ctx.clone()),
+            streams: streams::Streams::new(ctx, max_viewers),
             files,
         }
     }

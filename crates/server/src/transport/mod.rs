@@ -185,6 +185,8 @@ pub(crate) async fn serve<S, K>(
     }
 
     session.finish();
+    let services = &shared.services;
+    services.streams.closed(&services.messages, conn).await;
     shared.hub.conns.unregister(conn);
     open.fetch_sub(1, Ordering::Relaxed);
     outbox.close();

@@ -17,5 +17,6 @@ mod load;
 mod metrics;
 mod rates;
 mod social;
+mod streams;
 mod udp;
 mod web;
