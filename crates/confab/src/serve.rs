@@ -13,7 +13,8 @@ use serde::Deserialize;
 
 #[derive(Args, Debug, Default)]
 pub struct ServeArgs {
-    /// TOML file with any of: data_dir, tcp, http, udp, tls_cert, tls_key,
+    /// TOML file with any of: data_dir, tcp, http, udp, turn,
+    /// turn_public_ip, stream_viewers, tls_cert, tls_key,
     /// heartbeat_secs, outbox_bytes, http_plain, http_idle_secs,
     /// allowed_origins, trusted_proxies, rate_limits, metrics_token,
     /// registration, visitors, token_max_age_days, domains, acme_directory,
@@ -32,6 +33,17 @@ pub struct ServeArgs {
     /// UDP address for native clients' typing notices, or `off` [default: the TLS address and port]
     #[arg(long, env = "CONFAB_UDP", value_name = "ADDR|off")]
     pub udp: Option<String>,
+    /// The TURN relay for live streams, UDP and TCP on this address (3478
+    /// is TURN's port), or `off` [default: off]
+    #[arg(long, env = "CONFAB_TURN", value_name = "ADDR|off")]
+    pub turn: Option<String>,
+    /// The IP the relay's clients are told, when it is not the one it
+    /// listens on (behind NAT, or listening on 0.0.0.0)
+    #[arg(long, env = "CONFAB_TURN_PUBLIC_IP", value_name = "IP")]
+    pub turn_public_ip: Option<std::net::IpAddr>,
+    /// Most viewers of one live stream (each is a copy of the host's upload) [default: 8]
+    #[arg(long, env = "CONFAB_STREAM_VIEWERS", value_name = "N")]
+    pub stream_viewers: Option<u32>,
     /// PEM certificate chain for TLS; without it a self-signed one is made in the data dir
     #[arg(
         long,
@@ -138,6 +150,9 @@ pub struct FileConfig {
     pub tcp: Option<SocketAddr>,
     pub http: Option<SocketAddr>,
     pub udp: Option<String>,
+    pub turn: Option<String>,
+    pub turn_public_ip: Option<std::net::IpAddr>,
+    pub stream_viewers: Option<u32>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub heartbeat_secs: Option<f64>,
@@ -193,6 +208,20 @@ pub fn resolve(args: &ServeArgs) -> Result<Config> {
                     .with_context(|| format!("udp must be an address or `off`, got `{addr}`"))?,
             ),
         };
+    }
+    if let Some(t) = args.turn.clone().or(file.turn) {
+        config.turn = match t.as_str() {
+            "off" => None,
+            addr => Some(
+                addr.parse()
+                    .with_context(|| format!("turn must be an address or `off`, got `{addr}`"))?,
+            ),
+        };
+    }
+    config.turn_public_ip = args.turn_public_ip.or(file.turn_public_ip);
+    if let Some(n) = args.stream_viewers.or(file.stream_viewers) {
+        anyhow::ensure!(n >= 1, "stream_viewers must be at least 1");
+        config.stream_viewers = n;
     }
     config.tls_cert = args.tls_cert.clone().or(file.tls_cert);
     config.tls_key = args.tls_key.clone().or(file.tls_key);
@@ -387,6 +416,25 @@ pub fn check(args: &ServeArgs, matches: &clap::ArgMatches) -> Result<String> {
             source("udp", "udp", "CONFAB_UDP"),
         ),
         (
+            "turn",
+            config.turn.map_or("off".to_owned(), |a| a.to_string()),
+            source("turn", "turn", "CONFAB_TURN"),
+        ),
+        (
+            "turn_public_ip",
+            config
+                .turn_public_ip
+                .map_or("- (the address it listens on)".to_owned(), |a| {
+                    a.to_string()
+                }),
+            source("turn_public_ip", "turn_public_ip", "CONFAB_TURN_PUBLIC_IP"),
+        ),
+        (
+            "stream_viewers",
+            config.stream_viewers.to_string(),
+            source("stream_viewers", "stream_viewers", "CONFAB_STREAM_VIEWERS"),
+        ),
+        (
             "tls_cert",
             config
                 .tls_cert
@@ -535,7 +583,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     // one write: a reader that stops after it must not break a second write.
     let scheme = if running.web_tls { "https" } else { "http" };
     println!(
-        "confab listening tcp={} http={} udp={} tls-sha256={} web={scheme}://{}/",
+        "confab listening tcp={} http={} udp={} tls-sha256={} web={scheme}://{}/ turn={}",
         running.tcp_addr,
         running.http_addr,
         running
@@ -543,6 +591,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             .map_or_else(|| "off".to_owned(), |a| a.to_string()),
         running.cert_fingerprint,
         running.http_addr,
+        running
+            .turn_addr
+            .map_or_else(|| "off".to_owned(), |a| a.to_string()),
     );
     std::io::stdout().flush()?;
     if let Some(code) = &running.setup_code {

@@ -664,13 +664,23 @@ pub enum ServerBody {
     Avatar { user: String },
     /// Someone is typing.
     Typing { conv: ConvId, user: String },
-    /// A live stream (the answer to `stream_start`).
-    Stream { stream: StreamInfo },
+    /// A live stream (the answer to `stream_start`), with the server's
+    /// relay for it.
+    Stream {
+        stream: StreamInfo,
+        #[serde(default)]
+        ice_servers: Vec<IceServer>,
+    },
     /// A conversation's live streams (the answer to `streams`).
     Streams { streams: Vec<StreamInfo> },
     /// You watch `stream` (the answer to `stream_watch`); `watch` names
     /// this watch in `signal`s.
-    Watching { stream: StreamInfo, watch: WatchId },
+    Watching {
+        stream: StreamInfo,
+        watch: WatchId,
+        #[serde(default)]
+        ice_servers: Vec<IceServer>,
+    },
     /// Someone went live in a conversation you can read.
     StreamStarted { stream: StreamInfo },
     /// A live stream ended (its host stopped it, left, or went away).
@@ -988,6 +998,15 @@ pub struct StreamInfo {
     /// How many watch now, and how many may.
     pub viewers: u32,
     pub max_viewers: u32,
+}
+
+/// A TURN relay for WebRTC, as `RTCPeerConnection`'s `iceServers` takes
+/// it: time-limited credentials for the parties of one stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    pub username: String,
+    pub credential: String,
 }
 
 /// One who watches a stream, with the watch's id.

@@ -117,6 +117,13 @@ pub struct Config {
     /// they ask for fewer: each viewer is one more copy of the video the
     /// host's browser uploads.
     pub stream_viewers: u32,
+    /// The TURN relay for live streams (UDP and TCP at one address), if
+    /// any, and the IP its clients are told (the public one, behind NAT).
+    pub turn: Option<SocketAddr>,
+    pub turn_public_ip: Option<std::net::IpAddr>,
+    /// How long relay credentials stay good (a stream watched longer needs
+    /// new ones: watch again).
+    pub turn_credentials_for: Duration,
 }
 
 /// What may be uploaded, and how long things wait.
@@ -206,6 +213,9 @@ impl Config {
             rates: crate::rates::RateConfig::default(),
             files: FileConfig::default(),
             stream_viewers: 8,
+            turn: None,
+            turn_public_ip: None,
+            turn_credentials_for: Duration::from_secs(2 * 3600),
         }
     }
 

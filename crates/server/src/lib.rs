@@ -33,6 +33,7 @@ mod hub;
 mod metrics;
 mod outbox;
 pub mod rates;
+pub mod relay;
 pub mod services;
 mod session;
 mod stats;
@@ -108,6 +109,8 @@ pub struct Running {
     pub web_tls: bool,
     /// Where typing datagrams go, if the server listens for them.
     pub udp_addr: Option<SocketAddr>,
+    /// The TURN relay's address (UDP and TCP), if it runs.
+    pub turn_addr: Option<SocketAddr>,
     /// SHA-256 fingerprint of the TLS certificate, for clients to check on first use.
     pub cert_fingerprint: String,
     /// While the server has no admin: the one-time code that makes whoever
@@ -118,6 +121,7 @@ pub struct Running {
     poster: JoinHandle<()>,
     /// Shut down once every connection has closed.
     bulk: Arc<bulk::Bulk>,
+    relay: Option<Arc<relay::Relay>>,
 }
 
 /// Controls a running server from elsewhere (signals, console, tests).
@@ -162,6 +166,11 @@ impl Handle {
         capacity: usize,
     ) -> Result<Option<(bridge::Bridge, mpsc::Receiver<bridge::Outgoing>)>, ApiError> {
         bridge::Bridge::start(self.shared.clone(), capacity).await
+    }
+
+    /// Bytes the TURN relay carried so far (0 without one).
+    pub fn turn_relayed(&self) -> u64 {
+        self.shared.services.streams.relayed()
     }
 
     pub fn stats(&self) -> &Stats {
@@ -301,6 +310,21 @@ pub async fn start_with_store(
         .await
         .map(|s| Arc::new(udp::Udp::new(s, stats.clone())));
     let udp_addr = udp.as_ref().and_then(|u| u.local_addr().ok());
+    let shutdown = CancellationToken::new();
+    let relay = match config.turn {
+        Some(at) => Some(Arc::new(
+            relay::Relay::start(
+                at,
+                config.turn_public_ip,
+                config.turn_credentials_for,
+                shutdown.clone(),
+            )
+            .await
+            .map_err(|e| StartError::Io(format!("binding the TURN relay to {at}: {e}")))?,
+        )),
+        None => None,
+    };
+    let turn_addr = relay.as_ref().map(|r| r.addr);
     // A fresh server: a channel to start in, and a one-time code that makes
     // whoever uses it the first admin (never the first to come along).
     if let Some(name) = &config.first_channel
@@ -322,7 +346,6 @@ pub async fn start_with_store(
         stats,
         udp.clone(),
     ));
-    let shutdown = CancellationToken::new();
     let (post_tx, post_rx) = mpsc::channel(4096);
     let poster = tokio::spawn(services::poster::run(
         post_rx,
@@ -351,7 +374,7 @@ pub async fn start_with_store(
         config,
         store,
         hub,
-        services: services::Services::new(ctx, files, max_viewers),
+        services: services::Services::new(ctx, files, max_viewers, relay.clone()),
         web_port: http_addr.port(),
         web_tls,
         udp: udp.clone(),
@@ -436,12 +459,14 @@ pub async fn start_with_store(
     if !web_tls && !http_addr.ip().is_loopback() {
         tracing::warn!(%http_addr, "the web listener speaks plain HTTP beyond loopback (http_plain): only behind a reverse proxy that terminates TLS");
     }
-    tracing::info!(%tcp_addr, %http_addr, web_tls, ?udp_addr, "listening");
+    tracing::info!(%tcp_addr, %http_addr, web_tls, ?udp_addr, ?turn_addr, "listening");
     Ok(Running {
         tcp_addr,
         http_addr,
         web_tls,
         udp_addr,
+        turn_addr,
+        relay,
         cert_fingerprint,
         setup_code,
         handle: Handle { shared },
@@ -462,6 +487,7 @@ impl Running {
         let Running {
             handle,
             tasks,
+            relay,
             poster,
             bulk,
             ..
@@ -475,6 +501,9 @@ impl Running {
             tracing::warn!("some connections did not close within 10 s");
         }
         let _ = poster.await;
+        if let Some(relay) = relay {
+            relay.close().await;
+        }
         drop(bulk);
         tracing::info!("stopped");
     }

@@ -153,6 +153,13 @@ pub(crate) fn render(shared: &Shared) -> String {
         "Signalling messages carried between stream hosts and viewers",
         &s.signals,
     );
+    let relayed =
+        prometheus_client::metrics::counter::ConstCounter::new(shared.services.streams.relayed());
+    r.register(
+        "turn_relayed_bytes",
+        "Bytes the TURN relay carried for live streams",
+        relayed,
+    );
     let (live, watching) = shared.services.streams.counts();
     r.register(
         "streams_live",

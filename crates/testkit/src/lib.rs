@@ -66,6 +66,8 @@ pub struct TestServer {
     pub http: SocketAddr,
     /// Where typing datagrams go (the server listens on UDP unless told not to).
     pub udp: Option<SocketAddr>,
+    /// The TURN relay (UDP and TCP), when the config asks for one.
+    pub turn_addr: Option<SocketAddr>,
     /// The certificate fingerprint the server announces.
     pub fingerprint: String,
     /// The first-run setup code, while the server has no admin.
@@ -102,6 +104,7 @@ impl TestServer {
             tcp: running.tcp_addr,
             http: running.http_addr,
             udp: running.udp_addr,
+            turn_addr: running.turn_addr,
             fingerprint: running.cert_fingerprint.clone(),
             setup_code: running.setup_code.clone(),
             handle: running.handle(),

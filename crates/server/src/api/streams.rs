@@ -23,7 +23,11 @@ pub(super) async fn start(
             max_viewers,
         )
         .await?;
-    Ok(Some(ServerBody::Stream { stream }))
+    let ice_servers = services.streams.ice_servers();
+    Ok(Some(ServerBody::Stream {
+        stream,
+        ice_servers,
+    }))
 }
 
 pub(super) async fn stop(s: &mut Session, stream: StreamId) -> Reply {
@@ -46,7 +50,12 @@ pub(super) async fn watch(s: &mut Session, stream: StreamId) -> Reply {
         .streams
         .watch(&s.actor(), &s.conn, stream)
         .await?;
-    Ok(Some(ServerBody::Watching { stream, watch }))
+    let ice_servers = s.services().streams.ice_servers();
+    Ok(Some(ServerBody::Watching {
+        stream,
+        watch,
+        ice_servers,
+    }))
 }
 
 pub(super) fn unwatch(s: &mut Session, stream: StreamId) -> Reply {

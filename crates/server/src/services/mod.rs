@@ -108,13 +108,18 @@ pub(crate) struct Services {
 }
 
 impl Services {
-    pub(crate) fn new(ctx: Arc<Ctx>, files: files::Files, max_viewers: u32) -> Services {
+    pub(crate) fn new(
+        ctx: Arc<Ctx>,
+        files: files::Files,
+        max_viewers: u32,
+        relay: Option<Arc<crate::relay::Relay>>,
+    ) -> Services {
         Services {
             accounts: accounts::Accounts::new(ctx.clone()),
             rooms: rooms::Rooms::new(ctx.clone()),
             messages: messages::Messages::new(ctx.clone()),
             social: social::Social::new(ctx.clone()),
-            streams: streams::Streams::new(ctx, max_viewers),
+            streams: streams::Streams::new(ctx, max_viewers, relay),
             files,
         }
     }

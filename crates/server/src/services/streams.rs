@@ -26,6 +26,8 @@ use crate::hub::{Audience, ConnId, Except, event};
 
 pub(crate) struct Streams {
     ctx: Arc<Ctx>,
+    /// The TURN relay whose credentials the parties of a stream get.
+    relay: Option<Arc<crate::relay::Relay>>,
     /// The most viewers of one stream (see `Config::stream_viewers`).
     max_viewers: u32,
     state: Mutex<State>,
@@ -78,9 +80,14 @@ fn no_stream(stream: StreamId) -> ApiError {
 }
 
 impl Streams {
-    pub(crate) fn new(ctx: Arc<Ctx>, max_viewers: u32) -> Streams {
+    pub(crate) fn new(
+        ctx: Arc<Ctx>,
+        max_viewers: u32,
+        relay: Option<Arc<crate::relay::Relay>>,
+    ) -> Streams {
         Streams {
             ctx,
+            relay,
             max_viewers: max_viewers.max(1),
             state: Mutex::new(State::default()),
         }
@@ -408,6 +415,20 @@ impl Streams {
         for stream in ended {
             self.end(messages, stream).await;
         }
+    }
+
+    /// Relay credentials for a party of a stream (none without a relay).
+    pub(crate) fn ice_servers(&self) -> Vec<confab_proto::IceServer> {
+        self.relay
+            .as_ref()
+            .and_then(|r| r.ice_server())
+            .into_iter()
+            .collect()
+    }
+
+    /// Bytes the relay carried so far.
+    pub(crate) fn relayed(&self) -> u64 {
+        self.relay.as_ref().map_or(0, |r| r.relayed())
     }
 
     /// Live streams and their viewers now.

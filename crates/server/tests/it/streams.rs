@@ -180,3 +180,130 @@ async fn strangers_visitors_and_a_full_stream_are_refused_and_a_dropped_host_end
         })
         .await;
 }
+
+/// A TURN client of webrtc-rs on `conn`, with `ice`'s credentials (the
+/// password may be replaced).
+async fn turn_client(
+    conn: std::sync::Arc<dyn webrtc_util::Conn + Send + Sync>,
+    relay: std::net::SocketAddr,
+    username: &str,
+    password: &str,
+) -> turn::client::Client {
+    let client = turn::client::Client::new(turn::client::ClientConfig {
+        stun_serv_addr: relay.to_string(),
+        turn_serv_addr: relay.to_string(),
+        username: username.to_owned(),
+        password: password.to_owned(),
+        realm: "confab".to_owned(),
+        software: String::new(),
+        rto_in_ms: 0,
+        conn,
+        vnet: None,
+    })
+    .await
+    .unwrap();
+    client.listen().await.unwrap();
+    client
+}
+
+/// Through an allocation of `client`, a datagram reaches a peer socket.
+async fn relays(client: &turn::client::Client) {
+    use webrtc_util::Conn;
+    let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let allocation = client.allocate().await.expect("an allocation");
+    allocation
+        .send_to(b"a video frame", peer.local_addr().unwrap())
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let (n, from) =
+        tokio::time::timeout(std::time::Duration::from_secs(10), peer.recv_from(&mut buf))
+            .await
+            .expect("the relayed datagram arrives")
+            .unwrap();
+    assert_eq!(&buf[..n], b"a video frame");
+    assert_eq!(
+        from,
+        allocation.local_addr().unwrap(),
+        "it comes from the relay"
+    );
+}
+
+#[tokio::test]
+async fn the_relay_serves_a_streams_parties_over_udp_and_tcp_and_nobody_else() {
+    let server = TestServer::start_with(|c| {
+        c.turn = Some("127.0.0.1:0".parse().unwrap());
+        c.turn_credentials_for = std::time::Duration::from_secs(3);
+    })
+    .await;
+    let relay = server.turn_addr.expect("the relay runs");
+    let mut ann = server.user(Transport::Ws, "ann").await;
+    let mut bob = server.user(Transport::Tls, "bob").await;
+    let conv = ann.create("gigs", false).await;
+    bob.join("gigs").await;
+    let s = ann
+        .ok(json!({"type": "stream_start", "conv": conv, "title": "Relayed"}))
+        .await;
+    let host_ice = &s["ice_servers"][0];
+    assert_eq!(
+        host_ice["urls"],
+        json!([
+            format!("turn:{relay}?transport=udp"),
+            format!("turn:{relay}?transport=tcp")
+        ])
+    );
+    let stream = s["stream"]["id"].as_u64().unwrap();
+    let w = bob
+        .ok(json!({"type": "stream_watch", "stream": stream}))
+        .await;
+    let ice = &w["ice_servers"][0];
+    let (user, pass) = (
+        ice["username"].as_str().unwrap(),
+        ice["credential"].as_str().unwrap(),
+    );
+
+    // Over UDP, with the viewer's credentials: relayed, and counted.
+    let udp = std::sync::Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let client = turn_client(udp, relay, user, pass).await;
+    relays(&client).await;
+    client.close().await.unwrap();
+    // Over TCP too.
+    let tcp = tokio::net::TcpStream::connect(relay).await.unwrap();
+    let conn = std::sync::Arc::new(confab_server::relay::TcpConn::new(tcp, relay));
+    let client = turn_client(conn, relay, user, pass).await;
+    relays(&client).await;
+    client.close().await.unwrap();
+    assert!(
+        server.handle.turn_relayed() >= 2 * 13,
+        "{}",
+        server.handle.turn_relayed()
+    );
+
+    // A wrong password gets no allocation.
+    let udp = std::sync::Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let client = turn_client(udp, relay, user, "not the password").await;
+    assert!(
+        client.allocate().await.is_err(),
+        "a wrong password is refused"
+    );
+    client.close().await.unwrap();
+
+    // Nor do the right credentials once they have expired (the username
+    // is their expiry, in Unix seconds).
+    let expiry: u64 = user.parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    tokio::time::sleep(std::time::Duration::from_secs(
+        expiry.saturating_sub(now) + 1,
+    ))
+    .await;
+    let udp = std::sync::Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let client = turn_client(udp, relay, user, pass).await;
+    assert!(
+        client.allocate().await.is_err(),
+        "expired credentials are refused"
+    );
+    client.close().await.unwrap();
+}
