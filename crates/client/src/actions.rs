@@ -13,8 +13,8 @@
 //! in `core::apply_done`), its sentence.
 
 use confab_proto::{
-    ChannelInfo, ConvId, ErrorCode, FriendState, GroupInfo, Request, SearchHit, ServerBody,
-    UserInfo,
+    ChannelInfo, ConvId, ErrorCode, FriendState, GroupInfo, IceServer, Request, SearchHit,
+    ServerBody, StreamId, StreamInfo, UserInfo, WatchId,
 };
 
 use crate::describe::list;
@@ -81,6 +81,22 @@ pub enum Action {
         query: String,
         conv: Option<ConvId>,
     },
+    /// Go live in a channel (the browser sends the video).
+    StreamStart {
+        conv: ConvId,
+        title: String,
+    },
+    StreamStop(StreamId),
+    /// The live streams of a channel.
+    Streams(ConvId),
+    StreamWatch(StreamId),
+    StreamUnwatch(StreamId),
+    /// A WebRTC signalling message for the other end of a watch.
+    Signal {
+        stream: StreamId,
+        watch: WatchId,
+        data: serde_json::Value,
+    },
     /// An `admin_*` request (admins only), as is.
     Admin(Box<Request>),
 }
@@ -123,6 +139,25 @@ pub enum Outcome {
         hits: Vec<SearchHit>,
         more: bool,
     },
+    /// Live now, with the relay for it.
+    Live {
+        stream: StreamInfo,
+        ice_servers: Vec<IceServer>,
+    },
+    /// Watching: `watch` names this watch in signals.
+    Watching {
+        stream: StreamInfo,
+        watch: WatchId,
+        ice_servers: Vec<IceServer>,
+    },
+    StreamStopped(StreamId),
+    Unwatched(StreamId),
+    /// A channel's live streams.
+    Streams {
+        conv: ConvId,
+        streams: Vec<StreamInfo>,
+    },
+    Signalled,
     /// The answer to an [`Action::Admin`]: the reply's JSON (a
     /// `ServerBody`), for the admin tools to show.
     Admin(serde_json::Value),
@@ -200,6 +235,24 @@ impl Action {
                 before: None,
                 limit: None,
             },
+            StreamStart { conv, title } => Request::StreamStart {
+                conv,
+                title,
+                max_viewers: None,
+            },
+            StreamStop(stream) => Request::StreamStop { stream },
+            Streams(conv) => Request::Streams { conv },
+            StreamWatch(stream) => Request::StreamWatch { stream },
+            StreamUnwatch(stream) => Request::StreamUnwatch { stream },
+            Signal {
+                stream,
+                watch,
+                data,
+            } => Request::Signal {
+                stream,
+                watch,
+                data,
+            },
             Admin(req) => *req,
         }
     }
@@ -246,6 +299,35 @@ impl Action {
                 hits,
                 more,
             },
+            (
+                StreamStart { .. },
+                ServerBody::Stream {
+                    stream,
+                    ice_servers,
+                },
+            ) => Outcome::Live {
+                stream,
+                ice_servers,
+            },
+            (
+                StreamWatch(_),
+                ServerBody::Watching {
+                    stream,
+                    watch,
+                    ice_servers,
+                },
+            ) => Outcome::Watching {
+                stream,
+                watch,
+                ice_servers,
+            },
+            (StreamStop(id), ServerBody::Ok {}) => Outcome::StreamStopped(*id),
+            (StreamUnwatch(id), ServerBody::Ok {}) => Outcome::Unwatched(*id),
+            (Streams(conv), ServerBody::Streams { streams }) => Outcome::Streams {
+                conv: *conv,
+                streams,
+            },
+            (Signal { .. }, ServerBody::Ok {}) => Outcome::Signalled,
             (Admin(_), body) => Outcome::Admin(serde_json::to_value(&body).ok()?),
             _ => return None,
         })
@@ -260,6 +342,10 @@ impl Action {
                 | Action::ListChannels
                 | Action::Users
                 | Action::Whoami
+                | Action::Streams(_)
+                | Action::StreamWatch(_)
+                | Action::StreamUnwatch(_)
+                | Action::Signal { .. }
                 | Action::Logout
                 | Action::Search { .. }
         )
@@ -352,6 +438,22 @@ impl Outcome {
                     " results"
                 }
             ),
+            Outcome::Live { stream, .. } => format!(
+                "You are live: “{}” (up to {} viewers)",
+                stream.title, stream.max_viewers
+            ),
+            Outcome::Watching { stream, .. } => {
+                format!("Watching {}'s “{}”", stream.host, stream.title)
+            }
+            Outcome::StreamStopped(_) => "Your live stream ended".into(),
+            Outcome::Unwatched(_) => "You stopped watching".into(),
+            Outcome::Streams { streams, .. } if streams.is_empty() => "Nobody is live here".into(),
+            Outcome::Streams { streams, .. } => streams
+                .iter()
+                .map(|s| format!("{} is live: “{}”", s.host, s.title))
+                .collect::<Vec<_>>()
+                .join("; "),
+            Outcome::Signalled => "Sent".into(),
             Outcome::Admin(_) => "Done".into(),
         }
     }

@@ -27,8 +27,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use confab_proto::{
     Body, ClientFrame, ConvId, ConvKind, ErrorCode, FilesInfo, FriendState, GroupInfo, Limits,
-    MemberInfo, Message, PROTOCOL_VERSION, Request, Role, Seq, ServerBody, ServerFrame, SyncPos,
-    SystemEvent, UserInfo,
+    MemberInfo, Message, PROTOCOL_VERSION, Request, Role, Seq, ServerBody, ServerFrame, StreamId,
+    StreamInfo, SyncPos, SystemEvent, UserInfo, Viewer, WatchId,
 };
 
 use crate::actions::{Action, Outcome, Refusal};
@@ -130,6 +130,20 @@ pub enum Event {
     Members(ConvId),
     /// Who is typing in a conversation changed.
     Typing(ConvId),
+    /// A channel's live streams changed ([`Client::live_streams`]).
+    Streams(ConvId),
+    /// To a stream's host: who watches it now.
+    StreamViewers {
+        stream: StreamId,
+        viewers: Vec<Viewer>,
+    },
+    /// A signalling message from the other end of a watch.
+    Signal {
+        stream: StreamId,
+        watch: WatchId,
+        from: String,
+        data: serde_json::Value,
+    },
     /// Friends, requests or blocks changed.
     Friends,
     /// The open conversation changed without the UI asking (the one open
@@ -229,6 +243,7 @@ pub(crate) enum Waiting {
     Send(String),
     ChannelList,
     Members(ConvId),
+    Streams(ConvId),
     Group(ConvId),
     Friends,
     UdpOpen,
@@ -262,6 +277,9 @@ pub(crate) struct Live {
     pub unread_after: Option<Seq>,
     /// A message to show once history is loaded back to it.
     pub jump: Option<Seq>,
+    /// A channel's live streams (asked with its members, kept current by
+    /// events).
+    pub streams: Vec<StreamInfo>,
 }
 
 /// The client. `C` is where it keeps what survives a restart.
@@ -965,7 +983,15 @@ impl<C: Cache> Client<C> {
             return Ok(());
         }
         self.push(Waiting::Members(conv), Request::Members { conv });
+        if self.convs.get(&conv).is_some_and(|c| c.kind == ConvKind::Channel) {
+            self.push(Waiting::Streams(conv), Request::Streams { conv });
+        }
         Ok(())
+    }
+
+    /// The live streams of a channel, as last known.
+    pub fn live_streams(&self, conv: ConvId) -> &[StreamInfo] {
+        self.live.get(&conv).map_or(&[], |l| &l.streams)
     }
 
     /// The user has seen everything in `conv`. The server keeps the
@@ -1639,6 +1665,10 @@ impl<C: Cache> Client<C> {
                 self.live.entry(conv).or_default().members = Some(members);
                 self.event(Event::Members(conv));
             }
+            (Waiting::Streams(conv), ServerBody::Streams { streams }) => {
+                self.live.entry(conv).or_default().streams = streams;
+                self.event(Event::Streams(conv));
+            }
             (Waiting::Group(conv), ServerBody::Group { group }) => {
                 self.live.entry(conv).or_default().group = Some(group);
                 self.event(Event::Members(conv));
@@ -1799,6 +1829,16 @@ impl<C: Cache> Client<C> {
             }
             Outcome::GroupLeft(conv) => self.forget_conv(*conv)?,
             Outcome::Admin(_) => {}
+            Outcome::Streams { conv, streams } => {
+                self.live.entry(*conv).or_default().streams = streams.clone();
+                self.event(Event::Streams(*conv));
+            }
+            // (The `stream_started` and `stream_ended` events say it to all.)
+            Outcome::Live { .. }
+            | Outcome::Watching { .. }
+            | Outcome::StreamStopped(_)
+            | Outcome::Unwatched(_)
+            | Outcome::Signalled => {}
             Outcome::TopicSet { conv, topic } => self.set_topic(*conv, topic)?,
             Outcome::Found { .. }
             | Outcome::PasswordChanged
@@ -2021,11 +2061,34 @@ impl<C: Cache> Client<C> {
                 }
             }
             ServerBody::Typing { conv, user } => self.someone_typing(conv, user, now_ms),
-            // Watching is the browser client's (its log entry shows here).
-            ServerBody::StreamStarted { .. }
-            | ServerBody::StreamEnded { .. }
-            | ServerBody::StreamViewers { .. }
-            | ServerBody::Signal { .. } => {}
+            ServerBody::StreamStarted { stream } => {
+                let conv = stream.conv;
+                let streams = &mut self.live.entry(conv).or_default().streams;
+                streams.retain(|s| s.id != stream.id);
+                streams.push(stream);
+                self.event(Event::Streams(conv));
+            }
+            ServerBody::StreamEnded { conv, stream } => {
+                if let Some(l) = self.live.get_mut(&conv) {
+                    l.streams.retain(|s| s.id != stream);
+                }
+                self.event(Event::Streams(conv));
+            }
+            // For the browser client's WebRTC, which it alone speaks.
+            ServerBody::StreamViewers { stream, viewers } => {
+                self.event(Event::StreamViewers { stream, viewers })
+            }
+            ServerBody::Signal {
+                stream,
+                watch,
+                from,
+                data,
+            } => self.event(Event::Signal {
+                stream,
+                watch,
+                from,
+                data,
+            }),
             ServerBody::Notice { text } => self.event(Event::Notice(text)),
             ServerBody::Shutdown { reason } => {
                 self.event(Event::Notice(format!("server shutting down: {reason}")))

@@ -376,7 +376,12 @@ impl App {
             | Event::Messages(_)
             | Event::Older(_)
             | Event::Typing(_)
-            | Event::Opened => {}
+            | Event::Opened
+            // Live streams show in the conversation's title (watching is
+            // the browser's).
+            | Event::Streams(_)
+            | Event::StreamViewers { .. }
+            | Event::Signal { .. } => {}
         }
     }
 

@@ -385,12 +385,18 @@ fn members<C: Cache>(f: &mut Frame, area: Rect, _app: &App, client: &Client<C>) 
 fn messages<C: Cache>(f: &mut Frame, area: Rect, app: &mut App, client: &Client<C>) {
     app.layout.messages = area;
     let title = match client.opened() {
-        Some(Target::Conv(c)) => client.conv(*c).map(|c| {
-            let name = label(c.kind, &c.name);
-            let muted = if c.muted { " (muted)" } else { "" };
-            match c.topic.as_str() {
-                "" => format!("{name}{muted}"),
-                topic => format!("{name}{muted} · {topic}"),
+        Some(Target::Conv(c)) => client.conv(*c).map(|cc| {
+            let name = label(cc.kind, &cc.name);
+            let muted = if cc.muted { " (muted)" } else { "" };
+            // Who is live here (watched in the browser client).
+            let live: String = client
+                .live_streams(*c)
+                .iter()
+                .map(|s| format!(" · ● live: {} “{}”", s.host, s.title))
+                .collect();
+            match cc.topic.as_str() {
+                "" => format!("{name}{muted}{live}"),
+                topic => format!("{name}{muted} · {topic}{live}"),
             }
         }),
         Some(Target::User(u)) => Some(format!("@{u}")),

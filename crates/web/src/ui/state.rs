@@ -355,7 +355,11 @@ impl Ui {
             | Event::Members(_)
             | Event::Typing(_)
             | Event::Friends
-            | Event::Opened => {}
+            | Event::Opened
+            // Live streams: watching in the browser comes next.
+            | Event::Streams(_)
+            | Event::StreamViewers { .. }
+            | Event::Signal { .. } => {}
         }
     }
 
