@@ -983,7 +983,11 @@ impl<C: Cache> Client<C> {
             return Ok(());
         }
         self.push(Waiting::Members(conv), Request::Members { conv });
-        if self.convs.get(&conv).is_some_and(|c| c.kind == ConvKind::Channel) {
+        if self
+            .convs
+            .get(&conv)
+            .is_some_and(|c| c.kind == ConvKind::Channel)
+        {
             self.push(Waiting::Streams(conv), Request::Streams { conv });
         }
         Ok(())

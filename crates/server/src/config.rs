@@ -124,6 +124,9 @@ pub struct Config {
     /// How long relay credentials stay good (a stream watched longer needs
     /// new ones: watch again).
     pub turn_credentials_for: Duration,
+    /// Whether the relay carries datagrams to peers on loopback (only for
+    /// tests on one machine: otherwise that is the server's own machine).
+    pub turn_loopback_peers: bool,
 }
 
 /// What may be uploaded, and how long things wait.
@@ -216,6 +219,7 @@ impl Config {
             turn: None,
             turn_public_ip: None,
             turn_credentials_for: Duration::from_secs(2 * 3600),
+            turn_loopback_peers: false,
         }
     }
 

@@ -317,6 +317,7 @@ pub async fn start_with_store(
                 at,
                 config.turn_public_ip,
                 config.turn_credentials_for,
+                config.turn_loopback_peers,
                 shutdown.clone(),
             )
             .await

@@ -40,6 +40,16 @@ use webrtc_util::Conn;
 const REALM: &str = "confab";
 /// TCP connections served at once; more are closed.
 const MAX_TCP: usize = 512;
+/// A TCP connection must send its first message within this, and then
+/// something at least this often (a stream sends all the time; an idle
+/// allocation refreshes every few minutes).
+const TCP_FIRST: Duration = Duration::from_secs(10);
+const TCP_IDLE: Duration = Duration::from_secs(15 * 60);
+/// Requests without credentials (the first of every client, answered with
+/// a challenge) the relay takes per second, from everyone together: each
+/// costs the `turn` crate a nonce it keeps, and an answer four times its
+/// size to an address that may be forged.
+const UNAUTHENTICATED_PER_SEC: u32 = 50;
 
 /// The running relay.
 pub(crate) struct Relay {
@@ -61,8 +71,14 @@ impl Relay {
         addr: SocketAddr,
         public_ip: Option<IpAddr>,
         lasting: Duration,
+        loopback_peers: bool,
         shutdown: CancellationToken,
     ) -> io::Result<Relay> {
+        if addr.ip().is_unspecified() && public_ip.is_none() {
+            return Err(io::Error::other(
+                "listening on every address, the relay needs the IP browsers reach it by (turn_public_ip)",
+            ));
+        }
         let relayed = Arc::new(AtomicU64::new(0));
         let (udp, tcp) = bind_both(addr).await?;
         let addr = udp.local_addr()?;
@@ -72,8 +88,17 @@ impl Relay {
             bind: addr.ip(),
             public: public.ip(),
             relayed: relayed.clone(),
+            loopback_peers,
+            own: addr,
+            gate: Arc::new(governor::RateLimiter::direct(governor::Quota::per_second(
+                std::num::NonZeroU32::new(UNAUTHENTICATED_PER_SEC).expect("above zero"),
+            ))),
         };
-        let udp_server = serve(Arc::new(udp), relays.clone(), &secret)
+        let gated = Gated {
+            inner: Arc::new(udp),
+            gate: relays.gate.clone(),
+        };
+        let udp_server = serve(Arc::new(gated), relays.clone(), &secret)
             .await
             .map_err(io::Error::other)?;
         tokio::spawn(accept_tcp(tcp, relays, secret.clone(), shutdown));
@@ -169,11 +194,19 @@ async fn accept_tcp(
         }
         let _ = stream.set_nodelay(true);
         let conn = Arc::new(TcpConn::new(stream, peer));
+        let gated = Arc::new(Gated {
+            inner: conn.clone(),
+            gate: relays.gate.clone(),
+        });
         let (relays, secret, open) = (relays.clone(), secret.clone(), open.clone());
+        let shutdown = shutdown.clone();
         open.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
-            if let Ok(server) = serve(conn.clone(), relays, &secret).await {
-                conn.closed.cancelled().await;
+            if let Ok(server) = serve(gated, relays, &secret).await {
+                tokio::select! {
+                    _ = conn.closed.cancelled() => {}
+                    _ = shutdown.cancelled() => conn.closed.cancel(),
+                }
                 let _ = server.close().await;
             }
             open.fetch_sub(1, Ordering::Relaxed);
@@ -188,6 +221,40 @@ struct Relays {
     bind: IpAddr,
     public: IpAddr,
     relayed: Arc<AtomicU64>,
+    /// Whether peers on loopback may be relayed to (tests on one machine).
+    loopback_peers: bool,
+    /// The relay's own listening address, never a peer.
+    own: SocketAddr,
+    gate: Arc<Gate>,
+}
+
+type Gate = governor::DefaultDirectRateLimiter;
+
+/// Whether the relay carries datagrams to and from `peer`. Not to the
+/// machine itself, the link-local network (cloud metadata services live
+/// there), multicast or broadcast, nor the relay's own port: a relay is
+/// for browsers, not a way into the server's own network.
+fn peer_allowed(peer: SocketAddr, loopback: bool, own: SocketAddr) -> bool {
+    let ip = match peer.ip() {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        ip => ip,
+    };
+    let bad = match ip {
+        IpAddr::V4(v4) => {
+            v4.is_unspecified()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || (v4.is_loopback() && !loopback)
+        }
+        IpAddr::V6(v6) => {
+            v6.is_unspecified()
+                || v6.is_multicast()
+                || v6.is_unicast_link_local()
+                || (v6.is_loopback() && !loopback)
+        }
+    };
+    !bad && peer.port() != own.port()
 }
 
 #[async_trait]
@@ -214,15 +281,20 @@ impl RelayAddressGenerator for Relays {
         let counted = Counted {
             inner: socket,
             relayed: self.relayed.clone(),
+            loopback: self.loopback_peers,
+            own: self.own,
         };
         Ok((Arc::new(counted), told))
     }
 }
 
-/// A relay socket that counts the bytes it carries.
+/// A relay socket that counts the bytes it carries, and carries nothing
+/// to or from peers it may not reach ([`peer_allowed`]).
 struct Counted {
     inner: UdpSocket,
     relayed: Arc<AtomicU64>,
+    loopback: bool,
+    own: SocketAddr,
 }
 
 impl Counted {
@@ -241,13 +313,21 @@ impl Conn for Counted {
         Ok(self.count(self.inner.recv(buf).await?))
     }
     async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
-        let (n, from) = self.inner.recv_from(buf).await?;
-        Ok((self.count(n), from))
+        loop {
+            let (n, from) = self.inner.recv_from(buf).await?;
+            if peer_allowed(from, self.loopback, self.own) {
+                return Ok((self.count(n), from));
+            }
+        }
     }
-    async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
-        Ok(self.count(self.inner.send(buf).await?))
+    async fn send(&self, _buf: &[u8]) -> webrtc_util::Result<usize> {
+        Err(io::Error::other("a relay socket sends to a peer").into())
     }
     async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
+        if !peer_allowed(target, self.loopback, self.own) {
+            // Quietly not carried (as a firewall would).
+            return Ok(buf.len());
+        }
         Ok(self.count(self.inner.send_to(buf, target).await?))
     }
     fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
@@ -264,6 +344,69 @@ impl Conn for Counted {
     }
 }
 
+/// The relay's listening side, letting through only so many requests
+/// without credentials per second (see [`UNAUTHENTICATED_PER_SEC`]).
+struct Gated {
+    inner: Arc<dyn Conn + Send + Sync>,
+    gate: Arc<Gate>,
+}
+
+/// Whether `buf` is a STUN request that carries no MESSAGE-INTEGRITY
+/// attribute (RFC 8489: a 20-byte header, then type-length-value
+/// attributes padded to 4 bytes).
+fn unauthenticated(buf: &[u8]) -> bool {
+    const MESSAGE_INTEGRITY: u16 = 0x0008;
+    if buf.len() < 20 || buf[0] & 0xC0 != 0 {
+        return false; // ChannelData, or not STUN
+    }
+    let mut at = 20;
+    while at + 4 <= buf.len() {
+        let kind = u16::from_be_bytes([buf[at], buf[at + 1]]);
+        if kind == MESSAGE_INTEGRITY {
+            return false;
+        }
+        let len = u16::from_be_bytes([buf[at + 2], buf[at + 3]]) as usize;
+        at += 4 + len.div_ceil(4) * 4;
+    }
+    true
+}
+
+#[async_trait]
+impl Conn for Gated {
+    async fn connect(&self, addr: SocketAddr) -> webrtc_util::Result<()> {
+        self.inner.connect(addr).await
+    }
+    async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
+        Ok(self.recv_from(buf).await?.0)
+    }
+    async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
+        loop {
+            let (n, from) = self.inner.recv_from(buf).await?;
+            if !unauthenticated(&buf[..n]) || self.gate.check().is_ok() {
+                return Ok((n, from));
+            }
+        }
+    }
+    async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
+        self.inner.send(buf).await
+    }
+    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
+        self.inner.send_to(buf, target).await
+    }
+    fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+    fn remote_addr(&self) -> Option<SocketAddr> {
+        self.inner.remote_addr()
+    }
+    async fn close(&self) -> webrtc_util::Result<()> {
+        self.inner.close().await
+    }
+    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
+        self
+    }
+}
+
 /// One TCP connection to a TURN server, as the datagram connection the
 /// `turn` crate reads: each `recv_from` is one STUN message or ChannelData
 /// frame (RFC 6062 framing), each `send_to` writes one.
@@ -272,6 +415,8 @@ pub struct TcpConn {
     write: Mutex<OwnedWriteHalf>,
     local: SocketAddr,
     peer: SocketAddr,
+    /// Whether a frame was read yet.
+    started: std::sync::atomic::AtomicBool,
     /// Cancelled when the connection ends (either way).
     pub closed: CancellationToken,
 }
@@ -291,15 +436,24 @@ impl TcpConn {
             write: Mutex::new(write),
             local,
             peer,
+            started: std::sync::atomic::AtomicBool::new(false),
             closed: CancellationToken::new(),
         }
     }
 
-    /// Reads one frame into `buf`.
+    /// Reads one frame into `buf`: the first within [`TCP_FIRST`], the
+    /// next within [`TCP_IDLE`] of the last.
     async fn frame(&self, buf: &mut [u8]) -> io::Result<usize> {
         let mut read = self.read.lock().await;
         let mut head = [0u8; 4];
-        read.read_exact(&mut head).await?;
+        let wait = if self.started.swap(true, Ordering::Relaxed) {
+            TCP_IDLE
+        } else {
+            TCP_FIRST
+        };
+        tokio::time::timeout(wait, read.read_exact(&mut head))
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
         let len = u16::from_be_bytes([head[2], head[3]]) as usize;
         // STUN: a 20-byte header (the length counts what follows it).
         // ChannelData (first two bits 01): 4 bytes, then the data padded
@@ -376,5 +530,49 @@ impl Conn for TcpConn {
     }
     fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_relay_reaches_browsers_not_the_servers_own_network() {
+        let own: SocketAddr = "192.0.2.1:3478".parse().unwrap();
+        let ok = |p: &str, loopback: bool| peer_allowed(p.parse().unwrap(), loopback, own);
+        assert!(ok("198.51.100.7:50000", false), "a browser elsewhere");
+        assert!(ok("192.168.1.20:50000", false), "a browser on the LAN");
+        assert!(!ok("127.0.0.1:22", false), "the machine itself");
+        assert!(ok("127.0.0.1:50000", true), "unless tests ask for it");
+        assert!(!ok("169.254.169.254:80", false), "cloud metadata");
+        assert!(!ok("0.0.0.0:80", false));
+        assert!(!ok("224.0.0.1:5353", false), "multicast");
+        assert!(!ok("255.255.255.255:9", false), "broadcast");
+        assert!(!ok("[::1]:22", false));
+        assert!(
+            !ok("[::ffff:127.0.0.1]:22", false),
+            "loopback mapped into IPv6"
+        );
+        assert!(!ok("[fe80::1]:22", false));
+        assert!(!ok("198.51.100.7:3478", false), "the relay's own port");
+    }
+
+    #[test]
+    fn requests_without_credentials_are_told_apart() {
+        // A Binding request: header only.
+        let mut req = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42];
+        req.extend([0u8; 12]);
+        assert!(unauthenticated(&req));
+        // With a USERNAME (5 bytes, padded) then MESSAGE-INTEGRITY.
+        let mut signed = req.clone();
+        signed.extend([
+            0x00, 0x06, 0x00, 0x05, b'a', b'l', b'i', b'c', b'e', 0, 0, 0,
+        ]);
+        signed.extend([0x00, 0x08, 0x00, 0x14]);
+        signed.extend([0u8; 20]);
+        assert!(!unauthenticated(&signed));
+        // ChannelData is never a request.
+        assert!(!unauthenticated(&[0x40, 0x00, 0x00, 0x04, 1, 2, 3, 4]));
     }
 }

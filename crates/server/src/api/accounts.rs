@@ -192,6 +192,9 @@ pub(super) async fn logout(s: &mut Session) -> Reply {
         s.services().accounts.logout(&hash).await?;
     }
     s.log_out_locally(true);
+    // What this connection streamed or watched was its user's.
+    let services = s.services();
+    services.streams.closed(&services.messages, s.conn.id).await;
     ok()
 }
 

@@ -102,6 +102,7 @@ pub(super) async fn channel_delete(s: &mut Session, conv: u64) -> Reply {
     let record = admin::channel(&*shared.store, conv).await?;
     let name = record.name.clone();
     shared.services.rooms.remove(record).await?;
+    shared.services.streams.gone(conv);
     admin::record(
         &*shared.store,
         Some(&by(s)),

@@ -54,7 +54,8 @@ pub(super) async fn invite(s: &mut Session, name: String, user: String) -> Reply
 }
 
 pub(super) async fn delete(s: &mut Session, name: String) -> Reply {
-    s.services().rooms.delete(&s.actor(), &name).await?;
+    let conv = s.services().rooms.delete(&s.actor(), &name).await?;
+    s.services().streams.gone(conv);
     ok()
 }
 

@@ -163,6 +163,14 @@ impl Members {
             .insert(conn, outbox);
     }
 
+    /// Whether connection `conn` (a visitor's) watches `conv`.
+    pub(crate) fn is_watching(&self, conv: ConvId, conn: ConnId) -> bool {
+        self.lock()
+            .convs
+            .get(&conv)
+            .is_some_and(|c| c.watchers.contains_key(&conn))
+    }
+
     pub(crate) fn unwatch(&self, conv: ConvId, conn: ConnId) -> bool {
         self.lock()
             .convs

@@ -277,14 +277,17 @@ impl Rooms {
     }
 
     /// Deletes a channel and its history (its owner or an admin).
-    pub(crate) async fn delete(&self, actor: &Actor, name: &str) -> Result<(), ApiError> {
+    /// Deletes channel `name` (its owner or an admin); returns its id.
+    pub(crate) async fn delete(&self, actor: &Actor, name: &str) -> Result<ConvId, ApiError> {
         let conv = self.visible_channel(actor, name).await?;
         if !access::can_manage(actor, &conv) {
             return Err(ApiError::forbidden(format!(
                 "only the owner of `{name}` or an admin can delete it"
             )));
         }
-        self.remove(conv).await
+        let id = conv.id;
+        self.remove(conv).await?;
+        Ok(id)
     }
 
     /// Deletes a channel and tells its members (the access check is the

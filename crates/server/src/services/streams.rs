@@ -134,6 +134,15 @@ impl Streams {
         };
         let info = {
             let mut s = self.lock();
+            if s.live
+                .values()
+                .any(|l| l.host == actor.id && l.info.conv == conv)
+            {
+                return Err(ApiError::new(
+                    confab_proto::ErrorCode::AlreadyDone,
+                    "you are live in this channel already: stop that stream first",
+                ));
+            }
             s.next += 1;
             let info = StreamInfo {
                 id: s.next,
@@ -156,6 +165,15 @@ impl Streams {
             info
         };
         self.ctx.hub.stats.streams_started.fetch_add(1, ORDER);
+        // Told before the log entry is written, so that an end (from the
+        // host's other device) never arrives before the start.
+        let frame = event(ServerBody::StreamStarted {
+            stream: info.clone(),
+        });
+        self.ctx
+            .hub
+            .bus
+            .publish(Audience::Conv(conv), &frame, Except::NONE);
         self.log(
             messages,
             actor,
@@ -166,13 +184,6 @@ impl Streams {
             },
         )
         .await;
-        let frame = event(ServerBody::StreamStarted {
-            stream: info.clone(),
-        });
-        self.ctx
-            .hub
-            .bus
-            .publish(Audience::Conv(conv), &frame, Except::NONE);
         Ok(info)
     }
 
@@ -221,18 +232,7 @@ impl Streams {
             return;
         };
         let conv = live.info.conv;
-        let frame = event(ServerBody::StreamEnded { conv, stream });
-        self.ctx
-            .hub
-            .bus
-            .publish(Audience::Conv(conv), &frame, Except::NONE);
-        // Viewers who are not members (visitors of a public channel) are
-        // told on their own connection.
-        for w in live.viewers.values() {
-            if !self.ctx.hub.members.is_member(conv, w.user_id) {
-                w.conn.outbox.push_event(frame.clone());
-            }
-        }
+        self.tell_ended(&live);
         let host = Actor {
             id: live.host,
             name: live.info.host.clone(),
@@ -251,6 +251,45 @@ impl Streams {
             Ok(())
         } else {
             Err(super::messages::no_conv(conv))
+        }
+    }
+
+    /// Tells everyone in (or watching) the channel, and viewers who are
+    /// neither, that `live` ended.
+    fn tell_ended(&self, live: &Live) {
+        let (conv, stream) = (live.info.conv, live.info.id);
+        let frame = event(ServerBody::StreamEnded { conv, stream });
+        let members = &self.ctx.hub.members;
+        members_publish(&self.ctx, conv, &frame);
+        for w in live.viewers.values() {
+            if !members.is_member(conv, w.user_id) && !members.is_watching(conv, w.conn.id) {
+                w.conn.outbox.push_event(frame.clone());
+            }
+        }
+    }
+
+    /// Channel `conv` was deleted: its streams end (with no log to record
+    /// it in).
+    pub(crate) fn gone(&self, conv: ConvId) {
+        let ended: Vec<Live> = {
+            let mut s = self.lock();
+            let ids: Vec<StreamId> = s
+                .live
+                .values()
+                .filter(|l| l.info.conv == conv)
+                .map(|l| l.info.id)
+                .collect();
+            ids.iter().filter_map(|id| s.live.remove(id)).collect()
+        };
+        for live in &ended {
+            // (Members were told of the deletion; viewers who are not.)
+            for w in live.viewers.values() {
+                let frame = event(ServerBody::StreamEnded {
+                    conv,
+                    stream: live.info.id,
+                });
+                w.conn.outbox.push_event(frame);
+            }
         }
     }
 
@@ -295,6 +334,12 @@ impl Streams {
         let live = s.live.get_mut(&stream).ok_or_else(|| no_stream(stream))?;
         if live.host_conn.id == conn.id {
             return Err(ApiError::bad_request("you are this stream's host"));
+        }
+        if let Some((id, _)) = live.viewers.iter().find(|(_, w)| w.conn.id == conn.id) {
+            return Err(ApiError::new(
+                confab_proto::ErrorCode::AlreadyDone,
+                format!("you watch this stream already (watch {id})"),
+            ));
         }
         if live.viewers.len() as u32 >= live.info.max_viewers {
             return Err(ApiError::forbidden(format!(
@@ -376,8 +421,15 @@ impl Streams {
             from: actor.name.clone(),
             data,
         });
+        if !to.outbox.push_event(frame) {
+            // Dropped (the other end reads too slowly): no `sync` brings a
+            // signal back, so the sender must know.
+            return Err(ApiError::new(
+                confab_proto::ErrorCode::RateLimited,
+                "the other end is not keeping up: try again in a moment",
+            ));
+        }
         self.ctx.hub.stats.signals.fetch_add(1, ORDER);
-        to.outbox.push_event(frame);
         Ok(())
     }
 
@@ -403,15 +455,24 @@ impl Streams {
         }
     }
 
-    /// `user` left channel `conv`: their streams there end.
+    /// `user` left channel `conv`: their streams there end, and they stop
+    /// watching its others.
     pub(crate) async fn left(&self, messages: &Messages, user: UserId, conv: ConvId) {
-        let ended: Vec<StreamId> = self
-            .lock()
-            .live
-            .values()
-            .filter(|l| l.host == user && l.info.conv == conv)
-            .map(|l| l.info.id)
-            .collect();
+        let ended: Vec<StreamId> = {
+            let mut s = self.lock();
+            for live in s.live.values_mut().filter(|l| l.info.conv == conv) {
+                let before = live.viewers.len();
+                live.viewers.retain(|_, w| w.user_id != user);
+                if live.viewers.len() != before {
+                    Self::tell_host(live);
+                }
+            }
+            s.live
+                .values()
+                .filter(|l| l.host == user && l.info.conv == conv)
+                .map(|l| l.info.id)
+                .collect()
+        };
         for stream in ended {
             self.end(messages, stream).await;
         }
@@ -440,3 +501,9 @@ impl Streams {
 }
 
 const ORDER: std::sync::atomic::Ordering = std::sync::atomic::Ordering::Relaxed;
+
+fn members_publish(ctx: &Ctx, conv: ConvId, frame: &bytes::Bytes) {
+    ctx.hub
+        .bus
+        .publish(Audience::Conv(conv), frame, Except::NONE);
+}

@@ -234,6 +234,7 @@ async fn the_relay_serves_a_streams_parties_over_udp_and_tcp_and_nobody_else() {
     let server = TestServer::start_with(|c| {
         c.turn = Some("127.0.0.1:0".parse().unwrap());
         c.turn_credentials_for = std::time::Duration::from_secs(3);
+        c.turn_loopback_peers = true;
     })
     .await;
     let relay = server.turn_addr.expect("the relay runs");
@@ -306,4 +307,61 @@ async fn the_relay_serves_a_streams_parties_over_udp_and_tcp_and_nobody_else() {
         "expired credentials are refused"
     );
     client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stream_ends_with_its_channel_and_its_hosts_logout_and_nobody_watches_twice() {
+    let server = TestServer::start().await;
+    let mut ann = server.user(Transport::Ws, "ann").await;
+    let mut bob = server.user(Transport::Tls, "bob").await;
+    let conv = ann.create("gigs", false).await;
+    bob.join("gigs").await;
+    let start = json!({"type": "stream_start", "conv": conv, "title": "One"});
+    let stream = ann.ok(start.clone()).await["stream"]["id"]
+        .as_u64()
+        .unwrap();
+    // One stream per host and channel; one watch per connection.
+    let (code, _) = ann.err(start.clone()).await;
+    assert_eq!(code, "already_done");
+    bob.ok(json!({"type": "stream_watch", "stream": stream}))
+        .await;
+    let (code, _) = bob
+        .err(json!({"type": "stream_watch", "stream": stream}))
+        .await;
+    assert_eq!(code, "already_done");
+    // Bob leaves the channel: he no longer watches.
+    bob.ok(json!({"type": "channel_leave", "name": "gigs"}))
+        .await;
+    let v = ann
+        .take(|v| v["type"] == "stream_viewers" && v["viewers"] == json!([]))
+        .await
+        .unwrap();
+    assert_eq!(v["stream"].as_u64(), Some(stream));
+    bob.join("gigs").await;
+
+    // Ann logs out on that connection: her stream ends.
+    ann.ok(json!({"type": "logout"})).await;
+    let ended = bob.event("stream_ended").await;
+    assert_eq!(ended["stream"].as_u64(), Some(stream));
+
+    // A deleted channel's streams end too.
+    let (mut ann, _) = server.login(Transport::Ws, "ann").await;
+    let again = ann.ok(start).await["stream"]["id"].as_u64().unwrap();
+    let listed = bob.ok(json!({"type": "streams", "conv": conv})).await;
+    assert_eq!(listed["streams"][0]["id"].as_u64(), Some(again));
+    ann.ok(json!({"type": "channel_delete", "name": "gigs"}))
+        .await;
+    bob.event("channel_deleted").await;
+    let mut carol = server.user(Transport::Ws, "carol").await;
+    let conv2 = carol.create("gigs", false).await;
+    let listed = carol.ok(json!({"type": "streams", "conv": conv2})).await;
+    assert_eq!(listed["streams"], json!([]));
+    assert_eq!(
+        server
+            .handle
+            .stats()
+            .streams_started
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
 }
