@@ -209,6 +209,9 @@ pub enum Request {
     StreamWatch { stream: StreamId },
     /// Stop watching. Answered with `ok`.
     StreamUnwatch { stream: StreamId },
+    /// Fresh relay credentials for a stream you host or watch (those given
+    /// with `stream` or `watching` expire). Answered with `ice_servers`.
+    StreamIce { stream: StreamId },
     /// A WebRTC signalling message (an SDP offer or answer, an ICE
     /// candidate) for the other end of watch `watch` of `stream`: the
     /// host's to that viewer, or the viewer's to the host. Delivered as a
@@ -369,6 +372,7 @@ impl Request {
         "streams",
         "stream_watch",
         "stream_unwatch",
+        "stream_ice",
         "signal",
         "users",
         "members",
@@ -440,6 +444,7 @@ impl Request {
             Request::Streams { .. } => "streams",
             Request::StreamWatch { .. } => "stream_watch",
             Request::StreamUnwatch { .. } => "stream_unwatch",
+            Request::StreamIce { .. } => "stream_ice",
             Request::Signal { .. } => "signal",
             Request::Users {} => "users",
             Request::Members { .. } => "members",
@@ -681,6 +686,8 @@ pub enum ServerBody {
         #[serde(default)]
         ice_servers: Vec<IceServer>,
     },
+    /// Relay credentials (the answer to `stream_ice`).
+    IceServers { ice_servers: Vec<IceServer> },
     /// Someone went live in a conversation you can read.
     StreamStarted { stream: StreamInfo },
     /// A live stream ended (its host stopped it, left, or went away).

@@ -238,6 +238,7 @@ mod tests {
             r#""type":"streams","conv":1"#,
             r#""type":"stream_watch","stream":1"#,
             r#""type":"stream_unwatch","stream":1"#,
+            r#""type":"stream_ice","stream":1"#,
             r#""type":"signal","stream":1,"watch":2,"data":{"sdp":"x"}"#,
             r#""type":"users""#,
             r#""type":"members","conv":1"#,

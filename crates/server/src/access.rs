@@ -108,7 +108,9 @@ pub(crate) fn spec(req: &Request) -> Spec {
         Typing { .. } => s(Writer, Rate::Typing),
         StreamStart { .. } | StreamStop { .. } => s(Writer, Rate::Post),
         // Watching and signalling: visitors watch public channels' streams.
-        StreamWatch { .. } | StreamUnwatch { .. } | Signal { .. } => s(Reader, Rate::Change),
+        StreamWatch { .. } | StreamUnwatch { .. } | StreamIce { .. } | Signal { .. } => {
+            s(Reader, Rate::Change)
+        }
         Streams { .. } => s(Reader, Rate::Read),
         AdminUsers { .. }
         | AdminUserCreate { .. }

@@ -180,6 +180,7 @@ async fn dispatch(s: &mut Session, id: u64, req: Request) -> Reply {
         Streams { conv } => streams::list(s, conv).await,
         StreamWatch { stream } => streams::watch(s, stream).await,
         StreamUnwatch { stream } => streams::unwatch(s, stream),
+        StreamIce { stream } => streams::ice(s, stream),
         Signal {
             stream,
             watch,

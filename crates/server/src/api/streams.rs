@@ -63,6 +63,11 @@ pub(super) fn unwatch(s: &mut Session, stream: StreamId) -> Reply {
     ok()
 }
 
+pub(super) fn ice(s: &mut Session, stream: StreamId) -> Reply {
+    let ice_servers = s.services().streams.renew(&s.conn, stream)?;
+    Ok(Some(ServerBody::IceServers { ice_servers }))
+}
+
 pub(super) fn signal(
     s: &mut Session,
     stream: StreamId,

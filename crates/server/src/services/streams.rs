@@ -478,6 +478,23 @@ impl Streams {
         }
     }
 
+    /// Fresh relay credentials for `conn`, if it hosts or watches `stream`.
+    pub(crate) fn renew(
+        &self,
+        conn: &ConnRef,
+        stream: StreamId,
+    ) -> Result<Vec<confab_proto::IceServer>, ApiError> {
+        let party = self.lock().live.get(&stream).is_some_and(|l| {
+            l.host_conn.id == conn.id || l.viewers.values().any(|w| w.conn.id == conn.id)
+        });
+        if !party {
+            return Err(ApiError::not_found(format!(
+                "you neither host nor watch a live stream {stream}"
+            )));
+        }
+        Ok(self.ice_servers())
+    }
+
     /// Relay credentials for a party of a stream (none without a relay).
     pub(crate) fn ice_servers(&self) -> Vec<confab_proto::IceServer> {
         self.relay

@@ -262,6 +262,17 @@ async fn the_relay_serves_a_streams_parties_over_udp_and_tcp_and_nobody_else() {
         ice["username"].as_str().unwrap(),
         ice["credential"].as_str().unwrap(),
     );
+    // Fresh ones for the parties, nobody else.
+    let renewed = bob
+        .ok(json!({"type": "stream_ice", "stream": stream}))
+        .await;
+    assert_eq!(renewed["ice_servers"][0]["urls"], ice["urls"]);
+    let mut carol = server.user(Transport::Ws, "carol").await;
+    carol.join("gigs").await;
+    let (code, _) = carol
+        .err(json!({"type": "stream_ice", "stream": stream}))
+        .await;
+    assert_eq!(code, "not_found");
 
     // Over UDP, with the viewer's credentials: relayed, and counted.
     let udp = std::sync::Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
