@@ -142,7 +142,8 @@ impl Harness {
         self.answer_side_requests()
     }
 
-    /// Answers `friends` and `members` with empty lists; returns the rest.
+    /// Answers `friends`, `members` and `streams` with empty lists;
+    /// returns the rest.
     fn answer_side_requests(&mut self) -> Vec<ClientFrame> {
         let mut rest = Vec::new();
         for f in self.frames() {
@@ -163,6 +164,7 @@ impl Harness {
                         members: vec![],
                     },
                 ),
+                Request::Streams { .. } => self.reply(&f, ServerBody::Streams { streams: vec![] }),
                 _ => rest.push(f),
             }
         }
@@ -1832,4 +1834,45 @@ fn an_upload_chosen_offline_waits_then_resumes_after_a_cut_and_leaves_the_outbox
             if pending.nonce == bad && message.contains("SHA-256"))
     });
     assert!(failed);
+}
+
+#[test]
+fn live_streams_are_known_as_they_start_and_end_and_signals_reach_the_ui() {
+    let mut h = online_in_general(1);
+    let stream = confab_proto::StreamInfo {
+        id: 3,
+        conv: GENERAL,
+        host: "bob".into(),
+        title: "Soundcheck".into(),
+        started_ms: 1,
+        viewers: 0,
+        max_viewers: 8,
+    };
+    h.event(ServerBody::StreamStarted {
+        stream: stream.clone(),
+    });
+    assert_eq!(h.client.live_streams(GENERAL), [stream.clone()]);
+    assert!(h.client.take_events().contains(&Event::Streams(GENERAL)));
+    // Told twice (a reconnect), still one.
+    h.event(ServerBody::StreamStarted {
+        stream: stream.clone(),
+    });
+    assert_eq!(h.client.live_streams(GENERAL).len(), 1);
+    h.event(ServerBody::Signal {
+        stream: 3,
+        watch: 4,
+        from: "bob".into(),
+        data: serde_json::json!({"sdp": "offer"}),
+    });
+    assert!(h.client.take_events().contains(&Event::Signal {
+        stream: 3,
+        watch: 4,
+        from: "bob".into(),
+        data: serde_json::json!({"sdp": "offer"}),
+    }));
+    h.event(ServerBody::StreamEnded {
+        conv: GENERAL,
+        stream: 3,
+    });
+    assert!(h.client.live_streams(GENERAL).is_empty());
 }
