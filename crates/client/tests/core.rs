@@ -1851,7 +1851,10 @@ fn live_streams_are_known_as_they_start_and_end_and_signals_reach_the_ui() {
     h.event(ServerBody::StreamStarted {
         stream: stream.clone(),
     });
-    assert_eq!(h.client.live_streams(GENERAL), std::slice::from_ref(&stream));
+    assert_eq!(
+        h.client.live_streams(GENERAL),
+        std::slice::from_ref(&stream)
+    );
     assert!(h.client.take_events().contains(&Event::Streams(GENERAL)));
     // Told twice (a reconnect), still one.
     h.event(ServerBody::StreamStarted {
