@@ -219,6 +219,14 @@ pub fn resolve(args: &ServeArgs) -> Result<Config> {
         };
     }
     config.turn_public_ip = args.turn_public_ip.or(file.turn_public_ip);
+    if let Some(at) = config.turn
+        && at.ip().is_unspecified()
+        && config.turn_public_ip.is_none()
+    {
+        anyhow::bail!(
+            "the TURN relay listens on every address ({at}): give the IP browsers reach it by with --turn-public-ip (turn_public_ip in the config file)"
+        );
+    }
     if let Some(n) = args.stream_viewers.or(file.stream_viewers) {
         anyhow::ensure!(n >= 1, "stream_viewers must be at least 1");
         config.stream_viewers = n;

@@ -728,6 +728,19 @@ fn config_check_completions_and_the_man_page() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("registration is open, invite or closed")
     );
+    // A relay on every address needs the IP browsers reach it by.
+    let out = confab()
+        .args(["config", "check", "--turn", "0.0.0.0:3478"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--turn-public-ip"));
+    let out = confab()
+        .args(["config", "check", "--turn", "0.0.0.0:3478"])
+        .args(["--turn-public-ip", "192.0.2.7"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
 
     let bash = confab().args(["completions", "bash"]).output().unwrap();
     assert!(String::from_utf8_lossy(&bash.stdout).contains("complete -F _confab"));

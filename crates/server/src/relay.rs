@@ -76,7 +76,7 @@ impl Relay {
     ) -> io::Result<Relay> {
         if addr.ip().is_unspecified() && public_ip.is_none() {
             return Err(io::Error::other(
-                "listening on every address, the relay needs the IP browsers reach it by (turn_public_ip)",
+                "listening on every address, the relay needs the IP browsers reach it by (--turn-public-ip, or turn_public_ip in the config file)",
             ));
         }
         let relayed = Arc::new(AtomicU64::new(0));
