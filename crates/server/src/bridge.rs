@@ -220,9 +220,7 @@ impl Bridge {
                 None,
             )
             .await?;
-        rx.await
-            .map_err(|_| ApiError::new(ErrorCode::Internal, "the server is shutting down"))??;
-        Ok(())
+        stored(rx).await
     }
 
     /// A group made on the other side: `host` and `members` (accounts made
@@ -345,10 +343,17 @@ impl Bridge {
                 None,
             )
             .await?;
-        rx.await
-            .map_err(|_| ApiError::new(ErrorCode::Internal, "the server is shutting down"))??;
-        Ok(())
+        stored(rx).await
     }
+}
+
+/// Waits until the poster has stored what it was handed.
+async fn stored(
+    rx: oneshot::Receiver<Result<confab_store::Appended, ApiError>>,
+) -> Result<(), ApiError> {
+    rx.await
+        .map_err(|_| ApiError::new(ErrorCode::ShuttingDown, "the server is shutting down"))??;
+    Ok(())
 }
 
 /// A fresh nonce of the bridge's, for entries it makes once.

@@ -127,6 +127,10 @@ pub struct Config {
     /// Whether the relay carries datagrams to peers on loopback (only for
     /// tests on one machine: otherwise that is the server's own machine).
     pub turn_loopback_peers: bool,
+    /// The secret relay credentials are signed with ("TURN REST API":
+    /// the password is base64(HMAC-SHA1(secret, username))). Made afresh
+    /// at each start unless given, so that a restart revokes them all.
+    pub turn_secret: Option<String>,
 }
 
 /// What may be uploaded, and how long things wait.
@@ -220,6 +224,7 @@ impl Config {
             turn_public_ip: None,
             turn_credentials_for: Duration::from_secs(2 * 3600),
             turn_loopback_peers: false,
+            turn_secret: None,
         }
     }
 

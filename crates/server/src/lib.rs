@@ -313,15 +313,9 @@ pub async fn start_with_store(
     let shutdown = CancellationToken::new();
     let relay = match config.turn {
         Some(at) => Some(Arc::new(
-            relay::Relay::start(
-                at,
-                config.turn_public_ip,
-                config.turn_credentials_for,
-                config.turn_loopback_peers,
-                shutdown.clone(),
-            )
-            .await
-            .map_err(|e| StartError::Io(format!("binding the TURN relay to {at}: {e}")))?,
+            relay::Relay::start(at, &config, shutdown.clone())
+                .await
+                .map_err(|e| StartError::Io(format!("binding the TURN relay to {at}: {e}")))?,
         )),
         None => None,
     };

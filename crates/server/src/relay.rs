@@ -66,14 +66,14 @@ pub(crate) struct Relay {
 
 impl Relay {
     /// Binds UDP and TCP at `addr` (port 0: the same free port for both),
-    /// telling clients `public_ip` (or the bound IP).
+    /// telling clients `config.turn_public_ip` (or the bound IP).
     pub(crate) async fn start(
         addr: SocketAddr,
-        public_ip: Option<IpAddr>,
-        lasting: Duration,
-        loopback_peers: bool,
+        config: &crate::Config,
         shutdown: CancellationToken,
     ) -> io::Result<Relay> {
+        let (public_ip, lasting) = (config.turn_public_ip, config.turn_credentials_for);
+        let loopback_peers = config.turn_loopback_peers;
         if addr.ip().is_unspecified() && public_ip.is_none() {
             return Err(io::Error::other(
                 "listening on every address, the relay needs the IP browsers reach it by (--turn-public-ip, or turn_public_ip in the config file)",
@@ -83,7 +83,10 @@ impl Relay {
         let (udp, tcp) = bind_both(addr).await?;
         let addr = udp.local_addr()?;
         let public = SocketAddr::new(public_ip.unwrap_or(addr.ip()), addr.port());
-        let secret = hex::encode(rand::random::<[u8; 32]>());
+        let secret = config
+            .turn_secret
+            .clone()
+            .unwrap_or_else(|| hex::encode(rand::random::<[u8; 32]>()));
         let relays = Relays {
             bind: addr.ip(),
             public: public.ip(),

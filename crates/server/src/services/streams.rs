@@ -260,7 +260,10 @@ impl Streams {
         let (conv, stream) = (live.info.conv, live.info.id);
         let frame = event(ServerBody::StreamEnded { conv, stream });
         let members = &self.ctx.hub.members;
-        members_publish(&self.ctx, conv, &frame);
+        self.ctx
+            .hub
+            .bus
+            .publish(Audience::Conv(conv), &frame, Except::NONE);
         for w in live.viewers.values() {
             if !members.is_member(conv, w.user_id) && !members.is_watching(conv, w.conn.id) {
                 w.conn.outbox.push_event(frame.clone());
@@ -518,9 +521,3 @@ impl Streams {
 }
 
 const ORDER: std::sync::atomic::Ordering = std::sync::atomic::Ordering::Relaxed;
-
-fn members_publish(ctx: &Ctx, conv: ConvId, frame: &bytes::Bytes) {
-    ctx.hub
-        .bus
-        .publish(Audience::Conv(conv), frame, Except::NONE);
-}

@@ -229,12 +229,15 @@ async fn relays(client: &turn::client::Client) {
     );
 }
 
+/// The relay's secret in the relay's test, to sign credentials of its own.
+const SECRET: &str = "a secret for tests";
+
 #[tokio::test]
 async fn the_relay_serves_a_streams_parties_over_udp_and_tcp_and_nobody_else() {
     let server = TestServer::start_with(|c| {
         c.turn = Some("127.0.0.1:0".parse().unwrap());
-        c.turn_credentials_for = std::time::Duration::from_secs(3);
         c.turn_loopback_peers = true;
+        c.turn_secret = Some(SECRET.into());
     })
     .await;
     let relay = server.turn_addr.expect("the relay runs");
@@ -300,19 +303,30 @@ async fn the_relay_serves_a_streams_parties_over_udp_and_tcp_and_nobody_else() {
     );
     client.close().await.unwrap();
 
-    // Nor do the right credentials once they have expired (the username
-    // is their expiry, in Unix seconds).
-    let expiry: u64 = user.parse().unwrap();
+    // Credentials are the expiry (Unix seconds) signed with the secret:
+    // signed here, they work until then, and not after.
+    let sign = |expiry: u64| {
+        let key =
+            ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, SECRET.as_bytes());
+        let user = expiry.to_string();
+        let pass = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            ring::hmac::sign(&key, user.as_bytes()),
+        );
+        (user, pass)
+    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    tokio::time::sleep(std::time::Duration::from_secs(
-        expiry.saturating_sub(now) + 1,
-    ))
-    .await;
+    let (user, pass) = sign(now + 600);
     let udp = std::sync::Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
-    let client = turn_client(udp, relay, user, pass).await;
+    let client = turn_client(udp, relay, &user, &pass).await;
+    relays(&client).await;
+    client.close().await.unwrap();
+    let (user, pass) = sign(now - 60);
+    let udp = std::sync::Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let client = turn_client(udp, relay, &user, &pass).await;
     assert!(
         client.allocate().await.is_err(),
         "expired credentials are refused"
