@@ -906,14 +906,9 @@ fn chrono_now_ms() -> i64 {
 }
 
 /// Runs `confab ARGS` against `node`'s client listener with a profile in
-/// `home` (password "pw-USER" for `user`): status and standard output.
-async fn script(node: &Node, home: &Path, user: &str, args: &[&str]) -> (i32, String) {
-    let (code, stdout, stderr) = try_script(node, home, user, args).await;
-    assert!(code == 0, "confab {args:?}: {code}\n{stdout}\n{stderr}");
-    (code, stdout)
-}
-
-async fn try_script(node: &Node, home: &Path, user: &str, args: &[&str]) -> (i32, String, String) {
+/// `home` (password "pw-USER" for `user`), which must succeed: its
+/// standard output.
+async fn script(node: &Node, home: &Path, user: &str, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_confab"))
         .args(args)
         .env("CONFAB_HOME", home)
@@ -924,18 +919,23 @@ async fn try_script(node: &Node, home: &Path, user: &str, args: &[&str]) -> (i32
         .output()
         .await
         .expect("confab runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "confab {args:?}: {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
 
-/// Runs `confab ARGS` until its output contains `text`.
+/// Runs `confab ARGS` until its output contains `text` (a state that
+/// other nodes bring about, which no event of the command shows), within
+/// the deadline.
 async fn script_until(node: &Node, home: &Path, user: &str, args: &[&str], text: &str) {
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
-        let (_, out) = script(node, home, user, args).await;
+        let out = script(node, home, user, args).await;
         if out.contains(text) {
             return;
         }
@@ -964,20 +964,8 @@ async fn confab_chat_and_the_scripting_commands_against_a_node() {
     // The scripting commands: log in with the node's password, ask bob
     // (by name alone) to be friends.
     let trust = n1.fingerprint.clone();
-    // (The account reaches the client listener a moment after `registered`.)
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let login = ["login", "alice", "--trust", &trust];
-        let (code, out, err) = try_script(&n1, &home, "alice", &login).await;
-        if code == 0 {
-            break;
-        }
-        assert!(
-            err.contains("wrong user name or password") && tokio::time::Instant::now() < deadline,
-            "{code}\n{out}\n{err}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    n1.expect("alice can log in at the client listener").await;
+    script(&n1, &home, "alice", &["login", "alice", "--trust", &trust]).await;
     script(&n1, &home, "alice", &["friend", "add", "bob"]).await;
     n2.expect("friend request from alice").await;
     n2.say("friend-accept alice").await;
@@ -1004,7 +992,7 @@ async fn confab_chat_and_the_scripting_commands_against_a_node() {
     )
     .await;
     // Each once, in order.
-    let (_, history) = script(&n1, &home, "alice", &["history", "@bob"]).await;
+    let history = script(&n1, &home, "alice", &["history", "@bob"]).await;
     assert_eq!(
         history.matches("hello from a script").count(),
         1,

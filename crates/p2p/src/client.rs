@@ -76,6 +76,8 @@ pub(crate) struct Link {
     /// Notices for a user's clients (bounded; a notice that does not fit is
     /// only printed at the console).
     notices: mpsc::Sender<(String, String)>,
+    /// Users whose account the client listener has now (new ones).
+    pub accounts: mpsc::Receiver<String>,
 }
 
 impl Link {
@@ -125,12 +127,14 @@ pub(crate) async fn start(data_dir: &Path, addr: SocketAddr) -> Result<(Served, 
         .map_err(|e| anyhow::anyhow!("starting the bridge: {}", e.message))?
         .context("the server's bridge was taken")?;
     let (notices, notices_rx) = mpsc::channel(64);
+    let (accounts_tx, accounts) = mpsc::channel(64);
     let link = Link {
         outgoing,
         poke: Arc::new(Notify::new()),
         online: Arc::default(),
         recheck: Arc::default(),
         notices,
+        accounts,
     };
     let mirror = Mirror {
         db: {
@@ -143,6 +147,7 @@ pub(crate) async fn start(data_dir: &Path, addr: SocketAddr) -> Result<(Served, 
         online: link.online.clone(),
         recheck: link.recheck.clone(),
         notices: notices_rx,
+        accounts: accounts_tx,
         hashes: HashMap::new(),
         relations: HashMap::new(),
         confs: HashMap::new(),
@@ -166,6 +171,7 @@ struct Mirror {
     online: Arc<Mutex<HashMap<String, bool>>>,
     recheck: Arc<Mutex<HashSet<(String, String)>>>,
     notices: mpsc::Receiver<(String, String)>,
+    accounts: mpsc::Sender<String>,
     /// Password hashes copied, by user.
     hashes: HashMap<String, String>,
     /// Friendships copied: (user, other) → state.
@@ -219,7 +225,10 @@ impl Mirror {
             if self.hashes.get(&name) != Some(&hash) {
                 // (One account refused does not hold up the others'.)
                 match self.bridge.local_user(&name, &hash).await {
-                    Ok(()) => {
+                    Ok(new) => {
+                        if new {
+                            let _ = self.accounts.try_send(name.clone());
+                        }
                         self.hashes.insert(name, hash);
                     }
                     Err(e) => tracing::warn!(%name, error = %e.message, "making a client account"),

@@ -66,7 +66,8 @@ impl Bridge {
 
     /// Makes (or updates) the account of a local user, who logs in with
     /// the password `password_hash` (an argon2 PHC string) was made from.
-    pub async fn local_user(&self, name: &str, password_hash: &str) -> Result<(), ApiError> {
+    /// Returns whether the account is new.
+    pub async fn local_user(&self, name: &str, password_hash: &str) -> Result<bool, ApiError> {
         let store = &self.shared.store;
         let existing = store.user_by_name(name).await?;
         if let Some(u) = &existing
@@ -90,11 +91,14 @@ impl Bridge {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&u.id);
             store.create_user(name, password_hash, Role::Member).await?;
-            return Ok(());
+            return Ok(true);
         }
         match existing {
-            Some(u) if u.password_hash == password_hash => Ok(()),
-            Some(u) => Ok(store.set_password(u.id, password_hash).await?),
+            Some(u) if u.password_hash == password_hash => Ok(false),
+            Some(u) => {
+                store.set_password(u.id, password_hash).await?;
+                Ok(false)
+            }
             None => {
                 self.shared
                     .config
@@ -102,7 +106,7 @@ impl Bridge {
                     .check_username(name)
                     .map_err(ApiError::bad_request)?;
                 store.create_user(name, password_hash, Role::Member).await?;
-                Ok(())
+                Ok(true)
             }
         }
     }

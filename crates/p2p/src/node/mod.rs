@@ -315,6 +315,9 @@ impl Node {
                     // The end of input: the node goes on serving its users.
                     None => console_open = false,
                 },
+                Some(name) = self.link.accounts.recv() => {
+                    self.notice(format!("{name} can log in at the client listener"));
+                }
                 Some(out) = self.link.outgoing.recv() => {
                     self.client_did(out);
                     self.link.changed();

@@ -172,7 +172,10 @@ async fn remote_users_are_driven_through_the_bridge_and_local_moves_come_out() {
     // The name becomes a local user's: the remote account goes, with its
     // groups; the new zed logs in with his own password.
     let hash = confab_server::hash_password("password-zed");
-    bridge.local_user("zed", &hash).await.unwrap();
+    assert!(
+        bridge.local_user("zed", &hash).await.unwrap(),
+        "a new account"
+    );
     let (_zed, session) = server.login(Transport::Tls, "zed").await;
     assert!(!session.to_string().contains("trip"), "{session}");
 }
