@@ -85,12 +85,16 @@ pub enum Action {
     StreamStart {
         conv: ConvId,
         title: String,
+        /// At most this many viewers (`None`: the server's limit).
+        max_viewers: Option<u32>,
     },
     StreamStop(StreamId),
     /// The live streams of a channel.
     Streams(ConvId),
     StreamWatch(StreamId),
     StreamUnwatch(StreamId),
+    /// Fresh relay credentials for a stream you host or watch.
+    StreamIce(StreamId),
     /// A WebRTC signalling message for the other end of a watch.
     Signal {
         stream: StreamId,
@@ -158,6 +162,11 @@ pub enum Outcome {
         streams: Vec<StreamInfo>,
     },
     Signalled,
+    /// Fresh relay credentials for a stream.
+    IceServers {
+        stream: StreamId,
+        ice_servers: Vec<IceServer>,
+    },
     /// The answer to an [`Action::Admin`]: the reply's JSON (a
     /// `ServerBody`), for the admin tools to show.
     Admin(serde_json::Value),
@@ -235,15 +244,20 @@ impl Action {
                 before: None,
                 limit: None,
             },
-            StreamStart { conv, title } => Request::StreamStart {
+            StreamStart {
                 conv,
                 title,
-                max_viewers: None,
+                max_viewers,
+            } => Request::StreamStart {
+                conv,
+                title,
+                max_viewers,
             },
             StreamStop(stream) => Request::StreamStop { stream },
             Streams(conv) => Request::Streams { conv },
             StreamWatch(stream) => Request::StreamWatch { stream },
             StreamUnwatch(stream) => Request::StreamUnwatch { stream },
+            StreamIce(stream) => Request::StreamIce { stream },
             Signal {
                 stream,
                 watch,
@@ -328,6 +342,10 @@ impl Action {
                 streams,
             },
             (Signal { .. }, ServerBody::Ok {}) => Outcome::Signalled,
+            (StreamIce(stream), ServerBody::IceServers { ice_servers }) => Outcome::IceServers {
+                stream: *stream,
+                ice_servers,
+            },
             (Admin(_), body) => Outcome::Admin(serde_json::to_value(&body).ok()?),
             _ => return None,
         })
@@ -345,6 +363,7 @@ impl Action {
                 | Action::Streams(_)
                 | Action::StreamWatch(_)
                 | Action::StreamUnwatch(_)
+                | Action::StreamIce(_)
                 | Action::Signal { .. }
                 | Action::Logout
                 | Action::Search { .. }
@@ -454,6 +473,7 @@ impl Outcome {
                 .collect::<Vec<_>>()
                 .join("; "),
             Outcome::Signalled => "Sent".into(),
+            Outcome::IceServers { .. } => "Relay credentials renewed".into(),
             Outcome::Admin(_) => "Done".into(),
         }
     }

@@ -993,6 +993,17 @@ impl<C: Cache> Client<C> {
         Ok(())
     }
 
+    /// The browser link to watch `stream` (`#watch=ID` on the server's web
+    /// listener), for a client connected to `server` (`host:port`). `None`
+    /// when the server said nothing of its web listener.
+    pub fn watch_link(&self, server: &str, stream: StreamId) -> Option<String> {
+        let files = self.files.as_ref()?;
+        // "host:port", "[v6]:port": the host is what comes before the last colon.
+        let host = server.rsplit_once(':').map_or(server, |(h, _)| h);
+        let scheme = if files.https { "https" } else { "http" };
+        Some(format!("{scheme}://{host}:{}/#watch={stream}", files.port))
+    }
+
     /// The live streams of a channel, as last known.
     pub fn live_streams(&self, conv: ConvId) -> &[StreamInfo] {
         self.live.get(&conv).map_or(&[], |l| &l.streams)
@@ -1842,6 +1853,7 @@ impl<C: Cache> Client<C> {
             | Outcome::Watching { .. }
             | Outcome::StreamStopped(_)
             | Outcome::Unwatched(_)
+            | Outcome::IceServers { .. }
             | Outcome::Signalled => {}
             Outcome::TopicSet { conv, topic } => self.set_topic(*conv, topic)?,
             Outcome::Found { .. }

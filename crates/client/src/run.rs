@@ -268,6 +268,7 @@ impl<C: Cache> Client<C> {
             | Command::Exit
             | Command::Passwd
             | Command::Friends
+            | Command::Live
             | Command::Upload { .. }
             | Command::Avatar(_)) => Ok(Ran::Ui(cmd)),
         }

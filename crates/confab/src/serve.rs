@@ -14,7 +14,7 @@ use serde::Deserialize;
 #[derive(Args, Debug, Default)]
 pub struct ServeArgs {
     /// TOML file with any of: data_dir, tcp, http, udp, turn,
-    /// turn_public_ip, stream_viewers, tls_cert, tls_key,
+    /// turn_public_ip, turn_transports, stream_viewers, tls_cert, tls_key,
     /// heartbeat_secs, outbox_bytes, http_plain, http_idle_secs,
     /// allowed_origins, trusted_proxies, rate_limits, metrics_token,
     /// registration, visitors, token_max_age_days, domains, acme_directory,
@@ -41,6 +41,10 @@ pub struct ServeArgs {
     /// listens on (behind NAT, or listening on 0.0.0.0)
     #[arg(long, env = "CONFAB_TURN_PUBLIC_IP", value_name = "IP")]
     pub turn_public_ip: Option<std::net::IpAddr>,
+    /// Which of the relay's transports browsers are offered: `tcp` alone
+    /// where UDP is blocked on the way [default: both]
+    #[arg(long, env = "CONFAB_TURN_TRANSPORTS", value_name = "udp|tcp|both")]
+    pub turn_transports: Option<confab_server::TurnTransports>,
     /// Most viewers of one live stream (each is a copy of the host's upload) [default: 8]
     #[arg(long, env = "CONFAB_STREAM_VIEWERS", value_name = "N")]
     pub stream_viewers: Option<u32>,
@@ -152,6 +156,7 @@ pub struct FileConfig {
     pub udp: Option<String>,
     pub turn: Option<String>,
     pub turn_public_ip: Option<std::net::IpAddr>,
+    pub turn_transports: Option<String>,
     pub stream_viewers: Option<u32>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -219,6 +224,11 @@ pub fn resolve(args: &ServeArgs) -> Result<Config> {
         };
     }
     config.turn_public_ip = args.turn_public_ip.or(file.turn_public_ip);
+    if let Some(t) = args.turn_transports {
+        config.turn_transports = t;
+    } else if let Some(t) = file.turn_transports {
+        config.turn_transports = t.parse().map_err(anyhow::Error::msg)?;
+    }
     if let Some(at) = config.turn
         && at.ip().is_unspecified()
         && config.turn_public_ip.is_none()

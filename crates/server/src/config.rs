@@ -121,6 +121,10 @@ pub struct Config {
     /// any, and the IP its clients are told (the public one, behind NAT).
     pub turn: Option<SocketAddr>,
     pub turn_public_ip: Option<std::net::IpAddr>,
+    /// Which of the relay's transports browsers are told of: it listens on
+    /// both, but where UDP is blocked on the way, offering only TCP saves
+    /// every stream the failed UDP attempts.
+    pub turn_transports: TurnTransports,
     /// How long relay credentials stay good (a stream watched longer needs
     /// new ones: watch again).
     pub turn_credentials_for: Duration,
@@ -131,6 +135,29 @@ pub struct Config {
     /// the password is base64(HMAC-SHA1(secret, username))). Made afresh
     /// at each start unless given, so that a restart revokes them all.
     pub turn_secret: Option<String>,
+}
+
+/// The relay's transports offered to browsers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TurnTransports {
+    Both,
+    Udp,
+    Tcp,
+}
+
+impl std::str::FromStr for TurnTransports {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "both" | "udp,tcp" | "tcp,udp" => Ok(TurnTransports::Both),
+            "udp" => Ok(TurnTransports::Udp),
+            "tcp" => Ok(TurnTransports::Tcp),
+            _ => Err(format!(
+                "the relay's transports are `udp`, `tcp` or `both`, not `{s}`"
+            )),
+        }
+    }
 }
 
 /// What may be uploaded, and how long things wait.
@@ -222,6 +249,7 @@ impl Config {
             stream_viewers: 8,
             turn: None,
             turn_public_ip: None,
+            turn_transports: TurnTransports::Both,
             turn_credentials_for: Duration::from_secs(2 * 3600),
             turn_loopback_peers: false,
             turn_secret: None,

@@ -48,7 +48,9 @@ use std::time::{Duration, Instant};
 pub use auth::{hash_password, verify_password};
 use confab_proto::ServerBody;
 use confab_store::{SqliteStore, Store, UserId};
-pub use config::{Acme, Config, FIRST_CHANNEL, FileConfig, LETS_ENCRYPT, Registration, Udp};
+pub use config::{
+    Acme, Config, FIRST_CHANNEL, FileConfig, LETS_ENCRYPT, Registration, TurnTransports, Udp,
+};
 pub use error::ApiError;
 use hub::udp;
 use hub::{Audience, Except};

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::config::TurnTransports;
 use async_trait::async_trait;
 use confab_proto::IceServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -60,6 +61,7 @@ pub(crate) struct Relay {
     secret: String,
     /// How long credentials stay good.
     lasting: Duration,
+    transports: TurnTransports,
     udp: Server,
     relayed: Arc<AtomicU64>,
 }
@@ -110,6 +112,7 @@ impl Relay {
             public,
             secret,
             lasting,
+            transports: config.turn_transports,
             udp: udp_server,
             relayed,
         })
@@ -120,11 +123,16 @@ impl Relay {
         let (username, credential) =
             generate_long_term_credentials(&self.secret, self.lasting).ok()?;
         let at = self.public;
+        let urls = match self.transports {
+            TurnTransports::Both => vec!["udp", "tcp"],
+            TurnTransports::Udp => vec!["udp"],
+            TurnTransports::Tcp => vec!["tcp"],
+        };
         Some(IceServer {
-            urls: vec![
-                format!("turn:{at}?transport=udp"),
-                format!("turn:{at}?transport=tcp"),
-            ],
+            urls: urls
+                .into_iter()
+                .map(|t| format!("turn:{at}?transport={t}"))
+                .collect(),
             username,
             credential,
         })

@@ -75,8 +75,37 @@ fn css(s: &str) -> Locator<'_> {
 
 impl Browser {
     pub async fn open(driver: &Chromedriver, width: u32, height: u32) -> Browser {
+        Self::open_with(driver, width, height, &[]).await
+    }
+
+    /// A browser with a fake camera and microphone (a test pattern and a
+    /// beep), allowed without asking, that makes WebRTC connections on
+    /// loopback and tells its real addresses (not mDNS names): for live
+    /// streams, in a network namespace with loopback alone.
+    pub async fn with_camera(driver: &Chromedriver, width: u32, height: u32) -> Browser {
+        Self::open_with(
+            driver,
+            width,
+            height,
+            &[
+                "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
+                "--allow-loopback-in-peer-connection",
+                "--disable-features=WebRtcHideLocalIpsWithMdns",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        .await
+    }
+
+    pub async fn open_with(
+        driver: &Chromedriver,
+        width: u32,
+        height: u32,
+        extra: &[&str],
+    ) -> Browser {
         let profile = tempfile::tempdir().expect("profile dir");
-        let args = vec![
+        let mut args = vec![
             "--headless=new".to_owned(),
             "--no-sandbox".into(),
             "--disable-gpu".into(),
@@ -89,6 +118,7 @@ impl Browser {
             format!("--window-size={width},{height}"),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        args.extend(extra.iter().map(|a| a.to_string()));
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),

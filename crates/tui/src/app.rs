@@ -169,6 +169,8 @@ pub struct App {
     input_for: Option<Target>,
     /// A certificate the user refused: not asked about again.
     pub distrusted: Option<TrustError>,
+    /// Live streams already told of (each is said once, with its link).
+    told_live: BTreeSet<confab_proto::StreamId>,
     effects: Effects,
 }
 
@@ -201,6 +203,7 @@ impl App {
             channels: BTreeSet::new(),
             input_for: None,
             distrusted: None,
+            told_live: BTreeSet::new(),
             effects: Effects::default(),
         };
         // The chat opens at the newest messages.
@@ -212,6 +215,21 @@ impl App {
     /// What the runner must do now.
     pub fn take_effects(&mut self) -> Effects {
         std::mem::take(&mut self.effects)
+    }
+
+    /// "ann is live in #general: “title”, watch at https://…/#watch=3".
+    fn live_line<C: Cache>(&self, client: &Client<C>, s: &confab_proto::StreamInfo) -> String {
+        let place = client
+            .conv(s.conv)
+            .map(|c| format!(" in {}", confab_client::describe::label(c.kind, &c.name)))
+            .unwrap_or_default();
+        match client.watch_link(&self.server, s.id) {
+            Some(link) => format!("{} is live{place}: “{}”, watch at {link}", s.host, s.title),
+            None => format!(
+                "{} is live{place}: “{}” (watch in the browser client)",
+                s.host, s.title
+            ),
+        }
     }
 
     fn info(&mut self, text: impl Into<String>) {
@@ -371,15 +389,28 @@ impl App {
                     self.jump = Some(seq);
                 }
             }
+            // Who is live shows in the conversation's title; a new stream
+            // is told once, with the browser link to watch it.
+            Event::Streams(conv) => {
+                let me = client.me().map(|u| u.name.clone());
+                let new: Vec<_> = client
+                    .live_streams(conv)
+                    .iter()
+                    .filter(|s| Some(&s.host) != me.as_ref() && !self.told_live.contains(&s.id))
+                    .cloned()
+                    .collect();
+                for s in new {
+                    self.told_live.insert(s.id);
+                    let text = self.live_line(client, &s);
+                    self.info(text);
+                }
+            }
             Event::State(_)
             | Event::Avatar(_)
             | Event::Messages(_)
             | Event::Older(_)
             | Event::Typing(_)
             | Event::Opened
-            // Live streams show in the conversation's title (watching is
-            // the browser's).
-            | Event::Streams(_)
             | Event::StreamViewers { .. }
             | Event::Signal { .. } => {}
         }
@@ -926,6 +957,19 @@ impl App {
             Ok(Ran::Ui(Command::Help)) => self.overlay = Some(Overlay::Help),
             Ok(Ran::Ui(Command::Exit)) => self.effects.quit = true,
             Ok(Ran::Ui(Command::Friends)) => self.overlay = Some(Overlay::Friends),
+            Ok(Ran::Ui(Command::Live)) => {
+                let streams = client
+                    .opened_conv()
+                    .map(|c| client.live_streams(c).to_vec())
+                    .unwrap_or_default();
+                if streams.is_empty() {
+                    self.info("Nobody is live here.");
+                } else {
+                    let lines: Vec<String> =
+                        streams.iter().map(|s| self.live_line(client, s)).collect();
+                    self.info(lines.join(" · "));
+                }
+            }
             Ok(Ran::Ui(Command::Avatar(path))) => {
                 match chosen_file(&path, "/avatar").and_then(|(full, name, size)| {
                     client

@@ -10,6 +10,7 @@
 //!   the core.
 //! - `files` (browser only): uploads (tus over `fetch`) and downloads
 //!   (SHA-256 checked) for the driver, images fetched with the token.
+//! - `live` (browser only): live streams over WebRTC, host and viewer.
 //! - `ui` (browser only): the Leptos components, one module per part of
 //!   the screen.
 
@@ -22,6 +23,8 @@ mod driver;
 mod files;
 #[cfg(target_arch = "wasm32")]
 mod idb;
+#[cfg(target_arch = "wasm32")]
+mod live;
 #[cfg(target_arch = "wasm32")]
 mod ui;
 

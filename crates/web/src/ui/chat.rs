@@ -113,6 +113,7 @@ pub(super) fn Chat(ui: Ui) -> impl IntoView {
             </Show>
             <Sidebar ui=ui/>
             <main class="thread" aria-labelledby="conv-title">
+                <super::streams::LivePanel ui=ui/>
                 <Messages ui=ui/>
                 <Composer ui=ui/>
             </main>
@@ -205,12 +206,19 @@ pub(super) fn Sidebar(ui: Ui) -> impl IntoView {
         let text = label(kind, &name);
         let has_unread = unread != 0;
         let mentioned = mentions != 0;
+        let live = move || {
+            ui.tick.track();
+            with_client(|c| !c.live_streams(conv).is_empty())
+        };
         view! {
             <li>
                 <button class="conv" aria-current=move || current().then_some("page")
                     class:unread=move || has_unread && !current()
                     on:click=move |_| ui.select(conv)>
                     <span class="name">{text}</span>
+                    <Show when=live>
+                        <span class="badge live" aria-label="live now" title="Someone is live here">"● live"</span>
+                    </Show>
                     <Show when=move || mentioned && !current()>
                         <span class="badge mention" aria-label=format!("{mentions} mentioning you")>{format!("@{mentions}")}</span>
                     </Show>

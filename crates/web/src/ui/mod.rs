@@ -9,7 +9,7 @@
 //! - `login`, `chat` (the frame: top bar, sidebar with channels, groups,
 //!   DMs and friends, members), `messages`, `composer` (with the emoji
 //!   picker), `dialogs` (channels, groups, friends, password) and `admin`
-//!   (the admin panel, with its charts): the
+//!   (the admin panel, with its charts), `streams` (the live panel): the
 //!   components. Behaviour is the client core's; these only render it and
 //!   call its actions.
 
@@ -35,6 +35,7 @@ mod dialogs;
 mod login;
 mod messages;
 mod state;
+mod streams;
 
 use chat::Chat;
 use login::Login;
@@ -105,6 +106,7 @@ pub fn start() {
         leptos::mount::mount_to_body(move || {
             let ui = Ui::new();
             core.set_on_change(move || ui.on_change());
+            crate::live::install(move |a| ui.ask(a), move || ui.tick.update(|t| *t += 1));
             if let Some(w) = warning {
                 ui.error(w);
             }
@@ -131,7 +133,7 @@ fn register_service_worker() {
     }
 }
 
-fn local_storage_get(key: &str) -> Option<String> {
+pub(crate) fn local_storage_get(key: &str) -> Option<String> {
     web_sys::window()?
         .local_storage()
         .ok()??
@@ -177,6 +179,8 @@ fn App(ui: Ui) -> impl IntoView {
             _ => {}
         }
     });
+    // A link to watch a stream opened in a tab already showing Confab.
+    let _ = window_event_listener(ev::hashchange, move |_| ui.watch_from_link());
     ui.set_theme(ui.theme.get_untracked());
     view! {
         {move || match ui.screen.get() {

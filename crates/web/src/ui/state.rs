@@ -201,6 +201,22 @@ impl Ui {
         }
     }
 
+    /// A link to watch a stream (`#watch=ID`, as the terminal prints it):
+    /// once logged in, watch it.
+    pub(super) fn watch_from_link(self) {
+        if let Some(l) = document().location()
+            && let Some(id) = l
+                .hash()
+                .ok()
+                .and_then(|h| h.strip_prefix("#watch=").and_then(|n| n.parse().ok()))
+            && with_client(|c| *c.state() == confab_client::ConnState::Online)
+        {
+            let _ = l.set_hash("");
+            crate::live::asked_to_watch();
+            self.ask(Action::StreamWatch(id));
+        }
+    }
+
     /// Files chosen, dropped or pasted: each goes to the outbox to upload
     /// to the open conversation (or, after `/offer`, is offered).
     pub(super) fn upload_files(self, files: Option<web_sys::FileList>) {
@@ -288,6 +304,7 @@ impl Ui {
                         user.name
                     ));
                 }
+                self.watch_from_link();
                 // The login queued requests for what is on screen.
                 core().poke();
             }
@@ -349,23 +366,36 @@ impl Ui {
                     }
                 });
             }
+            Event::State(confab_client::ConnState::Offline { .. }) => crate::live::on_offline(),
+            Event::Streams(conv) => {
+                let live = with_client(|c| c.live_streams(conv).to_vec());
+                if let Some(said) = crate::live::on_streams(conv, &live) {
+                    self.info(said);
+                }
+            }
+            Event::StreamViewers { stream, viewers } => crate::live::on_viewers(stream, &viewers),
+            Event::Signal {
+                stream,
+                watch,
+                data,
+                ..
+            } => crate::live::on_signal(stream, watch, data),
             Event::State(_)
             | Event::Convs
             | Event::Messages(_)
             | Event::Members(_)
             | Event::Typing(_)
             | Event::Friends
-            | Event::Opened
-            // Live streams: watching in the browser comes next.
-            | Event::Streams(_)
-            | Event::StreamViewers { .. }
-            | Event::Signal { .. } => {}
+            | Event::Opened => {}
         }
     }
 
     /// An action finished: say how; close the dialog that asked it.
     fn done(self, action: Action, result: Result<Outcome, Refusal>) {
         let in_dialog = from_dialog(&action) && self.dialog.get_untracked().is_some();
+        if let (Action::StreamStart { .. }, Err(_)) = (&action, &result) {
+            crate::live::start_refused();
+        }
         let outcome = match result {
             Ok(o) => o,
             Err(r) if in_dialog => return self.dialog_error.set(Some(r.message)),
@@ -391,6 +421,33 @@ impl Ui {
             }
             Outcome::Admin(reply) => self.admin_reply(&action, reply),
             Outcome::LoggedOut => self.logged_out(),
+            Outcome::Live {
+                stream,
+                ice_servers,
+            } => {
+                crate::live::on_live(stream.clone(), ice_servers.clone());
+                self.info(outcome.sentence());
+            }
+            Outcome::Watching {
+                stream,
+                watch,
+                ice_servers,
+            } => {
+                crate::live::on_watching(stream.clone(), *watch, ice_servers.clone());
+                if self.selected() != Some(stream.conv) {
+                    self.select(stream.conv);
+                }
+            }
+            Outcome::StreamStopped(id) => {
+                crate::live::stop_hosting(*id);
+                self.info(outcome.sentence());
+            }
+            Outcome::IceServers {
+                stream,
+                ice_servers,
+            } => crate::live::on_ice(*stream, ice_servers.clone()),
+            // Signals and stopping watching say nothing.
+            Outcome::Signalled | Outcome::Unwatched(_) => {}
             _ => self.info(outcome.sentence()),
         }
         // What the outcome opened (a joined channel) may need its members.
@@ -539,6 +596,9 @@ impl Ui {
                     {
                         input.click();
                     }
+                }
+                Ok(Ran::Ui(commands::Command::Live)) => {
+                    self.info("Who is live here shows above the messages, with “Watch”.")
                 }
                 Ok(Ran::Ui(_)) => self.info("To leave, close the tab (or log out)."),
                 Err(e) => {

@@ -1,0 +1,427 @@
+//! Live streams between real browsers: Debian's headless Chromium with
+//! its fake camera (a test pattern), served by a real server with its
+//! TURN relay, each test inside a network namespace of its own that has
+//! loopback alone, so that every WebRTC path is one this test chose
+//! (needs root, as CI has).
+//!
+//! What a user checks: the picture plays on every viewer (its size is
+//! known and the count of decoded frames rises), it comes directly or
+//! through the relay as asked, the host sees who watches, and a stream
+//! ends for everyone when its host goes.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use confab_testkit::browser::{Browser, Chromedriver, Key};
+use confab_testkit::tmux::Tmux;
+use confab_testkit::{TestServer, Transport};
+use serde_json::{Value, json};
+
+/// The relay's secret here, so that the test can sign credentials of its
+/// own (a good one, a wrong one, an expired one).
+const SECRET: &str = "the live test's relay secret";
+
+/// Runs `test` with this thread (and every thread and process it starts:
+/// the runtime, the server, chromedriver and the browsers) in a new
+/// network namespace with loopback up.
+fn in_private_network(test: impl AsyncFnOnce()) {
+    // SAFETY: unshare only changes this thread's namespaces; it touches no memory.
+    let r = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+    assert_eq!(
+        r,
+        0,
+        "a network namespace of its own needs root (CAP_SYS_ADMIN): {}",
+        std::io::Error::last_os_error()
+    );
+    let up = std::process::Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .expect("ip (iproute2) is needed");
+    assert!(up.success(), "loopback comes up");
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(test());
+}
+
+async fn relay_server(tune: impl FnOnce(&mut confab_server::Config)) -> TestServer {
+    TestServer::start_with(|c| {
+        c.turn = Some("127.0.0.1:0".parse().unwrap());
+        // Everything here is on loopback, the browsers too.
+        c.turn_loopback_peers = true;
+        c.turn_secret = Some(SECRET.into());
+        tune(c);
+    })
+    .await
+}
+
+fn enter() -> String {
+    char::from(Key::Enter).to_string()
+}
+
+async fn register(b: &Browser, server: &TestServer, name: &str) {
+    b.goto(&format!("http://{}/", server.http)).await;
+    b.type_into("#username", name).await;
+    b.type_into("#password", &format!("{name}'s password"))
+        .await;
+    b.click("#register").await;
+    b.wait_text(".topbar .status", "Connected").await;
+}
+
+async fn create_channel(b: &Browser, name: &str) {
+    b.click("#create-channel").await;
+    b.type_into("#new-channel-name", name).await;
+    b.click("#create").await;
+    b.wait_text("#channels", &format!("#{name}")).await;
+    b.wait_gone(".dialog").await;
+}
+
+async fn join_channel(b: &Browser, name: &str) {
+    b.click("#join-channel").await;
+    b.wait_text("#channel-list", &format!("#{name}")).await;
+    b.type_into("#join-name", name).await;
+    b.click("#join").await;
+    b.wait_text("#channels", &format!("#{name}")).await;
+    b.wait_gone(".dialog").await;
+}
+
+async fn go_live(b: &Browser, title: &str) {
+    b.click("#go-live").await;
+    b.type_into("#live-title", title).await;
+    b.click("#start-live").await;
+    b.wait_text("#live-status", &format!("You are live: “{title}” in #"))
+        .await;
+}
+
+/// The watched picture plays: the video has a size, and the count of
+/// decoded frames rises by 20 (a second at the fake camera's 20 fps).
+/// Returns the time to the first picture, in ms, as the page measured it.
+async fn plays(b: &Browser) -> u64 {
+    b.wait_js(
+        "the video to have a size",
+        "const v = document.getElementById('live-video'); return !!v && v.videoWidth > 0",
+    )
+    .await;
+    let frames = || async {
+        b.js("return Number(document.getElementById('watch-figures').dataset.frames || 0)")
+            .await
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let before = frames().await;
+    b.wait_js(
+        "decoded frames to rise",
+        &format!(
+            "return Number(document.getElementById('watch-figures').dataset.frames || 0) >= {}",
+            before + 20
+        ),
+    )
+    .await;
+    b.wait_js(
+        "the time to the first picture",
+        "return !!document.getElementById('watch-figures').dataset.firstFrameMs",
+    )
+    .await;
+    b.js("return Number(document.getElementById('watch-figures').dataset.firstFrameMs)")
+        .await
+        .as_u64()
+        .expect("a number")
+}
+
+async fn path(b: &Browser) -> String {
+    b.wait_js(
+        "the path to be known",
+        "return !!document.getElementById('watch-figures').dataset.path",
+    )
+    .await;
+    b.js("return document.getElementById('watch-figures').dataset.path")
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn a_host_and_four_viewers_peer_to_peer_then_the_host_leaves() {
+    in_private_network(async || {
+        let server = relay_server(|c| c.stream_viewers = 4).await;
+        let driver = Chromedriver::start().await;
+        let ann = Browser::with_camera(&driver, 1000, 800).await;
+        register(&ann, &server, "ann").await;
+        create_channel(&ann, "live").await;
+        let names = ["bob", "cat", "dan", "eve"];
+        let mut viewers = Vec::new();
+        for name in names {
+            let b = Browser::with_camera(&driver, 1000, 800).await;
+            register(&b, &server, name).await;
+            join_channel(&b, "live").await;
+            viewers.push(b);
+        }
+        // A terminal in the channel is told who goes live, with the link.
+        let home = tempfile::tempdir().unwrap();
+        let tui = Tmux::start(&format!(
+            "env CONFAB_HOME={} {} chat {} --trust {}; sleep 600",
+            home.path().display(),
+            env!("CARGO_BIN_EXE_confab"),
+            server.tcp,
+            server.fingerprint,
+        ));
+        tui.wait_for("Username:").await;
+        tui.type_text("fay");
+        tui.press(&["Tab"]);
+        tui.type_text("fay's password");
+        tui.press(&["Tab", "Tab", "Enter"]);
+        tui.wait_for("● connected as fay").await;
+        tui.type_text("/join live");
+        tui.press(&["Enter"]);
+        tui.wait_for("#live").await;
+
+        go_live(&ann, "Morning standup").await;
+        ann.wait_text("#live-viewers", "Nobody watches yet (up to 4)")
+            .await;
+        let link = format!("http://{}/#watch=", server.http);
+        let said = tui
+            .wait_for(&format!(
+                "ann is live in #live: “Morning standup”, watch at {link}"
+            ))
+            .await;
+        assert!(said.contains("● live: ann “Morning standup”"), "{said}");
+
+        let mut first_frames = Vec::new();
+        for (b, name) in viewers.iter().zip(names) {
+            // Live in the channel list and in the channel view.
+            b.wait_text("#channels", "● live").await;
+            b.wait_text("#live-streams", "ann is live: “Morning standup”")
+                .await;
+            if name == "eve" {
+                // The terminal's link, opened in a browser, watches.
+                let id = server_stream_id(&server).await;
+                b.goto(&format!("{link}{id}")).await;
+                b.wait_text(".topbar .status", "Connected").await;
+            } else {
+                b.click_text("#live-streams .watch", "Watch").await;
+            }
+        }
+        for (b, name) in viewers.iter().zip(names) {
+            first_frames.push(plays(b).await);
+            assert_eq!(path(b).await, "direct", "{name}'s copy comes peer to peer");
+            b.wait_text("#messages", "ann went live: “Morning standup”")
+                .await;
+        }
+        let seen = ann.wait_text("#live-viewers", "Watching (4/4)").await;
+        for name in names {
+            assert!(seen.contains(&format!("{name} (direct)")), "{seen}");
+        }
+        println!("time to the first picture, four viewers: {first_frames:?} ms");
+
+        // A fifth is told the stream is full (and nobody else notices).
+        let mut gus = server.user(Transport::Ws, "gus").await;
+        gus.ok(json!({"type": "channel_join", "name": "live"}))
+            .await;
+        let streams = gus
+            .ok(json!({"type": "streams", "conv": conv_of(&server, "live").await}))
+            .await;
+        let id = streams["streams"][0]["id"].as_u64().expect("a stream");
+        let (code, message) = gus.err(json!({"type": "stream_watch", "stream": id})).await;
+        assert_eq!(code, "forbidden", "{message}");
+        assert!(message.contains("ann's stream is full"), "{message}");
+        assert!(ann.text("#live-viewers").await.contains("Watching (4/4)"));
+
+        // The host leaves the channel: the stream ends for everyone.
+        ann.type_into("#composer", &format!("/leave{}", enter()))
+            .await;
+        for b in &viewers {
+            b.wait_text(".notice", "ann's live stream “Morning standup” has ended")
+                .await;
+            b.wait_gone("#live-video").await;
+            b.wait_text("#messages", "ann's live stream ended").await;
+        }
+        ann.wait_gone("#live-preview").await;
+        assert_eq!(
+            ann.js("return !!document.querySelector('#channels .badge.live')")
+                .await,
+            json!(false)
+        );
+        tui.wait_for("ann's live stream ended").await;
+    });
+}
+
+/// The id of the one live stream (as a member asking the server sees it).
+async fn server_stream_id(server: &TestServer) -> u64 {
+    let mut c = server.user(Transport::Ws, "looker").await;
+    c.ok(json!({"type": "channel_join", "name": "live"})).await;
+    let conv = conv_of(server, "live").await;
+    let s = c.ok(json!({"type": "streams", "conv": conv})).await;
+    s["streams"][0]["id"].as_u64().expect("a live stream")
+}
+
+async fn conv_of(server: &TestServer, channel: &str) -> u64 {
+    let mut c = server.hello(Transport::Ws).await;
+    c.ok(json!({"type": "visitor"})).await;
+    let list = c.ok(json!({"type": "channel_list"})).await;
+    list["channels"]
+        .as_array()
+        .and_then(|l| l.iter().find(|ch| ch["name"] == channel))
+        .and_then(|ch| ch["conv"].as_u64())
+        .expect("the channel is listed")
+}
+
+/// Relay credentials as the server signs them: the expiry (Unix seconds),
+/// and its HMAC-SHA1 under the secret.
+fn sign(secret: &str, expiry: u64) -> (String, String) {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret.as_bytes());
+    let user = expiry.to_string();
+    let pass = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        ring::hmac::sign(&key, user.as_bytes()),
+    );
+    (user, pass)
+}
+
+/// How many relay candidates Chromium gathers with these credentials
+/// (none: the relay refused them).
+async fn relay_candidates(b: &Browser, url: &str, user: &str, pass: &str) -> u64 {
+    let script = format!(
+        r#"const done = arguments[arguments.length - 1];
+           const pc = new RTCPeerConnection({{iceTransportPolicy: 'relay',
+               iceServers: [{{urls: [{url}], username: {user}, credential: {pass}}}]}});
+           let relays = 0;
+           pc.onicecandidate = e => {{
+               if (e.candidate && e.candidate.type === 'relay') relays++;
+               if (!e.candidate) {{ pc.close(); done(relays); }}
+           }};
+           pc.createDataChannel('probe');
+           pc.createOffer().then(o => pc.setLocalDescription(o));"#,
+        url = Value::from(url),
+        user = Value::from(user),
+        pass = Value::from(pass),
+    );
+    b.js_async(&script).await.as_u64().expect("a count")
+}
+
+#[test]
+fn through_the_relay_over_udp_and_over_tcp_and_only_with_good_credentials() {
+    in_private_network(async || {
+        let driver = Chromedriver::start().await;
+        for transport in ["udp", "tcp"] {
+            let server = relay_server(|c| c.turn_transports = transport.parse().unwrap()).await;
+            let relay = server.turn_addr.expect("the relay runs");
+            let ann = Browser::with_camera(&driver, 1000, 800).await;
+            let bob = Browser::with_camera(&driver, 1000, 800).await;
+            register(&ann, &server, "ann").await;
+            create_channel(&ann, "live").await;
+            register(&bob, &server, "bob").await;
+            join_channel(&bob, "live").await;
+            // Both ask for the relay alone (it hides their addresses).
+            for b in [&ann, &bob] {
+                b.click("#relay-only").await;
+                b.wait_js(
+                    "relay only to be on",
+                    "return document.getElementById('relay-only').checked",
+                )
+                .await;
+            }
+            go_live(&ann, "Through the server").await;
+            bob.click_text("#live-streams .watch", "Watch").await;
+            let first = plays(&bob).await;
+            let want = format!("relay ({transport})");
+            assert_eq!(path(&bob).await, want);
+            ann.wait_text("#live-viewers", &format!("bob ({want})"))
+                .await;
+            let relayed = server.handle.turn_relayed();
+            assert!(relayed > 0, "the relay counted {relayed} bytes");
+            println!("over {transport}: first picture after {first} ms, {relayed} bytes relayed");
+
+            // Chromium itself: the relay answers good credentials only.
+            let url = format!("turn:{relay}?transport={transport}");
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let (user, pass) = sign(SECRET, now + 600);
+            assert!(relay_candidates(&bob, &url, &user, &pass).await > 0);
+            assert_eq!(
+                relay_candidates(&bob, &url, &user, "not the password").await,
+                0,
+                "a wrong password gets no relay"
+            );
+            let (user, pass) = sign(SECRET, now - 60);
+            assert_eq!(
+                relay_candidates(&bob, &url, &user, &pass).await,
+                0,
+                "expired credentials get no relay"
+            );
+            let (user, pass) = sign("another server's secret", now + 600);
+            assert_eq!(relay_candidates(&bob, &url, &user, &pass).await, 0);
+            ann.click("#stop-live").await;
+            bob.wait_text(".notice", "has ended").await;
+            server.stop().await;
+        }
+    });
+}
+
+#[test]
+fn visitors_watch_a_public_stream_but_never_host_and_strangers_see_nothing() {
+    in_private_network(async || {
+        let server = relay_server(|_| {}).await;
+        let driver = Chromedriver::start().await;
+        let ann = Browser::with_camera(&driver, 1000, 800).await;
+        register(&ann, &server, "ann").await;
+        create_channel(&ann, "live").await;
+        go_live(&ann, "Open house").await;
+
+        // A visitor (no account) watches the public channel's stream.
+        let vic = Browser::with_camera(&driver, 1000, 800).await;
+        vic.goto(&format!("http://{}/", server.http)).await;
+        vic.click("#visitor").await;
+        vic.wait_text(".topbar .status", "Connected").await;
+        join_channel(&vic, "live").await;
+        vic.click_text("#live-streams .watch", "Watch").await;
+        plays(&vic).await;
+        ann.wait_text("#live-viewers", "Watching (1/8)").await;
+        // ... and is never offered to go live.
+        assert_eq!(
+            vic.js("return !!document.getElementById('go-live')").await,
+            json!(false)
+        );
+
+        // Over the protocol: a visitor is refused as a host; someone
+        // outside a private channel can neither see, watch nor signal its
+        // stream, nor get relay credentials for it.
+        let mut v = server.hello(Transport::Ws).await;
+        v.ok(json!({"type": "visitor"})).await;
+        let conv = conv_of(&server, "live").await;
+        v.ok(json!({"type": "channel_join", "name": "live"})).await;
+        let (code, _) = v
+            .err(json!({"type": "stream_start", "conv": conv, "title": "mine"}))
+            .await;
+        assert_eq!(code, "forbidden");
+
+        ann.type_into(
+            "#composer",
+            &format!("/create --private backroom{}", enter()),
+        )
+        .await;
+        ann.wait_text("#channels", "#backroom").await;
+        ann.click("#stop-live").await;
+        ann.wait_gone("#live-preview").await;
+        ann.click_text("#channels .conv", "#backroom").await;
+        go_live(&ann, "Members only").await;
+        // Stream 1 was the open one (ended); stream 2 is the backroom's.
+        let mut eve = server.user(Transport::Ws, "eve").await;
+        let hidden = eve
+            .err(json!({"type": "channel_join", "name": "backroom"}))
+            .await;
+        assert_eq!(hidden.0, "not_found", "{hidden:?}");
+        for id in [1, 2] {
+            let (code, _) = eve.err(json!({"type": "stream_watch", "stream": id})).await;
+            assert_eq!(code, "not_found");
+            let (code, _) = eve.err(json!({"type": "stream_ice", "stream": id})).await;
+            assert_eq!(code, "not_found");
+            let (code, _) = eve
+                .err(json!({"type": "signal", "stream": id, "watch": 1, "data": {"sdp": {}}}))
+                .await;
+            assert_eq!(code, "not_found");
+        }
+    });
+}
