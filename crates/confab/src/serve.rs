@@ -45,7 +45,7 @@ pub struct ServeArgs {
     /// where UDP is blocked on the way [default: both]
     #[arg(long, env = "CONFAB_TURN_TRANSPORTS", value_name = "udp|tcp|both")]
     pub turn_transports: Option<confab_server::TurnTransports>,
-    /// Most viewers of one live stream (each is a copy of the host's upload) [default: 8]
+    /// Most viewers of one live stream (each is a copy of the host's upload) [default: 6]
     #[arg(long, env = "CONFAB_STREAM_VIEWERS", value_name = "N")]
     pub stream_viewers: Option<u32>,
     /// PEM certificate chain for TLS; without it a self-signed one is made in the data dir

@@ -378,7 +378,7 @@ fn visitors_watch_a_public_stream_but_never_host_and_strangers_see_nothing() {
         join_channel(&vic, "live").await;
         vic.click_text("#live-streams .watch", "Watch").await;
         plays(&vic).await;
-        ann.wait_text("#live-viewers", "Watching (1/8)").await;
+        ann.wait_text("#live-viewers", "Watching (1/6)").await;
         // ... and is never offered to go live.
         assert_eq!(
             vic.js("return !!document.getElementById('go-live')").await,
@@ -422,6 +422,123 @@ fn visitors_watch_a_public_stream_but_never_host_and_strangers_see_nothing() {
                 .err(json!({"type": "signal", "stream": id, "watch": 1, "data": {"sdp": {}}}))
                 .await;
             assert_eq!(code, "not_found");
+        }
+    });
+}
+
+/// CPU time (clock ticks) of a browser: every process under the one
+/// started with its profile.
+fn browser_ticks(b: &Browser) -> u64 {
+    let profile = b.profile().to_string_lossy().into_owned();
+    let mut procs = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // After the command's name in parentheses: state, ppid, …,
+        // utime (14th field) and stime (15th).
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let mine = String::from_utf8_lossy(&cmdline).contains(&profile);
+        procs.push((pid, num(1) as u32, num(11) + num(12), mine));
+    }
+    let mut tree: std::collections::HashSet<u32> =
+        procs.iter().filter(|p| p.3).map(|p| p.0).collect();
+    loop {
+        let before = tree.len();
+        for p in &procs {
+            if tree.contains(&p.1) {
+                tree.insert(p.0);
+            }
+        }
+        if tree.len() == before {
+            break;
+        }
+    }
+    procs
+        .iter()
+        .filter(|p| tree.contains(&p.0))
+        .map(|p| p.2)
+        .sum()
+}
+
+async fn frames(b: &Browser) -> u64 {
+    b.js("return Number((document.getElementById('watch-figures') || {dataset: {}}).dataset.frames || 0)")
+        .await
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// How far peer to peer goes on this machine: the host's CPU and each
+/// viewer's frame rate as viewers are added. A measurement, not a check
+/// (`bench/live.sh` runs it and `bench/RESULTS.md` keeps its figures).
+#[test]
+#[ignore = "a measurement: bench/live.sh runs it"]
+fn measure_host_cpu_per_viewer() {
+    let steps: Vec<usize> = std::env::var("CONFAB_LIVE_STEPS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_else(|| vec![0, 1, 2, 4, 6, 8]);
+    let window = std::time::Duration::from_secs(10);
+    in_private_network(async || {
+        let most = *steps.iter().max().unwrap_or(&0);
+        let server = relay_server(|c| c.stream_viewers = most.max(1) as u32).await;
+        let driver = Chromedriver::start().await;
+        let ann = Browser::with_camera(&driver, 1000, 800).await;
+        register(&ann, &server, "ann").await;
+        create_channel(&ann, "live").await;
+        go_live(&ann, "Measured").await;
+        let ticks_per_sec = 100.0; // USER_HZ on Linux
+        let mut viewers: Vec<Browser> = Vec::new();
+        for n in steps {
+            while viewers.len() < n {
+                let b = Browser::with_camera(&driver, 1000, 800).await;
+                register(&b, &server, &format!("viewer{}", viewers.len())).await;
+                join_channel(&b, "live").await;
+                b.click_text("#live-streams .watch", "Watch").await;
+                plays(&b).await;
+                viewers.push(b);
+            }
+            let cpu0 = browser_ticks(&ann);
+            let mut f0 = Vec::new();
+            for v in &viewers {
+                f0.push(frames(v).await);
+            }
+            let t0 = std::time::Instant::now();
+            tokio::time::sleep(window).await;
+            let secs = t0.elapsed().as_secs_f64();
+            let cpu = (browser_ticks(&ann) - cpu0) as f64 / ticks_per_sec / secs * 100.0;
+            let mut fps = Vec::new();
+            let mut kbps = Vec::new();
+            for (v, before) in viewers.iter().zip(f0) {
+                fps.push(((frames(v).await - before) as f64 / secs * 10.0).round() / 10.0);
+                kbps.push(
+                    v.js(
+                        "return Number(document.getElementById('watch-figures').dataset.kbps || 0)",
+                    )
+                    .await
+                    .as_u64()
+                    .unwrap_or(0),
+                );
+            }
+            let slowest = fps.iter().cloned().fold(f64::INFINITY, f64::min);
+            println!(
+                "{}",
+                json!({
+                    "viewers": n,
+                    "host_cpu_percent": (cpu * 10.0).round() / 10.0,
+                    "viewer_fps": fps,
+                    "viewer_kbps": kbps,
+                    "slowest_fps": if slowest.is_finite() { slowest } else { 0.0 },
+                })
+            );
         }
     });
 }

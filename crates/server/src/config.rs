@@ -115,7 +115,9 @@ pub struct Config {
     pub files: FileConfig,
     /// Most viewers of one live stream, and the limit a host gets unless
     /// they ask for fewer: each viewer is one more copy of the video the
-    /// host's browser uploads.
+    /// host's browser uploads. The default, 6, is measured: on a 2-core
+    /// machine every viewer still got the camera's full frame rate with
+    /// six, and not with eight (`bench/RESULTS.md`, "Live streams").
     pub stream_viewers: u32,
     /// The TURN relay for live streams (UDP and TCP at one address), if
     /// any, and the IP its clients are told (the public one, behind NAT).
@@ -246,7 +248,7 @@ impl Config {
             token_max_age: None,
             rates: crate::rates::RateConfig::default(),
             files: FileConfig::default(),
-            stream_viewers: 8,
+            stream_viewers: 6,
             turn: None,
             turn_public_ip: None,
             turn_transports: TurnTransports::Both,

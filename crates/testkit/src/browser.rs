@@ -135,6 +135,11 @@ impl Browser {
         }
     }
 
+    /// The browser's profile directory (its processes name it).
+    pub fn profile(&self) -> &Path {
+        self._profile.path()
+    }
+
     pub async fn goto(&self, url: &str) {
         self.client.goto(url).await.expect("navigate");
     }

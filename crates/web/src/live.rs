@@ -66,6 +66,12 @@ pub struct Figures {
     pub height: u32,
     /// "direct", "relay (udp)", "relay (tcp)"; `None` until connected.
     pub path: Option<String>,
+    /// Media bytes received (a viewer) or sent (the host, to this viewer)
+    /// so far, when that was read (page clock), and the rate since the
+    /// reading before, in kbit/s.
+    pub bytes: u64,
+    pub at_ms: u64,
+    pub kbps: u64,
 }
 
 /// The user's own stream, as the UI shows it.
@@ -804,7 +810,8 @@ async fn counting() {
             let Ok(report) = JsFuture::from(pc.get_stats()).await else {
                 continue;
             };
-            let f = figures(&report);
+            let mut f = figures(&report);
+            f.at_ms = now_ms();
             LIVE.with(|l| {
                 let mut l = l.borrow_mut();
                 let slot = if host {
@@ -819,6 +826,10 @@ async fn counting() {
                         .map(|w| &mut w.peer.figures)
                 };
                 if let Some(slot) = slot {
+                    let ms = f.at_ms.saturating_sub(slot.at_ms);
+                    if slot.at_ms > 0 && ms > 0 {
+                        f.kbps = f.bytes.saturating_sub(slot.bytes) * 8 / ms;
+                    }
                     *slot = f;
                 }
             });
@@ -845,12 +856,20 @@ fn figures(report: &JsValue) -> Figures {
     let mut pair = None;
     for s in by_id.values() {
         match (text(s, "type").as_deref(), text(s, "kind").as_deref()) {
-            (Some("inbound-rtp"), Some("video")) => {
+            (Some("inbound-rtp"), kind) => {
+                f.bytes += number(s, "bytesReceived") as u64;
+                if kind != Some("video") {
+                    continue;
+                }
                 f.frames += number(s, "framesDecoded") as u64;
                 f.width = number(s, "frameWidth") as u32;
                 f.height = number(s, "frameHeight") as u32;
             }
-            (Some("outbound-rtp"), Some("video")) => {
+            (Some("outbound-rtp"), kind) => {
+                f.bytes += number(s, "bytesSent") as u64;
+                if kind != Some("video") {
+                    continue;
+                }
                 f.frames += number(s, "framesEncoded") as u64;
                 f.width = number(s, "frameWidth") as u32;
                 f.height = number(s, "frameHeight") as u32;

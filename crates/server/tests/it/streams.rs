@@ -17,7 +17,7 @@ async fn a_member_goes_live_others_watch_and_signals_pass_in_order() {
         .await;
     let stream = s["stream"]["id"].as_u64().unwrap();
     assert_eq!(s["stream"]["host"], "ann");
-    assert_eq!(s["stream"]["max_viewers"], 8, "the server's default");
+    assert_eq!(s["stream"]["max_viewers"], 6, "the server's default");
     let started = bob.event("stream_started").await;
     assert_eq!(started["stream"]["title"], "Soundcheck");
     // The start is in the channel's log.

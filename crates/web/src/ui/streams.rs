@@ -17,6 +17,9 @@ fn figures_text(f: &Figures) -> String {
         parts.push(format!("{}×{}", f.width, f.height));
     }
     parts.push(format!("{} frames", f.frames));
+    if f.kbps > 0 {
+        parts.push(format!("{:.1} Mbit/s", f.kbps as f64 / 1000.0));
+    }
     parts.push(match &f.path {
         Some(p) => p.clone(),
         None => "connecting…".into(),
@@ -133,6 +136,7 @@ pub(super) fn LivePanel(ui: Ui) -> impl IntoView {
                         <p class="live-figures" id="watch-figures"
                             data-frames=move || watching().map(|w| w.figures.frames.to_string())
                             data-path=move || watching().and_then(|w| w.figures.path)
+                            data-kbps=move || watching().map(|w| w.figures.kbps.to_string())
                             data-first-frame-ms=move || watching().and_then(|w| w.first_frame_ms.map(|n| n.to_string()))>
                             {move || watching().map(|w| {
                                 let first = w.first_frame_ms.map(|n| format!(" (first picture after {n} ms)")).unwrap_or_default();
