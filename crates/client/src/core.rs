@@ -1576,7 +1576,15 @@ impl<C: Cache> Client<C> {
                     self.push(Waiting::Login, req);
                 }
             }
-            (Waiting::Login, ServerBody::Session { user, token, convs }) => {
+            (
+                Waiting::Login,
+                ServerBody::Session {
+                    user,
+                    token,
+                    convs,
+                    streams,
+                },
+            ) => {
                 self.backoff.reset();
                 if let Some(token) = &token {
                     self.cache.set(KEY_TOKEN, Some(token))?;
@@ -1608,6 +1616,19 @@ impl<C: Cache> Client<C> {
                         .collect();
                     for conv in gone {
                         self.forget_conv(conv)?;
+                    }
+                }
+                // Who is live in the channels now.
+                for c in convs.iter().filter(|c| c.kind == ConvKind::Channel) {
+                    let now: Vec<StreamInfo> = streams
+                        .iter()
+                        .filter(|s| s.conv == c.conv)
+                        .cloned()
+                        .collect();
+                    let live = &mut self.live.entry(c.conv).or_default().streams;
+                    if *live != now {
+                        *live = now;
+                        self.event(Event::Streams(c.conv));
                     }
                 }
                 self.set_state(ConnState::Online);

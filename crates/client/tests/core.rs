@@ -120,6 +120,7 @@ impl Harness {
                 user: user(name),
                 token: None,
                 convs,
+                streams: Vec::new(),
             },
         );
     }
@@ -136,6 +137,7 @@ impl Harness {
                 user: user(name),
                 token: Some(format!("token-of-{name}")),
                 convs,
+                streams: Vec::new(),
             },
         );
         assert_eq!(self.client.state(), &ConnState::Online);

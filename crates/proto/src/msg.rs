@@ -567,6 +567,10 @@ pub enum ServerBody {
         /// Conversations you are in, with their newest sequence number, so
         /// that a client knows what to `sync`.
         convs: Vec<ConvSummary>,
+        /// Who is live now in your channels (`stream_started` and
+        /// `stream_ended` keep it current).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        streams: Vec<StreamInfo>,
     },
     /// Success with nothing more to say.
     Ok {},

@@ -256,6 +256,7 @@ impl FakeServer {
                     topic: String::new(),
                 })
                 .collect(),
+            streams: Vec::new(),
         }
     }
 }

@@ -156,10 +156,17 @@ async fn log_in(s: &mut Session, login: Login) -> Reply {
     };
     let user = authed.info();
     s.user = Some(authed);
+    let channels: std::collections::HashSet<_> = convs
+        .iter()
+        .filter(|c| c.kind == confab_proto::ConvKind::Channel)
+        .map(|c| c.conv)
+        .collect();
+    let streams = s.services().streams.in_convs(&channels);
     Ok(Some(ServerBody::Session {
         user,
         token: login.token,
         convs,
+        streams,
     }))
 }
 
@@ -184,6 +191,7 @@ pub(super) fn visitor(s: &mut Session) -> Reply {
         user,
         token: None,
         convs: Vec::new(),
+        streams: Vec::new(),
     }))
 }
 

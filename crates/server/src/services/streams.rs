@@ -273,6 +273,19 @@ impl Streams {
 
     /// Channel `conv` was deleted: its streams end (with no log to record
     /// it in).
+    /// The live streams of these conversations, oldest first.
+    pub(crate) fn in_convs(&self, convs: &std::collections::HashSet<ConvId>) -> Vec<StreamInfo> {
+        let mut found: Vec<StreamInfo> = self
+            .lock()
+            .live
+            .values()
+            .filter(|l| convs.contains(&l.info.conv))
+            .map(Live::info)
+            .collect();
+        found.sort_by_key(|s| s.id);
+        found
+    }
+
     pub(crate) fn gone(&self, conv: ConvId) {
         let ended: Vec<Live> = {
             let mut s = self.lock();

@@ -28,6 +28,14 @@ async fn a_member_goes_live_others_watch_and_signals_pass_in_order() {
     assert_eq!(entry["message"]["sender"], "ann");
     let listed = bob.ok(json!({"type": "streams", "conv": conv})).await;
     assert_eq!(listed["streams"][0]["id"].as_u64(), Some(stream));
+    // Bob's next session says who is live in his channels; a stranger's
+    // says nothing of it.
+    let (_, session) = server.login(Transport::Tls, "bob").await;
+    assert_eq!(session["streams"][0]["id"].as_u64(), Some(stream));
+    assert_eq!(session["streams"][0]["title"], "Soundcheck");
+    server.user(Transport::Ws, "cid").await;
+    let (_, session) = server.login(Transport::Ws, "cid").await;
+    assert!(session.get("streams").is_none(), "{session}");
 
     // Bob watches: ann sees him among her viewers.
     let w = bob
