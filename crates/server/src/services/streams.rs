@@ -254,8 +254,8 @@ impl Streams {
         }
     }
 
-    /// Tells everyone in (or watching) the channel, and viewers who are
-    /// neither, that `live` ended.
+    /// Tells everyone in (or watching) the channel, and its host and
+    /// viewers who are neither (who left it), that `live` ended.
     fn tell_ended(&self, live: &Live) {
         let (conv, stream) = (live.info.conv, live.info.id);
         let frame = event(ServerBody::StreamEnded { conv, stream });
@@ -264,15 +264,18 @@ impl Streams {
             .hub
             .bus
             .publish(Audience::Conv(conv), &frame, Except::NONE);
-        for w in live.viewers.values() {
-            if !members.is_member(conv, w.user_id) && !members.is_watching(conv, w.conn.id) {
-                w.conn.outbox.push_event(frame.clone());
+        let parties = live
+            .viewers
+            .values()
+            .map(|w| (w.user_id, &w.conn))
+            .chain([(live.host, &live.host_conn)]);
+        for (user, conn) in parties {
+            if !members.is_member(conv, user) && !members.is_watching(conv, conn.id) {
+                conn.outbox.push_event(frame.clone());
             }
         }
     }
 
-    /// Channel `conv` was deleted: its streams end (with no log to record
-    /// it in).
     /// The live streams of these conversations, oldest first.
     pub(crate) fn in_convs(&self, convs: &std::collections::HashSet<ConvId>) -> Vec<StreamInfo> {
         let mut found: Vec<StreamInfo> = self
@@ -286,6 +289,8 @@ impl Streams {
         found
     }
 
+    /// Channel `conv` was deleted: its streams end (with no log to record
+    /// it in).
     pub(crate) fn gone(&self, conv: ConvId) {
         let ended: Vec<Live> = {
             let mut s = self.lock();

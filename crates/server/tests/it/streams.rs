@@ -81,6 +81,9 @@ async fn a_member_goes_live_others_watch_and_signals_pass_in_order() {
         .await;
     let ended = bob.event("stream_ended").await;
     assert_eq!(ended["stream"].as_u64(), Some(stream));
+    // The host, out of the channel now, is told too (her page stops).
+    let ended = ann.event("stream_ended").await;
+    assert_eq!(ended["stream"].as_u64(), Some(stream));
     let entry = bob
         .take(|v| v["type"] == "message" && v["message"]["event"] == "stream_ended")
         .await
