@@ -24,6 +24,10 @@ const SECRET: &str = "the live test's relay secret";
 /// the runtime, the server, chromedriver and the browsers) in a new
 /// network namespace with loopback up.
 fn in_private_network(test: impl AsyncFnOnce()) {
+    // One test's browsers at a time: on a small machine three tests' worth
+    // of video would measure the machine, not the code.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: unshare only changes this thread's namespaces; it touches no memory.
     let r = unsafe { libc::unshare(libc::CLONE_NEWNET) };
     assert_eq!(
