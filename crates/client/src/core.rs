@@ -1625,6 +1625,9 @@ impl<C: Cache> Client<C> {
                         .filter(|s| s.conv == c.conv)
                         .cloned()
                         .collect();
+                    if now.is_empty() && !self.live.contains_key(&c.conv) {
+                        continue;
+                    }
                     let live = &mut self.live.entry(c.conv).or_default().streams;
                     if *live != now {
                         *live = now;

@@ -519,11 +519,14 @@ fn measure_host_cpu_per_viewer() {
             let t0 = std::time::Instant::now();
             tokio::time::sleep(window).await;
             let secs = t0.elapsed().as_secs_f64();
-            let cpu = (browser_ticks(&ann) - cpu0) as f64 / ticks_per_sec / secs * 100.0;
+            let cpu =
+                browser_ticks(&ann).saturating_sub(cpu0) as f64 / ticks_per_sec / secs * 100.0;
             let mut fps = Vec::new();
             let mut kbps = Vec::new();
             for (v, before) in viewers.iter().zip(f0) {
-                fps.push(((frames(v).await - before) as f64 / secs * 10.0).round() / 10.0);
+                fps.push(
+                    (frames(v).await.saturating_sub(before) as f64 / secs * 10.0).round() / 10.0,
+                );
                 kbps.push(
                     v.js(
                         "return Number(document.getElementById('watch-figures').dataset.kbps || 0)",

@@ -134,6 +134,9 @@ struct Watching {
 struct Live {
     /// The camera or screen, between asking to go live and the answer.
     pending: Option<MediaStream>,
+    /// Viewers the server listed before its answer reached us (a viewer
+    /// quick to click): taken up once the stream is ours.
+    early: Option<(StreamId, Vec<Viewer>)>,
     hosting: Option<Hosting>,
     watching: Option<Watching>,
     /// When the user last clicked "Watch" (page clock).
@@ -144,7 +147,8 @@ struct Live {
 
 /// What this module may do to the rest of the page.
 struct Hooks {
-    act: Box<dyn Fn(Action)>,
+    /// Whether the action was sent (not: offline).
+    act: Box<dyn Fn(Action) -> bool>,
     redraw: Box<dyn Fn()>,
 }
 
@@ -154,7 +158,7 @@ thread_local! {
 }
 
 /// How this module asks the client core for something, and redraws.
-pub fn install(act: impl Fn(Action) + 'static, redraw: impl Fn() + 'static) {
+pub fn install(act: impl Fn(Action) -> bool + 'static, redraw: impl Fn() + 'static) {
     HOOKS.with(|h| {
         *h.borrow_mut() = Some(Rc::new(Hooks {
             act: Box::new(act),
@@ -167,11 +171,10 @@ fn hooks() -> Option<Rc<Hooks>> {
     HOOKS.with(|h| h.borrow().clone())
 }
 
-/// Does `action` (never while this module's state is borrowed).
-fn act(action: Action) {
-    if let Some(h) = hooks() {
-        (h.act)(action);
-    }
+/// Does `action` (never while this module's state is borrowed); whether
+/// it was sent.
+fn act(action: Action) -> bool {
+    hooks().is_some_and(|h| (h.act)(action))
 }
 
 fn redraw() {
@@ -258,9 +261,19 @@ async fn capture(screen: bool) -> Result<MediaStream, String> {
         }
     };
     let got = match JsFuture::from(ask(true).map_err(|e| describe(&e))?).await {
-        Ok(m) => Ok(m),
-        // No microphone (or no sound to share): the picture alone.
-        Err(_) => JsFuture::from(ask(false).map_err(|e| describe(&e))?).await,
+        // No microphone (or no sound to share): the picture alone. (Not
+        // after a refusal or a cancel: the user said no.)
+        Err(e)
+            if e.dyn_ref::<web_sys::DomException>().is_some_and(|d| {
+                matches!(
+                    d.name().as_str(),
+                    "NotFoundError" | "OverconstrainedError" | "NotReadableError"
+                )
+            }) =>
+        {
+            JsFuture::from(ask(false).map_err(|e| describe(&e))?).await
+        }
+        got => got,
     };
     got.map(|m| m.unchecked_into())
         .map_err(|e| match describe(&e) {
@@ -285,11 +298,14 @@ pub async fn go_live(
             stop_tracks(&old);
         }
     });
-    act(Action::StreamStart {
+    if !act(Action::StreamStart {
         conv,
         title,
         max_viewers,
-    });
+    }) {
+        start_refused();
+        return Err("not connected".into());
+    }
     Ok(())
 }
 
@@ -302,11 +318,13 @@ pub fn start_refused() {
 
 /// The server said the user is live.
 pub fn on_live(stream: StreamInfo, ice: Vec<IceServer>) {
+    let id = stream.id;
     let Some(media) = LIVE.with(|l| l.borrow_mut().pending.take()) else {
+        // Nothing to send (the page forgot it): not live after all.
+        act(Action::StreamStop(id));
         return;
     };
     // The browser's own "Stop sharing" ends the stream.
-    let id = stream.id;
     let ended = Closure::<dyn FnMut(JsValue)>::new(move |_| {
         if stop_hosting(id) {
             act(Action::StreamStop(id));
@@ -318,17 +336,29 @@ pub fn on_live(stream: StreamInfo, ice: Vec<IceServer>) {
         }
     }
     attach(PREVIEW_VIDEO, Some(&media));
-    LIVE.with(|l| {
-        l.borrow_mut().hosting = Some(Hosting {
+    let (old, early) = LIVE.with(|l| {
+        let mut l = l.borrow_mut();
+        let old = l.hosting.replace(Hosting {
             stream,
             media,
             ice,
             peers: HashMap::new(),
             _ended: ended,
-        })
+        });
+        (old, l.early.take().filter(|(s, _)| *s == id))
     });
+    // One stream at a time from a page.
+    if let Some(old) = old {
+        let old_id = old.stream.id;
+        drop(old);
+        act(Action::StreamStop(old_id));
+    }
+    if let Some((_, viewers)) = early {
+        on_viewers(id, &viewers);
+    }
     count();
     spawn_local(renew(id));
+    redraw();
 }
 
 /// Ends the user's own stream here (the caller tells the server);
@@ -396,8 +426,17 @@ pub fn on_watching(stream: StreamInfo, watch: WatchId, ice: Vec<IceServer>) {
             first_frame_ms: None,
         })
     });
-    drop(old);
+    // One watch at a time: the one before ends.
+    if let Some(old) = old
+        && old.stream.id != id
+    {
+        let old_id = old.stream.id;
+        drop(old);
+        attach(WATCH_VIDEO, None);
+        act(Action::StreamUnwatch(old_id));
+    }
     count();
+    redraw();
 }
 
 /// Stops watching here (the caller tells the server); whether the user
@@ -469,10 +508,13 @@ fn attach(id: &str, media: Option<&MediaStream>) {
 /// To the host: who watches now. A peer for each newcomer (which offers
 /// at once); the peers of those gone are closed.
 pub fn on_viewers(stream: StreamId, viewers: &[Viewer]) {
-    let gone = LIVE.with(|l| {
+    let plan = LIVE.with(|l| {
         let mut l = l.borrow_mut();
         let Some(h) = l.hosting.as_mut().filter(|h| h.stream.id == stream) else {
-            return Vec::new();
+            if l.pending.is_some() {
+                l.early = Some((stream, viewers.to_vec()));
+            }
+            return None;
         };
         h.stream.viewers = viewers.len() as u32;
         let gone: Vec<WatchId> = h
@@ -482,31 +524,53 @@ pub fn on_viewers(stream: StreamId, viewers: &[Viewer]) {
             .copied()
             .collect();
         let gone: Vec<_> = gone.iter().filter_map(|w| h.peers.remove(w)).collect();
-        let new: Vec<&Viewer> = viewers
+        let new: Vec<Viewer> = viewers
             .iter()
             .filter(|v| !h.peers.contains_key(&v.watch))
+            .cloned()
             .collect();
-        for v in new {
-            match peer(&h.ice, stream, v.watch, None) {
-                Ok((peer, rx)) => {
-                    for t in h.media.get_tracks().iter() {
-                        if let Ok(t) = t.dyn_into::<MediaStreamTrack>() {
-                            peer.pc.add_track_0(&t, &h.media);
-                        }
-                    }
-                    spawn_local(take_signals(peer.pc.clone(), stream, v.watch, rx, true));
-                    h.peers.insert(v.watch, (v.user.clone(), peer));
-                }
-                Err(e) => log(&format!(
+        Some((gone, new, h.ice.clone(), h.media.clone()))
+    });
+    let Some((gone, new, ice, media)) = plan else {
+        return;
+    };
+    drop(gone);
+    // Made outside the state's borrow: the browser's calls may throw.
+    for v in new {
+        let (peer, rx) = match peer(&ice, stream, v.watch, None) {
+            Ok(p) => p,
+            Err(e) => {
+                log(&format!(
                     "cannot open a peer connection for {}: {}",
                     v.user,
                     describe(&e)
-                )),
+                ));
+                continue;
+            }
+        };
+        for t in media.get_tracks().iter() {
+            if let Ok(t) = t.dyn_into::<MediaStreamTrack>() {
+                peer.pc.add_track_0(&t, &media);
             }
         }
-        gone
-    });
-    drop(gone);
+        spawn_local(take_signals(peer.pc.clone(), stream, v.watch, rx, true));
+        let unwanted = LIVE.with(|l| {
+            match l
+                .borrow_mut()
+                .hosting
+                .as_mut()
+                .filter(|h| h.stream.id == stream)
+            {
+                Some(h) => {
+                    h.peers.insert(v.watch, (v.user, peer));
+                    None
+                }
+                None => Some(peer),
+            }
+        });
+        drop(unwanted);
+    }
+    redraw();
 }
 
 /// A signal from the other end of a watch: to its peer's queue.
@@ -527,7 +591,7 @@ pub fn on_signal(stream: StreamId, watch: WatchId, data: Value) {
         match queue {
             Some(q) => {
                 if q.try_send(data).is_err() {
-                    log("a peer fell behind its signals");
+                    log("a peer's signals were not taken (it failed, or fell behind)");
                 }
             }
             None => log(&format!(
@@ -568,8 +632,10 @@ pub fn on_streams(conv: ConvId, live: &[StreamInfo]) -> Option<String> {
     said
 }
 
-/// The connection to the server went: so did every stream and watch.
+/// The connection to the server went: so did every stream and watch (and
+/// a start that was under way).
 pub fn on_offline() {
+    start_refused();
     let (hosted, watched) = LIVE.with(|l| {
         let l = l.borrow();
         (
@@ -688,7 +754,7 @@ async fn take_signals(
             stream,
             watch,
             data: json!({ "sdp": desc }),
-        })
+        });
     };
     if host {
         match describe_local(&pc, JsFuture::from(pc.create_offer()).await).await {

@@ -83,6 +83,7 @@ pub(super) fn Chat(ui: Ui) -> impl IntoView {
                             }
                         }>{move || if muted() { "🔕" } else { "🔔" }}</button>
                 </Show>
+                <super::streams::GoLiveButton ui=ui/>
                 <button class="icon only-narrow" id="members-button" aria-label="Members" aria-expanded=move || ui.members_open.get().to_string()
                     on:click=move |_| { ui.sidebar_open.set(false); ui.members_open.update(|o| *o = !*o) }>"👥"</button>
                 <form class="search" role="search" on:submit=move |e: ev::SubmitEvent| {
@@ -155,6 +156,11 @@ pub(super) fn UserMenu(ui: Ui) -> impl IntoView {
                 </label>
                 <button id="passwd" on:click=move |_| open_dialog(ui, Dialog::Passwd)>"Password"</button>
             </Show>
+            <label class="toggle" title="Live streams you watch or host go through the server's relay: the other end never learns your address">
+                <input type="checkbox" id="relay-only" prop:checked=crate::live::relay_only()
+                    on:change=move |e| crate::live::set_relay_only(event_target_checked(&e))/>
+                "Streams via the server"
+            </label>
             <Show when=move || me().is_some_and(|u| u.role == Role::Admin)>
                 <button id="admin" on:click=move |_| open_dialog(ui, Dialog::Admin)>"Admin"</button>
             </Show>

@@ -106,7 +106,7 @@ pub fn start() {
         leptos::mount::mount_to_body(move || {
             let ui = Ui::new();
             core.set_on_change(move || ui.on_change());
-            crate::live::install(move |a| ui.ask(a), move || ui.tick.update(|t| *t += 1));
+            crate::live::install(move |a| ui.try_ask(a), move || ui.live.update(|t| *t += 1));
             if let Some(w) = warning {
                 ui.error(w);
             }

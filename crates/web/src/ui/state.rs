@@ -140,6 +140,11 @@ pub(super) struct Ui {
     pub(super) avatar_gen: RwSignal<u32>,
     /// An image shown whole over the page: (object URL, name).
     pub(super) viewing: RwSignal<Option<(String, String)>>,
+    /// Bumped when a live stream's state here changed (`crate::live`):
+    /// only the live panel follows it, not the whole page.
+    pub(super) live: RwSignal<u64>,
+    /// The "Go live" form is open.
+    pub(super) live_form: RwSignal<bool>,
 }
 
 /// Actions answered inside the dialog that asked them.
@@ -198,6 +203,8 @@ impl Ui {
             avatar_next: RwSignal::new(false),
             avatar_gen: RwSignal::new(0),
             viewing: RwSignal::new(None),
+            live: RwSignal::new(0),
+            live_form: RwSignal::new(false),
         }
     }
 
@@ -506,14 +513,21 @@ impl Ui {
     /// Does something for the user; a refusal before sending (offline)
     /// is said where the user asked.
     pub(super) fn ask(self, action: Action) {
-        if let Err(e) = act(|c| c.act(action)) {
-            let text = format!("Cannot do that now: {e}.");
-            if self.dialog.get_untracked().is_some() {
-                self.dialog_error.set(Some(text));
-            } else {
-                self.error(text);
-            }
+        self.try_ask(action);
+    }
+
+    /// [`Ui::ask`], saying whether it was sent.
+    pub(super) fn try_ask(self, action: Action) -> bool {
+        let Err(e) = act(|c| c.act(action)) else {
+            return true;
+        };
+        let text = format!("Cannot do that now: {e}.");
+        if self.dialog.get_untracked().is_some() {
+            self.dialog_error.set(Some(text));
+        } else {
+            self.error(text);
         }
+        false
     }
 
     /// The open conversation's id, if it has one (a view reading this

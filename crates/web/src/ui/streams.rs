@@ -1,7 +1,33 @@
-//! The live panel above a channel's messages: who is live there (with
-//! "Watch"), the stream the user watches (the video, and how it comes),
-//! the user's own stream (a preview, who watches) and "Go live". The
-//! WebRTC behind it is `crate::live`'s.
+//! The live panel above a channel's messages, shown when there is
+//! something live: who is live there (with "Watch"), the stream the user
+//! watches (the video, and how it comes), the user's own stream (a
+//! preview, who watches; in every conversation, to stop it from anywhere)
+//! and the "Go live" form (opened from the top bar, [`GoLiveButton`]).
+//! The WebRTC behind it is `crate::live`'s.
+
+/// Whether the user may go live in the open conversation now: a channel,
+/// a member, not live already.
+pub(super) fn can_host(ui: Ui) -> bool {
+    ui.live.track();
+    let channel = ui.selected().is_some_and(|c| {
+        with_client(|cl| cl.conv(c).is_some_and(|cv| cv.kind == ConvKind::Channel))
+    });
+    channel
+        && live::hosting().is_none()
+        && with_client(|c| c.me().is_some_and(|u| u.role != Role::Visitor))
+}
+
+/// The top bar's "Go live": opens the form in the live panel.
+#[component]
+pub(super) fn GoLiveButton(ui: Ui) -> impl IntoView {
+    view! {
+        <Show when=move || can_host(ui)>
+            <button class="icon" id="go-live" aria-label="Go live" title="Go live: show your camera or screen to this channel"
+                aria-expanded=move || ui.live_form.get().to_string()
+                on:click=move |_| ui.live_form.update(|o| *o = !*o)>"📹"</button>
+        </Show>
+    }
+}
 
 use confab_client::Action;
 use confab_proto::{ConvKind, Role, StreamInfo};
@@ -52,12 +78,14 @@ pub(super) fn LivePanel(ui: Ui) -> impl IntoView {
                 .collect()
         })
     };
+    // The live module's state follows `ui.live` (bumped every second while
+    // something is live), not the page's `tick`.
     let hosting = move || {
-        ui.tick.track();
+        ui.live.track();
         live::hosting()
     };
     let watching = move || {
-        ui.tick.track();
+        ui.live.track();
         live::watching()
     };
     let watching_here = move || {
@@ -65,14 +93,8 @@ pub(super) fn LivePanel(ui: Ui) -> impl IntoView {
         watching().is_some_and(|w| Some(w.stream.conv) == here)
     };
     let is_hosting = move || hosting().is_some();
-    let can_host = move || {
-        conv().is_some()
-            && hosting().is_none()
-            && me().is_some_and(|(_, role)| role != Role::Visitor)
-    };
-    let form_open = RwSignal::new(false);
+    let form_open = ui.live_form;
     let busy = RwSignal::new(false);
-    let relay = RwSignal::new(live::relay_only());
     let title: NodeRef<html::Input> = NodeRef::new();
     let source: NodeRef<html::Select> = NodeRef::new();
     let max: NodeRef<html::Input> = NodeRef::new();
@@ -80,7 +102,8 @@ pub(super) fn LivePanel(ui: Ui) -> impl IntoView {
     let preview: NodeRef<html::Video> = NodeRef::new();
     // A video element drawn anew shows its stream again.
     Effect::new(move |_| {
-        if video.get().is_some() || preview.get().is_some() {
+        let (v, p) = (video.get(), preview.get());
+        if v.is_some() || p.is_some() {
             request_animation_frame(live::attach_all);
         }
     });
@@ -108,19 +131,17 @@ pub(super) fn LivePanel(ui: Ui) -> impl IntoView {
         ui.ask(Action::StreamWatch(stream));
     };
     view! {
-        // The user's own stream shows in every conversation (to stop it
-        // from anywhere); the rest in channels.
-        <Show when=move || conv().is_some() || is_hosting()>
+        <Show when=move || is_hosting() || (conv().is_some() && (!streams().is_empty() || watching_here() || form_open.get()))>
             <section class="live" id="live" aria-label="Live streams">
                 <ul class="live-streams" id="live-streams">
-                    <For each=streams key=|s| (s.id, s.viewers, s.max_viewers) let:s>
+                    <For each=streams key=|s| s.id let:s>
                         {
                         let id = s.id;
                         let this = move || watching().is_some_and(|w| w.stream.id == id);
                         view! {
                             <li class="live-stream" data-stream=id.to_string()>
                                 <span class="live-dot" aria-hidden="true">"● "</span>
-                                {format!("{} is live: “{}” ({}/{} watching) ", s.host, s.title, s.viewers, s.max_viewers)}
+                                {format!("{} is live: “{}” ", s.host, s.title)}
                                 <Show when=move || !this()>
                                     <button class="watch" on:click=move |_| watch(id)>"Watch"</button>
                                 </Show>
@@ -177,22 +198,7 @@ pub(super) fn LivePanel(ui: Ui) -> impl IntoView {
                         </p>
                     </div>
                 </Show>
-                <div class="live-controls" hidden=move || conv().is_none()>
-                    <Show when=can_host>
-                        <button id="go-live" aria-expanded=move || form_open.get().to_string()
-                            on:click=move |_| form_open.update(|o| *o = !*o)>"Go live"</button>
-                    </Show>
-                    <label class="relay-only" title="Streams you watch or host go through the server's relay: the other end never learns your address">
-                        <input type="checkbox" id="relay-only" prop:checked=move || relay.get()
-                            on:change=move |e| {
-                                let on = event_target_checked(&e);
-                                live::set_relay_only(on);
-                                relay.set(on);
-                            }/>
-                        " Only through the server"
-                    </label>
-                </div>
-                <Show when=move || form_open.get() && can_host()>
+                <Show when=move || form_open.get() && can_host(ui)>
                     <form class="go-live" id="go-live-form" on:submit=start>
                         <label>"Title " <input node_ref=title id="live-title" required maxlength="100" autofocus/></label>
                         <label>"Show "
@@ -203,6 +209,7 @@ pub(super) fn LivePanel(ui: Ui) -> impl IntoView {
                         </label>
                         <label>"At most " <input node_ref=max id="live-max" type="number" min="1" inputmode="numeric" placeholder="the server's limit"/>" viewers"</label>
                         <button type="submit" id="start-live" disabled=move || busy.get()>"Start"</button>
+                        <button type="button" on:click=move |_| form_open.set(false)>"Cancel"</button>
                     </form>
                 </Show>
             </section>
