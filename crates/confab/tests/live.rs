@@ -218,6 +218,11 @@ fn a_host_and_four_viewers_peer_to_peer_then_the_host_leaves() {
                 .await;
         }
         println!("time to the first picture, four viewers: {first_frames:?} ms");
+        // The server's statistics count them.
+        let mut root = server.admin(Transport::Ws, "root").await;
+        let stats = root.ok(json!({"type": "admin_stats"})).await;
+        assert_eq!(stats["stats"]["streams_live"], 1, "{stats}");
+        assert_eq!(stats["stats"]["stream_viewers"], 4, "{stats}");
 
         // A fifth is told the stream is full (and nobody else notices).
         let mut gus = server.user(Transport::Ws, "gus").await;
@@ -333,8 +338,10 @@ fn through_the_relay_over_udp_and_over_tcp_and_only_with_good_credentials() {
             assert_eq!(path(&bob).await, want);
             ann.wait_text("#live-viewers", &format!("bob ({want})"))
                 .await;
-            let relayed = server.handle.turn_relayed();
-            assert!(relayed > 0, "the relay counted {relayed} bytes");
+            let mut root = server.admin(Transport::Ws, "root").await;
+            let stats = root.ok(json!({"type": "admin_stats"})).await;
+            let relayed = stats["stats"]["turn_relayed_bytes"].as_u64().unwrap_or(0);
+            assert!(relayed > 0, "the relay carried {relayed} bytes: {stats}");
             println!("over {transport}: first picture after {first} ms, {relayed} bytes relayed");
 
             // Chromium itself: the relay answers good credentials only.

@@ -795,6 +795,14 @@ pub struct ServerStats {
     pub delivery_p50_ms: f64,
     pub delivery_p99_ms: f64,
     pub memory_bytes: u64,
+    /// Live streams now, their viewers now, and the bytes the TURN relay
+    /// carried since the start.
+    #[serde(default)]
+    pub streams_live: u64,
+    #[serde(default)]
+    pub stream_viewers: u64,
+    #[serde(default)]
+    pub turn_relayed_bytes: u64,
 }
 
 /// Who a user is.

@@ -126,6 +126,7 @@ pub(super) fn stats(s: &mut Session) -> Reply {
     let shared = &s.shared;
     let st = &shared.hub.stats;
     let (p50, p99) = crate::metrics::delivery_percentiles(st);
+    let (live, viewers) = shared.services.streams.counts();
     Ok(Some(ServerBody::AdminStats {
         stats: ServerStats {
             uptime_secs: shared.started.elapsed().as_secs(),
@@ -139,6 +140,9 @@ pub(super) fn stats(s: &mut Session) -> Reply {
             delivery_p50_ms: p50 * 1000.0,
             delivery_p99_ms: p99 * 1000.0,
             memory_bytes: crate::metrics::resident_bytes().unwrap_or(0),
+            streams_live: live as u64,
+            stream_viewers: viewers as u64,
+            turn_relayed_bytes: shared.services.streams.relayed(),
         },
     }))
 }

@@ -279,6 +279,9 @@ fn Stats(ui: Ui) -> impl IntoView {
                 {chart("chart-latency-p99", "Delivery p99", "ms", gauge(&|x| x.delivery_p99_ms))}
                 {chart("chart-memory", "Memory", "MiB", gauge(&|x| x.memory_bytes as f64 / 1048576.0))}
                 {chart("chart-online", "Users online", "", gauge(&|x| x.users_online as f64))}
+                {chart("chart-streams", "Live streams", "", gauge(&|x| x.streams_live as f64))}
+                {chart("chart-viewers", "Stream viewers", "", gauge(&|x| x.stream_viewers as f64))}
+                {chart("chart-relayed", "Relayed", "bytes per second", rate(&s, |x| x.turn_relayed_bytes))}
             }
         }}
         </div>
