@@ -90,8 +90,18 @@ async fn join_channel(b: &Browser, name: &str) {
 }
 
 async fn go_live(b: &Browser, title: &str) {
+    go_live_showing(b, title, "camera").await;
+}
+
+/// Goes live showing `source`: "camera" or "screen".
+async fn go_live_showing(b: &Browser, title: &str, source: &str) {
     b.click("#go-live").await;
     b.type_into("#live-title", title).await;
+    b.wait_js(
+        "the source to be chosen",
+        &format!("const s = document.getElementById('live-source'); s.value = '{source}'; return s.value === '{source}'"),
+    )
+    .await;
     b.click("#start-live").await;
     b.wait_text("#live-status", &format!("You are live: “{title}” in #"))
         .await;
@@ -380,7 +390,8 @@ fn visitors_watch_a_public_stream_but_never_host_and_strangers_see_nothing() {
         let ann = Browser::with_camera(&driver, 1000, 800).await;
         register(&ann, &server, "ann").await;
         create_channel(&ann, "live").await;
-        go_live(&ann, "Open house").await;
+        // A screen this time (the fake device shares a fake screen).
+        go_live_showing(&ann, "Open house", "screen").await;
 
         // A visitor (no account) watches the public channel's stream.
         let vic = Browser::with_camera(&driver, 1000, 800).await;
