@@ -296,12 +296,22 @@ impl Browser {
         }
     }
 
+    /// Clicks the element matching `selector` once there is one. If the
+    /// page drew it anew between finding and clicking (a stale element),
+    /// it is found again.
     pub async fn click(&self, selector: &str) {
-        self.wait_for(selector)
-            .await
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {selector}: {e}"));
+        let clicked = poll(&format!("{selector:?} to click"), EVERY, async || {
+            let e = self.client.find(css(selector)).await.ok()?;
+            match e.click().await {
+                Ok(()) => Some(Ok(())),
+                Err(err) if err.to_string().contains("stale element") => None,
+                Err(err) => Some(Err(err.to_string())),
+            }
+        })
+        .await;
+        if let Err(e) = self.or_fail(clicked).await {
+            panic!("click {selector}: {e}");
+        }
     }
 
     /// Clicks the first element matching `selector` whose text contains
