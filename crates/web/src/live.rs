@@ -195,7 +195,11 @@ fn describe(e: &JsValue) -> String {
 }
 
 pub fn relay_only() -> bool {
-    crate::ui::local_storage_get(RELAY_ONLY_KEY).as_deref() == Some("1")
+    web_sys::window()
+        .and_then(|w| w.local_storage().ok().flatten())
+        .and_then(|s| s.get_item(RELAY_ONLY_KEY).ok().flatten())
+        .as_deref()
+        == Some("1")
 }
 
 pub fn set_relay_only(on: bool) {

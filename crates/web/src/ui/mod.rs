@@ -133,7 +133,7 @@ fn register_service_worker() {
     }
 }
 
-pub(crate) fn local_storage_get(key: &str) -> Option<String> {
+fn local_storage_get(key: &str) -> Option<String> {
     web_sys::window()?
         .local_storage()
         .ok()??
