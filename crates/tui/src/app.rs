@@ -401,6 +401,10 @@ impl App {
                     .collect();
                 for s in new {
                     self.told_live.insert(s.id);
+                    // Ids grow: the oldest are long over.
+                    while self.told_live.len() > 256 {
+                        self.told_live.pop_first();
+                    }
                     let text = self.live_line(client, &s);
                     self.info(text);
                 }

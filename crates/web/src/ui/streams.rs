@@ -5,6 +5,13 @@
 //! and the "Go live" form (opened from the top bar, [`GoLiveButton`]).
 //! The WebRTC behind it is `crate::live`'s.
 
+use confab_client::Action;
+use confab_proto::{ConvKind, Role, StreamInfo};
+use leptos::html;
+
+use super::*;
+use crate::live::{self, Figures};
+
 /// Whether the user may go live in the open conversation now: a channel,
 /// a member, not live already.
 pub(super) fn can_host(ui: Ui) -> bool {
@@ -28,13 +35,6 @@ pub(super) fn GoLiveButton(ui: Ui) -> impl IntoView {
         </Show>
     }
 }
-
-use confab_client::Action;
-use confab_proto::{ConvKind, Role, StreamInfo};
-use leptos::html;
-
-use super::*;
-use crate::live::{self, Figures};
 
 /// "640×480, 312 frames, direct".
 fn figures_text(f: &Figures) -> String {
@@ -63,13 +63,13 @@ pub(super) fn LivePanel(ui: Ui) -> impl IntoView {
     };
     let me = move || {
         ui.tick.track();
-        with_client(|c| c.me().map(|u| (u.name.clone(), u.role)))
+        with_client(|c| c.me().map(|u| u.name.clone()))
     };
     let streams = move || -> Vec<StreamInfo> {
         let Some(conv) = conv() else {
             return Vec::new();
         };
-        let mine = me().map(|(n, _)| n).unwrap_or_default();
+        let mine = me().unwrap_or_default();
         with_client(|c| {
             c.live_streams(conv)
                 .iter()
