@@ -64,31 +64,14 @@ async fn log_in_join_send_and_receive_in_a_real_terminal() {
     tmux.wait_for("confab exited with 0").await;
 }
 
+/// `confab chat` in a real terminal, registered as ann.
+async fn registered_ann(server: &TestServer) -> (Tmux, tempfile::TempDir) {
+    Tmux::chat_registered(env!("CARGO_BIN_EXE_confab"), server, "ann").await
+}
+
 /// The terminal client through the social flows, against a second user on
 /// the protocol: a friend request, a group made by a friend, typing both
 /// ways (the terminal's over UDP), a rename, and a block.
-/// `confab chat` in a real terminal, trusting `server`'s certificate,
-/// registered as ann. The pane stays open after the client ends (`sleep`),
-/// so a failing test can still show its screen; the profile's home lives
-/// as long as the result.
-async fn registered_ann(server: &TestServer) -> (Tmux, tempfile::TempDir) {
-    let home = tempfile::tempdir().unwrap();
-    let tui = Tmux::start(&format!(
-        "env CONFAB_HOME={} {} chat {} --trust {}; sleep 600",
-        home.path().display(),
-        env!("CARGO_BIN_EXE_confab"),
-        server.tcp,
-        server.fingerprint,
-    ));
-    tui.wait_for("Username:").await;
-    tui.type_text("ann");
-    tui.press(&["Tab"]);
-    tui.type_text("ann's password");
-    tui.press(&["Tab", "Tab", "Enter"]);
-    tui.wait_for("● connected as ann").await;
-    (tui, home)
-}
-
 #[tokio::test]
 async fn friends_groups_typing_and_blocks_in_a_real_terminal() {
     use serde_json::json;

@@ -63,32 +63,6 @@ fn enter() -> String {
     char::from(Key::Enter).to_string()
 }
 
-async fn register(b: &Browser, server: &TestServer, name: &str) {
-    b.goto(&format!("http://{}/", server.http)).await;
-    b.type_into("#username", name).await;
-    b.type_into("#password", &format!("{name}'s password"))
-        .await;
-    b.click("#register").await;
-    b.wait_text(".topbar .status", "Connected").await;
-}
-
-async fn create_channel(b: &Browser, name: &str) {
-    b.click("#create-channel").await;
-    b.type_into("#new-channel-name", name).await;
-    b.click("#create").await;
-    b.wait_text("#channels", &format!("#{name}")).await;
-    b.wait_gone(".dialog").await;
-}
-
-async fn join_channel(b: &Browser, name: &str) {
-    b.click("#join-channel").await;
-    b.wait_text("#channel-list", &format!("#{name}")).await;
-    b.type_into("#join-name", name).await;
-    b.click("#join").await;
-    b.wait_text("#channels", &format!("#{name}")).await;
-    b.wait_gone(".dialog").await;
-}
-
 async fn go_live(b: &Browser, title: &str) {
     go_live_showing(b, title, "camera").await;
 }
@@ -161,31 +135,19 @@ fn a_host_and_four_viewers_peer_to_peer_then_the_host_leaves() {
         let server = relay_server(|c| c.stream_viewers = 4).await;
         let driver = Chromedriver::start().await;
         let ann = Browser::with_camera(&driver, 1000, 800).await;
-        register(&ann, &server, "ann").await;
-        create_channel(&ann, "live").await;
+        ann.register(&server, "ann").await;
+        ann.create_channel("live").await;
         let names = ["bob", "cat", "dan", "eve"];
         let mut viewers = Vec::new();
         for name in names {
             let b = Browser::with_camera(&driver, 1000, 800).await;
-            register(&b, &server, name).await;
-            join_channel(&b, "live").await;
+            b.register(&server, name).await;
+            b.join_channel("live").await;
             viewers.push(b);
         }
         // A terminal in the channel is told who goes live, with the link.
-        let home = tempfile::tempdir().unwrap();
-        let tui = Tmux::start(&format!(
-            "env CONFAB_HOME={} {} chat {} --trust {}; sleep 600",
-            home.path().display(),
-            env!("CARGO_BIN_EXE_confab"),
-            server.tcp,
-            server.fingerprint,
-        ));
-        tui.wait_for("Username:").await;
-        tui.type_text("fay");
-        tui.press(&["Tab"]);
-        tui.type_text("fay's password");
-        tui.press(&["Tab", "Tab", "Enter"]);
-        tui.wait_for("● connected as fay").await;
+        let (tui, _home) =
+            Tmux::chat_registered(env!("CARGO_BIN_EXE_confab"), &server, "fay").await;
         tui.type_text("/join live");
         tui.press(&["Enter"]);
         tui.wait_for("#live").await;
@@ -328,10 +290,10 @@ fn through_the_relay_over_udp_and_over_tcp_and_only_with_good_credentials() {
             let relay = server.turn_addr.expect("the relay runs");
             let ann = Browser::with_camera(&driver, 1000, 800).await;
             let bob = Browser::with_camera(&driver, 1000, 800).await;
-            register(&ann, &server, "ann").await;
-            create_channel(&ann, "live").await;
-            register(&bob, &server, "bob").await;
-            join_channel(&bob, "live").await;
+            ann.register(&server, "ann").await;
+            ann.create_channel("live").await;
+            bob.register(&server, "bob").await;
+            bob.join_channel("live").await;
             // Both ask for the relay alone (it hides their addresses).
             for b in [&ann, &bob] {
                 b.click("#relay-only").await;
@@ -388,8 +350,8 @@ fn visitors_watch_a_public_stream_but_never_host_and_strangers_see_nothing() {
         let server = relay_server(|_| {}).await;
         let driver = Chromedriver::start().await;
         let ann = Browser::with_camera(&driver, 1000, 800).await;
-        register(&ann, &server, "ann").await;
-        create_channel(&ann, "live").await;
+        ann.register(&server, "ann").await;
+        ann.create_channel("live").await;
         // A screen this time (the fake device shares a fake screen).
         go_live_showing(&ann, "Open house", "screen").await;
 
@@ -398,7 +360,7 @@ fn visitors_watch_a_public_stream_but_never_host_and_strangers_see_nothing() {
         vic.goto(&format!("http://{}/", server.http)).await;
         vic.click("#visitor").await;
         vic.wait_text(".topbar .status", "Connected").await;
-        join_channel(&vic, "live").await;
+        vic.join_channel("live").await;
         vic.click_text("#live-streams .watch", "Watch").await;
         plays(&vic).await;
         ann.wait_text("#live-viewers", "Watching (1/6)").await;
@@ -515,16 +477,17 @@ fn measure_host_cpu_per_viewer() {
         let server = relay_server(|c| c.stream_viewers = most.max(1) as u32).await;
         let driver = Chromedriver::start().await;
         let ann = Browser::with_camera(&driver, 1000, 800).await;
-        register(&ann, &server, "ann").await;
-        create_channel(&ann, "live").await;
+        ann.register(&server, "ann").await;
+        ann.create_channel("live").await;
         go_live(&ann, "Measured").await;
         let ticks_per_sec = 100.0; // USER_HZ on Linux
         let mut viewers: Vec<Browser> = Vec::new();
         for n in steps {
             while viewers.len() < n {
                 let b = Browser::with_camera(&driver, 1000, 800).await;
-                register(&b, &server, &format!("viewer{}", viewers.len())).await;
-                join_channel(&b, "live").await;
+                b.register(&server, &format!("viewer{}", viewers.len()))
+                    .await;
+                b.join_channel("live").await;
                 b.click_text("#live-streams .watch", "Watch").await;
                 plays(&b).await;
                 viewers.push(b);

@@ -24,52 +24,9 @@ fn artifacts() -> PathBuf {
         .join("test-artifacts")
 }
 
-/// `confab chat` in a real terminal (tmux), registered as `name`. The
-/// pane stays open after the client ends (`sleep`), so a failing test can
-/// still show its screen. The profile's home lives as long as the result.
+/// `confab chat` in a real terminal, registered as `name`.
 async fn terminal_registered(server: &TestServer, name: &str) -> (Tmux, tempfile::TempDir) {
-    let home = tempfile::tempdir().unwrap();
-    let tui = Tmux::start(&format!(
-        "env CONFAB_HOME={} {} chat {} --trust {}; sleep 600",
-        home.path().display(),
-        env!("CARGO_BIN_EXE_confab"),
-        server.tcp,
-        server.fingerprint,
-    ));
-    tui.wait_for("Username:").await;
-    tui.type_text(name);
-    tui.press(&["Tab"]);
-    tui.type_text(&format!("{name}'s password"));
-    tui.press(&["Tab", "Tab", "Enter"]);
-    tui.wait_for(&format!("● connected as {name}")).await;
-    (tui, home)
-}
-
-/// Registers `name` on the login page and waits for the chat.
-async fn register(b: &Browser, server: &TestServer, name: &str) {
-    b.goto(&format!("http://{}/", server.http)).await;
-    b.type_into("#username", name).await;
-    b.type_into("#password", &format!("{name}'s password"))
-        .await;
-    b.click("#register").await;
-    b.wait_text(".topbar .status", "Connected").await;
-}
-
-async fn create_channel(b: &Browser, name: &str) {
-    b.click("#create-channel").await;
-    b.type_into("#new-channel-name", name).await;
-    b.click("#create").await;
-    b.wait_text("#channels", &format!("#{name}")).await;
-    b.wait_gone(".dialog").await;
-}
-
-async fn join_channel(b: &Browser, name: &str) {
-    b.click("#join-channel").await;
-    b.wait_text("#channel-list", &format!("#{name}")).await;
-    b.type_into("#join-name", name).await;
-    b.click("#join").await;
-    b.wait_text("#channels", &format!("#{name}")).await;
-    b.wait_gone(".dialog").await;
+    Tmux::chat_registered(env!("CARGO_BIN_EXE_confab"), server, name).await
 }
 
 async fn say(b: &Browser, text: &str) {
@@ -84,10 +41,10 @@ async fn two_browsers_chat_with_emoji_and_dms_and_a_visitor_only_reads() {
     let ann = Browser::open(&driver, 1200, 800).await;
     let bob = Browser::open(&driver, 1200, 800).await;
 
-    register(&ann, &server, "ann").await;
-    create_channel(&ann, "general").await;
-    register(&bob, &server, "bob").await;
-    join_channel(&bob, "general").await;
+    ann.register(&server, "ann").await;
+    ann.create_channel("general").await;
+    bob.register(&server, "bob").await;
+    bob.join_channel("general").await;
 
     // Shortcodes become emoji when sent.
     say(&ann, "hello bob :tada:").await;
@@ -147,7 +104,7 @@ async fn two_browsers_chat_with_emoji_and_dms_and_a_visitor_only_reads() {
     carol.goto(&format!("http://{}/", server.http)).await;
     carol.click("#visitor").await;
     carol.wait_text(".topbar .status", "Connected").await;
-    join_channel(&carol, "general").await;
+    carol.join_channel("general").await;
     carol.wait_text("#messages", "hello bob 🎉").await;
     carol.wait_for("#visitor-note").await;
     assert!(
@@ -223,8 +180,8 @@ async fn a_browser_and_the_terminal_client_chat() {
     tui.wait_for("You are in #lobby").await;
 
     let bob = Browser::open(&driver, 1200, 800).await;
-    register(&bob, &server, "bob").await;
-    join_channel(&bob, "lobby").await;
+    bob.register(&server, "bob").await;
+    bob.join_channel("lobby").await;
     say(&bob, "hello from a browser :wave:").await;
     tui.wait_for("bob hello from a browser 👋").await;
     tui.type_text("and hello from a terminal");
@@ -239,8 +196,8 @@ async fn written_offline_sent_once_after_a_restart_and_readable_after_an_offline
     let (tcp, http) = (server.tcp, server.http);
     let driver = Chromedriver::start().await;
     let ann = Browser::open(&driver, 1200, 800).await;
-    register(&ann, &server, "ann").await;
-    create_channel(&ann, "general").await;
+    ann.register(&server, "ann").await;
+    ann.create_channel("general").await;
     say(&ann, "before the outage").await;
     ann.wait_text("#messages", "before the outage").await;
     let conv = {
@@ -321,8 +278,8 @@ async fn scrolling_back_loads_older_messages_and_keeps_the_place() {
     }
     let driver = Chromedriver::start().await;
     let ann = Browser::open(&driver, 1000, 700).await;
-    register(&ann, &server, "ann").await;
-    join_channel(&ann, "history").await;
+    ann.register(&server, "ann").await;
+    ann.join_channel("history").await;
     ann.wait_text("#messages", "message number 200").await;
 
     // Where a message sits in the visible part of the list (px from its top).
@@ -374,10 +331,10 @@ async fn private_channels_invitations_presence_and_account_settings() {
     let driver = Chromedriver::start().await;
     let ann = Browser::open(&driver, 1200, 800).await;
     let bob = Browser::open(&driver, 1200, 800).await;
-    register(&ann, &server, "ann").await;
-    register(&bob, &server, "bob").await;
-    create_channel(&ann, "general").await;
-    join_channel(&bob, "general").await;
+    ann.register(&server, "ann").await;
+    bob.register(&server, "bob").await;
+    ann.create_channel("general").await;
+    bob.join_channel("general").await;
     bob.wait_text("#member-list", "ann").await;
 
     // The server's refusals are shown as it words them.
@@ -471,8 +428,8 @@ async fn friends_blocks_groups_and_typing_in_the_browser() {
     let driver = Chromedriver::start().await;
     let ann = Browser::open(&driver, 1200, 800).await;
     let bob = Browser::open(&driver, 1200, 800).await;
-    register(&ann, &server, "ann").await;
-    register(&bob, &server, "bob").await;
+    ann.register(&server, "ann").await;
+    bob.register(&server, "bob").await;
     // Cat registers and goes away: she is offline throughout the requests.
     drop(server.user(Transport::Tls, "cat").await);
 
@@ -608,8 +565,8 @@ async fn direct_messages_show_presence_drafts_stay_and_long_messages_are_kept() 
     let driver = Chromedriver::start().await;
     let ann = Browser::open(&driver, 1200, 800).await;
     let mut bob = server.user(Transport::Tls, "bob").await;
-    register(&ann, &server, "ann").await;
-    create_channel(&ann, "general").await;
+    ann.register(&server, "ann").await;
+    ann.create_channel("general").await;
     bob.join("general").await;
 
     // Regression: in a DM the other person was always shown offline.
@@ -678,8 +635,8 @@ async fn scrolling_back_works_after_a_burst_of_live_messages() {
     for i in 1..=150 {
         bob.say(conv, &format!("message {i}")).await;
     }
-    register(&ann, &server, "ann").await;
-    join_channel(&ann, "burst").await;
+    ann.register(&server, "ann").await;
+    ann.join_channel("burst").await;
     ann.wait_text("#messages", "message 150").await;
     // Joining fetched the newest 50; 150 more arrive live: the cache holds
     // 101 to 300, two pages exactly.
@@ -720,7 +677,7 @@ async fn the_admin_panel_manages_accounts_and_its_charts_move_when_messages_flow
     let driver = Chromedriver::start().await;
     let b = Browser::open(&driver, 1280, 900).await;
     // A member has no Admin button.
-    register(&b, &server, "carol").await;
+    b.register(&server, "carol").await;
     assert!(
         b.js("return document.querySelector('#admin') === null")
             .await
@@ -802,10 +759,10 @@ async fn reactions_replies_edits_deletes_topics_search_and_read_positions_in_the
     let driver = Chromedriver::start().await;
     let ann = Browser::open(&driver, 1200, 800).await;
     let bob = Browser::open(&driver, 1200, 800).await;
-    register(&ann, &server, "ann").await;
-    create_channel(&ann, "general").await;
-    register(&bob, &server, "bob").await;
-    join_channel(&bob, "general").await;
+    ann.register(&server, "ann").await;
+    ann.create_channel("general").await;
+    bob.register(&server, "bob").await;
+    bob.join_channel("general").await;
     say(&bob, "lunch at noon?").await;
 
     // A reaction from the message's toolbar, live for the other.
@@ -931,8 +888,8 @@ async fn the_terminal_reacts_replies_edits_deletes_and_shares_its_read_position(
     tui.wait_for("#lobby · Lunch plans").await;
 
     let bob = Browser::open(&driver, 1200, 800).await;
-    register(&bob, &server, "bob").await;
-    join_channel(&bob, "lobby").await;
+    bob.register(&server, "bob").await;
+    bob.join_channel("lobby").await;
     bob.wait_text("#conv-topic", "Lunch plans").await;
     say(&bob, "pizza?").await;
     // Each message shows its number, for the commands.
@@ -989,8 +946,8 @@ async fn markdown_renders_and_hostile_input_stays_inert() {
     let mut eve = server.user(Transport::Tls, "eve").await;
     let conv = eve.create("general", false).await;
     let ann = Browser::open(&driver, 1200, 800).await;
-    register(&ann, &server, "ann").await;
-    join_channel(&ann, "general").await;
+    ann.register(&server, "ann").await;
+    ann.join_channel("general").await;
     let nested = format!("{}deep", ">".repeat(3_990));
     for text in [
         "**bold** *italic* ~~gone~~ `code` https://example.org/x",
@@ -1049,9 +1006,9 @@ async fn notifications_for_direct_messages_and_mentions_elsewhere() {
     let general = bob.create("general", false).await;
     let random = bob.create("random", false).await;
     let ann = Browser::open(&driver, 1200, 800).await;
-    register(&ann, &server, "ann").await;
-    join_channel(&ann, "random").await;
-    join_channel(&ann, "general").await;
+    ann.register(&server, "ann").await;
+    ann.join_channel("random").await;
+    ann.join_channel("general").await;
     // Loading the page asked nothing: the browser's answer is still open.
     assert_eq!(
         ann.js("return Notification.permission").await,
@@ -1126,7 +1083,7 @@ async fn the_setup_link_makes_the_first_admin_and_an_empty_screen_says_what_next
 
     // Someone else registers: in #general too, and not an admin.
     let ann = Browser::open(&driver, 1200, 800).await;
-    register(&ann, &server, "ann").await;
+    ann.register(&server, "ann").await;
     ann.wait_text("#channels", "#general").await;
     assert!(ann.texts("#admin").await.is_empty());
     // Leaving it, nothing is open: the page says what to do.
@@ -1184,8 +1141,8 @@ async fn accessible_in_both_themes_with_the_keyboard() {
     ann.wait_for("#username").await;
     let login = ann.axe().await;
     assert!(login.is_empty(), "login page:\n{}", login.join("\n"));
-    register(&ann, &server, "ann").await;
-    join_channel(&ann, "general").await;
+    ann.register(&server, "ann").await;
+    ann.join_channel("general").await;
     bob.say(conv, "**hello** @ann, see https://example.org")
         .await;
     bob.ok(json!({"type": "react", "conv": conv, "target": 1, "emoji": "👍"}))
@@ -1255,9 +1212,9 @@ async fn the_phone_layout_has_no_sideways_scrolling_and_reaches_everything() {
     let mut bob = server.user(Transport::Tls, "bob").await;
     let conv = bob.create("general", false).await;
     let ann = Browser::open(&driver, 390, 844).await;
-    register(&ann, &server, "ann").await;
+    ann.register(&server, "ann").await;
     ann.click("#conversations-button").await;
-    join_channel(&ann, "general").await;
+    ann.join_channel("general").await;
     bob.say(conv, &format!("a long word: {}", "x".repeat(300)))
         .await;
     bob.say(
@@ -1318,10 +1275,10 @@ async fn unread_messages_start_at_their_line_and_names_complete() {
         bob.say(general, &format!("old {i}")).await;
     }
     let ann = Browser::open(&driver, 1000, 600).await;
-    register(&ann, &server, "ann").await;
-    join_channel(&ann, "general").await;
+    ann.register(&server, "ann").await;
+    ann.join_channel("general").await;
     ann.wait_text("#messages", "old 29").await;
-    join_channel(&ann, "random").await;
+    ann.join_channel("random").await;
     for i in 0..40 {
         bob.say(general, &format!("new {i}")).await;
     }
@@ -1405,10 +1362,10 @@ async fn files_and_images_in_the_browser_with_progress_and_offers() {
     let driver = Chromedriver::start().await;
     let ann = Browser::open(&driver, 1200, 800).await;
     let bob = Browser::open(&driver, 1200, 800).await;
-    register(&ann, &server, "ann").await;
-    create_channel(&ann, "general").await;
-    register(&bob, &server, "bob").await;
-    join_channel(&bob, "general").await;
+    ann.register(&server, "ann").await;
+    ann.create_channel("general").await;
+    bob.register(&server, "bob").await;
+    bob.join_channel("general").await;
 
     // An image: bob sees its thumbnail, its box sized from the message
     // before it loads; a click shows it whole.

@@ -346,6 +346,36 @@ impl Browser {
         }
     }
 
+    /// Registers `name` (password "NAME's password") on `server`'s login
+    /// page and waits for the chat.
+    pub async fn register(&self, server: &crate::TestServer, name: &str) {
+        self.goto(&format!("http://{}/", server.http)).await;
+        self.type_into("#username", name).await;
+        self.type_into("#password", &format!("{name}'s password"))
+            .await;
+        self.click("#register").await;
+        self.wait_text(".topbar .status", "Connected").await;
+    }
+
+    /// Creates public channel `name` with the sidebar's "+".
+    pub async fn create_channel(&self, name: &str) {
+        self.click("#create-channel").await;
+        self.type_into("#new-channel-name", name).await;
+        self.click("#create").await;
+        self.wait_text("#channels", &format!("#{name}")).await;
+        self.wait_gone(".dialog").await;
+    }
+
+    /// Joins channel `name` with the sidebar's "#".
+    pub async fn join_channel(&self, name: &str) {
+        self.click("#join-channel").await;
+        self.wait_text("#channel-list", &format!("#{name}")).await;
+        self.type_into("#join-name", name).await;
+        self.click("#join").await;
+        self.wait_text("#channels", &format!("#{name}")).await;
+        self.wait_gone(".dialog").await;
+    }
+
     pub async fn screenshot(&self, path: &Path) {
         let png = self.client.screenshot().await.expect("screenshot");
         if let Some(dir) = path.parent() {

@@ -14,6 +14,32 @@ pub struct Tmux {
 }
 
 impl Tmux {
+    /// `confab chat` (the binary `confab`) in a real terminal, trusting
+    /// `server`'s certificate, registered as `name` (password "NAME's
+    /// password"). The pane stays open after the client ends (`sleep`), so
+    /// a failing test can still show its screen; the profile's home lives
+    /// as long as the result.
+    pub async fn chat_registered(
+        confab: &str,
+        server: &crate::TestServer,
+        name: &str,
+    ) -> (Tmux, tempfile::TempDir) {
+        let home = tempfile::tempdir().expect("a home for the profile");
+        let tui = Tmux::start(&format!(
+            "env CONFAB_HOME={} {confab} chat {} --trust {}; sleep 600",
+            home.path().display(),
+            server.tcp,
+            server.fingerprint,
+        ));
+        tui.wait_for("Username:").await;
+        tui.type_text(name);
+        tui.press(&["Tab"]);
+        tui.type_text(&format!("{name}'s password"));
+        tui.press(&["Tab", "Tab", "Enter"]);
+        tui.wait_for(&format!("● connected as {name}")).await;
+        (tui, home)
+    }
+
     /// Runs `command` (a shell command line) in a new detached window.
     pub fn start(command: &str) -> Tmux {
         let socket = format!(
